@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install every Debian package pvio needs to build, test and demo.
+# Idempotent: installs only what is missing.  Run as root (CI and the
+# demo do); as a non-root user it prints what is missing and fails.
+set -eu
+
+PKGS="build-essential pkg-config make gcc clang
+	linux-headers-amd64 linux-headers-rt-amd64 linux-image-amd64
+	linux-source-6.1 sparse
+	liburing-dev libdpdk-dev dpdk
+	qemu-system-x86 busybox-static cpio kmod
+	iproute2 ethtool fio iperf3 procps
+	xz-utils perl python3"
+
+missing=""
+for p in $(echo $PKGS); do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+
+echo "deps: installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: not root; install these packages first:$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >/dev/null
+echo "deps: done"
