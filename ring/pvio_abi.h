@@ -127,7 +127,7 @@ struct pvio_dev_desc {
 	__le32 device_state;		/* (B) PVIO_DEV_S_* */
 	__le32 broken_reason;		/* (B) PVIO_BROKEN_* */
 	__le32 reset_count;		/* (B) times the backend reset it */
-	__u8 reserved[64];
+	__u8 reserved[72];
 };
 
 /* ---- queues --------------------------------------------------------------- */

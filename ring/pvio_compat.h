@@ -47,9 +47,10 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <assert.h>		/* static_assert */
 #include <linux/types.h>	/* __le16/__le32/__le64, from linux-libc-dev */
 
-#define pvio_static_assert(e, msg)	_Static_assert(e, msg)
+#define pvio_static_assert(e, msg)	static_assert(e, msg)
 
 #define pvio_load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define pvio_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)

@@ -58,7 +58,7 @@
  */
 #define PVIO_RING_LINE		128
 #define PVIO_RING_HDR_SIZE	(2 * PVIO_RING_LINE)
-#define PVIO_RING_MAX_SLOTS	(1u << 16)
+#define PVIO_RING_MAX_SLOTS	65536u
 
 struct pvio_ring_shared {
 	/* Written by the producer only. */

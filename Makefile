@@ -1,0 +1,110 @@
+# pvio top-level Makefile.
+#
+#   make            userspace: pviod, pvioctl, libpvio-front, tests, benchmarks
+#   make modules    guest kernel modules against KDIR (W=1, sparse C=1)
+#   make check      install deps, build everything, run every test
+#   make demo       install deps, build, start pviod, boot a guest, show it
+#   make bench-ring ring benchmark against DPDK rte_ring
+#
+# Build outputs go to build/ only.
+
+O		?= build
+CC		?= gcc
+CFLAGS		?= -O2 -g
+WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+BASE_CFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) -Iring -isystem $(O)/ksrc/tools/testing/selftests
+SAN_CFLAGS	:= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+TSAN_CFLAGS	:= -O1 -g -fsanitize=thread -Wno-tsan
+
+KDIR		?= $(firstword $(shell ls -d /lib/modules/*/build 2>/dev/null | grep -v -- '-rt-' | sort -V -r) \
+			       $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | grep -v -- '-rt-' | sort -V -r))
+KDIR_RT		?= $(firstword $(shell ls -d /usr/src/linux-headers-*-rt-amd64 2>/dev/null | sort -V -r))
+
+DPDK_CFLAGS	:= $(shell pkg-config --cflags libdpdk 2>/dev/null)
+DPDK_LIBS	:= $(shell pkg-config --libs libdpdk 2>/dev/null)
+
+RING_HDRS	:= $(wildcard ring/*.h)
+HARNESS		:= $(O)/ksrc/.extracted
+
+TEST_BINS	:= $(O)/tests/ring_test $(O)/tests/ring_test_san \
+		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
+BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
+
+.PHONY: all deps modules modules-rt check lint demo bench-ring clean
+
+all: $(TEST_BINS) $(BENCH_BINS)
+
+deps:
+	@tools/deps.sh
+
+$(HARNESS):
+	@tools/extract-ksrc.sh $(O)/ksrc
+
+# ---- ring tests ------------------------------------------------------------
+
+$(O)/tests/ring_test: tests/ring/ring_test.c $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+$(O)/tests/ring_test_san: tests/ring/ring_test.c $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $< -lpthread
+
+$(O)/tests/ring_stress: tests/ring/ring_stress.c $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+$(O)/tests/ring_stress_tsan: tests/ring/ring_stress.c $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) -o $@ $< -lpthread
+
+# ---- benchmarks --------------------------------------------------------------
+
+$(O)/bench/ring_bench: userspace/bench/ring/ring_bench.c $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O3 -g -march=native -Wno-unused-parameter $(DPDK_CFLAGS) \
+		-o $@ $< $(DPDK_LIBS) -lpthread
+
+bench-ring: $(O)/bench/ring_bench
+	userspace/bench/ring/run.sh $(O)/bench/ring_bench
+
+# ---- kernel modules ----------------------------------------------------------
+#
+# The sources are copied into a per-flavour build directory so the tree stays
+# free of build outputs and the generic and PREEMPT_RT builds do not collide.
+
+KSRC_DIRS	:= ring frontend tests/kmod
+
+define kbuild
+	@test -d "$(2)" || { echo "no kernel headers at '$(2)' (run tools/deps.sh or set $(3))"; exit 1; }
+	@rm -rf $(O)/kmod-$(1) && mkdir -p $(O)/kmod-$(1)
+	@cp -r --parents Kbuild $(wildcard $(KSRC_DIRS)) $(O)/kmod-$(1)/
+	$(MAKE) -C $(2) M=$(CURDIR)/$(O)/kmod-$(1) W=1 C=1 modules 2>&1 | tee $(O)/kmod-$(1).log
+	@! grep -E '(warning|error):' $(O)/kmod-$(1).log
+endef
+
+modules:
+	$(call kbuild,generic,$(KDIR),KDIR)
+
+modules-rt:
+	$(call kbuild,rt,$(KDIR_RT),KDIR_RT)
+
+# ---- checks ------------------------------------------------------------------
+
+CHECKPATCH_FILES = $(wildcard ring/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
+
+lint: $(HARNESS)
+	perl $(O)/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
+		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(CHECKPATCH_FILES)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@O=$(O) KDIR=$(KDIR) KDIR_RT=$(KDIR_RT) tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
+
+clean:
+	rm -rf $(O)

@@ -1,0 +1,123 @@
+#!/bin/bash
+# tests/run.sh - run every pvio test and print one summary line at the end:
+#   N passed, N failed[, N skipped]
+#
+# A test is either a check step (lint, a module build) counted as one test,
+# or a TAP program (kselftest harness) whose "ok"/"not ok" lines are counted
+# one by one.  Logs of every step go to $O/test-logs/.
+#
+# Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
+# list of suites to run; default: all).
+set -u
+
+O=${O:-build}
+LOGS=$O/test-logs
+mkdir -p "$LOGS"
+PASS=0
+FAIL=0
+SKIP=0
+FAILED_NAMES=()
+
+want() {
+	[ -z "${PVIO_TESTS:-}" ] && return 0
+	case " $PVIO_TESTS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# step NAME CMD...: one test, passes when CMD exits 0.
+step() {
+	local name=$1 log
+	shift
+	log=$LOGS/$name.log
+	if "$@" >"$log" 2>&1; then
+		echo "ok - $name"
+		PASS=$((PASS + 1))
+	else
+		echo "not ok - $name (exit $?; log: $log)"
+		tail -n 20 "$log" | sed 's/^/#   /'
+		FAIL=$((FAIL + 1))
+		FAILED_NAMES+=("$name")
+	fi
+}
+
+# skip NAME REASON
+skip() {
+	echo "ok - $1 # SKIP $2"
+	SKIP=$((SKIP + 1))
+}
+
+# tap NAME TIMEOUT CMD...: a TAP program; every result line counts.  A
+# program that dies without a TAP plan's worth of results counts as one
+# more failure, so a crash is never silent.
+tap() {
+	local name=$1 tmo=$2 log rc p f s planned
+	shift 2
+	log=$LOGS/$name.log
+	timeout --signal=KILL "$tmo" "$@" >"$log" 2>&1
+	rc=$?
+	p=$(grep -E '^ok [0-9]+ ' "$log" | grep -vc '# SKIP' || true)
+	s=$(grep -E '^ok [0-9]+ .*# SKIP' "$log" | wc -l)
+	f=$(grep -cE '^not ok [0-9]+ ' "$log" || true)
+	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log" | head -n1)
+	grep -E '^(not )?ok [0-9]+ ' "$log" | sed "s/^/[$name] /"
+	grep -E '^# (entries|consumer|notifications|expected|got)' "$log" | sed "s/^/[$name] /"
+	if [ "$f" -gt 0 ]; then
+		grep -E '^#' "$log" | grep -iE 'expected|fail|timeout|got|Assertion' |
+			head -n 20 | sed "s/^/[$name] /"
+		FAILED_NAMES+=("$name")
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited $rc without reporting a failure (log: $log)"
+		tail -n 20 "$log" | sed 's/^/#   /'
+		f=$((f + 1))
+		FAILED_NAMES+=("$name")
+	elif [ -n "$planned" ] && [ $((p + f + s)) -lt "$planned" ]; then
+		echo "not ok - $name reported $((p + f + s)) of $planned planned results"
+		f=$((f + 1))
+		FAILED_NAMES+=("$name")
+	fi
+	PASS=$((PASS + p))
+	FAIL=$((FAIL + f))
+	SKIP=$((SKIP + s))
+}
+
+# ---- static checks -------------------------------------------------------
+
+if want lint; then
+	step checkpatch make --no-print-directory O="$O" lint
+fi
+
+if want modules; then
+	if [ -n "${KDIR:-}" ] && [ -d "${KDIR:-}" ]; then
+		step modules-w1-sparse make --no-print-directory O="$O" KDIR="$KDIR" modules
+	else
+		echo "not ok - modules: no kernel headers (KDIR='${KDIR:-}')"
+		FAIL=$((FAIL + 1))
+	fi
+	if [ -n "${KDIR_RT:-}" ] && [ -d "${KDIR_RT:-}" ]; then
+		step modules-rt-w1-sparse make --no-print-directory O="$O" KDIR_RT="$KDIR_RT" modules-rt
+	else
+		skip modules-rt "no PREEMPT_RT headers installed (linux-headers-rt-amd64)"
+	fi
+fi
+
+# ---- ring ----------------------------------------------------------------
+
+if want ring; then
+	tap ring_test 120 "$O/tests/ring_test"
+	tap ring_test_asan_ubsan 300 "$O/tests/ring_test_san"
+	tap ring_stress 600 "$O/tests/ring_stress"
+	PVIO_STRESS_ENTRIES=10000000 tap ring_stress_tsan 600 "$O/tests/ring_stress_tsan"
+fi
+
+# ---- summary ---------------------------------------------------------------
+
+if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
+	echo "failed: ${FAILED_NAMES[*]}"
+fi
+if [ "$SKIP" -gt 0 ]; then
+	echo "$PASS passed, $FAIL failed, $SKIP skipped"
+else
+	echo "$PASS passed, $FAIL failed"
+fi
+[ "$FAIL" -eq 0 ]
