@@ -90,6 +90,13 @@ struct pvio_window_hdr {
 #define PVIO_DEV_NET		1
 #define PVIO_DEV_BLK		2
 #define PVIO_DEV_BALLOON	3
+/*
+ * Test device: for every request the backend copies the request's readable
+ * segments, concatenated, into its writable segments and completes with the
+ * byte count copied.  Used by the transport tests; no feature bits, no
+ * config area.
+ */
+#define PVIO_DEV_ECHO		127
 
 /* Device status bits written by the guest (pvio_dev_desc.driver_status). */
 #define PVIO_DS_ACKNOWLEDGE	0x01
@@ -431,6 +438,8 @@ static inline const char *pvio_dev_type_name(unsigned int type)
 		return "blk";
 	case PVIO_DEV_BALLOON:
 		return "balloon";
+	case PVIO_DEV_ECHO:
+		return "echo";
 	default:
 		return "unknown";
 	}
