@@ -27,19 +27,33 @@ DPDK_LIBS	:= $(shell pkg-config --libs libdpdk 2>/dev/null)
 RING_HDRS	:= $(wildcard ring/*.h)
 HARNESS		:= $(O)/ksrc/.extracted
 
+PVIOD_SRCS	:= $(wildcard backend/*.c)
+PVIOD_HDRS	:= $(wildcard backend/*.h) $(RING_HDRS)
+
 TEST_BINS	:= $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring clean
 
-all: $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
 
 $(HARNESS):
 	@tools/extract-ksrc.sh $(O)/ksrc
+
+# ---- backend -------------------------------------------------------------------
+
+$(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
+
+# The same daemon under ASan/UBSan: the backend tests run this one.
+$(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
 
 # ---- ring tests ------------------------------------------------------------
 

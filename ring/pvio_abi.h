@@ -118,6 +118,7 @@ struct pvio_window_hdr {
 #define PVIO_BROKEN_LEN		4	/* length zero, too large or overflowing */
 #define PVIO_BROKEN_STATUS	5	/* impossible status/feature transition */
 #define PVIO_BROKEN_QUEUE	6	/* bad queue setup (size, vector) */
+#define PVIO_BROKEN_BACKEND	7	/* backend cannot serve (no guest RAM) */
 
 struct pvio_dev_desc {
 	__le16 type;			/* (B) PVIO_DEV_* */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * config.h - pviod configuration: an INI file with one [pviod] section, a
+ * [guest NAME] section per guest and a [device GUEST NAME] section per
+ * device.  See docs/operations.md for every key.
+ */
+#ifndef PVBE_CONFIG_H
+#define PVBE_CONFIG_H
+
+#include <stdint.h>
+
+#include "pvio_abi.h"
+
+#define PVBE_MAX_GUESTS		16
+#define PVBE_NAME_MAX		32
+#define PVBE_PATH_MAX		108	/* sun_path */
+#define PVBE_MAX_PARAMS		16
+
+struct pvbe_param {
+	char key[32];
+	char val[224];
+	int line;
+	int used;		/* consumed by the class handler */
+};
+
+struct pvbe_dev_cfg {
+	char name[PVBE_NAME_MAX];
+	int type;			/* PVIO_DEV_* */
+	unsigned int queues;
+	unsigned int queue_size;
+	int nparams;
+	struct pvbe_param params[PVBE_MAX_PARAMS];	/* class-specific */
+};
+
+struct pvbe_guest_cfg {
+	char name[PVBE_NAME_MAX];
+	char socket[PVBE_PATH_MAX];
+	char ram_path[256];		/* empty: RAM offered by the frontend */
+	uint64_t ram_size;
+	char machine[8];
+	char ram_layout[128];		/* explicit layout, overrides machine */
+	int ndev;
+	struct pvbe_dev_cfg dev[PVIO_MAX_DEVICES];
+};
+
+struct pvbe_cfg {
+	char control[PVBE_PATH_MAX];
+	unsigned int heartbeat_ms;
+	int nguests;
+	struct pvbe_guest_cfg guest[PVBE_MAX_GUESTS];
+};
+
+/* Parse @path into @cfg; on error print "path:line: reason" and fail. */
+int pvbe_config_load(struct pvbe_cfg *cfg, const char *path);
+/* Parse a size with an optional K/M/G suffix. */
+int pvbe_parse_size(const char *s, uint64_t *out);
+/* Class-specific parameter lookup; marks it used. */
+const char *pvbe_dev_param(struct pvbe_dev_cfg *d, const char *key);
+
+#endif

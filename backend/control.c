@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * control.c - pviod's control socket.  A client connects, sends one request
+ * line, reads one JSON object line back, and the connection closes.  Only
+ * root or pviod's own user may connect (socket mode 0600 and SO_PEERCRED).
+ * The protocol is in docs/operations.md; pvioctl is its client.
+ *
+ * Requests:
+ *   list                       guests, devices, their states
+ *   status GUEST DEVICE        one device with per-queue counters
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "pviod.h"
+
+struct out {
+	char buf[65536];
+	size_t len;
+	int overflow;
+};
+
+static void put(struct out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, sizeof(o->buf) - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(o->buf) - o->len)
+		o->overflow = 1;
+	else
+		o->len += (size_t)n;
+}
+
+int pvbe_control_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pvbe_err("control", "%s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
+		int err = errno;
+
+		pvbe_err("control", "listen on %s: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	pvbe_info("control", "listening on %s", path);
+	return fd;
+}
+
+static const char *dev_state_name(const struct pvbe_dev *d)
+{
+	uint32_t s = pvio_le32_to_cpu(d->desc->device_state);
+
+	if (s & PVIO_DEV_S_BROKEN)
+		return "broken";
+	if (s & PVIO_DEV_S_NEEDS_RESET)
+		return "needs-reset";
+	if (d->live)
+		return "running";
+	return "idle";
+}
+
+static void put_dev(struct out *o, const struct pvbe_dev *d, int queues)
+{
+	unsigned int q;
+
+	put(o, "{\"name\":\"%s\",\"type\":\"%s\",\"state\":\"%s\","
+	    "\"driver_status\":%u,\"broken_reason\":%u,\"reset_count\":%u,"
+	    "\"host_features\":%" PRIu64 ",\"guest_features\":%" PRIu64 ","
+	    "\"max_queues\":%u",
+	    d->cfg->name, d->ops->name, dev_state_name(d),
+	    pvio_le32_to_cpu(d->desc->driver_status),
+	    pvio_le32_to_cpu(d->desc->broken_reason),
+	    pvio_le32_to_cpu(d->desc->reset_count), d->host_features,
+	    (uint64_t)pvio_le64_to_cpu(d->desc->guest_features), d->nqueues);
+	if (queues) {
+		put(o, ",\"queues\":[");
+		for (q = 0; q < d->nqueues; q++) {
+			const struct pvbe_queue *pq = &d->q[q];
+			const struct pvio_ring_shared *sq = pq->sq_mem, *cq = pq->cq_mem;
+
+			put(o, "%s{\"index\":%u,\"vector\":%u,\"running\":%s,"
+			    "\"sq_size\":%u,\"sq_prod\":%u,\"sq_cons\":%u,"
+			    "\"cq_prod\":%u,\"cq_cons\":%u,\"kicks\":%" PRIu64 ","
+			    "\"interrupts\":%" PRIu64 ",\"requests\":%" PRIu64 ","
+			    "\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+			    q ? "," : "", q, pq->vector, pq->running ? "true" : "false",
+			    pq->sq_size, pvio_le32_to_cpu(sq->prod),
+			    pvio_le32_to_cpu(sq->cons), pvio_le32_to_cpu(cq->prod),
+			    pvio_le32_to_cpu(cq->cons), pq->st.kicks, pq->st.irqs,
+			    pq->st.reqs, pq->st.bytes, pq->st.errors);
+		}
+		put(o, "]");
+	}
+	put(o, "}");
+}
+
+static void put_guest(struct out *o, const struct pvbe_guest *g)
+{
+	int i;
+
+	put(o, "{\"name\":\"%s\",\"socket\":\"%s\",\"connected\":%s,\"peer\":%u,"
+	    "\"generation\":%u,\"vectors\":%u,\"window_bytes\":%" PRIu64 ","
+	    "\"ram_mapped\":%s,\"devices\":[",
+	    g->cfg->name, g->cfg->socket, g->conn_fd >= 0 ? "true" : "false",
+	    g->conn_fd >= 0 ? g->client_id : 0,
+	    pvio_le32_to_cpu(g->hdr->generation), g->nvectors, g->win_size,
+	    g->mem_ready ? "true" : "false");
+	for (i = 0; i < g->ndev; i++) {
+		if (i)
+			put(o, ",");
+		put_dev(o, &g->dev[i], 0);
+	}
+	put(o, "]}");
+}
+
+static struct pvbe_guest *find_guest(const char *name)
+{
+	int i;
+
+	for (i = 0; i < pvbe.nguests; i++)
+		if (!strcmp(pvbe.guests[i].cfg->name, name))
+			return &pvbe.guests[i];
+	return NULL;
+}
+
+static struct pvbe_dev *find_dev(struct pvbe_guest *g, const char *name)
+{
+	int i;
+
+	for (i = 0; i < g->ndev; i++)
+		if (!strcmp(g->dev[i].cfg->name, name))
+			return &g->dev[i];
+	return NULL;
+}
+
+static void handle(char *line, struct out *o)
+{
+	char cmd[32] = "", a[64] = "", b[64] = "";
+	struct pvbe_guest *g;
+	struct pvbe_dev *d;
+	int i, n;
+
+	n = sscanf(line, "%31s %63s %63s", cmd, a, b);
+	if (n >= 1 && !strcmp(cmd, "list")) {
+		put(o, "{\"supervisor_pid\":%d,\"worker_pid\":%d,\"guests\":[",
+		    (int)getppid(), (int)getpid());
+		for (i = 0; i < pvbe.nguests; i++) {
+			if (i)
+				put(o, ",");
+			put_guest(o, &pvbe.guests[i]);
+		}
+		put(o, "]}");
+		return;
+	}
+	if (n == 3 && !strcmp(cmd, "status")) {
+		g = find_guest(a);
+		d = g ? find_dev(g, b) : NULL;
+		if (!d) {
+			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+			return;
+		}
+		put_dev(o, d, 1);
+		return;
+	}
+	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE\"}");
+}
+
+static void on_client(int fd, uint32_t events, void *arg)
+{
+	static struct out o;
+	char line[512];
+	ssize_t n;
+
+	(void)events;
+	(void)arg;
+	n = recv(fd, line, sizeof(line) - 1, MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n > 0) {
+		line[n] = '\0';
+		line[strcspn(line, "\r\n")] = '\0';
+		o.len = 0;
+		o.overflow = 0;
+		handle(line, &o);
+		if (o.overflow) {
+			o.len = 0;
+			o.overflow = 0;
+			put(&o, "{\"error\":\"response too large\"}");
+		}
+		put(&o, "\n");
+		/* Small, local, one shot: a blocking send is fine here. */
+		if (send(fd, o.buf, o.len, MSG_NOSIGNAL) < 0)
+			pvbe_warn("control", "reply: %s", strerror(errno));
+	}
+	pvbe_loop_del(fd);
+	close(fd);
+}
+
+void pvbe_control_accept(int lfd, uint32_t events, void *arg)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd;
+
+	(void)events;
+	(void)arg;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    (cr.uid != 0 && cr.uid != geteuid())) {
+		pvbe_warn("control", "refused client uid %d", (int)cr.uid);
+		close(fd);
+		return;
+	}
+	if (pvbe_loop_add(fd, EPOLLIN, on_client, NULL))
+		close(fd);
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * guest.h - the worker's state for guests, devices and queues.
+ *
+ * Ownership: everything here belongs to the single worker thread.  The
+ * window and guest RAM are shared with the guest and hostile: fields are
+ * read once (pvio_read_once) into locals and validated before use.
+ */
+#ifndef PVBE_GUEST_H
+#define PVBE_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "memtable.h"
+#include "pvio_abi.h"
+
+#define PVBE_BACKEND_PEER	0	/* our ivshmem peer ID on every socket */
+
+struct pvbe_dev;
+struct pvbe_queue;
+
+/* A request copied out of the SQ into private memory and validated. */
+struct pvbe_req {
+	uint16_t id;
+	unsigned int nslots;
+	struct pvio_desc d[PVIO_MAX_CHAIN];	/* private copy */
+	void *buf[PVIO_MAX_CHAIN];		/* translated, NULL for HDR */
+	uint32_t in_bytes;	/* readable (guest -> device) bytes */
+	uint32_t out_bytes;	/* writable (device -> guest) bytes */
+};
+
+struct pvbe_queue_stats {
+	uint64_t kicks;		/* doorbells received */
+	uint64_t irqs;		/* interrupts sent */
+	uint64_t reqs;		/* requests completed */
+	uint64_t bytes;		/* payload bytes moved */
+	uint64_t errors;	/* requests completed with an error */
+};
+
+struct pvbe_queue {
+	struct pvbe_dev *dev;
+	unsigned int index;
+	unsigned int vector;
+	struct pvio_queue_desc *desc;	/* in the window */
+	void *sq_mem, *cq_mem;		/* in the window */
+	uint32_t sq_size, cq_size;
+	struct pvio_ring sq;		/* we consume */
+	struct pvio_ring cq;		/* we produce */
+	bool running;
+	struct pvbe_queue_stats st;
+};
+
+/*
+ * Device class handler.  process() handles one validated request and
+ * returns the completion to post (status and bytes written).
+ */
+struct pvbe_dev_ops {
+	int type;
+	const char *name;
+	unsigned int sq_esize, cq_esize;
+	unsigned int config_len;
+	/* Check class keys, fill the config area; -errno on bad config. */
+	int (*init)(struct pvbe_dev *dev);
+	void (*uninit)(struct pvbe_dev *dev);
+	/* Fill one completion for @req. */
+	void (*process)(struct pvbe_queue *q, const struct pvbe_req *req,
+			struct pvio_cpl *cpl);
+	/* Queues started/stopped (guest DRIVER_OK, reset). */
+	void (*start)(struct pvbe_dev *dev);
+	void (*stop)(struct pvbe_dev *dev);
+};
+
+struct pvbe_dev {
+	struct pvbe_guest *g;
+	struct pvbe_dev_cfg *cfg;
+	const struct pvbe_dev_ops *ops;
+	char tag[80];			/* "guest/device" for logs */
+	unsigned int index;		/* in the device table */
+	struct pvio_dev_desc *desc;	/* in the window */
+	void *config;			/* config area in the window */
+	uint32_t config_len;
+	uint64_t host_features;
+	unsigned int nqueues;
+	struct pvbe_queue q[PVIO_MAX_QUEUES];
+	uint32_t seen_status;		/* driver_status last acted on */
+	bool live;			/* queues running */
+	bool broken;
+	void *priv;			/* class state */
+};
+
+struct pvbe_guest {
+	struct pvbe_guest_cfg *cfg;
+	unsigned int index;		/* in the configuration */
+	char tag[PVBE_NAME_MAX + 8];
+	int listen_fd;			/* kept by the supervisor */
+	int conn_fd;			/* QEMU / frontend connection, or -1 */
+	uint16_t client_id;		/* its ivshmem peer ID */
+	int shm_fd;			/* the window memfd */
+	void *win;
+	uint64_t win_size;
+	struct pvio_window_hdr *hdr;
+	unsigned int nvectors;
+	unsigned int hb_ms;
+	int be_efd[PVIO_MAX_VECTORS];	/* doorbells: guest -> us */
+	int guest_efd[PVIO_MAX_VECTORS];/* interrupts: us -> guest */
+	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
+	struct pvbe_memtable mem;
+	bool mem_ready;
+	int ram_fd;			/* RAM memfd offered by a frontend, or -1 */
+	uint64_t ram_size;
+	int ndev;
+	struct pvbe_dev dev[PVIO_MAX_DEVICES];
+};
+
+/* window.c */
+int pvbe_window_create(struct pvbe_guest *g);	/* size + memfd, supervisor */
+int pvbe_window_map(struct pvbe_guest *g);
+int pvbe_window_layout(struct pvbe_guest *g, uint32_t generation);
+int pvbe_window_takeover(struct pvbe_guest *g);
+void pvbe_window_heartbeat(struct pvbe_guest *g);
+void pvbe_window_stop(struct pvbe_guest *g);
+void pvbe_guest_poll_status(struct pvbe_guest *g);
+void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
+			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pvbe_guest_config_changed(struct pvbe_dev *dev);
+void pvbe_guest_notify(struct pvbe_guest *g, unsigned int vector);
+
+/* queue.c */
+void pvbe_queue_init(struct pvbe_queue *q);
+int pvbe_queue_start(struct pvbe_queue *q);
+void pvbe_queue_stop(struct pvbe_queue *q);
+void pvbe_queue_kick(struct pvbe_queue *q);
+void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
+
+/* device.c */
+const struct pvbe_dev_ops *pvbe_dev_ops_find(int type);
+
+#endif

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * queue.c - one queue's data path in the backend: take chains off the
+ * submission ring, copy them once into private memory, validate them, hand
+ * them to the device class, post completions, notify only when asked.
+ *
+ * Anything impossible in what the guest wrote (an index, a chain, a
+ * length, an address) marks the device broken: that guest's device stops,
+ * the daemon and every other guest carry on.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guest.h"
+#include "log.h"
+
+/* Requests handled per kick before yielding to other queues. */
+#define PVBE_QUEUE_BUDGET	1024
+#define PVBE_CPL_BATCH		32
+
+void pvbe_queue_init(struct pvbe_queue *q)
+{
+	q->running = false;
+	memset(&q->st, 0, sizeof(q->st));
+}
+
+int pvbe_queue_start(struct pvbe_queue *q)
+{
+	struct pvbe_dev *d = q->dev;
+
+	if (pvio_ring_attach(&q->sq, q->sq_mem, q->sq_size, d->ops->sq_esize, false) ||
+	    pvio_ring_attach(&q->cq, q->cq_mem, q->cq_size, d->ops->cq_esize, true))
+		return -EPROTO;
+	q->running = true;
+	return 0;
+}
+
+void pvbe_queue_stop(struct pvbe_queue *q)
+{
+	q->running = false;
+}
+
+/*
+ * Copy one chain starting at the SQ consumer position into @req and
+ * validate it.  Returns slots used (>0), 0 when the chain is not complete
+ * yet... which a conforming guest never does, or a negative PVIO_BROKEN_*.
+ */
+static int read_chain(struct pvbe_queue *q, unsigned int avail,
+		      struct pvbe_req *req)
+{
+	const struct pvbe_memtable *mt = &q->dev->g->mem;
+	uint64_t in = 0, out = 0;
+	unsigned int i;
+	uint16_t flags;
+
+	for (i = 0; i < avail && i < PVIO_MAX_CHAIN; i++) {
+		memcpy(&req->d[i], pvio_ring_cons_slot(&q->sq, i), sizeof(req->d[i]));
+		if (!(pvio_le16_to_cpu(req->d[i].flags) & PVIO_DESC_F_NEXT))
+			break;
+	}
+	if (i == PVIO_MAX_CHAIN)
+		return -PVIO_BROKEN_DESC;	/* chain too long */
+	if (i == avail)
+		return -PVIO_BROKEN_DESC;	/* chain not published whole */
+	req->nslots = i + 1;
+	req->id = pvio_le16_to_cpu(req->d[0].id);
+
+	/* Validate the private copy only. */
+	for (i = 0; i < req->nslots; i++) {
+		const struct pvio_desc *d = &req->d[i];
+		uint64_t addr = pvio_le64_to_cpu(d->addr);
+		uint32_t len = pvio_le32_to_cpu(d->len);
+
+		flags = pvio_le16_to_cpu(d->flags);
+		if (flags & ~PVIO_DESC_F_MASK || pvio_le16_to_cpu(d->id) != req->id)
+			return -PVIO_BROKEN_DESC;
+		if (flags & PVIO_DESC_F_HDR) {
+			req->buf[i] = NULL;
+			continue;
+		}
+		if (len == 0)
+			return -PVIO_BROKEN_LEN;
+		req->buf[i] = pvbe_gpa(mt, addr, len);
+		if (!req->buf[i])
+			return -PVIO_BROKEN_ADDR;
+		if (flags & PVIO_DESC_F_WRITE)
+			out += len;
+		else
+			in += len;
+	}
+	if (in > UINT32_MAX || out > UINT32_MAX)
+		return -PVIO_BROKEN_LEN;
+	req->in_bytes = (uint32_t)in;
+	req->out_bytes = (uint32_t)out;
+	return (int)req->nslots;
+}
+
+static const char *const broken_what[] = {
+	[PVIO_BROKEN_DESC] = "malformed chain (flags, ids, or not published whole)",
+	[PVIO_BROKEN_LEN] = "zero or overflowing length",
+	[PVIO_BROKEN_ADDR] = "buffer outside guest RAM",
+};
+
+static void flush_cpls(struct pvbe_queue *q, unsigned int *pending)
+{
+	if (!*pending)
+		return;
+	pvio_ring_prod_commit(&q->cq, *pending);
+	*pending = 0;
+}
+
+void pvbe_queue_kick(struct pvbe_queue *q)
+{
+	struct pvbe_dev *d = q->dev;
+	struct pvbe_req req;
+	unsigned int done = 0, pending = 0;
+	bool notify = false;
+	int avail, space, n;
+
+	if (!q->running)
+		return;
+	for (;;) {
+		avail = pvio_ring_cons_avail(&q->sq, PVIO_MAX_CHAIN);
+		if (avail < 0) {
+			flush_cpls(q, &pending);
+			pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
+					     "queue %u: submission producer index %u impossible (consumer %u, size %u)",
+					     q->index, pvio_le32_to_cpu(q->sq.sh->prod),
+					     q->sq.idx, q->sq_size);
+			return;
+		}
+		if (avail == 0) {
+			flush_cpls(q, &pending);
+			if (pvio_ring_prod_need_notify(&q->cq) ||
+			    pvio_ring_cons_need_notify(&q->sq))
+				notify = true;
+			avail = pvio_ring_cons_arm(&q->sq);
+			if (avail == 0)
+				break;
+			if (avail < 0)
+				continue;	/* reported above on the next pass */
+		}
+		if (done >= PVBE_QUEUE_BUDGET) {
+			uint64_t one = 1;
+
+			/* Yield: our own doorbell brings us back after others ran. */
+			if (write(d->g->be_efd[q->vector], &one, sizeof(one)) < 0)
+				pvbe_warn(d->tag, "reschedule: %s", strerror(errno));
+			break;
+		}
+		space = pvio_ring_prod_space(&q->cq, pending + 1);
+		if (space < 0) {
+			pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
+					     "queue %u: completion consumer index impossible",
+					     q->index);
+			return;
+		}
+		if ((unsigned int)space < pending + 1) {
+			/* Guest is not reaping completions: wait for its kick. */
+			flush_cpls(q, &pending);
+			break;
+		}
+		n = read_chain(q, (unsigned int)avail, &req);
+		if (n < 0) {
+			flush_cpls(q, &pending);
+			pvbe_dev_mark_broken(d, (uint32_t)-n, "queue %u: request at index %u: %s",
+					     q->index, q->sq.idx,
+					     broken_what[-n] ? broken_what[-n] : "bad request");
+			return;
+		}
+		pvio_ring_cons_release(&q->sq, (uint32_t)n);
+		{
+			struct pvio_cpl *cpl = pvio_ring_prod_slot(&q->cq, pending);
+
+			memset(cpl, 0, sizeof(*cpl));
+			d->ops->process(q, &req, cpl);
+			cpl->id = pvio_cpu_to_le16(req.id);
+			if (cpl->status)
+				q->st.errors++;
+			q->st.bytes += pvio_le32_to_cpu(cpl->len) + req.in_bytes;
+		}
+		q->st.reqs++;
+		done++;
+		if (++pending == PVBE_CPL_BATCH) {
+			flush_cpls(q, &pending);
+			if (pvio_ring_prod_need_notify(&q->cq)) {
+				pvbe_guest_notify(d->g, q->vector);
+				q->st.irqs++;
+			}
+		}
+	}
+	if (notify) {
+		pvbe_guest_notify(d->g, q->vector);
+		q->st.irqs++;
+	}
+}
