@@ -30,13 +30,16 @@ HARNESS		:= $(O)/ksrc/.extracted
 PVIOD_SRCS	:= $(wildcard backend/*.c)
 PVIOD_HDRS	:= $(wildcard backend/*.h) $(RING_HDRS)
 
-TEST_BINS	:= $(O)/tests/ring_test $(O)/tests/ring_test_san \
+FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
+FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
+
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring clean
 
-all: $(O)/pviod $(O)/pviod-san $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -54,6 +57,17 @@ $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS)
 $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
+
+# ---- libpvio-front and the backend tests ------------------------------------
+
+$(O)/libpvio-front.a: $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+	@mkdir -p $(O)/obj
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $(O)/obj/pvio_front.o $(FRONT_SRCS)
+	ar rcs $@ $(O)/obj/pvio_front.o
+
+$(O)/tests/backend_test: tests/backend/backend_test.c $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< $(FRONT_SRCS)
 
 # ---- ring tests ------------------------------------------------------------
 

@@ -70,7 +70,7 @@ static int setup_guests(void)
 		g->shm_fd = -1;
 		g->mem.fd = -1;
 		g->hb_ms = pvbe.cfg.heartbeat_ms;
-		snprintf(g->tag, sizeof(g->tag), "%s", gc->name);
+		strcpy(g->tag, gc->name);	/* names are < PVBE_NAME_MAX */
 		g->ndev = gc->ndev;
 		for (j = 0; j < gc->ndev; j++) {
 			struct pvbe_dev *d = &g->dev[j];
@@ -79,7 +79,9 @@ static int setup_guests(void)
 			d->cfg = &gc->dev[j];
 			d->index = j;
 			d->ops = pvbe_dev_ops_find(d->cfg->type);
-			snprintf(d->tag, sizeof(d->tag), "%s/%s", gc->name, d->cfg->name);
+			strcpy(d->tag, gc->name);
+			strcat(d->tag, "/");
+			strcat(d->tag, d->cfg->name);
 			if (!d->ops) {
 				pvbe_err(d->tag, "device type %s is not supported by this pviod",
 					 pvio_dev_type_name(d->cfg->type));

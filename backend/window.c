@@ -356,7 +356,7 @@ static void dev_start(struct pvbe_dev *d)
 			continue;
 		if (pvbe_queue_start(&d->q[q])) {
 			pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
-					     "queue %u: ring indices not at a valid start", q);
+					     "queue %u: ring indices impossible at start", q);
 			return;
 		}
 	}
@@ -414,8 +414,18 @@ static void dev_poll(struct pvbe_dev *d)
 				     "DRIVER_OK without FEATURES_OK");
 		return;
 	}
-	if ((st & ~old) & PVIO_DS_DRIVER_OK)
+	if ((st & ~old) & PVIO_DS_DRIVER_OK) {
+		if (!d->g->mem_ready && !d->g->cfg->ram_path[0]) {
+			/*
+			 * A userspace frontend's RAM offer travels on the socket
+			 * and may be read after this doorbell: try again when it
+			 * arrives (or on the next tick).
+			 */
+			d->seen_status = old;
+			return;
+		}
 		dev_start(d);
+	}
 	else if ((old & PVIO_DS_DRIVER_OK) && !(st & PVIO_DS_DRIVER_OK))
 		dev_stop(d);
 }

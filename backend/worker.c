@@ -166,6 +166,7 @@ static void on_conn(int fd, uint32_t events, void *arg)
 		return;
 	}
 	pvbe_sup_send(PVBE_SUP_RAM, (int)g->index, rfd, size);
+	pvbe_guest_poll_status(g);	/* a start may have waited for RAM */
 }
 
 static void drain_all(struct pvbe_guest *g)

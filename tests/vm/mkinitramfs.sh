@@ -34,7 +34,8 @@ die() { echo "mkinitramfs: $*" >&2; exit 1; }
 usage() { sed -n '3,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 norm() { local n=${1##*/}; n=${n%%.ko*}; echo "${n//-/_}"; }
 is_builtin() { grep -q "/$(norm "$1" | sed 's/_/[-_]/g')\.ko\$" "$MODDIR/modules.builtin"; }
-copy_into() { mkdir -p "$STAGE$(dirname "$2")" && cp -a "$1" "$STAGE$2"; }
+# copy_into SRC DST: never through an existing DST (e.g. an applet symlink).
+copy_into() { mkdir -p "$STAGE$(dirname "$2")" && cp -a --remove-destination "$1" "$STAGE$2"; }
 
 # kmod_paths NAME: NAME's .ko and its dependencies, relative to MODDIR, from
 # modules.dep ("kernel/x/a.ko: kernel/y/b.ko ..." lists all of them).
@@ -78,7 +79,7 @@ add_file() {
 	local src=${1%%:*} dst=${1#*:}
 	case $1 in ?*:/*) ;; *) die "--file wants SRC:/ABS/DST, got '$1'" ;; esac
 	[ -e "$src" ] || die "no such file: $src"
-	if [ -d "$src" ]; then mkdir -p "$STAGE$dst" && cp -a "$src/." "$STAGE$dst/"; else copy_into "$src" "$dst"; fi
+	if [ -d "$src" ]; then mkdir -p "$STAGE$dst" && cp -a --remove-destination "$src/." "$STAGE$dst/"; else copy_into "$src" "$dst"; fi
 }
 
 # ---- arguments ---------------------------------------------------------------
@@ -119,8 +120,10 @@ trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,etc,root,tests}
 mkdir -p "$STAGE$MODDIR/extra"
 cp "$BUSYBOX" "$STAGE/bin/busybox"
+# Relative links: an absolute /bin/busybox would point at the host's busybox
+# from inside the staging tree.
 for applet in $("$BUSYBOX" --list-full); do
-	[ -e "$STAGE/$applet" ] || ln -s /bin/busybox "$STAGE/$applet"
+	[ -e "$STAGE/$applet" ] || ln -sr "$STAGE/bin/busybox" "$STAGE/$applet"
 done
 install -m 0755 "$HERE/guest-init.sh" "$STAGE/init"
 # The kernel opens /dev/console before /init runs (devtmpfs comes later).

@@ -7,10 +7,14 @@
 #   vm.sh tap LOG      print the guest's output between the markers (no \r)
 #   vm.sh kver         print the guest kernel version in use
 #
-# run boots the guest kernel /boot/vmlinuz-$KVER with the initramfs (see
-# mkinitramfs.sh) on TCG (-accel tcg,thread=multi -machine pc -cpu max
-# -nodefaults -display none, no network device at all), with "console=ttyS0 tsc=reliable panic=-1 quiet
-# pvio.script=SCRIPT" plus --append.  The guest's /init (guest-init.sh)
+# run boots the guest kernel /boot/vmlinuz-$KVER (by default through its
+# extracted vmlinux, see PVIO_VM_PVH) with the initramfs (mkinitramfs.sh) on
+# TCG: -accel tcg,thread=multi -machine pc -cpu max -nodefaults -display none
+# -no-reboot, no network device at all, kernel command line "console=ttyS0
+# tsc=reliable panic=-1 quiet pvio.script=SCRIPT" plus --append (e.g.
+# "loglevel=2" keeps kernel errors off the console; they are in dmesg).
+# (-display none rather than -nographic: the same, minus SeaBIOS writing
+# terminal escapes to the serial log.)  The guest's /init (guest-init.sh)
 # runs SCRIPT between the lines "PVIO-GUEST-BEGIN" and
 # "PVIO-GUEST-END rc=N" and powers off.  The serial console goes to --log
 # FILE, or, without --log, to stdout as it arrives.  --ram-file puts guest
@@ -30,7 +34,8 @@
 #
 # Sourced (". tests/vm/vm.sh"), it defines vm_run, vm_tap, guest_kver and
 # helpers and sets nothing else; vm_run runs in a subshell, so its traps and
-# options do not leak into the caller.
+# options do not leak into the caller.  QEMU is started under
+# "setpriv --pdeathsig KILL", so it cannot outlive the shell that started it.
 #
 # Environment:
 #   PVIO_GUEST_KVER     guest kernel version (default: newest non-rt
@@ -128,9 +133,14 @@ vm_cleanup() {
 	if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 
-# ---- vm_run: one guest boot (subshell: traps and variables stay local) --------
+# ---- vm_run: one guest boot -----------------------------------------------------
 
-vm_run() (
+# Sourced use: a subshell, so vm_boot's traps, options and variables stay out
+# of the caller.  (Executed, vm.sh calls vm_boot directly so that a TERM or
+# INT sent to vm.sh reaches vm_boot's traps.)
+vm_run() ( vm_boot "$@" )
+
+vm_boot() {
 	set -u
 	initrd="" script="" mem=1024 smp=2 timeout=300 log="" ram_file="" append=""
 	extra=()
@@ -192,7 +202,11 @@ vm_run() (
 
 	t0=$(vm_now_us)
 	deadline=$((t0 + timeout * 1000000))
-	"$qemu" "${args[@]}" </dev/null >"$tmp/qemu.out" 2>&1 &
+	# setpriv --pdeathsig: QEMU gets SIGKILL if this shell dies without
+	# running its traps (SIGKILL); it execs QEMU, so $! is QEMU's PID.
+	pdeath=()
+	if command -v setpriv >/dev/null; then pdeath=(setpriv --pdeathsig KILL --); fi
+	"${pdeath[@]}" "$qemu" "${args[@]}" </dev/null >"$tmp/qemu.out" 2>&1 &
 	qemu_pid=$!
 
 	# Poll the console log: BEGIN marker (boot time), END marker, QEMU exit,
@@ -205,6 +219,8 @@ vm_run() (
 		if grep -aq 'PVIO-GUEST-END rc=' "$log"; then ended=1; break; fi
 		vm_alive "$qemu_pid" || break
 		if [ "$(vm_now_us)" -ge "$deadline" ]; then timed_out=1; break; fi
+		# Sourced use: stop if the calling shell ($$) is gone.
+		if ! vm_alive "$$"; then vm_log "caller $$ exited, stopping"; exit 143; fi
 		sleep 0.1
 	done
 	t_end=$(vm_now_us)
@@ -239,7 +255,7 @@ vm_run() (
 	sed 's/^/  qemu: /' "$tmp/qemu.out" >&2
 	vm_tail "$log"
 	exit 125
-)
+}
 
 # ---- command line -------------------------------------------------------------
 
@@ -248,7 +264,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	cmd=${1:-}
 	[ $# -gt 0 ] && shift
 	case $cmd in
-	run) vm_run "$@" ;;
+	run) vm_boot "$@" ;;
 	tap) [ $# -eq 1 ] || vm_usage; vm_tap "$1" ;;
 	kver) guest_kver ;;
 	*) vm_usage ;;

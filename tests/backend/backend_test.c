@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * backend_test - pviod driven natively by libpvio-front: echo round trips
+ * with data verification, two frontends at once, every kind of misbehaving
+ * frontend (the device goes broken with a logged reason while the other
+ * guest keeps its traffic flowing), worker crash and takeover, the control
+ * socket, and configuration errors.
+ *
+ * Runs the ASan/UBSan build of pviod (PVIOD env, default build/pviod-san).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pvio_front.h"
+#include "kselftest_harness.h"
+
+#define RAM_SIZE	(8u << 20)
+
+static const char *pviod_bin(void)
+{
+	const char *p = getenv("PVIOD");
+
+	return p ? p : "build/pviod-san";
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int wait_path(const char *path, int ms)
+{
+	struct stat st;
+
+	for (; ms > 0; ms -= 10) {
+		if (stat(path, &st) == 0)
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+/* Send one control request, read the JSON line back into @buf. */
+static int control(const char *sock, const char *req, char *buf, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ssize_t n, got = 0;
+	int fd;
+
+	strncpy(sa.sun_path, sock, sizeof(sa.sun_path) - 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (write(fd, req, strlen(req)) < 0 || write(fd, "\n", 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(fd);
+	return got > 0 ? 0 : -1;
+}
+
+static int log_contains(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+FIXTURE(pviod) {
+	char dir[64];
+	char cfg[96], log[96], sock1[96], sock2[96], ctl[96];
+	pid_t pid;
+	struct pvfront f1, f2;
+	struct pvfront_dev *d1, *d2;
+};
+
+FIXTURE_SETUP(pviod)
+{
+	FILE *f;
+	int fd;
+
+	strcpy(self->dir, "/tmp/pvio-betest-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->cfg, sizeof(self->cfg), "%s/pviod.ini", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/pviod.log", self->dir);
+	snprintf(self->sock1, sizeof(self->sock1), "%s/g1.sock", self->dir);
+	snprintf(self->sock2, sizeof(self->sock2), "%s/g2.sock", self->dir);
+	snprintf(self->ctl, sizeof(self->ctl), "%s/control.sock", self->dir);
+	f = fopen(self->cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n"
+		"[guest g1]\nsocket = %s\n\n[guest g2]\nsocket = %s\n\n"
+		"[device g1 echo0]\ntype = echo\nqueues = 2\nqueue_size = 64\n\n"
+		"[device g2 echo0]\ntype = echo\nqueues = 1\nqueue_size = 64\n",
+		self->ctl, self->sock1, self->sock2);
+	fclose(f);
+
+	self->pid = fork();
+	ASSERT_GE(self->pid, 0);
+	if (self->pid == 0) {
+		fd = open(self->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		execl(pviod_bin(), "pviod", "-c", self->cfg, (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_EQ(0, wait_path(self->ctl, 5000));
+
+	ASSERT_EQ(0, pvfront_connect(&self->f1, self->sock1, RAM_SIZE));
+	ASSERT_EQ(0, pvfront_connect(&self->f2, self->sock2, RAM_SIZE));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f1, 5000));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f2, 5000));
+	ASSERT_NE(NULL, pvfront_find(&self->f1, PVIO_DEV_ECHO, 0, NULL));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 2, &self->d1));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f2, 0, 0, 1, &self->d2));
+}
+
+FIXTURE_TEARDOWN(pviod)
+{
+	char cmd[160];
+	int status;
+
+	pvfront_close(&self->f1);
+	pvfront_close(&self->f2);
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		waitpid(self->pid, &status, 0);
+		/* ASan reports land in the log: show them if any. */
+		if (log_contains(self->log, "ERROR: AddressSanitizer") ||
+		    log_contains(self->log, "runtime error:")) {
+			fprintf(stderr, "# pviod sanitizer report in %s\n", self->log);
+			_metadata->passed = 0;
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
+/*
+ * Send @n echo requests of random layout on @q and verify every byte.
+ * Returns the number verified, or -1 on any mismatch or timeout.
+ */
+static int echo_rounds(struct pvfront *f, struct pvfront_queue *q, int n,
+		       unsigned int seed)
+{
+	uint64_t gin, gout;
+	unsigned char *in = pvfront_alloc(f, 16384, 64, &gin);
+	unsigned char *out = pvfront_alloc(f, 16384, 64, &gout);
+	struct pvio_desc d[8];
+	struct pvio_cpl c;
+	int i, k, tries, got;
+
+	if (!in || !out)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned int len = 1 + rand_r(&seed) % 16000, nseg = 1 + rand_r(&seed) % 3;
+		unsigned int off = 0, s = 0, per = len / nseg;
+
+		for (k = 0; k < (int)len; k++)
+			in[k] = (unsigned char)rand_r(&seed);
+		memset(out, 0xee, len);
+		/* nseg readable segments, then one writable segment. */
+		for (s = 0; s < nseg; s++) {
+			unsigned int l = s == nseg - 1 ? len - off : per;
+
+			d[s].addr = pvio_cpu_to_le64(gin + off);
+			d[s].len = pvio_cpu_to_le32(l);
+			d[s].id = pvio_cpu_to_le16(i & 0xffff);
+			d[s].flags = pvio_cpu_to_le16(PVIO_DESC_F_NEXT);
+			off += l;
+		}
+		d[s].addr = pvio_cpu_to_le64(gout);
+		d[s].len = pvio_cpu_to_le32(len);
+		d[s].id = pvio_cpu_to_le16(i & 0xffff);
+		d[s].flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+		if (pvfront_submit(q, d, s + 1))
+			return -1;
+		pvfront_kick(q);
+		for (tries = 0; (got = pvfront_reap(q, &c, 1)) == 0 && tries < 20; tries++)
+			pvfront_wait(q, 100);
+		if (got != 1) {
+			fprintf(stderr, "# request %d: expected a completion, got none\n", i);
+			return -1;
+		}
+		if (pvio_le16_to_cpu(c.id) != (i & 0xffff) ||
+		    pvio_le32_to_cpu(c.len) != len || c.status ||
+		    memcmp(in, out, len)) {
+			fprintf(stderr, "# request %d: expected id %d len %u status 0, got id %u len %u status %u%s\n",
+				i, i & 0xffff, len, pvio_le16_to_cpu(c.id),
+				pvio_le32_to_cpu(c.len), pvio_le32_to_cpu(c.status),
+				memcmp(in, out, len) ? " and different data" : "");
+			return -1;
+		}
+	}
+	return n;
+}
+
+static int wait_state(struct pvfront_dev *d, uint32_t bit, int ms)
+{
+	for (; ms > 0; ms -= 10) {
+		if (pvfront_device_state(d) & bit)
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+TEST_F(pviod, echo_round_trip_verifies_data)
+{
+	EXPECT_EQ(500, echo_rounds(&self->f1, &self->d1->q[0], 500, 1));
+	EXPECT_EQ(500, echo_rounds(&self->f1, &self->d1->q[1], 500, 2));
+	EXPECT_EQ(200, echo_rounds(&self->f2, &self->d2->q[0], 200, 3));
+}
+
+TEST_F(pviod, batch_fills_ring_and_suppresses_notifications)
+{
+	struct pvfront_queue *q = &self->d1->q[0];
+	uint64_t gbuf;
+	uint32_t *buf = pvfront_alloc(&self->f1, 64 * 2 * 64, 64, &gbuf);
+	struct pvio_desc d[2];
+	struct pvio_cpl c[64];
+	int i, got = 0, rounds;
+
+	ASSERT_NE(NULL, buf);
+	for (rounds = 0; rounds < 50; rounds++) {
+		/* 32 requests of 2 slots fill the 64-slot SQ; one kick. */
+		for (i = 0; i < 32; i++) {
+			buf[i * 32] = rounds * 1000 + i;
+			d[0] = (struct pvio_desc){ pvio_cpu_to_le64(gbuf + i * 128), pvio_cpu_to_le32(4),
+						  pvio_cpu_to_le16(i), pvio_cpu_to_le16(PVIO_DESC_F_NEXT) };
+			d[1] = (struct pvio_desc){ pvio_cpu_to_le64(gbuf + i * 128 + 64), pvio_cpu_to_le32(4),
+						  pvio_cpu_to_le16(i), pvio_cpu_to_le16(PVIO_DESC_F_WRITE) };
+			ASSERT_EQ(0, pvfront_submit(q, d, 2));
+		}
+		pvfront_kick(q);
+		for (got = 0; got < 32;) {
+			int n = pvfront_reap(q, c, 64);
+
+			ASSERT_GE(n, 0);
+			for (i = 0; i < n; i++) {
+				unsigned int id = pvio_le16_to_cpu(c[i].id);
+
+				ASSERT_LT(id, 32);
+				ASSERT_EQ(rounds * 1000 + id, buf[id * 32 + 16]);
+			}
+			got += n;
+			if (!n)
+				ASSERT_NE(-ETIMEDOUT, pvfront_wait(q, 2000));
+		}
+	}
+	printf("# 1600 requests in 50 batches: %llu doorbells, %llu interrupts\n",
+	       (unsigned long long)q->kicks, (unsigned long long)q->irqs);
+	EXPECT_LE(q->kicks, 60);	/* one per batch, not one per request */
+}
+
+static void expect_broken(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(pviod) *self, uint32_t reason,
+			  const char *logmsg)
+{
+	uint32_t got;
+
+	ASSERT_EQ(0, wait_state(self->d1, PVIO_DEV_S_BROKEN, 3000));
+	got = pvio_le32_to_cpu(self->d1->desc->broken_reason);
+	if (got != reason)
+		fprintf(stderr, "# expected broken_reason %u, got %u\n", reason, got);
+	EXPECT_EQ(reason, got);
+	msleep(100);
+	if (!log_contains(self->log, logmsg))
+		fprintf(stderr, "# expected '%s' in %s\n", logmsg, self->log);
+	EXPECT_TRUE(log_contains(self->log, logmsg));
+	/* The other guest is not affected. */
+	EXPECT_EQ(100, echo_rounds(&self->f2, &self->d2->q[0], 100, 9));
+	/* A reset brings the broken device back. */
+	ASSERT_EQ(0, pvfront_dev_reset(self->d1, 3000));
+	EXPECT_EQ(0, pvfront_device_state(self->d1) & PVIO_DEV_S_BROKEN);
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 1, &self->d1));
+	EXPECT_EQ(50, echo_rounds(&self->f1, &self->d1->q[0], 50, 10));
+}
+
+static void submit_raw(struct pvfront_queue *q, uint64_t addr, uint32_t len,
+		       uint16_t flags)
+{
+	struct pvio_desc d = { pvio_cpu_to_le64(addr), pvio_cpu_to_le32(len),
+			       0, pvio_cpu_to_le16(flags) };
+
+	pvfront_submit(q, &d, 1);
+	pvfront_kick(q);
+}
+
+TEST_F(pviod, ring_index_past_end_breaks_device)
+{
+	struct pvfront_queue *q = &self->d1->q[0];
+
+	/* Producer index claims more entries than the ring has slots. */
+	q->sq_sh->prod = pvio_cpu_to_le32(64 + 7);
+	pvfront_kick_config(&self->f1);
+	{
+		uint64_t one = 1;
+
+		ASSERT_EQ(8, write(q->kick_fd, &one, 8));
+	}
+	expect_broken(_metadata, self, PVIO_BROKEN_RING_INDEX, "impossible");
+}
+
+TEST_F(pviod, address_outside_ram_breaks_device)
+{
+	submit_raw(&self->d1->q[0], RAM_SIZE + 4096, 64, 0);
+	expect_broken(_metadata, self, PVIO_BROKEN_ADDR, "buffer outside guest RAM");
+}
+
+TEST_F(pviod, address_length_overflow_breaks_device)
+{
+	/* addr + len wraps around 2^64. */
+	submit_raw(&self->d1->q[0], 0xfffffffffffff000ull, 0x2000, 0);
+	expect_broken(_metadata, self, PVIO_BROKEN_ADDR, "buffer outside guest RAM");
+}
+
+TEST_F(pviod, zero_length_breaks_device)
+{
+	submit_raw(&self->d1->q[0], 4096, 0, 0);
+	expect_broken(_metadata, self, PVIO_BROKEN_LEN, "zero or overflowing length");
+}
+
+TEST_F(pviod, unknown_descriptor_flags_break_device)
+{
+	submit_raw(&self->d1->q[0], 4096, 16, 0x4000);
+	expect_broken(_metadata, self, PVIO_BROKEN_DESC, "malformed chain");
+}
+
+TEST_F(pviod, unterminated_chain_breaks_device)
+{
+	struct pvio_desc d[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		d[i] = (struct pvio_desc){ pvio_cpu_to_le64(4096), pvio_cpu_to_le32(8),
+					  0, pvio_cpu_to_le16(PVIO_DESC_F_NEXT) };
+	pvfront_submit(&self->d1->q[0], d, 3);
+	pvfront_kick(&self->d1->q[0]);
+	expect_broken(_metadata, self, PVIO_BROKEN_DESC, "malformed chain");
+}
+
+TEST_F(pviod, garbage_status_breaks_device)
+{
+	pvio_store_release(&self->d1->desc->driver_status, pvio_cpu_to_le32(0xdead0000 | 0xf));
+	pvfront_kick_config(&self->f1);
+	expect_broken(_metadata, self, PVIO_BROKEN_STATUS, "unknown driver_status bits");
+}
+
+TEST_F(pviod, unoffered_features_break_device)
+{
+	struct pvio_dev_desc *dd = self->d1->desc;
+
+	ASSERT_EQ(0, pvfront_dev_reset(self->d1, 3000));
+	dd->driver_status = pvio_cpu_to_le32(PVIO_DS_ACKNOWLEDGE | PVIO_DS_DRIVER);
+	dd->guest_features = pvio_cpu_to_le64(1ull << 40);
+	pvio_store_release(&dd->driver_status, pvio_cpu_to_le32(PVIO_DS_ACKNOWLEDGE |
+			   PVIO_DS_DRIVER | PVIO_DS_FEATURES_OK));
+	pvfront_kick_config(&self->f1);
+	expect_broken(_metadata, self, PVIO_BROKEN_STATUS, "not offered");
+}
+
+TEST_F(pviod, garbage_queue_count_breaks_device)
+{
+	struct pvio_dev_desc *dd = self->d1->desc;
+
+	ASSERT_EQ(0, pvfront_dev_reset(self->d1, 3000));
+	dd->driver_status = pvio_cpu_to_le32(PVIO_DS_ACKNOWLEDGE | PVIO_DS_DRIVER |
+					     PVIO_DS_FEATURES_OK);
+	dd->num_queues = pvio_cpu_to_le16(999);
+	pvio_store_release(&dd->driver_status, pvio_cpu_to_le32(PVIO_DS_ACKNOWLEDGE |
+			   PVIO_DS_DRIVER | PVIO_DS_FEATURES_OK | PVIO_DS_DRIVER_OK));
+	pvfront_kick_config(&self->f1);
+	expect_broken(_metadata, self, PVIO_BROKEN_QUEUE, "guest enabled 999 queues");
+}
+
+TEST_F(pviod, heartbeat_moves)
+{
+	uint64_t a = pvfront_heartbeat(&self->f1);
+
+	msleep(300);
+	EXPECT_GT(pvfront_heartbeat(&self->f1), a + 2);
+}
+
+static int worker_pid(const char *ctl)
+{
+	char buf[65536], *p;
+
+	if (control(ctl, "list", buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, "\"worker_pid\":");
+	return p ? atoi(p + 13) : -1;
+}
+
+TEST_F(pviod, worker_killed_is_replaced_and_devices_recover)
+{
+	uint32_t gen = pvio_le32_to_cpu(self->f1.hdr->generation);
+	int wpid = worker_pid(self->ctl), wpid2;
+
+	ASSERT_GT(wpid, 0);
+	ASSERT_EQ(20, echo_rounds(&self->f1, &self->d1->q[0], 20, 4));
+	ASSERT_EQ(0, kill(wpid, SIGKILL));
+	/* The new worker bumps the generation and asks for a reset. */
+	ASSERT_EQ(0, wait_state(self->d1, PVIO_DEV_S_NEEDS_RESET, 5000));
+	EXPECT_EQ(gen + 1, pvio_le32_to_cpu(self->f1.hdr->generation));
+	wpid2 = worker_pid(self->ctl);
+	printf("# worker %d killed, replaced by %d; generation %u -> %u\n", wpid,
+	       wpid2, gen, pvio_le32_to_cpu(self->f1.hdr->generation));
+	EXPECT_NE(wpid, wpid2);
+	ASSERT_EQ(0, pvfront_dev_reset(self->d1, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 2, &self->d1));
+	EXPECT_EQ(100, echo_rounds(&self->f1, &self->d1->q[1], 100, 5));
+	/* g2 was idle during the crash: it recovers the same way. */
+	ASSERT_EQ(0, pvfront_dev_reset(self->d2, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f2, 0, 0, 1, &self->d2));
+	EXPECT_EQ(100, echo_rounds(&self->f2, &self->d2->q[0], 100, 6));
+}
+
+TEST_F(pviod, second_client_on_same_socket_is_refused)
+{
+	struct pvfront f3;
+
+	EXPECT_NE(0, pvfront_connect(&f3, self->sock1, RAM_SIZE));
+	msleep(50);
+	EXPECT_TRUE(log_contains(self->log, "second client connected"));
+	EXPECT_EQ(10, echo_rounds(&self->f1, &self->d1->q[0], 10, 7));
+}
+
+TEST_F(pviod, reconnect_gets_fresh_window)
+{
+	uint32_t gen = pvio_le32_to_cpu(self->f1.hdr->generation);
+
+	pvfront_close(&self->f1);
+	msleep(100);
+	ASSERT_EQ(0, pvfront_connect(&self->f1, self->sock1, RAM_SIZE));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f1, 5000));
+	EXPECT_GT(pvio_le32_to_cpu(self->f1.hdr->generation), gen);
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 2, &self->d1));
+	EXPECT_EQ(20, echo_rounds(&self->f1, &self->d1->q[0], 20, 8));
+}
+
+TEST_F(pviod, control_reports_counters)
+{
+	char buf[65536];
+
+	ASSERT_EQ(50, echo_rounds(&self->f1, &self->d1->q[0], 50, 11));
+	ASSERT_EQ(0, control(self->ctl, "status g1 echo0", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "\"state\":\"running\""));
+	EXPECT_NE(NULL, strstr(buf, "\"requests\":50"));
+	ASSERT_EQ(0, control(self->ctl, "status g1 nosuch", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "\"error\""));
+}
+
+/* ---- configuration errors: pviod refuses to start, says why ----------- */
+
+static int run_check(const char *text, char *out, size_t len)
+{
+	char path[] = "/tmp/pvio-cfg-XXXXXX", cmd[256];
+	FILE *f, *p;
+	int fd = mkstemp(path), status;
+	size_t n;
+
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (text)
+		fputs(text, f);
+	fclose(f);
+	if (!text)
+		unlink(path);
+	snprintf(cmd, sizeof(cmd), "%s -c %s --check-config 2>&1", pviod_bin(), path);
+	p = popen(cmd, "r");
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	unlink(path);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(config_errors_are_reported)
+{
+	static const struct { const char *text, *msg; } cases[] = {
+		{ NULL, "cannot open config" },
+		{ "[guest g]\nsocket=/tmp/x\nbogus=1\n", "unknown key 'bogus'" },
+		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nqueue_size=100\n",
+		  "power of two" },
+		{ "[guest g]\nsocket=/tmp/x\n[device h d]\ntype=echo\n", "unknown guest 'h'" },
+		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=floppy\n", "unknown device type" },
+		{ "[guest g]\nsocket=/tmp/x\n", "has no devices" },
+		{ "[guest g]\nram=/dev/shm/x\nsocket=/tmp/x\n[device g d]\ntype=echo\n",
+		  "needs 'ram_size'" },
+		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nqueues=99\n", "queues must be" },
+		{ "[pviod\n", "bad section header" },
+	};
+	char out[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = run_check(cases[i].text, out, sizeof(out));
+
+		if (rc == 0 || !strstr(out, cases[i].msg))
+			fprintf(stderr, "# case %zu: expected failure with '%s', got rc %d: %s\n",
+				i, cases[i].msg, rc, out);
+		EXPECT_NE(0, rc);
+		EXPECT_NE(NULL, strstr(out, cases[i].msg));
+	}
+}
+
+TEST_HARNESS_MAIN
