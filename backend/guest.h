@@ -85,6 +85,7 @@ struct pvbe_dev {
 	unsigned int nqueues;
 	struct pvbe_queue q[PVIO_MAX_QUEUES];
 	uint32_t seen_status;		/* driver_status last acted on */
+	uint32_t seen_reset;		/* reset_request last served */
 	bool live;			/* queues running */
 	bool broken;
 	void *priv;			/* class state */

@@ -192,6 +192,7 @@ int pvbe_window_layout(struct pvbe_guest *g, uint32_t generation)
 		struct pvbe_dev *d = &g->dev[i];
 
 		d->seen_status = 0;
+		d->seen_reset = 0;
 		d->live = false;
 		d->broken = false;
 		init_rings(d);
@@ -231,6 +232,7 @@ int pvbe_window_takeover(struct pvbe_guest *g)
 		d->broken = false;
 		/* Act on nothing until the guest resets the device. */
 		d->seen_status = pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status));
+		d->seen_reset = pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request));
 		if (d->ops->init) {
 			ret = d->ops->init(d);
 			if (ret)
@@ -320,19 +322,20 @@ void pvbe_dev_mark_broken(struct pvbe_dev *d, uint32_t reason,
 	pvbe_guest_notify(d->g, PVIO_CONFIG_VECTOR);
 }
 
-static void dev_reset(struct pvbe_dev *d)
+static void dev_reset(struct pvbe_dev *d, uint32_t req)
 {
-	uint32_t n = pvio_le32_to_cpu(d->desc->reset_count);
-
 	dev_stop(d);
 	init_rings(d);
 	d->broken = false;
 	d->desc->broken_reason = 0;
 	d->desc->guest_features = 0;
 	d->desc->num_queues = 0;
-	d->desc->reset_count = pvio_cpu_to_le32(n + 1);
+	d->seen_reset = req;
+	d->seen_status = 0;
 	set_state(d, PVIO_DEV_S_LIVE);
-	pvbe_info(d->tag, "reset by guest");
+	/* Last: the guest waits for this echo before it sets up again. */
+	pvio_store_release(&d->desc->reset_count, pvio_cpu_to_le32(req));
+	pvbe_info(d->tag, "reset by guest (request %u)", req);
 }
 
 static void dev_start(struct pvbe_dev *d)
@@ -373,15 +376,19 @@ static void dev_start(struct pvbe_dev *d)
 
 static void dev_poll(struct pvbe_dev *d)
 {
-	uint32_t st = pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status));
-	uint32_t old = d->seen_status;
+	uint32_t rr = pvio_le32_to_cpu(pvio_load_acquire(&d->desc->reset_request));
+	uint32_t st, old;
 	uint64_t gf;
 
+	if (rr != d->seen_reset)
+		dev_reset(d, rr);
+	st = pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status));
+	old = d->seen_status;
 	if (st == old)
 		return;
 	d->seen_status = st;
 	if (st == 0) {
-		dev_reset(d);
+		dev_stop(d);
 		return;
 	}
 	if (d->broken)

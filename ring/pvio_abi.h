@@ -134,8 +134,9 @@ struct pvio_dev_desc {
 	__le32 driver_status;		/* (G) PVIO_DS_* */
 	__le32 device_state;		/* (B) PVIO_DEV_S_* */
 	__le32 broken_reason;		/* (B) PVIO_BROKEN_* */
-	__le32 reset_count;		/* (B) times the backend reset it */
-	__u8 reserved[72];
+	__le32 reset_count;		/* (B) last reset_request served */
+	__le32 reset_request;		/* (G) +1 to ask for a device reset */
+	__u8 reserved[68];
 };
 
 /* ---- queues --------------------------------------------------------------- */
@@ -374,6 +375,7 @@ pvio_static_assert(offsetof(struct pvio_dev_desc, driver_status) == 40, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, device_state) == 44, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, broken_reason) == 48, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, reset_count) == 52, "ABI");
+pvio_static_assert(offsetof(struct pvio_dev_desc, reset_request) == 56, "ABI");
 
 pvio_static_assert(sizeof(struct pvio_queue_desc) == 64, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, cq_off) == 4, "ABI");

@@ -110,6 +110,12 @@ if want ring; then
 	PVIO_STRESS_ENTRIES=10000000 tap ring_stress_tsan 600 "$O/tests/ring_stress_tsan"
 fi
 
+# ---- backend over libpvio-front ------------------------------------------
+
+if want backend; then
+	PVIOD=$O/pviod-san tap backend_test 600 "$O/tests/backend_test"
+fi
+
 # ---- summary ---------------------------------------------------------------
 
 if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then

@@ -66,9 +66,14 @@ static int control(const char *sock, const char *req, char *buf, size_t len)
 			close(fd);
 		return -1;
 	}
-	if (write(fd, req, strlen(req)) < 0 || write(fd, "\n", 1) < 0) {
-		close(fd);
-		return -1;
+	{
+		char line[256];
+		int l = snprintf(line, sizeof(line), "%s\n", req);
+
+		if (send(fd, line, l, MSG_NOSIGNAL) != l) {
+			close(fd);
+			return -1;
+		}
 	}
 	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
 		got += n;

@@ -344,11 +344,13 @@ int pvfront_dev_setup(struct pvfront *f, unsigned int index, uint64_t features,
 
 int pvfront_dev_reset(struct pvfront_dev *d, int timeout_ms)
 {
-	uint32_t before = pvio_le32_to_cpu(d->desc->reset_count);
+	uint32_t req = pvio_le32_to_cpu(d->desc->reset_request) + 1;
 	int64_t end = now_ms() + timeout_ms;
 
-	set_status(d, 0);
-	while (pvio_le32_to_cpu(pvio_load_acquire(&d->desc->reset_count)) == before) {
+	pvio_write_once(d->desc->driver_status, 0);
+	pvio_store_release(&d->desc->reset_request, pvio_cpu_to_le32(req));
+	pvfront_kick_config(d->f);
+	while (pvio_le32_to_cpu(pvio_load_acquire(&d->desc->reset_count)) != req) {
 		if (now_ms() > end)
 			return -ETIMEDOUT;
 		usleep(1000);
