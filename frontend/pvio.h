@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pvio.h - the pvio bus: what class drivers (net, block, balloon, echo) see
+ * of the transport.
+ *
+ * A class driver registers a struct pvio_driver for one device type.  In
+ * probe() it negotiates features, sets up its queues and calls
+ * pvio_device_ready(); from then on it submits chains and reaps
+ * completions.  The transport owns the window, the vectors and liveness.
+ *
+ * Concurrency: a struct pvio_queue is single-producer on its submission
+ * ring and single-consumer on its completion ring; the class driver
+ * serialises pvio_queue_submit() calls with its own lock, and reaping with
+ * its own (NAPI, or the queue's irq path).  Kicks may be issued outside the
+ * lock: prepare under the lock, notify after unlocking.
+ */
+#ifndef PVIO_H
+#define PVIO_H
+
+#include <linux/device.h>
+#include <linux/interrupt.h>
+#include <linux/mod_devicetable.h>
+#include "pvio_abi.h"
+
+struct pvio_transport;
+struct pvio_queue;
+
+typedef void (*pvio_queue_cb)(struct pvio_queue *q);
+
+struct pvio_device {
+	struct device dev;
+	struct pvio_transport *t;
+	u16 type;
+	u16 instance;
+	unsigned int index;		/* in the device table */
+	struct pvio_dev_desc *desc;	/* in the window */
+	void *config;			/* config area, NULL if none */
+	u32 config_len;
+	u16 max_queues;
+	u64 features;			/* negotiated */
+	bool broken;			/* protocol violation seen (either side) */
+	struct pvio_queue *queues;	/* max_queues entries */
+};
+
+struct pvio_driver {
+	struct device_driver driver;
+	u16 type;			/* PVIO_DEV_* served */
+	int (*probe)(struct pvio_device *pdev);
+	void (*remove)(struct pvio_device *pdev);
+	/* Config area or device state changed (from the config vector). */
+	void (*config_changed)(struct pvio_device *pdev);
+	/*
+	 * Backend restarted or asked for a reset.  Without these two the
+	 * transport unbinds and rebinds the driver instead.
+	 */
+	void (*freeze)(struct pvio_device *pdev);
+	int (*restore)(struct pvio_device *pdev);
+};
+
+#define to_pvio_device(d)	container_of(d, struct pvio_device, dev)
+#define to_pvio_driver(d)	container_of(d, struct pvio_driver, driver)
+
+/* pvio_bus.c */
+int __pvio_register_driver(struct pvio_driver *drv, struct module *owner);
+#define pvio_register_driver(drv) __pvio_register_driver(drv, THIS_MODULE)
+void pvio_unregister_driver(struct pvio_driver *drv);
+#define module_pvio_driver(drv) \
+	module_driver(drv, pvio_register_driver, pvio_unregister_driver)
+
+/* pvio_pci.c: device setup, in probe order */
+u64 pvio_host_features(struct pvio_device *pdev);
+int pvio_negotiate(struct pvio_device *pdev, u64 wanted);
+static inline bool pvio_has_feature(const struct pvio_device *pdev,
+				    unsigned int bit)
+{
+	return pdev->features & BIT_ULL(bit);
+}
+
+u32 pvio_config_generation(struct pvio_device *pdev);
+int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues);
+int pvio_device_reset(struct pvio_device *pdev);
+void pvio_device_failed(struct pvio_device *pdev, const char *why);
+bool pvio_backend_alive(struct pvio_device *pdev);
+struct device *pvio_dma_dev(struct pvio_device *pdev);
+u32 pvio_device_state(struct pvio_device *pdev);
+
+/* pvio_queue.c */
+struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
+				    unsigned int index, pvio_queue_cb cb,
+				    void *priv);
+void *pvio_queue_priv(struct pvio_queue *q);
+struct pvio_device *pvio_queue_device(struct pvio_queue *q);
+unsigned int pvio_queue_index(struct pvio_queue *q);
+unsigned int pvio_queue_size(struct pvio_queue *q);
+int pvio_queue_irq(struct pvio_queue *q);
+/* Free SQ slots (or -EPROTO). */
+int pvio_queue_space(struct pvio_queue *q, unsigned int want);
+/* Publish one whole chain of @n slots, or -ENOSPC/-EPROTO. */
+int pvio_queue_submit(struct pvio_queue *q, const struct pvio_desc *d,
+		      unsigned int n);
+/* Build in place: slot pointer, then commit. */
+struct pvio_desc *pvio_queue_slot(struct pvio_queue *q, unsigned int i);
+void pvio_queue_commit(struct pvio_queue *q, unsigned int n);
+bool pvio_queue_kick_prepare(struct pvio_queue *q);
+void pvio_queue_notify(struct pvio_queue *q);
+static inline void pvio_queue_kick(struct pvio_queue *q)
+{
+	if (pvio_queue_kick_prepare(q))
+		pvio_queue_notify(q);
+}
+
+/* Copy up to @max completions out; -EPROTO marks the device broken. */
+int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c,
+		    unsigned int max);
+/* Ask for an interrupt at the next completion; false if some arrived. */
+bool pvio_queue_enable_cb(struct pvio_queue *q);
+void pvio_queue_disable_cb(struct pvio_queue *q);
+
+#endif /* PVIO_H */

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvio_queue.c - queues for class drivers: ring attach with validation of
+ * every backend-written field, MSI-X vector per queue, submit, kick with
+ * event-index suppression, reap.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/interrupt.h>
+#include <linux/module.h>
+#include "pvio_internal.h"
+
+static irqreturn_t pvio_queue_interrupt(int irq, void *data)
+{
+	struct pvio_queue *q = data;
+
+	if (q->cb)
+		q->cb(q);
+	return IRQ_HANDLED;
+}
+
+struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
+				    unsigned int index, pvio_queue_cb cb,
+				    void *priv)
+{
+	struct pvio_transport *t = pdev->t;
+	struct pvio_queue *q;
+	struct pvio_queue_desc *qd;
+	u32 qoff, sqo, cqo, sqn, cqn, sqe, cqe, vec;
+	int ret;
+
+	if (index >= pdev->max_queues)
+		return ERR_PTR(-EINVAL);
+	q = &pdev->queues[index];
+	if (q->ready)
+		return ERR_PTR(-EBUSY);
+	qoff = le32_to_cpu(READ_ONCE(pdev->desc->queue_off));
+	if (!pvio_abi_range_ok(qoff, (u64)(index + 1) * sizeof(*qd), t->win_size))
+		return ERR_PTR(-EPROTO);
+	qd = (struct pvio_queue_desc *)(t->win + qoff) + index;
+	/* Read each field once; only the copies are checked and used. */
+	sqo = le32_to_cpu(READ_ONCE(qd->sq_off));
+	cqo = le32_to_cpu(READ_ONCE(qd->cq_off));
+	sqn = le32_to_cpu(READ_ONCE(qd->sq_size));
+	cqn = le32_to_cpu(READ_ONCE(qd->cq_size));
+	sqe = le16_to_cpu(READ_ONCE(qd->sq_esize));
+	cqe = le16_to_cpu(READ_ONCE(qd->cq_esize));
+	vec = le16_to_cpu(READ_ONCE(qd->vector));
+	if (!pvio_ring_size_valid(sqn, sqe) || !pvio_ring_size_valid(cqn, cqe) ||
+	    sqe != sizeof(struct pvio_desc) || cqe != sizeof(struct pvio_cpl) ||
+	    cqn < sqn || !IS_ALIGNED(sqo, 64) || !IS_ALIGNED(cqo, 64) ||
+	    !pvio_abi_range_ok(sqo, pvio_ring_bytes(sqn, sqe), t->win_size) ||
+	    !pvio_abi_range_ok(cqo, pvio_ring_bytes(cqn, cqe), t->win_size) ||
+	    vec == PVIO_CONFIG_VECTOR || vec >= t->nvec) {
+		dev_err(&pdev->dev, "queue %u: backend published an invalid layout\n",
+			index);
+		return ERR_PTR(-EPROTO);
+	}
+	ret = pvio_ring_attach(&q->sq, t->win + sqo, sqn, sqe, true);
+	if (!ret)
+		ret = pvio_ring_attach(&q->cq, t->win + cqo, cqn, cqe, false);
+	if (ret)
+		return ERR_PTR(ret);
+	q->pdev = pdev;
+	q->index = index;
+	q->vector = vec;
+	q->size = sqn;
+	q->cb = cb;
+	q->priv = priv;
+	snprintf(q->name, sizeof(q->name), "%s-q%u", dev_name(&pdev->dev), index);
+	q->irq = pci_irq_vector(t->pci, vec);
+	if (q->irq < 0)
+		return ERR_PTR(q->irq);
+	ret = request_irq(q->irq, pvio_queue_interrupt, 0, q->name, q);
+	if (ret) {
+		q->irq = 0;
+		return ERR_PTR(ret);
+	}
+	WRITE_ONCE(qd->enabled, cpu_to_le32(1));
+	q->ready = true;
+	return q;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_setup);
+
+void pvio_queues_free(struct pvio_device *pdev)
+{
+	unsigned int i;
+
+	for (i = 0; i < pdev->max_queues; i++) {
+		struct pvio_queue *q = &pdev->queues[i];
+
+		if (q->irq > 0)
+			free_irq(q->irq, q);
+		memset(q, 0, sizeof(*q));
+	}
+}
+
+void *pvio_queue_priv(struct pvio_queue *q)
+{
+	return q->priv;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_priv);
+
+struct pvio_device *pvio_queue_device(struct pvio_queue *q)
+{
+	return q->pdev;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_device);
+
+unsigned int pvio_queue_index(struct pvio_queue *q)
+{
+	return q->index;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_index);
+
+unsigned int pvio_queue_size(struct pvio_queue *q)
+{
+	return q->size;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_size);
+
+int pvio_queue_irq(struct pvio_queue *q)
+{
+	return q->irq;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_irq);
+
+static void pvio_queue_protocol_error(struct pvio_queue *q, const char *what)
+{
+	if (!q->pdev->broken)
+		dev_err_ratelimited(&q->pdev->dev, "queue %u: %s: device marked broken\n",
+				    q->index, what);
+	q->pdev->broken = true;
+}
+
+int pvio_queue_space(struct pvio_queue *q, unsigned int want)
+{
+	int space;
+
+	if (unlikely(q->pdev->broken))
+		return -EIO;
+	space = pvio_ring_prod_space(&q->sq, want);
+	if (unlikely(space < 0))
+		pvio_queue_protocol_error(q, "impossible submission consumer index");
+	return space;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_space);
+
+int pvio_queue_submit(struct pvio_queue *q, const struct pvio_desc *d,
+		      unsigned int n)
+{
+	int space = pvio_queue_space(q, n);
+
+	if (space < 0)
+		return space;
+	if ((unsigned int)space < n)
+		return -ENOSPC;
+	/* The whole chain in one release: the backend never sees half. */
+	pvio_ring_copy_in(&q->sq, q->sq.idx, d, n);
+	pvio_ring_prod_commit(&q->sq, n);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_submit);
+
+struct pvio_desc *pvio_queue_slot(struct pvio_queue *q, unsigned int i)
+{
+	return pvio_ring_prod_slot(&q->sq, i);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_slot);
+
+void pvio_queue_commit(struct pvio_queue *q, unsigned int n)
+{
+	pvio_ring_prod_commit(&q->sq, n);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_commit);
+
+bool pvio_queue_kick_prepare(struct pvio_queue *q)
+{
+	return pvio_ring_prod_need_notify(&q->sq);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_kick_prepare);
+
+void pvio_queue_notify(struct pvio_queue *q)
+{
+	pvio_ring_doorbell(q->pdev->t, q->vector);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_notify);
+
+int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c, unsigned int max)
+{
+	int n;
+
+	if (unlikely(q->pdev->broken))
+		return -EIO;
+	n = pvio_ring_dequeue(&q->cq, c, max);
+	if (unlikely(n < 0)) {
+		pvio_queue_protocol_error(q, "impossible completion producer index");
+		return n;
+	}
+	/* A backend with a full CQ may be waiting for room. */
+	if (n > 0 && pvio_ring_cons_need_notify(&q->cq))
+		pvio_queue_notify(q);
+	return n;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_reap);
+
+bool pvio_queue_enable_cb(struct pvio_queue *q)
+{
+	return pvio_ring_cons_arm(&q->cq) == 0;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_enable_cb);
+
+void pvio_queue_disable_cb(struct pvio_queue *q)
+{
+	pvio_ring_cons_disarm(&q->cq);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_disable_cb);
