@@ -39,7 +39,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring clean
 
-all: $(O)/pviod $(O)/pviod-san $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -57,6 +57,16 @@ $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS)
 $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
+
+$(O)/pvioctl: userspace/pvioctl/pvioctl.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
+# ---- guest test programs: static, they run in the initramfs ------------------
+
+$(O)/vm/transport_test: tests/vm/guest/transport_test.c $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -pthread -o $@ $<
 
 # ---- libpvio-front and the backend tests ------------------------------------
 
@@ -128,6 +138,7 @@ lint: $(HARNESS)
 
 check: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory modules >/dev/null 2>&1 || true
 	@O=$(O) KDIR=$(KDIR) KDIR_RT=$(KDIR_RT) tests/run.sh
 
 demo: deps

@@ -128,6 +128,9 @@ void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
 void pvbe_guest_config_changed(struct pvbe_dev *dev);
 void pvbe_guest_notify(struct pvbe_guest *g, unsigned int vector);
 
+/* worker.c: map the configured RAM file now if not done yet */
+int pvbe_guest_map_ram(struct pvbe_guest *g);
+
 /* queue.c */
 void pvbe_queue_init(struct pvbe_queue *q);
 int pvbe_queue_start(struct pvbe_queue *q);

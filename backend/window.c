@@ -349,7 +349,7 @@ static void dev_start(struct pvbe_dev *d)
 				     nq, d->nqueues);
 		return;
 	}
-	if (!d->g->mem_ready) {
+	if (!d->g->mem_ready && pvbe_guest_map_ram(d->g)) {
 		pvbe_dev_mark_broken(d, PVIO_BROKEN_BACKEND,
 				     "guest RAM is not mapped");
 		return;

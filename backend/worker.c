@@ -76,6 +76,19 @@ static int map_configured_ram(struct pvbe_guest *g)
 	return 0;
 }
 
+/*
+ * QEMU connects its ivshmem chardev before it creates the RAM backend file,
+ * so the file may appear only after the handshake: map it on first need.
+ */
+int pvbe_guest_map_ram(struct pvbe_guest *g)
+{
+	if (g->mem_ready)
+		return 0;
+	if (!g->cfg->ram_path[0])
+		return -ENOENT;
+	return map_configured_ram(g);
+}
+
 static int map_offered_ram(struct pvbe_guest *g, int fd, uint64_t size)
 {
 	int dupfd, ret;
@@ -214,8 +227,8 @@ static void on_accept(int lfd, uint32_t events, void *arg)
 		return;
 	}
 	pvbe_info(g->tag, "peer %u connected, generation %u", g->client_id, gen);
-	if (g->cfg->ram_path[0])
-		map_configured_ram(g);	/* failure: devices go broken at DRIVER_OK */
+	if (g->cfg->ram_path[0] && access(g->cfg->ram_path, F_OK) == 0)
+		map_configured_ram(g);	/* else mapped when a device starts */
 }
 
 static void on_tick(int fd, uint32_t events, void *arg)

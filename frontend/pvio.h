@@ -112,7 +112,11 @@ static inline void pvio_queue_kick(struct pvio_queue *q)
 /* Copy up to @max completions out; -EPROTO marks the device broken. */
 int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c,
 		    unsigned int max);
-/* Ask for an interrupt at the next completion; false if some arrived. */
+/*
+ * Ask for an interrupt at the next completion; false if some arrived.  It
+ * re-reads the completion ring: call it under the lock that serialises
+ * pvio_queue_reap() on this queue.
+ */
 bool pvio_queue_enable_cb(struct pvio_queue *q);
 void pvio_queue_disable_cb(struct pvio_queue *q);
 

@@ -44,6 +44,13 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(state);
 
+static ssize_t generation_show(struct device *dev, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(to_pvio_device(dev)->t->generation));
+}
+static DEVICE_ATTR_RO(generation);
+
 static ssize_t modalias_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
 {
@@ -56,6 +63,7 @@ static struct attribute *pvio_dev_attrs[] = {
 	&dev_attr_features.attr,
 	&dev_attr_state.attr,
 	&dev_attr_modalias.attr,
+	&dev_attr_generation.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(pvio_dev);

@@ -116,6 +116,13 @@ if want backend; then
 	PVIOD=$O/pviod-san tap backend_test 600 "$O/tests/backend_test"
 fi
 
+# ---- guests: real QEMU with the real modules ------------------------------
+
+if want vm; then
+	tap vm_smoke 400 tests/vm/smoke.sh
+	tap vm_transport 600 env O="$O" tests/vm/transport.sh
+fi
+
 # ---- summary ---------------------------------------------------------------
 
 if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then

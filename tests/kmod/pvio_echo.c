@@ -110,6 +110,7 @@ static int pvecho_round_trip(struct pvecho_queue *eq, struct pvecho_req *r)
 {
 	struct pvio_desc d[PVECHO_MAX_LEN / PVECHO_SEG + 1];
 	unsigned int n = 0;
+	bool armed;
 	size_t off;
 	int ret;
 
@@ -134,8 +135,14 @@ static int pvecho_round_trip(struct pvecho_queue *eq, struct pvecho_req *r)
 	if (ret)
 		return ret;
 	pvio_queue_kick(eq->q);
-	/* Arm the interrupt; poll once in case the echo beat us to it. */
-	if (!pvio_queue_enable_cb(eq->q))
+	/*
+	 * Arm the interrupt; poll once in case the echo beat us to it.  Arming
+	 * re-reads the completion ring, a consumer operation: under cpl_lock.
+	 */
+	spin_lock_irq(&eq->cpl_lock);
+	armed = pvio_queue_enable_cb(eq->q);
+	spin_unlock_irq(&eq->cpl_lock);
+	if (!armed)
 		pvecho_complete(eq->q);
 	if (!wait_for_completion_timeout(&r->done, PVECHO_TIMEOUT)) {
 		spin_lock_irq(&eq->cpl_lock);

@@ -4,7 +4,7 @@
 # Mounts proc, sysfs, devtmpfs, devpts, debugfs and tmpfs (/tmp, /run,
 # /dev/shm), puts stdin/stdout/stderr on /dev/console (ttyS0 with
 # console=ttyS0), brings up lo, then runs the guest test script named by
-# "pvio.script=PATH" on the kernel command line (default
+# "pvio_test.script=PATH" on the kernel command line (default
 # /tests/run-guest.sh; "none" runs nothing) and brackets its output:
 #
 #   PVIO-GUEST-BEGIN
@@ -40,7 +40,7 @@ script=/tests/run-guest.sh
 read -r cmdline </proc/cmdline
 set -f
 for arg in $cmdline; do
-	case $arg in pvio.script=*) script=${arg#pvio.script=} ;; esac
+	case $arg in pvio_test.script=*) script=${arg#pvio_test.script=} ;; esac
 done
 set +f
 

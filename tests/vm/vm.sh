@@ -11,7 +11,7 @@
 # extracted vmlinux, see PVIO_VM_PVH) with the initramfs (mkinitramfs.sh) on
 # TCG: -accel tcg,thread=multi -machine pc -cpu max -nodefaults -display none
 # -no-reboot, no network device at all, kernel command line "console=ttyS0
-# tsc=reliable panic=-1 quiet pvio.script=SCRIPT" plus --append (e.g.
+# tsc=reliable panic=-1 quiet pvio_test.script=SCRIPT" plus --append (e.g.
 # "loglevel=2" keeps kernel errors off the console; they are in dmesg).
 # (-display none rather than -nographic: the same, minus SeaBIOS writing
 # terminal escapes to the serial log.)  The guest's /init (guest-init.sh)
@@ -194,7 +194,7 @@ vm_boot() {
 		machine=pc,memory-backend=ram0
 		args+=(-object "memory-backend-file,id=ram0,size=${mem}M,mem-path=$ram_file,share=on")
 	fi
-	cmdline="console=ttyS0 tsc=reliable panic=-1 quiet pvio.script=$script${append:+ $append}"
+	cmdline="console=ttyS0 tsc=reliable panic=-1 quiet pvio_test.script=$script${append:+ $append}"
 	args=(-name "pvio-vm.$BASHPID" -accel "$accel" -machine "$machine" -cpu max
 		-m "${mem}M" -smp "$smp" -display none -nodefaults -no-reboot
 		-serial "file:$log" -kernel "$kernel" -initrd "$initrd" -append "$cmdline"

@@ -1,0 +1,104 @@
+#!/bin/bash
+# tests/vm/transport.sh - pvio.ko end to end: pviod on the host, a QEMU
+# guest with the ivshmem-doorbell device and shared RAM, the guest-side
+# transport tests (tests/vm/guest/transport.sh).
+#
+#      host                                      guest (TCG)
+#   +-----------------+   unix socket   +------------------------------+
+#   | pviod           |<--------------->| ivshmem-doorbell 1af4:1110   |
+#   |  supervisor     |  window memfd   |   pvio.ko  -> pvio bus       |
+#   |  `- worker  <---+-- eventfds ---->|   pvio_echo.ko -> /dev/...   |
+#   |      |          |                 |   transport_test (TAP)       |
+#   |      `-- maps --+-- /dev/shm/RAM -+-- guest RAM (share=on)       |
+#   +-----------------+                 +------------------------------+
+#
+# Mid-run the guest prints "PVIO-SYNC kill-worker"; we SIGKILL pviod's
+# worker then, and the guest checks it recovers.  Prints the guest's TAP
+# plus host-side checks; exits non-zero on any failure.  Everything this
+# script starts is stopped by PID, and its files are removed, on every exit.
+set -eu
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+O=${O:-$REPO/build}
+BUILD=$O/vm
+KMOD=$O/kmod-generic
+TMP=$(mktemp -d /tmp/pvio-vmtest.XXXXXX)
+RAM=/dev/shm/pvio-vmtest-$$
+SOCK=$TMP/guest.sock
+CTL=$TMP/control.sock
+LOG=$BUILD/transport.log
+PVIOD_PID=
+VM_PID=
+
+cleanup() {
+	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
+	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/transport-pviod.log"
+	rm -rf "$TMP" "$RAM"
+}
+trap cleanup EXIT
+
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/tests/kmod/pvio_echo.ko" "$O/pviod" "$O/pvioctl" "$O/vm/transport_test"; do
+	[ -f "$f" ] || { echo "not ok - transport: $f not built (make all modules)"; exit 1; }
+done
+mkdir -p "$BUILD"
+rm -f "$LOG"
+"$HERE/mkinitramfs.sh" "$BUILD/transport.cpio.gz" \
+	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/tests/kmod/pvio_echo.ko" \
+	--bin "$O/vm/transport_test" \
+	--file "$HERE/guest/transport.sh:/tests/transport.sh" 2>/dev/null
+
+cat > "$TMP/pviod.ini" <<INI
+[pviod]
+control = $CTL
+heartbeat_ms = 100
+
+[guest vm]
+socket = $SOCK
+ram = $RAM
+ram_size = 512M
+machine = pc
+
+[device vm echo0]
+type = echo
+queues = 2
+queue_size = 256
+INI
+"$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+PVIOD_PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+
+"$HERE/vm.sh" run --initrd "$BUILD/transport.cpio.gz" --script /tests/transport.sh \
+	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-400}" --log "$LOG" --ram-file "$RAM" \
+	--append "loglevel=3" \
+	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &
+VM_PID=$!
+
+killed=0
+while kill -0 "$VM_PID" 2>/dev/null; do
+	if [ $killed = 0 ] && grep -q "PVIO-SYNC kill-worker" "$LOG" 2>/dev/null; then
+		wpid=$("$O/pvioctl" -s "$CTL" worker-pid)
+		kill -KILL "$wpid"
+		echo "# host: killed pviod worker $wpid"
+		killed=1
+	fi
+	sleep 0.2
+done
+rc=0
+wait "$VM_PID" || rc=$?
+VM_PID=
+
+"$HERE/vm.sh" tap "$LOG" | grep -vE '^PVIO-SYNC|^1\.\.'
+n=$("$HERE/vm.sh" tap "$LOG" | grep -cE '^(not )?ok [0-9]+' || true)
+host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }
+host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1)' '$TMP/pviod.log'"
+host "the new worker took over the window" "grep -q 'took over window' '$TMP/pviod.log'"
+host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
+host "pviod still answers after the run" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+echo "1..$n"
+if [ "$rc" -ne 0 ]; then
+	echo "# guest rc $rc; console log $LOG; pviod log follows"
+	tail -n 30 "$TMP/pviod.log" | sed 's/^/# pviod: /'
+	exit 1
+fi
