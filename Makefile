@@ -138,7 +138,6 @@ lint: $(HARNESS)
 
 check: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory modules >/dev/null 2>&1 || true
 	@O=$(O) KDIR=$(KDIR) KDIR_RT=$(KDIR_RT) tests/run.sh
 
 demo: deps

@@ -160,6 +160,13 @@ static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
 		}
 		return copy_str(g->machine, sizeof(g->machine), v, line, "machine");
 	}
+	if (!strcmp(k, "ready_delay_ms")) {
+		if (parse_uint(v, 0, 600000, &g->ready_delay_ms)) {
+			cfg_error(line, "ready_delay_ms must be 0..600000");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(k, "ram_layout"))
 		return copy_str(g->ram_layout, sizeof(g->ram_layout), v, line,
 				"ram_layout");

@@ -39,6 +39,7 @@ struct pvbe_guest_cfg {
 	uint64_t ram_size;
 	char machine[8];
 	char ram_layout[128];		/* explicit layout, overrides machine */
+	unsigned int ready_delay_ms;	/* test knob: publish READY this late */
 	int ndev;
 	struct pvbe_dev_cfg dev[PVIO_MAX_DEVICES];
 };

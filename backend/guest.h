@@ -104,6 +104,7 @@ struct pvbe_guest {
 	struct pvio_window_hdr *hdr;
 	unsigned int nvectors;
 	unsigned int hb_ms;
+	uint64_t ready_at;		/* ms, CLOCK_MONOTONIC; 0: READY now */
 	int be_efd[PVIO_MAX_VECTORS];	/* doorbells: guest -> us */
 	int guest_efd[PVIO_MAX_VECTORS];/* interrupts: us -> guest */
 	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
@@ -122,6 +123,8 @@ int pvbe_window_layout(struct pvbe_guest *g, uint32_t generation);
 int pvbe_window_takeover(struct pvbe_guest *g);
 void pvbe_window_heartbeat(struct pvbe_guest *g);
 void pvbe_window_stop(struct pvbe_guest *g);
+void pvbe_window_ready(struct pvbe_guest *g);
+uint64_t pvbe_now_ms(void);
 void pvbe_guest_poll_status(struct pvbe_guest *g);
 void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
 			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));

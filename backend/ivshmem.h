@@ -10,8 +10,6 @@
 
 #include "guest.h"
 
-/* "PVIORAM1": client -> server, memfd attached, then an int64 RAM size. */
-#define PVIO_IVSHMEM_EXT_RAM	0x5056494F52414D31ll
 
 int pvbe_ivshmem_listen(const char *path, const char *tag);
 /* Send the whole handshake to a fresh connection.  0 or -errno. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest.h"
@@ -203,9 +204,31 @@ int pvbe_window_layout(struct pvbe_guest *g, uint32_t generation)
 		}
 	}
 	publish_devices(g);
+	if (g->cfg->ready_delay_ms) {
+		/* Test knob: the guest sees a window still being set up. */
+		g->ready_at = pvbe_now_ms() + g->cfg->ready_delay_ms;
+		return 0;
+	}
 	/* The guest may use the layout once it reads READY. */
 	pvio_store_release(&h->backend_state, pvio_cpu_to_le32(PVIO_BS_READY));
 	return 0;
+}
+
+uint64_t pvbe_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Publish READY now (end of a ready_delay_ms). */
+void pvbe_window_ready(struct pvbe_guest *g)
+{
+	g->ready_at = 0;
+	pvio_store_release(&g->hdr->backend_state, pvio_cpu_to_le32(PVIO_BS_READY));
+	pvbe_info(g->tag, "window ready");
+	pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
 }
 
 /*
@@ -442,7 +465,7 @@ void pvbe_guest_poll_status(struct pvbe_guest *g)
 {
 	int i;
 
-	if (!g->hdr || g->conn_fd < 0)
+	if (!g->hdr || g->conn_fd < 0 || g->ready_at)
 		return;
 	for (i = 0; i < g->ndev; i++)
 		dev_poll(&g->dev[i]);

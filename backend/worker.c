@@ -247,6 +247,8 @@ static void on_tick(int fd, uint32_t events, void *arg)
 
 		if (g->conn_fd < 0)
 			continue;
+		if (g->ready_at && pvbe_now_ms() >= g->ready_at)
+			pvbe_window_ready(g);
 		pvbe_window_heartbeat(g);
 		/* Polling fallback: a doorbell rung too early is lost. */
 		pvbe_guest_poll_status(g);

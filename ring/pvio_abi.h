@@ -17,7 +17,7 @@
  *   0x0000  struct pvio_window_hdr                       (256 bytes)
  *   dev_table_off:  struct pvio_dev_desc[num_devices]    (128 bytes each)
  *   dev.config_off: device config area (net/blk/balloon) (config_len bytes)
- *   dev.queue_off:  struct pvio_queue_desc[num_queues]   (64 bytes each)
+ *   dev.queue_off:  struct pvio_queue_desc[max_queues]   (64 bytes each)
  *   queue.sq_off:   submission ring: struct pvio_ring_shared + slots
  *   queue.cq_off:   completion ring: struct pvio_ring_shared + slots
  *
@@ -44,6 +44,14 @@
 #define PVIO_PCI_DEVICE_ID	0x1110
 #define PVIO_CONFIG_VECTOR	0
 #define PVIO_MAX_VECTORS	64
+
+/*
+ * ivshmem server protocol extension (userspace frontends only; QEMU never
+ * sends it): after the handshake the client sends this int64 tag with its
+ * RAM memfd attached, then an int64 RAM size.  Guest-physical address ==
+ * offset in that memfd.
+ */
+#define PVIO_IVSHMEM_EXT_RAM	0x5056494F52414D31ll
 
 #define PVIO_MAX_DEVICES	16
 #define PVIO_MAX_QUEUES		16	/* per device */
@@ -117,7 +125,7 @@ struct pvio_window_hdr {
 #define PVIO_BROKEN_ADDR	3	/* address outside guest RAM */
 #define PVIO_BROKEN_LEN		4	/* length zero, too large or overflowing */
 #define PVIO_BROKEN_STATUS	5	/* impossible status/feature transition */
-#define PVIO_BROKEN_QUEUE	6	/* bad queue setup (size, vector) */
+#define PVIO_BROKEN_QUEUE	6	/* bad num_queues from the guest */
 #define PVIO_BROKEN_BACKEND	7	/* backend cannot serve (no guest RAM) */
 
 struct pvio_dev_desc {
@@ -146,8 +154,8 @@ struct pvio_queue_desc {
 	__le32 cq_off;		/* (B) completion ring (backend produces) */
 	__le32 sq_size;		/* (B) slots, power of two */
 	__le32 cq_size;		/* (B) slots, power of two, >= sq_size */
-	__le16 sq_esize;	/* (B) bytes per SQ slot */
-	__le16 cq_esize;	/* (B) bytes per CQ slot */
+	__le16 sq_esize;	/* (B) bytes per SQ slot: 16 in ABI 1.x */
+	__le16 cq_esize;	/* (B) bytes per CQ slot: 16 in ABI 1.x */
 	__le16 vector;		/* (B) doorbell and interrupt vector */
 	__le16 flags;		/* (B) PVIO_QF_* */
 	__le32 enabled;		/* (G) 1 when the guest uses this queue */

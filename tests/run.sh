@@ -121,6 +121,7 @@ fi
 if want vm; then
 	tap vm_smoke 400 tests/vm/smoke.sh
 	tap vm_transport 600 env O="$O" tests/vm/transport.sh
+	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
 fi
 
 # ---- summary ---------------------------------------------------------------

@@ -18,7 +18,6 @@
 
 #include "pvio_front.h"
 
-#define PVIO_IVSHMEM_EXT_RAM	0x5056494F52414D31ll
 
 static int64_t now_ms(void)
 {
