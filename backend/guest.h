@@ -49,6 +49,8 @@ struct pvbe_queue {
 	struct pvio_ring sq;		/* we consume */
 	struct pvio_ring cq;		/* we produce */
 	bool running;
+	unsigned int pending;		/* completions written, not committed */
+	void *priv;			/* class state */
 	struct pvbe_queue_stats st;
 };
 
@@ -64,9 +66,11 @@ struct pvbe_dev_ops {
 	/* Check class keys, fill the config area; -errno on bad config. */
 	int (*init)(struct pvbe_dev *dev);
 	void (*uninit)(struct pvbe_dev *dev);
-	/* Fill one completion for @req. */
+	/* Fill one completion for @req (generic queue loop). */
 	void (*process)(struct pvbe_queue *q, const struct pvbe_req *req,
 			struct pvio_cpl *cpl);
+	/* Or run the queue yourself with the pvbe_queue_* primitives. */
+	void (*kick)(struct pvbe_queue *q);
 	/* Queues started/stopped (guest DRIVER_OK, reset). */
 	void (*start)(struct pvbe_dev *dev);
 	void (*stop)(struct pvbe_dev *dev);
@@ -139,6 +143,13 @@ void pvbe_queue_init(struct pvbe_queue *q);
 int pvbe_queue_start(struct pvbe_queue *q);
 void pvbe_queue_stop(struct pvbe_queue *q);
 void pvbe_queue_kick(struct pvbe_queue *q);
+/* Primitives for classes that run their own queue loop (ops->kick). */
+int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req);
+int pvbe_queue_arm(struct pvbe_queue *q);
+int pvbe_queue_cq_space(struct pvbe_queue *q);
+void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c);
+void pvbe_queue_flush(struct pvbe_queue *q);
+void pvbe_queue_yield(struct pvbe_queue *q);
 void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
 
 /* device.c */

@@ -23,6 +23,7 @@
 void pvbe_queue_init(struct pvbe_queue *q)
 {
 	q->running = false;
+	q->pending = 0;
 	memset(&q->st, 0, sizeof(q->st));
 }
 
@@ -34,6 +35,7 @@ int pvbe_queue_start(struct pvbe_queue *q)
 	    pvio_ring_attach(&q->cq, q->cq_mem, q->cq_size, d->ops->cq_esize, true))
 		return -EPROTO;
 	q->running = true;
+	q->pending = 0;
 	return 0;
 }
 
@@ -103,96 +105,130 @@ static const char *const broken_what[] = {
 	[PVIO_BROKEN_ADDR] = "buffer outside guest RAM",
 };
 
-static void flush_cpls(struct pvbe_queue *q, unsigned int *pending)
+int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req)
 {
-	if (!*pending)
-		return;
-	pvio_ring_prod_commit(&q->cq, *pending);
-	*pending = 0;
+	struct pvbe_dev *d = q->dev;
+	int avail, n;
+
+	if (!q->running)
+		return -EIO;
+	avail = pvio_ring_cons_avail(&q->sq, PVIO_MAX_CHAIN);
+	if (avail < 0) {
+		pvbe_queue_flush(q);
+		pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
+				     "queue %u: submission producer index %u impossible (consumer %u, size %u)",
+				     q->index, pvio_le32_to_cpu(q->sq.sh->prod),
+				     q->sq.idx, q->sq_size);
+		return -EPROTO;
+	}
+	if (avail == 0)
+		return 0;
+	n = read_chain(q, (unsigned int)avail, req);
+	if (n < 0) {
+		pvbe_queue_flush(q);
+		pvbe_dev_mark_broken(d, (uint32_t)-n, "queue %u: request at index %u: %s",
+				     q->index, q->sq.idx,
+				     broken_what[-n] ? broken_what[-n] : "bad request");
+		return -EPROTO;
+	}
+	pvio_ring_cons_release(&q->sq, (uint32_t)n);
+	return 1;
+}
+
+int pvbe_queue_arm(struct pvbe_queue *q)
+{
+	pvbe_queue_flush(q);
+	return pvio_ring_cons_arm(&q->sq);
+}
+
+int pvbe_queue_cq_space(struct pvbe_queue *q)
+{
+	int space = pvio_ring_prod_space(&q->cq, q->pending + 1);
+
+	if (space < 0) {
+		pvbe_dev_mark_broken(q->dev, PVIO_BROKEN_RING_INDEX,
+				     "queue %u: completion consumer index impossible",
+				     q->index);
+		return -EPROTO;
+	}
+	return space - (int)q->pending;
+}
+
+void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)
+{
+	memcpy(pvio_ring_prod_slot(&q->cq, q->pending), c, sizeof(*c));
+	if (c->status)
+		q->st.errors++;
+	q->st.reqs++;
+	if (++q->pending == PVBE_CPL_BATCH)
+		pvbe_queue_flush(q);
+}
+
+void pvbe_queue_flush(struct pvbe_queue *q)
+{
+	bool notify;
+
+	if (q->pending) {
+		pvio_ring_prod_commit(&q->cq, q->pending);
+		q->pending = 0;
+	}
+	/* Completions for the guest, or room in the SQ for a blocked guest. */
+	notify = pvio_ring_prod_need_notify(&q->cq);
+	notify |= pvio_ring_cons_need_notify(&q->sq);
+	if (notify) {
+		pvbe_guest_notify(q->dev->g, q->vector);
+		q->st.irqs++;
+	}
+}
+
+void pvbe_queue_yield(struct pvbe_queue *q)
+{
+	uint64_t one = 1;
+
+	/* Our own doorbell brings us back after the other fds had a turn. */
+	if (write(q->dev->g->be_efd[q->vector], &one, sizeof(one)) < 0)
+		pvbe_warn(q->dev->tag, "reschedule: %s", strerror(errno));
 }
 
 void pvbe_queue_kick(struct pvbe_queue *q)
 {
 	struct pvbe_dev *d = q->dev;
 	struct pvbe_req req;
-	unsigned int done = 0, pending = 0;
-	bool notify = false;
-	int avail, space, n;
+	struct pvio_cpl cpl;
+	unsigned int done = 0;
+	int r;
 
 	if (!q->running)
 		return;
+	if (d->ops->kick) {
+		d->ops->kick(q);
+		return;
+	}
 	for (;;) {
-		avail = pvio_ring_cons_avail(&q->sq, PVIO_MAX_CHAIN);
-		if (avail < 0) {
-			flush_cpls(q, &pending);
-			pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
-					     "queue %u: submission producer index %u impossible (consumer %u, size %u)",
-					     q->index, pvio_le32_to_cpu(q->sq.sh->prod),
-					     q->sq.idx, q->sq_size);
-			return;
-		}
-		if (avail == 0) {
-			flush_cpls(q, &pending);
-			if (pvio_ring_prod_need_notify(&q->cq) ||
-			    pvio_ring_cons_need_notify(&q->sq))
-				notify = true;
-			avail = pvio_ring_cons_arm(&q->sq);
-			if (avail == 0)
-				break;
-			if (avail < 0)
-				continue;	/* reported above on the next pass */
-		}
 		if (done >= PVBE_QUEUE_BUDGET) {
-			uint64_t one = 1;
-
-			/* Yield: our own doorbell brings us back after others ran. */
-			if (write(d->g->be_efd[q->vector], &one, sizeof(one)) < 0)
-				pvbe_warn(d->tag, "reschedule: %s", strerror(errno));
+			pvbe_queue_yield(q);
 			break;
 		}
-		space = pvio_ring_prod_space(&q->cq, pending + 1);
-		if (space < 0) {
-			pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
-					     "queue %u: completion consumer index impossible",
-					     q->index);
+		r = pvbe_queue_cq_space(q);
+		if (r < 0)
 			return;
-		}
-		if ((unsigned int)space < pending + 1) {
-			/* Guest is not reaping completions: wait for its kick. */
-			flush_cpls(q, &pending);
-			break;
-		}
-		n = read_chain(q, (unsigned int)avail, &req);
-		if (n < 0) {
-			flush_cpls(q, &pending);
-			pvbe_dev_mark_broken(d, (uint32_t)-n, "queue %u: request at index %u: %s",
-					     q->index, q->sq.idx,
-					     broken_what[-n] ? broken_what[-n] : "bad request");
+		if (r == 0)
+			break;		/* guest not reaping: its kick brings us back */
+		r = pvbe_queue_pop(q, &req);
+		if (r < 0)
 			return;
+		if (r == 0) {
+			r = pvbe_queue_arm(q);
+			if (r == 0)
+				return;	/* flushed by arm; sleep until kicked */
+			continue;
 		}
-		pvio_ring_cons_release(&q->sq, (uint32_t)n);
-		{
-			struct pvio_cpl *cpl = pvio_ring_prod_slot(&q->cq, pending);
-
-			memset(cpl, 0, sizeof(*cpl));
-			d->ops->process(q, &req, cpl);
-			cpl->id = pvio_cpu_to_le16(req.id);
-			if (cpl->status)
-				q->st.errors++;
-			q->st.bytes += pvio_le32_to_cpu(cpl->len) + req.in_bytes;
-		}
-		q->st.reqs++;
+		memset(&cpl, 0, sizeof(cpl));
+		d->ops->process(q, &req, &cpl);
+		cpl.id = pvio_cpu_to_le16(req.id);
+		q->st.bytes += pvio_le32_to_cpu(cpl.len) + req.in_bytes;
+		pvbe_queue_post(q, &cpl);
 		done++;
-		if (++pending == PVBE_CPL_BATCH) {
-			flush_cpls(q, &pending);
-			if (pvio_ring_prod_need_notify(&q->cq)) {
-				pvbe_guest_notify(d->g, q->vector);
-				q->st.irqs++;
-			}
-		}
 	}
-	if (notify) {
-		pvbe_guest_notify(d->g, q->vector);
-		q->st.irqs++;
-	}
+	pvbe_queue_flush(q);
 }

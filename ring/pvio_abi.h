@@ -235,25 +235,37 @@ struct pvio_net_config {
 	__u8 reserved[44];
 };
 
-/* Net tx/rx header slot (PVIO_DESC_F_HDR): offload metadata, 12 bytes. */
-#define PVIO_NET_HDR_F_NEEDS_CSUM	0x01
-#define PVIO_NET_HDR_F_DATA_VALID	0x02
+/*
+ * Every net packet, transmitted or received, starts with this 12-byte
+ * header in the packet buffer itself, in front of the Ethernet frame.  Its
+ * layout is that of Linux's struct virtio_net_hdr_mrg_rxbuf, so a TAP with
+ * IFF_VNET_HDR and a 12-byte vnet header reads and writes it unchanged.
+ *
+ * TX chain: readable segments; the first starts with the header (the header
+ * and the frame may share a segment).  RX: the guest posts chains of
+ * writable segments; the backend writes header + frame into them and
+ * completes with the byte count (header included).
+ */
+#define PVIO_NET_HDR_F_NEEDS_CSUM	0x01	/* csum_start/offset valid */
+#define PVIO_NET_HDR_F_DATA_VALID	0x02	/* rx: checksum already verified */
 #define PVIO_NET_GSO_NONE		0
 #define PVIO_NET_GSO_TCPV4		1
-#define PVIO_NET_GSO_UDP_L4		3
+#define PVIO_NET_GSO_UDP		3
 #define PVIO_NET_GSO_TCPV6		4
+#define PVIO_NET_GSO_UDP_L4		5
+#define PVIO_NET_GSO_ECN		0x80
 
 struct pvio_net_hdr {
-	__le16 csum_start;
-	__le16 csum_offset;
-	__le16 gso_size;
-	__le16 hdr_len;
-	__u8 hflags;		/* PVIO_NET_HDR_F_* */
+	__u8 flags;		/* PVIO_NET_HDR_F_* */
 	__u8 gso_type;		/* PVIO_NET_GSO_* */
-	__le16 num_buffers;	/* rx with MRG_RXBUF: buffers in this packet */
-	__le16 id;		/* trailer, as struct pvio_desc */
-	__le16 flags;		/* trailer: PVIO_DESC_F_HDR | ... */
+	__le16 hdr_len;		/* length of the headers to copy per segment */
+	__le16 gso_size;	/* payload bytes per segment */
+	__le16 csum_start;	/* from the start of the frame */
+	__le16 csum_offset;	/* from csum_start */
+	__le16 num_buffers;	/* rx with MRG_RXBUF; else 0 (tx) or 1 (rx) */
 };
+
+#define PVIO_NET_MAX_FRAME	(65535 + 14 + 4)	/* GSO frame + Ethernet + VLAN */
 
 /* ---- block device ----------------------------------------------------- */
 
@@ -410,10 +422,12 @@ pvio_static_assert(offsetof(struct pvio_net_config, max_queue_pairs) == 8,
 		   "ABI");
 pvio_static_assert(offsetof(struct pvio_net_config, mtu) == 10, "ABI");
 pvio_static_assert(offsetof(struct pvio_net_config, rx_buf_len) == 16, "ABI");
-pvio_static_assert(sizeof(struct pvio_net_hdr) == 16, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, hflags) == 8, "ABI");
+pvio_static_assert(sizeof(struct pvio_net_hdr) == 12, "ABI");
+pvio_static_assert(offsetof(struct pvio_net_hdr, hdr_len) == 2, "ABI");
+pvio_static_assert(offsetof(struct pvio_net_hdr, gso_size) == 4, "ABI");
+pvio_static_assert(offsetof(struct pvio_net_hdr, csum_start) == 6, "ABI");
+pvio_static_assert(offsetof(struct pvio_net_hdr, csum_offset) == 8, "ABI");
 pvio_static_assert(offsetof(struct pvio_net_hdr, num_buffers) == 10, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, id) == 12, "ABI");
 
 pvio_static_assert(sizeof(struct pvio_blk_config) == 64, "ABI");
 pvio_static_assert(offsetof(struct pvio_blk_config, logical_block_size) == 8,
