@@ -79,6 +79,8 @@ static inline bool pvio_has_feature(const struct pvio_device *pdev,
 u32 pvio_config_generation(struct pvio_device *pdev);
 int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues);
 int pvio_device_reset(struct pvio_device *pdev);
+/* Reset, then free every queue: the driver may set queues up again. */
+int pvio_device_teardown(struct pvio_device *pdev);
 void pvio_device_failed(struct pvio_device *pdev, const char *why);
 bool pvio_backend_alive(struct pvio_device *pdev);
 struct device *pvio_dma_dev(struct pvio_device *pdev);

@@ -117,6 +117,15 @@ int pvio_device_reset(struct pvio_device *pdev)
 }
 EXPORT_SYMBOL_GPL(pvio_device_reset);
 
+int pvio_device_teardown(struct pvio_device *pdev)
+{
+	int ret = pvio_device_reset(pdev);
+
+	pvio_queues_free(pdev);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(pvio_device_teardown);
+
 void pvio_device_failed(struct pvio_device *pdev, const char *why)
 {
 	dev_err(&pdev->dev, "%s: device marked broken\n", why);
@@ -378,12 +387,27 @@ static void pvio_check_heartbeat(struct pvio_transport *t)
 		alive = false;
 	}
 	if (alive != t->alive) {
+		int i;
+
 		WRITE_ONCE(t->alive, alive);
 		if (alive)
 			dev_info(&t->pci->dev, "backend is back\n");
 		else
 			dev_warn(&t->pci->dev, "backend not responding (no heartbeat for %u ms)\n",
 				 t->hb_ms * PVIO_MISSED_BEATS);
+		/* Drivers follow liveness through config_changed (carrier). */
+		for (i = 0; i < t->ndev; i++) {
+			struct pvio_device *pdev = t->devs[i];
+			struct pvio_driver *drv;
+
+			if (!pdev)
+				continue;
+			device_lock(&pdev->dev);
+			drv = pdev->dev.driver ? to_pvio_driver(pdev->dev.driver) : NULL;
+			if (drv && drv->config_changed)
+				drv->config_changed(pdev);
+			device_unlock(&pdev->dev);
+		}
 	}
 }
 
