@@ -1,0 +1,37 @@
+#!/bin/sh
+# Guest side of userspace/bench/vm-net/run.sh (busybox sh): bring up the NIC
+# under test, run iperf3 against the host end (10.77.0.1, inside the
+# benchmark's own network namespace) and ping it; print each result as JSON
+# between PVIO-JSON markers for the host to parse.
+set -u
+DUR=${DUR:-10}
+for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; esac; done
+modprobe "$MOD" || { echo "modprobe $MOD failed"; exit 1; }
+w=0
+IF=
+while [ -z "$IF" ] && [ $w -lt 100 ]; do
+	for n in /sys/class/net/*; do
+		case ${n##*/} in lo) ;; *) IF=${n##*/} ;; esac
+	done
+	[ -z "$IF" ] && sleep 0.1
+	w=$((w + 1))
+done
+[ -n "$IF" ] || { echo "no NIC appeared"; exit 1; }
+ip link set lo up
+ip addr add 10.77.0.2/24 dev "$IF"
+ip link set "$IF" up
+w=0
+until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1 || [ $w -ge 30 ]; do w=$((w + 1)); done
+echo "# $MOD: $IF up after $w pings; driver $(basename "$(readlink /sys/class/net/$IF/device/driver)")"
+run() {
+	name=$1
+	shift
+	echo "PVIO-JSON-BEGIN $name"
+	iperf3 -c 10.77.0.1 -t "$DUR" -J "$@" | tr -d '\n'
+	echo
+	echo "PVIO-JSON-END $name"
+}
+run tcp_g2h
+run tcp_h2g -R
+run udp64_g2h -u -b 0 -l 18
+echo "PVIO-PING $(ping -q -c 200 -i 0.01 10.77.0.1 | tail -n 1)"

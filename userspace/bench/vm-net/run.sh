@@ -1,0 +1,135 @@
+#!/bin/bash
+# userspace/bench/vm-net/run.sh - one command, one run: the same guest image
+# booted three times with identical CPU/memory settings, once per NIC:
+# emulated e1000, virtio-net-pci (QEMU's own backend) and pvio_net (pviod on
+# a TAP).  Measures TCP throughput guest->host and host->guest and UDP 64-byte
+# packet rate with iperf3, and ICMP request/response latency with ping.
+# Prints a table and RATIO lines.
+#
+#   run.sh [DURATION_SECONDS]      (default 10)
+#
+# All traffic stays inside a network namespace this script creates: QEMU,
+# pviod and the iperf3 server run in it, and the guest's only NIC is a TAP
+# in it.  Everything started here is stopped by PID on exit.
+set -eu
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+O=${O:-$REPO/build}
+VM=$REPO/tests/vm
+HERE=$REPO/userspace/bench/vm-net
+DUR=${1:-10}
+NS=pvbench$$
+TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)
+MEM=1024
+SMP=2
+PIDS=()
+
+cleanup() {
+	local p
+	[ -f "$TMP/iperf3.pid" ] && kill "$(cat "$TMP/iperf3.pid")" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$TMP" /dev/shm/pvio-vmnet-$$
+}
+trap cleanup EXIT
+nsx() { ip netns exec "$NS" "$@"; }
+
+make -C "$REPO" --no-print-directory all modules >/dev/null
+KVER=$("$VM/vm.sh" kver)
+"$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
+	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
+	--bin /usr/bin/iperf3 --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+
+ip netns add "$NS"
+nsx ip link set lo up
+nsx iperf3 -s -D --pidfile "$TMP/iperf3.pid" >/dev/null 2>&1
+
+# tap_up NAME: wait for the interface QEMU/pviod creates, give it the host address.
+tap_up() {
+	local i
+	for i in $(seq 200); do nsx ip link show "$1" >/dev/null 2>&1 && break; sleep 0.05; done
+	nsx ip addr add 10.77.0.1/24 dev "$1" 2>/dev/null || true
+	nsx ip link set "$1" up
+}
+
+boot() { # boot NAME MODULE QEMU_NIC_ARGS
+	local name=$1 mod=$2 nic=$3 log=$TMP/$1.log
+	nsx "$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/bench.sh --mem $MEM --smp $SMP \
+		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=3 bench.mod=$mod bench.dur=$DUR" \
+		${RAMFILE:+--ram-file "$RAMFILE"} --qemu-extra "$nic" &
+	local vm=$!
+	tap_up "$TAPNAME"
+	wait "$vm" || { echo "# $name: guest failed, console log follows" >&2; tail -n 20 "$log" >&2; }
+	cp "$log" "$O/vm/bench-net-$name.log" 2>/dev/null || true
+}
+
+mkdir -p "$O/vm"
+# e1000 and virtio-net: QEMU's own TAP backend (vhost off: not available here).
+TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
+nsx ip link del pvbe1000 2>/dev/null || true
+TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
+nsx ip link del pvbvirtio 2>/dev/null || true
+
+# pvio_net: pviod in the namespace, TAP created by pviod.
+cat > "$TMP/pviod.ini" <<INI
+[pviod]
+control = $TMP/control.sock
+[guest bench]
+socket = $TMP/bench.sock
+ram = /dev/shm/pvio-vmnet-$$
+ram_size = ${MEM}M
+[device bench net0]
+type = net
+queues = 4
+tap = pvbpvio
+INI
+nsx "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
+TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
+	"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=8"
+
+python3 - "$TMP" "$DUR" <<'PY'
+import json, re, sys, os
+tmp, dur = sys.argv[1], sys.argv[2]
+nics = ["e1000", "virtio-net", "pvio_net"]
+res = {}
+for n in nics:
+    r = {}
+    try:
+        log = open(os.path.join(tmp, n + ".log"), errors="replace").read().replace("\r", "")
+    except OSError:
+        log = ""
+    for m in re.finditer(r"PVIO-JSON-BEGIN (\S+)\n(.*?)\nPVIO-JSON-END", log, re.S):
+        try:
+            j = json.loads(m.group(2))
+        except ValueError:
+            continue
+        end = j.get("end", {})
+        if m.group(1).startswith("tcp"):
+            r[m.group(1)] = end.get("sum_received", {}).get("bits_per_second", 0) / 1e9
+        else:
+            s = end.get("sum", {})
+            secs = s.get("seconds") or 1
+            r[m.group(1)] = (s.get("packets", 0) - s.get("lost_packets", 0)) / secs / 1e3
+    p = re.search(r"PVIO-PING .*= [\d.]+/([\d.]+)/", log)
+    if p:
+        r["ping_us"] = float(p.group(1)) * 1000
+    res[n] = r
+rows = [("tcp_g2h", "TCP guest->host Gbit/s", True), ("tcp_h2g", "TCP host->guest Gbit/s", True),
+        ("udp64_g2h", "UDP 64B guest->host kpps", True), ("ping_us", "ping RTT us (lower better)", False)]
+print(f"# vm-net: TCG, {os.cpu_count()} host cores, guest 1 GiB / 2 vCPUs, iperf3 {dur} s per test")
+print(f"{'metric':<30}" + "".join(f"{n:>12}" for n in nics))
+for key, label, _ in rows:
+    print(f"{label:<30}" + "".join(f"{res[n].get(key, float('nan')):>12.2f}" for n in nics))
+for key, label, higher in rows:
+    p = res["pvio_net"].get(key)
+    for peer in ("virtio-net", "e1000"):
+        q = res[peer].get(key)
+        if p and q:
+            ratio = p / q if higher else q / p
+            print(f"RATIO {key} pvio_net/{peer}: {ratio:.2f}")
+        else:
+            print(f"RATIO {key} pvio_net/{peer}: n/a (missing result)")
+PY
