@@ -129,12 +129,21 @@ static void pvnet_read_config(struct pvnet *pn, struct pvio_net_config *c)
 	u32 gen;
 	int tries = 0;
 
-	do {
+	/* The backend makes the generation odd while it writes the area. */
+	for (;;) {
 		gen = pvio_config_generation(pn->pdev);
 		memcpy(c, pn->cfg, sizeof(*c));
 		/* Copy complete before the generation is re-read. */
 		smp_rmb();
-	} while (gen != pvio_config_generation(pn->pdev) && ++tries < 100);
+		if (!(gen & 1) && gen == pvio_config_generation(pn->pdev))
+			return;
+		if (++tries == 1000) {
+			dev_warn_ratelimited(&pn->pdev->dev,
+					     "config keeps changing; using the last copy\n");
+			return;
+		}
+		cpu_relax();
+	}
 }
 
 static void pvnet_update_link(struct pvnet *pn)
@@ -531,9 +540,12 @@ static int pvnet_setup(struct pvnet *pn)
 	unsigned int i;
 	int ret;
 
-	ret = pvio_negotiate(pn->pdev, pvnet_features);
-	if (ret)
-		return ret;
+	/* After a reset the device needs its features again; probe did it once. */
+	if (!(le32_to_cpu(READ_ONCE(pn->pdev->desc->driver_status)) & PVIO_DS_FEATURES_OK)) {
+		ret = pvio_negotiate(pn->pdev, pvnet_features);
+		if (ret)
+			return ret;
+	}
 	pvnet_size_buffers(pn);
 	for (i = 0; i < pn->pairs; i++) {
 		ret = pvnet_setup_pair(pn, i);

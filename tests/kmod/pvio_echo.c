@@ -343,7 +343,12 @@ static void pvecho_remove(struct pvio_device *pdev)
 	 * Abandoned requests: the bus resets the device after we return, but
 	 * we free them only once no completion can arrive.
 	 */
-	pvio_device_reset(pdev);
+	if (pvio_device_reset(pdev)) {
+		/* A stalled backend may still write them: leak, never reuse. */
+		dev_warn(&pdev->dev, "reset not acknowledged: leaking abandoned requests\n");
+		kref_put(&e->ref, pvecho_release);
+		return;
+	}
 	for (i = 0; i < e->nq; i++) {
 		struct pvecho_req *r = e->qs[i].pending;
 
