@@ -192,6 +192,7 @@ static int set_dev(struct pvbe_dev_cfg *d, const char *k, const char *v,
 			cfg_error(line, "queues must be 1..%d", PVIO_MAX_QUEUES);
 			return -EINVAL;
 		}
+		d->queues_line = line;
 		return 0;
 	}
 	if (!strcmp(k, "queue_size")) {

@@ -27,6 +27,7 @@ struct pvbe_dev_cfg {
 	char name[PVBE_NAME_MAX];
 	int type;			/* PVIO_DEV_* */
 	unsigned int queues;
+	int queues_line;		/* 0: not given, the class may choose */
 	unsigned int queue_size;
 	int nparams;
 	struct pvbe_param params[PVBE_MAX_PARAMS];	/* class-specific */

@@ -8,6 +8,10 @@
  * Requests:
  *   list                       guests, devices, their states
  *   status GUEST DEVICE        one device with per-queue counters
+ *   net-link GUEST DEVICE up|down
+ *                              set a net device's link: the TAP's carrier
+ *                              and the guest's config status (vector 0);
+ *                              answers {"link":"up"|"down"}
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -115,12 +119,14 @@ static void put_dev(struct out *o, const struct pvbe_dev *d, int queues)
 			    "\"sq_size\":%u,\"sq_prod\":%u,\"sq_cons\":%u,"
 			    "\"cq_prod\":%u,\"cq_cons\":%u,\"kicks\":%" PRIu64 ","
 			    "\"interrupts\":%" PRIu64 ",\"requests\":%" PRIu64 ","
-			    "\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+			    "\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 ","
+			    "\"packets\":%" PRIu64 ",\"drops\":%" PRIu64 "}",
 			    q ? "," : "", q, pq->vector, pq->running ? "true" : "false",
 			    pq->sq_size, pvio_le32_to_cpu(sq->prod),
 			    pvio_le32_to_cpu(sq->cons), pvio_le32_to_cpu(cq->prod),
 			    pvio_le32_to_cpu(cq->cons), pq->st.kicks, pq->st.irqs,
-			    pq->st.reqs, pq->st.bytes, pq->st.errors);
+			    pq->st.reqs, pq->st.bytes, pq->st.errors, pq->st.packets,
+			    pq->st.drops);
 		}
 		put(o, "]");
 	}
@@ -166,14 +172,29 @@ static struct pvbe_dev *find_dev(struct pvbe_guest *g, const char *name)
 	return NULL;
 }
 
+static void net_link(struct pvbe_dev *d, const char *arg, struct out *o)
+{
+	char err[160];
+
+	if (strcmp(arg, "up") && strcmp(arg, "down")) {
+		put(o, "{\"error\":\"net-link wants up or down\"}");
+		return;
+	}
+	if (pvbe_net_set_link(d, !strcmp(arg, "up"), err, sizeof(err))) {
+		put(o, "{\"error\":\"%s\"}", err);
+		return;
+	}
+	put(o, "{\"link\":\"%s\"}", arg);
+}
+
 static void handle(char *line, struct out *o)
 {
-	char cmd[32] = "", a[64] = "", b[64] = "";
+	char cmd[32] = "", a[64] = "", b[64] = "", c[16] = "";
 	struct pvbe_guest *g;
 	struct pvbe_dev *d;
 	int i, n;
 
-	n = sscanf(line, "%31s %63s %63s", cmd, a, b);
+	n = sscanf(line, "%31s %63s %63s %15s", cmd, a, b, c);
 	if (n >= 1 && !strcmp(cmd, "list")) {
 		put(o, "{\"supervisor_pid\":%d,\"worker_pid\":%d,\"guests\":[",
 		    (int)getppid(), (int)getpid());
@@ -195,7 +216,17 @@ static void handle(char *line, struct out *o)
 		put_dev(o, d, 1);
 		return;
 	}
-	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE\"}");
+	if (n == 4 && !strcmp(cmd, "net-link")) {
+		g = find_guest(a);
+		d = g ? find_dev(g, b) : NULL;
+		if (!d) {
+			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+			return;
+		}
+		net_link(d, c, o);
+		return;
+	}
+	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down\"}");
 }
 
 static void on_client(int fd, uint32_t events, void *arg)

@@ -5,9 +5,11 @@
 #include "guest.h"
 
 extern const struct pvbe_dev_ops pvbe_echo_ops;
+extern const struct pvbe_dev_ops pvbe_net_ops;
 
 static const struct pvbe_dev_ops *const pvbe_classes[] = {
 	&pvbe_echo_ops,
+	&pvbe_net_ops,
 };
 
 const struct pvbe_dev_ops *pvbe_dev_ops_find(int type)

@@ -10,6 +10,7 @@
 #define PVBE_GUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -37,6 +38,8 @@ struct pvbe_queue_stats {
 	uint64_t reqs;		/* requests completed */
 	uint64_t bytes;		/* payload bytes moved */
 	uint64_t errors;	/* requests completed with an error */
+	uint64_t packets;	/* net: frames moved to or from the host */
+	uint64_t drops;		/* net: frames dropped (link down, too big) */
 };
 
 struct pvbe_queue {
@@ -57,15 +60,26 @@ struct pvbe_queue {
 /*
  * Device class handler.  process() handles one validated request and
  * returns the completion to post (status and bytes written).
+ *
+ * Where each hook runs: parse, setup and uninit in the supervisor (what
+ * setup opens is inherited by every worker, so it outlives a worker
+ * crash); everything else in the worker.
  */
 struct pvbe_dev_ops {
 	int type;
 	const char *name;
 	unsigned int sq_esize, cq_esize;
 	unsigned int config_len;
-	/* Check class keys, fill the config area; -errno on bad config. */
-	int (*init)(struct pvbe_dev *dev);
+	/* Supervisor, at start-up and for --check-config: check the class
+	 * keys (may adjust cfg->queues); -errno on bad config. */
+	int (*parse)(struct pvbe_dev *dev);
+	/* Supervisor, before the first worker: open host resources. */
+	int (*setup)(struct pvbe_dev *dev);
+	/* Supervisor, clean shutdown: undo setup. */
 	void (*uninit)(struct pvbe_dev *dev);
+	/* Worker, on every fresh layout and takeover: fill the config area
+	 * and per-queue descriptors; -errno on bad config. */
+	int (*init)(struct pvbe_dev *dev);
 	/* Fill one completion for @req (generic queue loop). */
 	void (*process)(struct pvbe_queue *q, const struct pvbe_req *req,
 			struct pvio_cpl *cpl);
@@ -90,6 +104,7 @@ struct pvbe_dev {
 	struct pvbe_queue q[PVIO_MAX_QUEUES];
 	uint32_t seen_status;		/* driver_status last acted on */
 	uint32_t seen_reset;		/* reset_request last served */
+	bool set_up;			/* ops->setup succeeded (supervisor) */
 	bool live;			/* queues running */
 	bool broken;
 	void *priv;			/* class state */
@@ -132,6 +147,7 @@ uint64_t pvbe_now_ms(void);
 void pvbe_guest_poll_status(struct pvbe_guest *g);
 void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
 			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pvbe_guest_config_begin(struct pvbe_dev *dev);
 void pvbe_guest_config_changed(struct pvbe_dev *dev);
 void pvbe_guest_notify(struct pvbe_guest *g, unsigned int vector);
 
@@ -147,6 +163,8 @@ void pvbe_queue_kick(struct pvbe_queue *q);
 int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req);
 int pvbe_queue_arm(struct pvbe_queue *q);
 int pvbe_queue_cq_space(struct pvbe_queue *q);
+int pvbe_queue_cq_room(struct pvbe_queue *q, unsigned int want);
+int pvbe_queue_cq_arm(struct pvbe_queue *q);
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c);
 void pvbe_queue_flush(struct pvbe_queue *q);
 void pvbe_queue_yield(struct pvbe_queue *q);
@@ -154,5 +172,8 @@ void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
 
 /* device.c */
 const struct pvbe_dev_ops *pvbe_dev_ops_find(int type);
+
+/* dev_net.c: link state from the control socket; 0 or -errno, @err set. */
+int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len);
 
 #endif

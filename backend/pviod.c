@@ -87,6 +87,8 @@ static int setup_guests(void)
 					 pvio_dev_type_name(d->cfg->type));
 				return -EINVAL;
 			}
+			if (d->ops->parse && d->ops->parse(d))
+				return -EINVAL;
 			d->config_len = d->ops->config_len;
 			d->nqueues = d->cfg->queues;
 			for (q = 0; q < d->nqueues; q++) {
@@ -290,6 +292,48 @@ static int supervise(void)
 	}
 }
 
+/*
+ * Host resources of the device classes (a TAP, a disk): opened here, in the
+ * supervisor, so every worker inherits them and a worker crash loses none.
+ */
+static int setup_devices(void)
+{
+	int i, j, ret;
+
+	for (i = 0; i < pvbe.nguests; i++) {
+		struct pvbe_guest *g = &pvbe.guests[i];
+
+		for (j = 0; j < g->ndev; j++) {
+			struct pvbe_dev *d = &g->dev[j];
+
+			if (!d->ops->setup)
+				continue;
+			ret = d->ops->setup(d);
+			if (ret)
+				return ret;
+			d->set_up = true;
+		}
+	}
+	return 0;
+}
+
+static void uninit_devices(void)
+{
+	int i, j;
+
+	for (i = pvbe.nguests - 1; i >= 0; i--) {
+		struct pvbe_guest *g = &pvbe.guests[i];
+
+		for (j = g->ndev - 1; j >= 0; j--) {
+			struct pvbe_dev *d = &g->dev[j];
+
+			if (d->set_up && d->ops->uninit)
+				d->ops->uninit(d);
+			d->set_up = false;
+		}
+	}
+}
+
 static int create_resources(void)
 {
 	int i, ret;
@@ -305,6 +349,9 @@ static int create_resources(void)
 			return ret;
 		pvbe_info(g->tag, "listening on %s", g->cfg->socket);
 	}
+	ret = setup_devices();
+	if (ret)
+		return ret;
 	if (pvbe.cfg.control[0]) {
 		pvbe.control_fd = pvbe_control_listen(pvbe.cfg.control);
 		if (pvbe.control_fd < 0)
@@ -376,6 +423,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ret = create_resources();
 	if (ret) {
+		uninit_devices();
 		remove_sockets();
 		return 1;
 	}
@@ -384,11 +432,13 @@ int main(int argc, char **argv)
 
 		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f)) {
 			pvbe_err("supervisor", "pidfile %s: %s", pidfile, strerror(errno));
+			uninit_devices();
 			remove_sockets();
 			return 1;
 		}
 	}
 	ret = supervise();
+	uninit_devices();
 	remove_sockets();
 	if (pidfile)
 		unlink(pidfile);

@@ -143,7 +143,17 @@ int pvbe_queue_arm(struct pvbe_queue *q)
 
 int pvbe_queue_cq_space(struct pvbe_queue *q)
 {
-	int space = pvio_ring_prod_space(&q->cq, q->pending + 1);
+	return pvbe_queue_cq_room(q, 1);
+}
+
+/*
+ * Free CQ slots beyond the completions already pending, re-reading the
+ * guest's index only when the cached one shows fewer than @want.  We are
+ * the only producer, so the answer never shrinks until we post.
+ */
+int pvbe_queue_cq_room(struct pvbe_queue *q, unsigned int want)
+{
+	int space = pvio_ring_prod_space(&q->cq, q->pending + want);
 
 	if (space < 0) {
 		pvbe_dev_mark_broken(q->dev, PVIO_BROKEN_RING_INDEX,
@@ -152,6 +162,25 @@ int pvbe_queue_cq_space(struct pvbe_queue *q)
 		return -EPROTO;
 	}
 	return space - (int)q->pending;
+}
+
+/*
+ * CQ full: publish what is pending and ask the guest to kick this queue's
+ * vector when it reaps.  >0: room appeared meanwhile, go on; 0: sleep.
+ */
+int pvbe_queue_cq_arm(struct pvbe_queue *q)
+{
+	int r;
+
+	pvbe_queue_flush(q);
+	r = pvio_ring_prod_arm(&q->cq);
+	if (r < 0) {
+		pvbe_dev_mark_broken(q->dev, PVIO_BROKEN_RING_INDEX,
+				     "queue %u: completion consumer index impossible",
+				     q->index);
+		return -EPROTO;
+	}
+	return r;
 }
 
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)

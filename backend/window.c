@@ -302,11 +302,27 @@ void pvbe_guest_notify(struct pvbe_guest *g, unsigned int vector)
 		pvbe_warn(g->tag, "interrupt vector %u: %s", vector, strerror(errno));
 }
 
+/*
+ * A config area changes as a seqlock (protocol.md 6.3):
+ * pvbe_guest_config_begin(), write the fields, pvbe_guest_config_changed().
+ * An odd config_generation tells the guest a change is under way.
+ */
+void pvbe_guest_config_begin(struct pvbe_dev *d)
+{
+	uint32_t gen = pvio_le32_to_cpu(d->desc->config_generation);
+
+	pvio_write_once(d->desc->config_generation, pvio_cpu_to_le32(gen | 1));
+	/* The odd generation is visible before any field changes. */
+	pvio_mb();
+}
+
 void pvbe_guest_config_changed(struct pvbe_dev *d)
 {
 	uint32_t gen = pvio_le32_to_cpu(d->desc->config_generation);
 
-	pvio_store_release(&d->desc->config_generation, pvio_cpu_to_le32(gen + 1));
+	/* Field stores are visible before the even generation (release). */
+	pvio_store_release(&d->desc->config_generation,
+			   pvio_cpu_to_le32((gen | 1) + 1));
 	pvbe_guest_notify(d->g, PVIO_CONFIG_VECTOR);
 }
 

@@ -5,6 +5,11 @@
  *   pvioctl [-s SOCKET] [--json] list
  *   pvioctl [-s SOCKET] [--json] status GUEST DEVICE
  *   pvioctl [-s SOCKET] worker-pid
+ *   pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down
+ *
+ * net-link sets a net device's link: pviod turns the TAP's carrier on or
+ * off and shows the guest the new link status (a config change on vector
+ * 0).  The guest's carrier follows.
  *
  * The daemon answers every request with one JSON object; --json prints it
  * as is, otherwise pvioctl renders a table.  The parsing below is only what
@@ -121,7 +126,7 @@ static void print_status(const char *j)
 {
 	static const char *const qk[] = { "index", "vector", "sq_prod", "sq_cons",
 		"cq_prod", "cq_cons", "kicks", "interrupts", "requests", "bytes",
-		"errors" };
+		"errors", "packets", "drops" };
 	char v[64];
 	const char *q;
 	size_t i;
@@ -154,6 +159,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pvioctl [-s SOCKET] [--json] list\n"
 		   "       pvioctl [-s SOCKET] [--json] status GUEST DEVICE\n"
 		   "       pvioctl [-s SOCKET] worker-pid\n"
+		   "       pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down\n"
 		   "SOCKET defaults to $PVIOD_SOCKET or " DEFAULT_SOCKET "\n");
 }
 
@@ -198,6 +204,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pvioctl: names too long\n");
 			return 2;
 		}
+	} else if (argc == 4 && !strcmp(argv[0], "net-link")) {
+		if (strcmp(argv[3], "up") && strcmp(argv[3], "down")) {
+			fprintf(stderr, "pvioctl: net-link wants up or down, not '%s'\n", argv[3]);
+			return 2;
+		}
+		if (snprintf(req, sizeof(req), "net-link %s %s %s", argv[1], argv[2],
+			     argv[3]) >= (int)sizeof(req)) {
+			fprintf(stderr, "pvioctl: names too long\n");
+			return 2;
+		}
 	} else {
 		usage(stderr);
 		return 2;
@@ -219,6 +235,9 @@ int main(int argc, char **argv)
 		fputs(buf, stdout);
 	} else if (!strcmp(argv[0], "list")) {
 		print_list(buf);
+	} else if (!strcmp(argv[0], "net-link")) {
+		jget(buf, "link", v, sizeof(v));
+		printf("%s/%s: link %s\n", argv[1], argv[2], v);
 	} else {
 		print_status(buf);
 	}

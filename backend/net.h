@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * net.h - the net device class: one multi-queue TAP per device, one TAP
+ * queue per pvio queue pair (queue 2n receives, 2n+1 transmits).
+ *
+ * Ownership: struct pvnet_dev is built by the supervisor (parse, setup) and
+ * inherited by every worker through fork(); from then on only the worker's
+ * single thread touches its copy.  The TAP fds belong to the supervisor and
+ * survive a worker crash; the worker never closes them.
+ */
+#ifndef PVBE_NET_H
+#define PVBE_NET_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "guest.h"
+
+#define PVNET_HDR_LEN		((uint32_t)sizeof(struct pvio_net_hdr))
+#define PVNET_ETH_HLEN		14
+#define PVNET_MIN_MTU		68
+#define PVNET_MAX_MTU		65521	/* IP max + room for Ethernet/VLAN */
+#define PVNET_MAX_PAIRS		(PVIO_MAX_QUEUES / 2)
+
+/* A posted rx chain waiting for a packet: its writable segments. */
+struct pvnet_rxbuf {
+	uint16_t id;
+	uint16_t niov;
+	uint32_t cap;			/* bytes, header included */
+	struct iovec iov[PVIO_MAX_CHAIN];
+};
+
+/* One queue pair and its TAP queue. */
+struct pvnet_pair {
+	struct pvnet_dev *nd;
+	unsigned int index;
+	int fd;				/* TAP queue, nonblocking */
+	bool attached;			/* TAP queue enabled (TUNSETQUEUE) */
+	bool watching;			/* fd in the worker's epoll set */
+	bool dead;			/* fd failed for good; logged once */
+	/* rx chains popped from the SQ, not filled yet: a FIFO */
+	struct pvnet_rxbuf *fifo;
+	unsigned int head, count, size;
+};
+
+/*
+ * What a restarted worker must inherit from the one that died: a page
+ * shared by the supervisor and all its workers (MAP_SHARED, made before
+ * the first fork).  Written by the worker only.
+ */
+struct pvnet_shared {
+	bool link_up;			/* what the guest sees in status */
+};
+
+struct pvnet_dev {
+	struct pvbe_dev *dev;
+	struct pvnet_shared *sh;
+	char tap[IFNAMSIZ];
+	char bridge[IFNAMSIZ];		/* empty: none */
+	uint8_t mac[6];
+	unsigned int mtu, max_mtu;
+	unsigned int npairs;
+	bool made_persistent;		/* we set IFF_PERSIST: undo at exit */
+	uint64_t features;		/* accepted by the guest at DRIVER_OK */
+	uint64_t log_window;		/* rate limit of data-path warnings */
+	unsigned int log_count;
+	struct pvnet_pair pair[PVNET_MAX_PAIRS];
+};
+
+/* net_tap.c: the host side, ioctls on the TAP and its queues. */
+int pvnet_tap_open(struct pvnet_dev *nd);
+void pvnet_tap_close(struct pvnet_dev *nd);
+int pvnet_tap_set_queue(struct pvnet_pair *p, bool attach);
+int pvnet_tap_set_offload(struct pvnet_dev *nd, uint64_t features);
+int pvnet_tap_set_carrier(struct pvnet_dev *nd, bool up);
+
+/* dev_net.c */
+bool pvnet_ratelimit(struct pvnet_dev *nd);
+
+#endif

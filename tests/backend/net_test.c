@@ -1,0 +1,954 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * net_test - pviod's net device driven natively by libpvio-front, against
+ * a real TAP inside a network namespace this test creates (and deletes):
+ * frames written to a tx queue come out of the TAP, frames sent into the
+ * TAP land in posted rx buffers with the right header, malformed chains
+ * get their status, oversized packets are dropped without losing the
+ * buffer, the link follows the control socket, unused queue pairs give
+ * up their TAP queue, the TAP survives a worker crash, and a clean
+ * shutdown removes only a TAP pviod made.
+ *
+ * The host end of the wire is an AF_PACKET socket opened inside the
+ * namespace.  No traffic leaves it.  Needs root (CAP_NET_ADMIN); skipped
+ * otherwise.  Runs the ASan/UBSan build of pviod (PVIOD, default
+ * build/pviod-san).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pvio_front.h"
+#include "kselftest_harness.h"
+
+#define RAM_SIZE	(16u << 20)
+#define ETHERTYPE_TEST	0x88b5		/* IEEE local experimental */
+#define HDR		((unsigned int)sizeof(struct pvio_net_hdr))
+#define BUF_LEN		2048u
+#define NBUF		32
+
+static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t peer_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+
+static const char *pviod_bin(void)
+{
+	const char *p = getenv("PVIOD");
+
+	return p ? p : "build/pviod-san";
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Run a shell command line; returns its exit status. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* First line of a command's output, or "" */
+static void sh_out(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void sh_out(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	p = popen(cmd, "r");
+	if (!p)
+		return;
+	if (!fgets(out, (int)len, p))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	pclose(p);
+}
+
+static int control(const char *sock, const char *req, char *buf, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[256];
+	ssize_t n, got = 0;
+	int fd, l;
+
+	strncpy(sa.sun_path, sock, sizeof(sa.sun_path) - 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l = snprintf(line, sizeof(line), "%s\n", req);
+	if (send(fd, line, l, MSG_NOSIGNAL) != l) {
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(fd);
+	return got > 0 ? 0 : -1;
+}
+
+/* A counter of queue @q in a "status" answer, or -1. */
+static long long queue_counter(const char *json, unsigned int q, const char *key)
+{
+	char pat[48];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "{\"index\":%u,", q);
+	p = strstr(json, pat);
+	if (!p)
+		return -1;
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(p, pat);
+	return p ? atoll(p + strlen(pat)) : -1;
+}
+
+static int log_contains(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+FIXTURE(net) {
+	char ns[32], tap[16];
+	char dir[64], cfg[96], log[96], sock[96], ctl[96];
+	pid_t pid;
+	int pkt;			/* AF_PACKET socket on the TAP, in the ns */
+	bool ns_made;
+	struct pvfront f;
+	struct pvfront_dev *d;
+	struct pvio_net_config *config;
+	unsigned int index;
+	uint8_t *bufs;			/* rx buffers (guest RAM) */
+	uint64_t bufs_gpa;
+	uint8_t *txb;			/* tx buffers */
+	uint64_t txb_gpa;
+};
+
+FIXTURE_SETUP(net)
+{
+	self->pid = -1;
+	self->pkt = -1;
+}
+
+FIXTURE_TEARDOWN(net)
+{
+	char cmd[160];
+	int status;
+
+	if (self->pkt >= 0)
+		close(self->pkt);
+	pvfront_close(&self->f);
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		waitpid(self->pid, &status, 0);
+		if (log_contains(self->log, "ERROR: AddressSanitizer") ||
+		    log_contains(self->log, "runtime error:")) {
+			fprintf(stderr, "# pviod sanitizer report in %s\n", self->log);
+			_metadata->passed = 0;
+		}
+	}
+	if (self->ns_made)
+		sh("ip netns del %s", self->ns);
+	if (self->dir[0] && !getenv("PVIO_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+		(void)system(cmd);
+	}
+}
+
+/* An AF_PACKET socket bound to @ifname inside namespace @ns. */
+static int ns_packet_socket(const char *ns, const char *ifname)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	char path[64];
+	int self_ns, target, s = -1, rcvbuf = 8 << 20;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (self_ns < 0 || target < 0 || setns(target, CLONE_NEWNET) < 0)
+		goto out;
+	s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETHERTYPE_TEST));
+	sll.sll_protocol = htons(ETHERTYPE_TEST);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	if (s >= 0 && (!sll.sll_ifindex ||
+		       bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0)) {
+		close(s);
+		s = -1;
+	}
+	if (s >= 0)
+		setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	if (setns(self_ns, CLONE_NEWNET) < 0) {
+		perror("setns back");
+		exit(1);
+	}
+out:
+	if (self_ns >= 0)
+		close(self_ns);
+	if (target >= 0)
+		close(target);
+	return s;
+}
+
+/* Make the namespace (and the SKIP when we cannot). */
+static int make_ns(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self)
+{
+	if (geteuid() != 0)
+		SKIP(return -1, "needs root for network namespaces and TAP devices");
+	snprintf(self->ns, sizeof(self->ns), "pvnt-%d", (int)getpid());
+	snprintf(self->tap, sizeof(self->tap), "pvnt%d", (int)getpid() % 1000000);
+	if (sh("ip netns add %s 2>/dev/null", self->ns))
+		SKIP(return -1, "cannot create a network namespace (ip netns add)");
+	self->ns_made = true;
+	/* No IPv6 chatter (DAD, MLD) on the TAP: only our frames. */
+	sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+	   self->ns);
+	strcpy(self->dir, "/tmp/pvio-nettest-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->cfg, sizeof(self->cfg), "%s/pviod.ini", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/pviod.log", self->dir);
+	snprintf(self->sock, sizeof(self->sock), "%s/g.sock", self->dir);
+	snprintf(self->ctl, sizeof(self->ctl), "%s/control.sock", self->dir);
+	return 0;
+}
+
+/* Start pviod inside the namespace; 0, or -1 if it exited (config error). */
+static int start_pviod(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+		       unsigned int queues, const char *extra)
+{
+	struct stat st;
+	FILE *f;
+	int fd, i, status;
+
+	f = fopen(self->cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n\n"
+		"[device g n0]\ntype = net\ntap = %s\nqueues = %u\nqueue_size = 64\n%s",
+		self->ctl, self->sock, self->tap, queues, extra ? extra : "");
+	fclose(f);
+	unlink(self->ctl);
+	self->pid = fork();
+	ASSERT_GE(self->pid, 0);
+	if (self->pid == 0) {
+		fd = open(self->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 2);
+		/* ip netns exec execs pviod: self->pid is the supervisor. */
+		execlp("ip", "ip", "netns", "exec", self->ns, pviod_bin(), "-c",
+		       self->cfg, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		if (stat(self->ctl, &st) == 0)
+			return 0;
+		if (waitpid(self->pid, &status, WNOHANG) == self->pid) {
+			self->pid = -1;
+			return -1;
+		}
+		msleep(10);
+	}
+	return -1;
+}
+
+static void stop_pviod(FIXTURE_DATA(net) *self)
+{
+	int status;
+
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		waitpid(self->pid, &status, 0);
+	}
+	self->pid = -1;
+}
+
+static struct pvio_net_config *net_config(struct pvfront *f, struct pvio_dev_desc *dd)
+{
+	return (struct pvio_net_config *)((char *)f->win + pvio_le32_to_cpu(dd->config_off));
+}
+
+/* Connect the frontend and run the device with @features and @nq queues. */
+static void guest_up(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+		     uint64_t features, unsigned int nq)
+{
+	struct pvio_dev_desc *dd;
+
+	ASSERT_EQ(0, pvfront_connect(&self->f, self->sock, RAM_SIZE));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f, 5000));
+	dd = pvfront_find(&self->f, PVIO_DEV_NET, 0, &self->index);
+	ASSERT_NE(NULL, dd);
+	self->config = net_config(&self->f, dd);
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, features, nq, &self->d));
+	self->bufs = pvfront_alloc(&self->f, (size_t)NBUF * BUF_LEN * 2, 4096, &self->bufs_gpa);
+	self->txb = pvfront_alloc(&self->f, 70000 * 2, 4096, &self->txb_gpa);
+	ASSERT_NE(NULL, self->bufs);
+	ASSERT_NE(NULL, self->txb);
+}
+
+/* Everything most tests need: namespace, pviod, guest, packet socket. */
+static int net_up(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+		  unsigned int queues, const char *extra, uint64_t features,
+		  unsigned int nq)
+{
+	if (make_ns(_metadata, self))
+		return -1;
+	ASSERT_EQ(0, start_pviod(_metadata, self, queues, extra));
+	guest_up(_metadata, self, features, nq);
+	self->pkt = ns_packet_socket(self->ns, self->tap);
+	ASSERT_LE(0, self->pkt);
+	return 0;
+}
+
+/* A test frame: dst, src, our ethertype, 2-byte sequence, pattern. */
+static size_t make_frame(uint8_t *b, const uint8_t *dst, const uint8_t *src,
+			 unsigned int seq, size_t len)
+{
+	size_t i;
+
+	memcpy(b, dst, 6);
+	memcpy(b + 6, src, 6);
+	b[12] = ETHERTYPE_TEST >> 8;
+	b[13] = ETHERTYPE_TEST & 0xff;
+	b[14] = (uint8_t)(seq >> 8);
+	b[15] = (uint8_t)seq;
+	for (i = 16; i < len; i++)
+		b[i] = (uint8_t)(seq * 31 + i);
+	return len;
+}
+
+/* The next test frame the TAP hands the host (ours only), or -1 on timeout. */
+static ssize_t host_recv(int s, uint8_t *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = { .fd = s, .events = POLLIN };
+	struct sockaddr_ll from;
+	socklen_t fl;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		fl = sizeof(from);
+		n = recvfrom(s, buf, len, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return -1;
+		if (from.sll_pkttype != PACKET_OUTGOING)
+			return n;
+	}
+}
+
+static int host_send(int s, const uint8_t *frame, size_t len)
+{
+	return send(s, frame, len, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* One completion from @q within @ms, or -1. */
+static int reap_one(struct pvfront_queue *q, struct pvio_cpl *c, int ms)
+{
+	int n, waited = 0;
+
+	for (;;) {
+		n = pvfront_reap(q, c, 1);
+		if (n)
+			return n == 1 ? 0 : -1;
+		if (waited >= ms)
+			return -1;
+		pvfront_wait(q, 20);
+		waited += 20;
+	}
+}
+
+/* Transmit [hdr][frame] as a chain of @nseg readable segments. */
+static int guest_tx(FIXTURE_DATA(net) *self, struct pvfront_queue *q,
+		    const struct pvio_net_hdr *h, const uint8_t *frame, size_t len,
+		    unsigned int nseg, uint16_t id)
+{
+	struct pvio_desc d[8];
+	size_t total = HDR + len, off = 0, per;
+	unsigned int i;
+
+	memcpy(self->txb, h, HDR);
+	memcpy(self->txb + HDR, frame, len);
+	/* First segment 5 bytes: the header straddles segments. */
+	per = nseg > 1 ? (total - 5) / (nseg - 1) : total;
+	for (i = 0; i < nseg; i++) {
+		size_t l = i == 0 && nseg > 1 ? 5 : (i == nseg - 1 ? total - off : per);
+
+		d[i].addr = pvio_cpu_to_le64(self->txb_gpa + off);
+		d[i].len = pvio_cpu_to_le32((uint32_t)l);
+		d[i].id = pvio_cpu_to_le16(id);
+		d[i].flags = pvio_cpu_to_le16(i < nseg - 1 ? PVIO_DESC_F_NEXT : 0);
+		off += l;
+	}
+	if (pvfront_submit(q, d, nseg))
+		return -1;
+	pvfront_kick(q);
+	return 0;
+}
+
+/* Post rx buffer @i (BUF_LEN bytes) as two writable segments split at 7. */
+static int post_rx(FIXTURE_DATA(net) *self, struct pvfront_queue *q, unsigned int i,
+		   uint32_t len)
+{
+	uint64_t gpa = self->bufs_gpa + (uint64_t)i * BUF_LEN;
+	struct pvio_desc d[2] = {
+		{ pvio_cpu_to_le64(gpa), pvio_cpu_to_le32(7), pvio_cpu_to_le16(i),
+		  pvio_cpu_to_le16(PVIO_DESC_F_WRITE | PVIO_DESC_F_NEXT) },
+		{ pvio_cpu_to_le64(gpa + 7), pvio_cpu_to_le32(len - 7), pvio_cpu_to_le16(i),
+		  pvio_cpu_to_le16(PVIO_DESC_F_WRITE) },
+	};
+
+	memset(self->bufs + (size_t)i * BUF_LEN, 0xee, len);
+	if (pvfront_submit(q, d, 2))
+		return -1;
+	pvfront_kick(q);
+	return 0;
+}
+
+static const struct pvio_net_hdr plain_hdr;
+
+/* Until pviod runs the device with exactly @nq queues (control socket). */
+static int wait_running(FIXTURE_DATA(net) *self, unsigned int nq)
+{
+	char json[65536], pat[48];
+	int i;
+
+	snprintf(pat, sizeof(pat), "{\"index\":%u,\"vector\":%u,\"running\":false", nq, nq + 1);
+	for (i = 0; i < 300; i++) {
+		if (!control(self->ctl, "status g n0", json, sizeof(json)) &&
+		    strstr(json, "\"state\":\"running\"") && strstr(json, pat))
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+TEST_F(net, config_area_and_features_describe_the_device)
+{
+	uint64_t host;
+	char mtu[32];
+
+	if (net_up(_metadata, self, 4, "mac = 52:54:00:ab:cd:ef\nmtu = 1400\nmax_mtu = 4000\n",
+		   0, 2))
+		return;
+	host = pvio_le64_to_cpu(self->d->desc->host_features);
+	EXPECT_EQ(0, memcmp(self->config->mac, "\x52\x54\x00\xab\xcd\xef", 6));
+	EXPECT_EQ(PVIO_NET_S_LINK_UP, pvio_le16_to_cpu(self->config->status));
+	EXPECT_EQ(2, pvio_le16_to_cpu(self->config->max_queue_pairs));
+	EXPECT_EQ(1400, pvio_le16_to_cpu(self->config->mtu));
+	EXPECT_EQ(68, pvio_le16_to_cpu(self->config->min_mtu));
+	EXPECT_EQ(4000, pvio_le16_to_cpu(self->config->max_mtu));
+	EXPECT_EQ(12 + 1400 + 18, pvio_le32_to_cpu(self->config->rx_buf_len));
+	EXPECT_TRUE(host & (1ull << PVIO_NET_F_MQ));
+	EXPECT_TRUE(host & (1ull << PVIO_NET_F_CSUM));
+	EXPECT_TRUE(host & (1ull << PVIO_NET_F_GUEST_TSO4));
+	EXPECT_TRUE(host & (1ull << PVIO_NET_F_STATUS));
+	EXPECT_FALSE(host & (1ull << PVIO_NET_F_MRG_RXBUF));
+	/* The host side takes max_mtu. */
+	sh_out(mtu, sizeof(mtu), "ip netns exec %s cat /sys/class/net/%s/mtu", self->ns, self->tap);
+	EXPECT_STREQ("4000", mtu);
+}
+
+TEST_F(net, tx_frame_reaches_the_tap_unchanged)
+{
+	struct pvfront_queue *tx;
+	uint8_t frame[1514], got[2048];
+	struct pvio_cpl c;
+	unsigned int seg;
+	ssize_t n;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	tx = &self->d->q[1];
+	for (seg = 1; seg <= 4; seg++) {
+		size_t len = make_frame(frame, bcast, self->config->mac, seg, 60 + seg * 300);
+
+		ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame, len, seg, (uint16_t)seg));
+		ASSERT_EQ(0, reap_one(tx, &c, 2000));
+		EXPECT_EQ(seg, pvio_le16_to_cpu(c.id));
+		EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+		EXPECT_EQ(0, pvio_le32_to_cpu(c.len));
+		n = host_recv(self->pkt, got, sizeof(got), 2000);
+		if (n != (ssize_t)len || memcmp(got, frame, len))
+			fprintf(stderr, "# %u segments: expected %zu bytes, got %zd%s\n", seg,
+				len, n, n == (ssize_t)len ? " with other content" : "");
+		EXPECT_EQ((ssize_t)len, n);
+		EXPECT_EQ(0, memcmp(got, frame, len));
+	}
+}
+
+TEST_F(net, rx_frame_lands_in_posted_buffer_with_header)
+{
+	struct pvfront_queue *rx;
+	struct pvio_net_hdr h;
+	uint8_t frame[1514];
+	struct pvio_cpl c;
+	unsigned int i, id;
+	size_t len;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	for (i = 0; i < 8; i++) {
+		len = make_frame(frame, self->config->mac, peer_mac, i, 60 + i * 150);
+		ASSERT_EQ(0, host_send(self->pkt, frame, len));
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		id = pvio_le16_to_cpu(c.id);
+		ASSERT_LT(id, 4);
+		EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+		EXPECT_EQ(HDR + len, pvio_le32_to_cpu(c.len));
+		memcpy(&h, self->bufs + (size_t)id * BUF_LEN, HDR);
+		EXPECT_EQ(1, pvio_le16_to_cpu(h.num_buffers));
+		EXPECT_EQ(0, h.flags);		/* no GUEST_CSUM: no DATA_VALID */
+		EXPECT_EQ(PVIO_NET_GSO_NONE, h.gso_type);
+		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
+		/* Nothing written past the packet. */
+		EXPECT_EQ(0xee, self->bufs[(size_t)id * BUF_LEN + HDR + len]);
+		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+	}
+}
+
+TEST_F(net, packet_too_big_for_rx_buffer_is_dropped_and_buffer_reused)
+{
+	struct pvfront_queue *rx;
+	uint8_t frame[1514];
+	char json[65536];
+	struct pvio_cpl c;
+	size_t len;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	ASSERT_EQ(0, post_rx(self, rx, 0, HDR + 200));
+	/* 1000 bytes cannot fit: dropped, counted, the buffer stays posted. */
+	len = make_frame(frame, self->config->mac, peer_mac, 1, 1000);
+	ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	EXPECT_NE(0, reap_one(rx, &c, 300));
+	len = make_frame(frame, self->config->mac, peer_mac, 2, 200);
+	ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(0, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(HDR + 200, pvio_le32_to_cpu(c.len));
+	EXPECT_EQ(0, memcmp(self->bufs + HDR, frame, len));
+	/* A packet that fills the buffer exactly is not a truncation. */
+	ASSERT_EQ(0, post_rx(self, rx, 1, HDR + 200));
+	ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(1, pvio_le16_to_cpu(c.id));
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	EXPECT_EQ(1, queue_counter(json, 0, "drops"));
+	EXPECT_EQ(2, queue_counter(json, 0, "packets"));
+	EXPECT_TRUE(log_contains(self->log, "does not fit the guest's 212-byte buffer"));
+}
+
+TEST_F(net, malformed_tx_completes_with_error_status)
+{
+	struct pvfront_queue *tx;
+	struct pvio_net_hdr h;
+	uint8_t frame[1514];
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	size_t len;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	tx = &self->d->q[1];
+	len = make_frame(frame, bcast, self->config->mac, 1, 100);
+
+	/* A writable segment in a tx chain. */
+	memcpy(self->txb, &plain_hdr, HDR);
+	memcpy(self->txb + HDR, frame, len);
+	d[0] = (struct pvio_desc){ pvio_cpu_to_le64(self->txb_gpa), pvio_cpu_to_le32(HDR + 50),
+				   pvio_cpu_to_le16(1), pvio_cpu_to_le16(PVIO_DESC_F_NEXT) };
+	d[1] = (struct pvio_desc){ pvio_cpu_to_le64(self->txb_gpa + HDR + 50),
+				   pvio_cpu_to_le32(50), pvio_cpu_to_le16(1),
+				   pvio_cpu_to_le16(PVIO_DESC_F_WRITE) };
+	ASSERT_EQ(0, pvfront_submit(tx, d, 2));
+	pvfront_kick(tx);
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_INVAL, pvio_le32_to_cpu(c.status));
+
+	/* Shorter than header + Ethernet header. */
+	ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame, 13, 1, 2));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(2, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(PVIO_S_INVAL, pvio_le32_to_cpu(c.status));
+
+	/* Offloads the guest did not accept (features 0 here). */
+	memset(&h, 0, sizeof(h));
+	h.flags = PVIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = pvio_cpu_to_le16(34);
+	h.csum_offset = pvio_cpu_to_le16(16);
+	ASSERT_EQ(0, guest_tx(self, tx, &h, frame, len, 1, 3));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_UNSUPP, pvio_le32_to_cpu(c.status));
+	memset(&h, 0, sizeof(h));
+	h.gso_type = PVIO_NET_GSO_TCPV4;
+	h.gso_size = pvio_cpu_to_le16(1448);
+	ASSERT_EQ(0, guest_tx(self, tx, &h, frame, len, 1, 4));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_UNSUPP, pvio_le32_to_cpu(c.status));
+
+	/* None of it reached the host; a good frame still does. */
+	ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame, len, 2, 5));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+	{
+		uint8_t got[2048];
+		ssize_t n = host_recv(self->pkt, got, sizeof(got), 2000);
+
+		EXPECT_EQ((ssize_t)len, n);
+		EXPECT_EQ(1, got[15]);
+	}
+	/* The device is still fine. */
+	EXPECT_EQ(0, pvfront_device_state(self->d) & PVIO_DEV_S_BROKEN);
+}
+
+TEST_F(net, rx_chain_with_readable_segment_completes_with_inval)
+{
+	struct pvfront_queue *rx;
+	struct pvio_desc d = { 0 };
+	struct pvio_cpl c;
+	uint8_t frame[100];
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	d.addr = pvio_cpu_to_le64(self->bufs_gpa);
+	d.len = pvio_cpu_to_le32(BUF_LEN);
+	d.id = pvio_cpu_to_le16(9);
+	ASSERT_EQ(0, pvfront_submit(rx, &d, 1));
+	pvfront_kick(rx);
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(9, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(PVIO_S_INVAL, pvio_le32_to_cpu(c.status));
+	/* Too small for any frame. */
+	d.len = pvio_cpu_to_le32(HDR + 10);
+	d.flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+	d.id = pvio_cpu_to_le16(10);
+	ASSERT_EQ(0, pvfront_submit(rx, &d, 1));
+	pvfront_kick(rx);
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(10, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(PVIO_S_INVAL, pvio_le32_to_cpu(c.status));
+	/* Good buffers still work. */
+	ASSERT_EQ(0, post_rx(self, rx, 1, BUF_LEN));
+	ASSERT_EQ(0, host_send(self->pkt, frame,
+			       make_frame(frame, bcast, peer_mac, 7, sizeof(frame))));
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(1, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+}
+
+TEST_F(net, many_frames_both_ways_under_budget)
+{
+	struct pvfront_queue *rx, *tx;
+	uint8_t frame[1514], got[2048];
+	struct pvio_cpl c[64];
+	unsigned int i, sent = 0, recvd = 0, bad = 0, done = 0;
+	int n, k, idle = 0;
+	const unsigned int total = 3000;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	tx = &self->d->q[1];
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	/* Host -> guest in bursts the TAP queue (500) can hold. */
+	while (recvd < total && idle < 100) {
+		for (i = 0; i < 16 && sent < total && sent - recvd < 200; i++, sent++)
+			ASSERT_EQ(0, host_send(self->pkt, frame,
+					       make_frame(frame, self->config->mac, peer_mac,
+							  sent, 60 + sent % 1400)));
+		n = pvfront_reap(rx, c, 64);
+		ASSERT_LE(0, n);
+		for (k = 0; k < n; k++) {
+			unsigned int id = pvio_le16_to_cpu(c[k].id);
+			uint8_t *b = self->bufs + (size_t)id * BUF_LEN + HDR;
+			unsigned int seq = (unsigned int)b[14] << 8 | b[15];
+
+			if (c[k].status || seq != (recvd & 0xffff) ||
+			    pvio_le32_to_cpu(c[k].len) != HDR + 60 + recvd % 1400)
+				bad++;
+			recvd++;
+			ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+		}
+		if (n == 0) {
+			pvfront_wait(rx, 20);
+			idle++;
+		} else {
+			idle = 0;
+		}
+	}
+	fprintf(stderr, "# host->guest: %u sent, %u received in order, %u bad\n", sent, recvd, bad);
+	EXPECT_EQ(total, recvd);
+	EXPECT_EQ(0, bad);
+
+	/* Guest -> host: one chain in flight at a time is enough here. */
+	for (i = 0, recvd = 0, bad = 0; i < total; i++) {
+		size_t len = make_frame(frame, bcast, self->config->mac, i, 60 + i % 1400);
+		ssize_t r;
+
+		ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame, len, 1 + i % 3,
+				      (uint16_t)i));
+		ASSERT_EQ(0, reap_one(tx, c, 2000));
+		done += !c[0].status;
+		r = host_recv(self->pkt, got, sizeof(got), 2000);
+		if (r != (ssize_t)len || memcmp(got, frame, len))
+			bad++;
+		recvd += r > 0;
+	}
+	fprintf(stderr, "# guest->host: %u completed OK, %u received, %u bad\n", done, recvd, bad);
+	EXPECT_EQ(total, done);
+	EXPECT_EQ(total, recvd);
+	EXPECT_EQ(0, bad);
+}
+
+TEST_F(net, link_follows_control_socket)
+{
+	struct pvfront_queue *tx = NULL;
+	uint8_t frame[100], got[256];
+	char json[65536], carrier[16];
+	struct pvio_cpl c;
+	uint32_t gen;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	tx = &self->d->q[1];
+	gen = pvio_le32_to_cpu(self->d->desc->config_generation);
+	ASSERT_EQ(0, control(self->ctl, "net-link g n0 down", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"link\":\"down\""));
+	EXPECT_EQ(0, pvio_le16_to_cpu(self->config->status) & PVIO_NET_S_LINK_UP);
+	/* A seqlock writer: odd during the change, +2 after it. */
+	EXPECT_EQ(gen + 2, pvio_le32_to_cpu(self->d->desc->config_generation));
+	sh_out(carrier, sizeof(carrier), "ip netns exec %s cat /sys/class/net/%s/carrier",
+	       self->ns, self->tap);
+	EXPECT_STREQ("0", carrier);
+	/* Link down: tx completes but goes nowhere. */
+	ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame,
+			      make_frame(frame, bcast, self->config->mac, 1, sizeof(frame)), 1, 1));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+	EXPECT_EQ(-1, host_recv(self->pkt, got, sizeof(got), 200));
+
+	ASSERT_EQ(0, control(self->ctl, "net-link g n0 up", json, sizeof(json)));
+	EXPECT_EQ(PVIO_NET_S_LINK_UP, pvio_le16_to_cpu(self->config->status));
+	EXPECT_EQ(gen + 4, pvio_le32_to_cpu(self->d->desc->config_generation));
+	sh_out(carrier, sizeof(carrier), "ip netns exec %s cat /sys/class/net/%s/carrier",
+	       self->ns, self->tap);
+	EXPECT_STREQ("1", carrier);
+	ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame,
+			      make_frame(frame, bcast, self->config->mac, 2, sizeof(frame)), 1, 2));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ((ssize_t)sizeof(frame), host_recv(self->pkt, got, sizeof(got), 2000));
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	EXPECT_EQ(1, queue_counter(json, 1, "drops"));
+	EXPECT_EQ(1, queue_counter(json, 1, "packets"));
+
+	ASSERT_EQ(0, control(self->ctl, "net-link g n0 sideways", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"error\""));
+	ASSERT_EQ(0, control(self->ctl, "net-link g nosuch down", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"error\""));
+}
+
+TEST_F(net, two_pairs_carry_tx_and_unused_pair_gives_up_its_tap_queue)
+{
+	uint8_t frame[200];
+	char json[65536];
+	struct pvio_cpl c;
+	unsigned int i, got = 0;
+	int k;
+
+	if (net_up(_metadata, self, 4, NULL, 1ull << PVIO_NET_F_MQ, 4))
+		return;
+	/* Each tx queue goes to its own TAP queue; both reach the host. */
+	for (i = 0; i < 10; i++) {
+		struct pvfront_queue *tx = &self->d->q[i % 2 ? 3 : 1];
+
+		ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame,
+				      make_frame(frame, bcast, self->config->mac, i, sizeof(frame)),
+				      1, (uint16_t)i));
+		ASSERT_EQ(0, reap_one(tx, &c, 2000));
+		EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+		EXPECT_EQ((ssize_t)sizeof(frame), host_recv(self->pkt, frame, sizeof(frame), 2000));
+	}
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	EXPECT_EQ(5, queue_counter(json, 1, "packets"));
+	EXPECT_EQ(5, queue_counter(json, 3, "packets"));
+
+	/* The guest now runs one pair only: every host frame reaches it. */
+	ASSERT_EQ(0, pvfront_dev_reset(self->d, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, 0, 2, &self->d));
+	/*
+	 * DRIVER_OK has no acknowledgement: wait until pviod has started the
+	 * device (and given up TAP queue 1), or frames sent meanwhile follow
+	 * the flows learnt above into queue 1 and stay there.
+	 */
+	ASSERT_EQ(0, wait_running(self, 2));
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, post_rx(self, &self->d->q[0], i, BUF_LEN));
+	for (i = 0; i < 32; i++) {
+		/* Different source MACs: different flows for the TAP's steering. */
+		uint8_t src[6] = { 0x02, 0, 0, 0, (uint8_t)i, (uint8_t)(i * 7) };
+
+		ASSERT_EQ(0, host_send(self->pkt, frame,
+				       make_frame(frame, self->config->mac, src, i, sizeof(frame))));
+	}
+	for (k = 0; k < 100 && got < 32; k++) {
+		int n = pvfront_reap(&self->d->q[0], &c, 1);
+
+		if (n == 1)
+			got++;
+		else
+			pvfront_wait(&self->d->q[0], 20);
+	}
+	fprintf(stderr, "# one pair in use: %u of 32 host frames arrived\n", got);
+	EXPECT_EQ(32, got);
+}
+
+TEST_F(net, worker_crash_keeps_the_tap_and_traffic_resumes)
+{
+	uint8_t frame[300], got[512];
+	char json[65536], idx1[16], idx2[16], *p;
+	struct pvio_cpl c;
+	int wpid;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	sh_out(idx1, sizeof(idx1), "ip netns exec %s cat /sys/class/net/%s/ifindex",
+	       self->ns, self->tap);
+	ASSERT_EQ(0, control(self->ctl, "net-link g n0 down", json, sizeof(json)));
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	p = strstr(json, "\"worker_pid\":");
+	ASSERT_NE(NULL, p);
+	wpid = atoi(p + 13);
+	ASSERT_EQ(0, kill(wpid, SIGKILL));
+	for (int i = 0; i < 300 && !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
+		msleep(10);
+	ASSERT_TRUE(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET);
+	/* Same interface (not re-created), and the link stayed down. */
+	sh_out(idx2, sizeof(idx2), "ip netns exec %s cat /sys/class/net/%s/ifindex",
+	       self->ns, self->tap);
+	EXPECT_STREQ(idx1, idx2);
+	ASSERT_EQ(0, pvfront_dev_reset(self->d, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, 0, 2, &self->d));
+	EXPECT_EQ(0, pvio_le16_to_cpu(self->config->status) & PVIO_NET_S_LINK_UP);
+	ASSERT_EQ(0, control(self->ctl, "net-link g n0 up", json, sizeof(json)));
+	ASSERT_EQ(0, guest_tx(self, &self->d->q[1], &plain_hdr, frame,
+			      make_frame(frame, bcast, self->config->mac, 5, sizeof(frame)), 1, 5));
+	ASSERT_EQ(0, reap_one(&self->d->q[1], &c, 2000));
+	EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+	EXPECT_EQ((ssize_t)sizeof(frame), host_recv(self->pkt, got, sizeof(got), 2000));
+	ASSERT_EQ(0, post_rx(self, &self->d->q[0], 0, BUF_LEN));
+	ASSERT_EQ(0, host_send(self->pkt, frame,
+			       make_frame(frame, self->config->mac, peer_mac, 6, sizeof(frame))));
+	ASSERT_EQ(0, reap_one(&self->d->q[0], &c, 2000));
+	EXPECT_EQ(HDR + sizeof(frame), pvio_le32_to_cpu(c.len));
+}
+
+TEST_F(net, clean_shutdown_removes_only_a_tap_pviod_made)
+{
+	if (make_ns(_metadata, self))
+		return;
+	ASSERT_EQ(0, start_pviod(_metadata, self, 2, NULL));
+	EXPECT_EQ(0, sh("ip netns exec %s ip link show %s >/dev/null", self->ns, self->tap));
+	stop_pviod(self);
+	EXPECT_NE(0, sh("ip netns exec %s ip link show %s >/dev/null 2>&1", self->ns, self->tap));
+	EXPECT_TRUE(log_contains(self->log, "released"));
+
+	/* An administrator's persistent TAP is used and left in place. */
+	ASSERT_EQ(0, sh("ip netns exec %s ip tuntap add dev %s mode tap multi_queue vnet_hdr",
+			self->ns, self->tap));
+	ASSERT_EQ(0, start_pviod(_metadata, self, 2, NULL));
+	EXPECT_TRUE(log_contains(self->log, "(existing)"));
+	stop_pviod(self);
+	EXPECT_EQ(0, sh("ip netns exec %s ip link show %s >/dev/null", self->ns, self->tap));
+}
+
+TEST_F(net, bridge_port_and_missing_bridge)
+{
+	char master[64];
+
+	if (make_ns(_metadata, self))
+		return;
+	/* No such bridge: pviod refuses to start and says so. */
+	EXPECT_NE(0, start_pviod(_metadata, self, 2, "bridge = pvbr0\n"));
+	EXPECT_TRUE(log_contains(self->log, "bridge pvbr0 does not exist"));
+	EXPECT_NE(0, sh("ip netns exec %s ip link show %s >/dev/null 2>&1", self->ns, self->tap));
+
+	ASSERT_EQ(0, sh("ip netns exec %s ip link add pvbr0 type bridge", self->ns));
+	ASSERT_EQ(0, start_pviod(_metadata, self, 2, "bridge = pvbr0\n"));
+	sh_out(master, sizeof(master), "ip netns exec %s readlink /sys/class/net/%s/master",
+	       self->ns, self->tap);
+	EXPECT_NE(NULL, strstr(master, "pvbr0"));
+	stop_pviod(self);
+}
+
+TEST_F(net, bad_keys_are_rejected_with_their_line)
+{
+	static const struct { const char *extra; const char *msg; } cases[] = {
+		{ "colour = blue\n", "line 13: unknown key 'colour'" },
+		{ "mtu = 20\n", "mtu = 20: must be 68..9000" },
+		{ "max_mtu = 70000\n", "max_mtu = 70000: must be 68..65521" },
+		{ "mac = 01:02:03:04:05:06\n", "want a unicast address" },
+		{ "mac = 52:54:00:12:34\n", "want a unicast address" },
+	};
+	unsigned int i;
+
+	if (make_ns(_metadata, self))
+		return;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unlink(self->log);
+		EXPECT_NE(0, start_pviod(_metadata, self, 2, cases[i].extra));
+		if (!log_contains(self->log, cases[i].msg))
+			fprintf(stderr, "# case %u: expected '%s' in the log\n", i, cases[i].msg);
+		EXPECT_TRUE(log_contains(self->log, cases[i].msg));
+	}
+	unlink(self->log);
+	EXPECT_NE(0, start_pviod(_metadata, self, 3, NULL));
+	EXPECT_TRUE(log_contains(self->log, "a net device needs an even number"));
+}
+
+TEST_HARNESS_MAIN
