@@ -114,6 +114,7 @@ fi
 
 if want backend; then
 	PVIOD=$O/pviod-san tap backend_test 600 "$O/tests/backend_test"
+	PVIOD=$O/pviod-san tap net_test 600 "$O/tests/net_test"
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------
@@ -122,6 +123,7 @@ if want vm; then
 	tap vm_smoke 400 tests/vm/smoke.sh
 	tap vm_transport 600 env O="$O" tests/vm/transport.sh
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
+	tap vm_net 900 env O="$O" tests/vm/net.sh
 fi
 
 # ---- summary ---------------------------------------------------------------

@@ -49,21 +49,36 @@ static void stream_init(struct stream *st, uint64_t seed)
 	st->used = 8;
 }
 
-static void stream_fill(struct stream *st, uint8_t *buf, size_t len)
+static uint64_t stream_next(struct stream *st)
+{
+	st->s ^= st->s << 13;
+	st->s ^= st->s >> 7;
+	st->s ^= st->s << 17;
+	return st->s;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
 {
 	unsigned int i;
 
-	while (len) {
-		if (st->used == 8) {
-			st->s ^= st->s << 13;
-			st->s ^= st->s >> 7;
-			st->s ^= st->s << 17;
-			for (i = 0; i < 8; i++)
-				st->word[i] = (uint8_t)(st->s >> (8 * i));
-			st->used = 0;
-		}
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The next @len bytes; whole words at a time (the guest runs under TCG). */
+static void stream_fill(struct stream *st, uint8_t *buf, size_t len)
+{
+	while (len && st->used < 8) {
 		*buf++ = st->word[st->used++];
 		len--;
+	}
+	for (; len >= 8; len -= 8, buf += 8)
+		put_le64(buf, stream_next(st));
+	if (len) {
+		put_le64(st->word, stream_next(st));
+		st->used = 0;
+		while (len--)
+			*buf++ = st->word[st->used++];
 	}
 }
 

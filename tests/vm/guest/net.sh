@@ -1,0 +1,174 @@
+#!/bin/sh
+# tests/vm/guest/net.sh - guest side of tests/vm/net.sh (busybox sh).
+#
+# TAP on the console: pvio_net.ko loads and its interface comes up as
+# 10.77.0.2/24; ping the host end (10.77.0.1, the TAP inside the test's
+# namespace); verified TCP streams both ways at MTU 1500, at MTU 9000 and
+# with tx offloads off; the link follows "pvioctl net-link" on the host;
+# two queue pairs both carry traffic; 20 unload/load cycles of pvio_net
+# under traffic; a clean kernel log.  Exit status: number of failures.
+#
+# The host does its half when it reads a console line
+#   PVIO-SYNC host-recv PORT BYTES SEED   start a verifying receiver
+#   PVIO-SYNC host-send PORT BYTES SEED   send a stream to 10.77.0.2:PORT
+#   PVIO-SYNC host-mtu MTU                set the TAP's MTU
+#   PVIO-SYNC link-down | link-up         pvioctl net-link ... down|up
+#   PVIO-SYNC kill-worker                 SIGKILL pviod's worker
+#   PVIO-SYNC sink-start PORT SEED | sink-stop
+#                                         a receiver that restarts after
+#                                         every broken connection
+# pvnet_xfer retries its connect, so neither side waits for the other.
+set -u
+
+HOST=10.77.0.1
+ME=10.77.0.2
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n $*"; }
+nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
+check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+sync_host() { echo "PVIO-SYNC $*"; }
+
+# The interface pvio_net drives (its device's driver link ends in pvio_net).
+find_if() {
+	for d in /sys/class/net/*; do
+		case $(readlink "$d/device/driver" 2>/dev/null) in
+		*/pvio_net) echo "${d##*/}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+wait_if() { w=0; while ! IF=$(find_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
+carrier() { cat "/sys/class/net/$IF/carrier" 2>/dev/null; }
+# wait_carrier 0|1 [tenths]: until /sys/class/net/IF/carrier reads $1
+wait_carrier() { w=0; while [ "$(carrier)" != "$1" ] && [ $w -lt "${2:-100}" ]; do sleep 0.1; w=$((w + 1)); done; [ "$(carrier)" = "$1" ]; }
+if_up() { wait_if && ip addr add "$ME/24" dev "$IF" && ip link set "$IF" up && wait_carrier 1; }
+
+# to_host PORT BYTES SEED: guest -> host; the host verifies (host check).
+to_host() {
+	sync_host host-recv "$1" "$2" "$3"
+	pvnet_xfer send "$HOST" "$1" "$2" "$3" --timeout 300 >/tmp/xfer.out 2>&1
+	rc=$?
+	sed 's/^/# guest: /' /tmp/xfer.out
+	return $rc
+}
+# from_host PORT BYTES SEED: host -> guest; we verify.
+from_host() {
+	pvnet_xfer recv "$1" "$2" "$3" --timeout 300 >/tmp/xfer.out 2>&1 &
+	p=$!
+	sync_host host-send "$1" "$2" "$3"
+	wait $p
+	rc=$?
+	sed 's/^/# guest: /' /tmp/xfer.out
+	return $rc
+}
+# stat NAME: one of pvio_net's ethtool -S counters (e.g. tx1_packets)
+stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
+
+MIB=1048576
+check "modprobe pvio_net (pulls in pvio)" modprobe pvio_net
+check "a pvio_net interface appears" wait_if
+IF=${IF:-none}
+echo "# interface $IF, $(ethtool -i "$IF" 2>/dev/null | head -n 1)"
+check "$IF up as $ME/24 with carrier" sh -c "ip addr add $ME/24 dev $IF && ip link set $IF up"
+check "$IF has carrier" wait_carrier 1
+check "ping -c 3 $HOST" ping -c 3 -W 5 "$HOST"
+
+# ---- bulk data at the default MTU ----------------------------------------
+check "64 MiB guest -> host (host verifies)" to_host 5001 $((64 * MIB)) 11
+check "64 MiB host -> guest, every byte verified" from_host 5002 $((64 * MIB)) 12
+
+# ---- jumbo frames ------------------------------------------------------------
+check "guest MTU 9000" ip link set "$IF" mtu 9000
+sync_host host-mtu 9000
+check "ping -s 8000 (one 8 KiB frame each way)" ping -c 2 -s 8000 -W 5 "$HOST"
+check "16 MiB guest -> host at MTU 9000" to_host 5003 $((16 * MIB)) 13
+check "16 MiB host -> guest at MTU 9000" from_host 5004 $((16 * MIB)) 14
+ip link set "$IF" mtu 1500
+
+# ---- no offloads: the plain path -----------------------------------------
+check "ethtool -K $IF tx off sg off tso off" ethtool -K "$IF" tx off sg off tso off
+ethtool -k "$IF" | grep -E '^(tx-checksumming|scatter-gather|tcp-segmentation-offload):' | sed 's/^/# /'
+check "16 MiB guest -> host without offloads" to_host 5005 $((16 * MIB)) 15
+check "16 MiB host -> guest without offloads" from_host 5006 $((16 * MIB)) 16
+check "ethtool -K $IF tx on sg on tso on" ethtool -K "$IF" tx on sg on tso on
+
+# ---- link state from the backend ------------------------------------------
+sync_host link-down
+check "link down from pviod: carrier 0" wait_carrier 0
+sync_host link-up
+check "link up again: carrier 1" wait_carrier 1
+check "ping after the link came back" ping -c 2 -W 5 "$HOST"
+
+# ---- two queue pairs ----------------------------------------------------------
+combined=$(ethtool -l "$IF" | awk '/^Current/ { c = 1 } c && /^Combined:/ { print $2; exit }')
+check "ethtool -l: 2 combined channels in use (got '$combined')" [ "$combined" = 2 ]
+# Pin a sender to each CPU and each CPU to its own tx queue (XPS).
+echo 1 >"/sys/class/net/$IF/queues/tx-0/xps_cpus" 2>/dev/null
+echo 2 >"/sys/class/net/$IF/queues/tx-1/xps_cpus" 2>/dev/null
+t0=$(stat tx0_packets)
+t1=$(stat tx1_packets)
+sync_host host-recv 5007 $((16 * MIB)) 17
+sync_host host-recv 5008 $((16 * MIB)) 18
+taskset -c 0 pvnet_xfer send "$HOST" 5007 $((16 * MIB)) 17 --timeout 300 >/tmp/c0.out 2>&1 &
+p0=$!
+taskset -c 1 pvnet_xfer send "$HOST" 5008 $((16 * MIB)) 18 --timeout 300 >/tmp/c1.out 2>&1 &
+p1=$!
+wait $p0
+r0=$?
+wait $p1
+r1=$?
+sed 's/^/# guest cpu0: /' /tmp/c0.out
+sed 's/^/# guest cpu1: /' /tmp/c1.out
+check "two concurrent 16 MiB transfers" [ "$r0$r1" = 00 ]
+d0=$(($(stat tx0_packets) - t0))
+d1=$(($(stat tx1_packets) - t1))
+echo "# tx packets meanwhile: queue pair 0 +$d0, queue pair 1 +$d1"
+check "both tx queues carried traffic (+$d0, +$d1)" [ "$d0" -gt 100 -a "$d1" -gt 100 ]
+
+# ---- backend worker crash in the middle of a transfer ---------------------
+# The TAP and its queues stay with pviod's supervisor; the new worker asks
+# the driver to reset, and TCP retransmits what was lost meanwhile.
+sync_host host-recv 5011 $((256 * MIB)) 22
+pvnet_xfer send "$HOST" 5011 $((256 * MIB)) 22 --timeout 300 >/tmp/k.out 2>&1 &
+p=$!
+sleep 1
+sync_host kill-worker
+wait $p
+r=$?
+sed 's/^/# guest: /' /tmp/k.out
+check "256 MiB guest -> host across a pviod worker crash" [ $r = 0 ]
+check "ping after the worker crash" ping -c 2 -W 5 "$HOST"
+
+# ---- unload/load under traffic ----------------------------------------------
+sync_host sink-start 6000 21
+cycles=0
+i=0
+while [ $i -lt 20 ]; do
+	i=$((i + 1))
+	pvnet_xfer send "$HOST" 6000 1000000000000 21 --timeout 30 >/dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	if rmmod pvio_net && modprobe pvio_net && if_up; then
+		cycles=$((cycles + 1))
+	else
+		echo "# cycle $i failed"
+		dmesg | tail -n 5 | sed 's/^/# /'
+		kill $bg 2>/dev/null
+		wait $bg 2>/dev/null
+		break
+	fi
+	kill $bg 2>/dev/null
+	wait $bg 2>/dev/null
+done
+sync_host sink-stop
+check "20 rmmod/modprobe cycles of pvio_net while sending ($cycles/20)" [ $cycles -eq 20 ]
+check "16 MiB guest -> host after the cycles" to_host 5009 $((16 * MIB)) 19
+check "16 MiB host -> guest after the cycles" from_host 5010 $((16 * MIB)) 20
+check "rmmod pvio_net pvio at the end" sh -c 'rmmod pvio_net && rmmod pvio'
+
+bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|leak|refcount|to become free' | head -n 5)
+if [ -z "$bad" ]; then ok "kernel log has no BUG/WARNING/Oops"; else nok "kernel log has no BUG/WARNING/Oops"; echo "$bad" | sed 's/^/# /'; fi
+dmesg | grep -E 'pvio' | tail -n 12 | sed 's/^/# dmesg: /'
+echo "1..$n"
+exit "$fail"
