@@ -79,4 +79,15 @@ int pvnet_tap_set_carrier(struct pvnet_dev *nd, bool up);
 /* dev_net.c */
 bool pvnet_ratelimit(struct pvnet_dev *nd);
 
+/* net_path.c: the data path of one pair. */
+void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q);
+void pvnet_rx_run(struct pvnet_pair *p);
+void pvnet_watch(struct pvnet_pair *p, bool on);
+
+/* Did the guest accept feature @bit? */
+static inline bool pvnet_has(const struct pvnet_dev *nd, int bit)
+{
+	return nd->features & (1ull << bit);
+}
+
 #endif

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * net_path.c - the net data path, between a guest's queue pairs and the
+ * TAP queues, without bounce buffers: a tx chain goes to the TAP with one
+ * writev() straight from guest RAM, an rx chain is filled with one readv()
+ * straight into guest RAM.  Only the 12-byte header passes through private
+ * memory, in both directions: it is what we validate (tx) or fix up (rx).
+ *
+ *   tx queue 2n+1:  pop chain -> check -> writev(TAP queue n) -> complete
+ *   rx queue 2n:    pop chains into a private FIFO while each is sure of a
+ *                   completion slot; readv(TAP queue n) into the oldest;
+ *                   complete it.  The TAP fd is in the worker's epoll set
+ *                   only while the FIFO holds chains and the TAP is empty.
+ *
+ * Every queue runs under a budget and yields (pvbe_queue_yield) so one busy
+ * guest does not starve the others.  Worker only.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+
+#define PVNET_BUDGET		256	/* packets per queue per turn */
+
+static void on_tap(int fd, uint32_t events, void *arg);
+
+/* Watch the TAP queue in the event loop, or stop watching it. */
+void pvnet_watch(struct pvnet_pair *p, bool on)
+{
+	int ret;
+
+	if (on == p->watching)
+		return;
+	if (on) {
+		ret = pvbe_loop_add(p->fd, EPOLLIN, on_tap, p);
+		if (ret) {
+			/* The heartbeat tick still scans the queue. */
+			if (pvnet_ratelimit(p->nd))
+				pvbe_warn(p->nd->dev->tag, "TAP queue %u: epoll: %s",
+					  p->index, strerror(-ret));
+			return;
+		}
+	} else {
+		pvbe_loop_del(p->fd);
+	}
+	p->watching = on;
+}
+
+/* A TAP queue that fails other than EAGAIN (interface deleted, queue detached). */
+static void pair_dead(struct pvnet_pair *p, const char *what, int err)
+{
+	pvnet_watch(p, false);
+	if (!p->dead)
+		pvbe_err(p->nd->dev->tag, "TAP %s queue %u: %s: %s; dropping its traffic until the guest restarts the device",
+			 p->nd->tap, p->index, what, strerror(err));
+	p->dead = true;
+}
+
+/* Copy the first @len bytes of a chain's segments into @dst. */
+static void chain_read(const struct pvbe_req *req, void *dst, uint32_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < req->nslots && len; i++) {
+		uint32_t n = pvio_le32_to_cpu(req->d[i].len);
+
+		if (n > len)
+			n = len;
+		memcpy(dst, req->buf[i], n);
+		dst = (char *)dst + n;
+		len -= n;
+	}
+}
+
+/* Status for a tx header (our private copy) under the accepted features. */
+static uint32_t tx_hdr_check(const struct pvnet_dev *nd, const struct pvio_net_hdr *h)
+{
+	unsigned int gso = h->gso_type & ~PVIO_NET_GSO_ECN;
+
+	if (h->flags & ~PVIO_NET_HDR_F_NEEDS_CSUM)
+		return PVIO_S_INVAL;
+	if ((h->flags & PVIO_NET_HDR_F_NEEDS_CSUM) && !pvnet_has(nd, PVIO_NET_F_CSUM))
+		return PVIO_S_UNSUPP;
+	if (h->gso_type == PVIO_NET_GSO_NONE)
+		return PVIO_S_OK;
+	if (gso == PVIO_NET_GSO_TCPV4 && pvnet_has(nd, PVIO_NET_F_HOST_TSO4))
+		return h->gso_size ? PVIO_S_OK : PVIO_S_INVAL;
+	if (gso == PVIO_NET_GSO_TCPV6 && pvnet_has(nd, PVIO_NET_F_HOST_TSO6))
+		return h->gso_size ? PVIO_S_OK : PVIO_S_INVAL;
+	return PVIO_S_UNSUPP;	/* UDP, USO, unknown, or not negotiated */
+}
+
+/* Send one tx chain; returns the completion status. */
+static uint32_t tx_one(struct pvnet_pair *p, struct pvbe_queue *q,
+		       const struct pvbe_req *req)
+{
+	struct pvnet_dev *nd = p->nd;
+	struct iovec iov[PVIO_MAX_CHAIN + 1];
+	struct pvio_net_hdr hdr;
+	uint32_t skip = PVNET_HDR_LEN, frame, st;
+	unsigned int i, n = 1;
+	ssize_t w;
+
+	for (i = 0; i < req->nslots; i++)
+		if (!req->buf[i] || (pvio_le16_to_cpu(req->d[i].flags) & PVIO_DESC_F_WRITE))
+			return PVIO_S_INVAL;
+	if (req->in_bytes < PVNET_HDR_LEN + PVNET_ETH_HLEN ||
+	    req->in_bytes > PVNET_HDR_LEN + PVIO_NET_MAX_FRAME)
+		return PVIO_S_INVAL;
+	frame = req->in_bytes - PVNET_HDR_LEN;
+
+	/* The header once into private memory; the TAP gets that copy. */
+	chain_read(req, &hdr, sizeof(hdr));
+	st = tx_hdr_check(nd, &hdr);
+	if (st)
+		return st;
+	hdr.num_buffers = 0;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	for (i = 0; i < req->nslots; i++) {
+		uint32_t len = pvio_le32_to_cpu(req->d[i].len);
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		iov[n].iov_base = (char *)req->buf[i] + skip;
+		iov[n].iov_len = len - skip;
+		n++;
+		skip = 0;
+	}
+	if (!nd->sh->link_up || p->dead) {
+		q->st.drops++;
+		return PVIO_S_OK;
+	}
+	do {
+		w = writev(p->fd, iov, (int)n);
+	} while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)(PVNET_HDR_LEN + frame)) {
+		q->st.packets++;
+		q->st.bytes += frame;
+		return PVIO_S_OK;
+	}
+	if (w >= 0 || errno == EINVAL || errno == EFAULT) {
+		/* The kernel refused what the guest built (header vs frame). */
+		if (pvnet_ratelimit(nd))
+			pvbe_warn(nd->dev->tag, "tx queue %u: TAP refused a %u-byte frame (gso %u, hdr_len %u, csum %u/%u): %s",
+				  q->index, frame, hdr.gso_type, pvio_le16_to_cpu(hdr.hdr_len),
+				  pvio_le16_to_cpu(hdr.csum_start),
+				  pvio_le16_to_cpu(hdr.csum_offset),
+				  w >= 0 ? "short write" : strerror(errno));
+		return PVIO_S_INVAL;
+	}
+	if (errno == EBADFD)
+		pair_dead(p, "write", errno);
+	else if (pvnet_ratelimit(nd))
+		pvbe_warn(nd->dev->tag, "tx queue %u: frame dropped: %s", q->index,
+			  strerror(errno));
+	q->st.drops++;		/* host side down or out of memory: a drop */
+	return PVIO_S_OK;
+}
+
+void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	struct pvio_cpl cpl;
+	struct pvbe_req req;
+	unsigned int done = 0;
+	int r;
+
+	for (;;) {
+		if (done >= PVNET_BUDGET) {
+			pvbe_queue_yield(q);
+			break;
+		}
+		r = pvbe_queue_cq_space(q);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			/* Guest not reaping: it kicks us when it does. */
+			if (pvbe_queue_cq_arm(q) <= 0)
+				return;
+			continue;
+		}
+		r = pvbe_queue_pop(q, &req);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			if (pvbe_queue_arm(q) == 0)
+				return;		/* flushed; sleep until kicked */
+			continue;
+		}
+		memset(&cpl, 0, sizeof(cpl));
+		cpl.id = pvio_cpu_to_le16(req.id);
+		cpl.status = pvio_cpu_to_le32(tx_one(p, q, &req));
+		pvbe_queue_post(q, &cpl);
+		done++;
+	}
+	pvbe_queue_flush(q);
+}
+
+/* Take a popped rx chain into @b; false if it cannot carry a packet. */
+static bool rx_chain(struct pvnet_rxbuf *b, const struct pvbe_req *req)
+{
+	unsigned int i;
+
+	if (req->in_bytes || req->out_bytes < PVNET_HDR_LEN + PVNET_ETH_HLEN)
+		return false;
+	for (i = 0; i < req->nslots; i++) {
+		if (!req->buf[i])
+			return false;	/* an inline header slot */
+		b->iov[i].iov_base = req->buf[i];
+		b->iov[i].iov_len = pvio_le32_to_cpu(req->d[i].len);
+	}
+	b->id = req->id;
+	b->niov = (uint16_t)req->nslots;
+	b->cap = req->out_bytes;
+	return true;
+}
+
+/* Write @len bytes at the start of a posted chain. */
+static void chain_write(const struct pvnet_rxbuf *b, const void *src, uint32_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->niov && len; i++) {
+		size_t n = b->iov[i].iov_len < len ? b->iov[i].iov_len : len;
+
+		memcpy(b->iov[i].iov_base, src, n);
+		src = (const char *)src + n;
+		len -= (uint32_t)n;
+	}
+}
+
+/*
+ * Fix up the header the TAP wrote (private copy) for this guest; false
+ * when the packet needs an offload the guest did not accept (queued in the
+ * TAP under an earlier driver's offloads): the caller drops it.
+ */
+static bool rx_hdr_fixup(const struct pvnet_dev *nd, struct pvio_net_hdr *h)
+{
+	unsigned int gso = h->gso_type & ~PVIO_NET_GSO_ECN;
+
+	h->num_buffers = pvio_cpu_to_le16(1);
+	if (!pvnet_has(nd, PVIO_NET_F_GUEST_CSUM)) {
+		if (h->flags & PVIO_NET_HDR_F_NEEDS_CSUM)
+			return false;
+		h->flags = 0;	/* no DATA_VALID either */
+	}
+	if (h->gso_type == PVIO_NET_GSO_NONE)
+		return true;
+	return (gso == PVIO_NET_GSO_TCPV4 && pvnet_has(nd, PVIO_NET_F_GUEST_TSO4)) ||
+	       (gso == PVIO_NET_GSO_TCPV6 && pvnet_has(nd, PVIO_NET_F_GUEST_TSO6));
+}
+
+/*
+ * Read one packet into the oldest FIFO chain.  Returns 1 if a packet was
+ * consumed (delivered or dropped), 0 when the TAP is empty, -1 on a dead
+ * queue.
+ */
+static int rx_one(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	struct pvnet_dev *nd = p->nd;
+	struct pvnet_rxbuf *b = &p->fifo[p->head];
+	struct iovec iov[PVIO_MAX_CHAIN + 2];
+	struct pvio_net_hdr hdr;
+	uint32_t skip = PVNET_HDR_LEN;
+	unsigned char spill;
+	struct pvio_cpl cpl;
+	unsigned int i, n = 1;
+	ssize_t r;
+
+	/*
+	 * The header lands in private memory, the frame in the chain after
+	 * the header's room, and one spare byte catches a frame too big for
+	 * the chain: the TAP returns the whole packet's length even when it
+	 * had to cut it, and the spare byte makes that visible on every path.
+	 */
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	for (i = 0; i < b->niov; i++) {
+		if (skip >= b->iov[i].iov_len) {
+			skip -= (uint32_t)b->iov[i].iov_len;
+			continue;
+		}
+		iov[n].iov_base = (char *)b->iov[i].iov_base + skip;
+		iov[n].iov_len = b->iov[i].iov_len - skip;
+		n++;
+		skip = 0;
+	}
+	iov[n].iov_base = &spill;
+	iov[n].iov_len = 1;
+	n++;
+	do {
+		r = readv(p->fd, iov, (int)n);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		pair_dead(p, "read", errno);
+		return -1;
+	}
+	if ((size_t)r > b->cap || r < (ssize_t)(PVNET_HDR_LEN + PVNET_ETH_HLEN)) {
+		q->st.drops++;
+		if (pvnet_ratelimit(nd))
+			pvbe_warn(nd->dev->tag, "rx queue %u: %zd-byte packet (header included) does not fit the guest's %u-byte buffer: dropped",
+				  q->index, r, b->cap);
+		return 1;	/* the chain waits for the next packet */
+	}
+	if (!rx_hdr_fixup(nd, &hdr)) {
+		q->st.drops++;
+		return 1;
+	}
+	chain_write(b, &hdr, sizeof(hdr));
+	memset(&cpl, 0, sizeof(cpl));
+	cpl.id = pvio_cpu_to_le16(b->id);
+	cpl.len = pvio_cpu_to_le32((uint32_t)r);
+	pvbe_queue_post(q, &cpl);
+	q->st.packets++;
+	q->st.bytes += (uint64_t)r - PVNET_HDR_LEN;
+	p->head = (p->head + 1) % p->size;
+	p->count--;
+	return 1;
+}
+
+/*
+ * Stock the FIFO from the SQ.  A chain enters the FIFO only while the CQ
+ * has a slot for it and for every chain already there, so a packet read
+ * can always be completed.  Returns 0 or -EPROTO (device broken).
+ */
+static int rx_refill(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	struct pvbe_req req;
+	struct pvio_cpl cpl;
+	int r;
+
+	while (p->count < p->size) {
+		r = pvbe_queue_cq_room(q, p->count + 1);
+		if (r < 0)
+			return r;
+		if ((unsigned int)r <= p->count)
+			break;
+		r = pvbe_queue_pop(q, &req);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		if (rx_chain(&p->fifo[(p->head + p->count) % p->size], &req)) {
+			p->count++;
+			continue;
+		}
+		memset(&cpl, 0, sizeof(cpl));
+		cpl.id = pvio_cpu_to_le16(req.id);
+		cpl.status = pvio_cpu_to_le32(PVIO_S_INVAL);
+		pvbe_queue_post(q, &cpl);
+	}
+	return 0;
+}
+
+void pvnet_rx_run(struct pvnet_pair *p)
+{
+	struct pvnet_dev *nd = p->nd;
+	struct pvbe_queue *q = &nd->dev->q[2 * p->index];
+	unsigned int done = 0;
+	int r;
+
+	if (!q->running || !p->fifo) {
+		pvnet_watch(p, false);
+		return;
+	}
+	for (;;) {
+		if (rx_refill(p, q))
+			return;
+		if (!p->count) {
+			/* Nothing to fill: the TAP keeps its packets meanwhile. */
+			pvnet_watch(p, false);
+			r = pvbe_queue_cq_room(q, 1);
+			if (r < 0)
+				return;
+			if (r == 0) {
+				if (pvbe_queue_cq_arm(q) <= 0)
+					return;	/* the guest kicks when it reaps */
+				continue;
+			}
+			if (pvbe_queue_arm(q) == 0)
+				return;		/* flushed; the guest kicks when it posts */
+			continue;
+		}
+		if (!nd->sh->link_up || p->dead) {
+			pvnet_watch(p, false);
+			break;
+		}
+		if (done >= PVNET_BUDGET) {
+			pvbe_queue_yield(q);
+			break;
+		}
+		r = rx_one(p, q);
+		if (r == 0) {
+			pvnet_watch(p, true);	/* the TAP wakes us */
+			break;
+		}
+		if (r < 0)
+			break;
+		done++;
+	}
+	pvbe_queue_flush(q);
+}
+
+static void on_tap(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	pvnet_rx_run(arg);
+}
