@@ -5,7 +5,9 @@
  * frames written to a tx queue come out of the TAP, frames sent into the
  * TAP land in posted rx buffers with the right header, malformed chains
  * get their status, oversized packets are dropped without losing the
- * buffer, the link follows the control socket, unused queue pairs give
+ * buffer, checksum and TCP segmentation offloads pass through both ways
+ * (and a guest that does not take them gets MTU-sized, checksummed
+ * segments), the link follows the control socket, unused queue pairs give
  * up their TAP queue, the TAP survives a worker crash, and a clean
  * shutdown removes only a TAP pviod made.
  *
@@ -452,11 +454,18 @@ static int wait_running(FIXTURE_DATA(net) *self, unsigned int nq)
 	char json[65536], pat[48];
 	int i;
 
-	snprintf(pat, sizeof(pat), "{\"index\":%u,\"vector\":%u,\"running\":false", nq, nq + 1);
 	for (i = 0; i < 300; i++) {
 		if (!control(self->ctl, "status g n0", json, sizeof(json)) &&
-		    strstr(json, "\"state\":\"running\"") && strstr(json, pat))
-			return 0;
+		    strstr(json, "\"state\":\"running\"")) {
+			/* Queue nq, if the device has one, is not running. */
+			snprintf(pat, sizeof(pat), "{\"index\":%u,", nq);
+			if (!strstr(json, pat))
+				return 0;
+			snprintf(pat, sizeof(pat), "{\"index\":%u,\"vector\":%u,\"running\":false",
+				 nq, nq + 1);
+			if (strstr(json, pat))
+				return 0;
+		}
 		msleep(10);
 	}
 	return -1;
@@ -744,6 +753,251 @@ TEST_F(net, many_frames_both_ways_under_budget)
 	EXPECT_EQ(total, done);
 	EXPECT_EQ(total, recvd);
 	EXPECT_EQ(0, bad);
+}
+
+/* ---- offloads: TCP frames with checksum and GSO metadata ---------------- */
+
+#define IPV4_SRC	"\x0a\x63\x00\x01"	/* 10.99.0.1: never routed */
+#define IPV4_DST	"\x0a\x63\x00\x02"
+#define TCP_HLEN	54u			/* Ethernet + IPv4 + TCP */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* TCP checksum of an IPv4/TCP frame as it is: 0 when valid. */
+static uint16_t tcp_csum(const uint8_t *f, size_t len)
+{
+	uint8_t pseudo[12];
+	size_t tl = len - 34;
+
+	memcpy(pseudo, f + 26, 8);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	pseudo[10] = (uint8_t)(tl >> 8);
+	pseudo[11] = (uint8_t)tl;
+	return (uint16_t)~csum_fold(csum_add(csum_add(0, pseudo, 12), f + 34, tl));
+}
+
+/*
+ * An Ethernet/IPv4/TCP frame with @payload pattern bytes from sequence
+ * number @seq.  The TCP checksum field holds the pseudo-header sum only
+ * (what a sender using checksum offload leaves there).
+ */
+static size_t make_tcp(uint8_t *f, const uint8_t *dst, const uint8_t *src,
+		       size_t payload, uint32_t seq)
+{
+	uint8_t *ip = f + 14, *th = f + 34, pseudo[12];
+	size_t i, tl = 20 + payload;
+
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((20 + tl) >> 8);
+	ip[3] = (uint8_t)(20 + tl);
+	ip[6] = 0x40;			/* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, IPV4_SRC, 4);
+	memcpy(ip + 16, IPV4_DST, 4);
+	i = (uint16_t)~csum_fold(csum_add(0, ip, 20));
+	ip[10] = (uint8_t)(i >> 8);
+	ip[11] = (uint8_t)i;
+	memset(th, 0, 20);
+	th[0] = 40000 >> 8;
+	th[1] = 40000 & 0xff;
+	th[2] = 5001 >> 8;
+	th[3] = 5001 & 0xff;
+	th[4] = (uint8_t)(seq >> 24);
+	th[5] = (uint8_t)(seq >> 16);
+	th[6] = (uint8_t)(seq >> 8);
+	th[7] = (uint8_t)seq;
+	th[11] = 1;			/* ack 1 */
+	th[12] = 5 << 4;
+	th[13] = 0x18;			/* PSH, ACK */
+	th[14] = 0xff;
+	th[15] = 0xff;
+	for (i = 0; i < payload; i++)
+		f[TCP_HLEN + i] = (uint8_t)((seq + i) * 13 + 7);
+	memcpy(pseudo, IPV4_SRC, 4);
+	memcpy(pseudo + 4, IPV4_DST, 4);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	pseudo[10] = (uint8_t)(tl >> 8);
+	pseudo[11] = (uint8_t)tl;
+	i = csum_fold(csum_add(0, pseudo, 12));
+	th[16] = (uint8_t)(i >> 8);
+	th[17] = (uint8_t)i;
+	return TCP_HLEN + payload;
+}
+
+/* Checksum offload plus TCPv4 segmentation offload, as Linux writes it. */
+static void tso_hdr(struct pvio_net_hdr *h, unsigned int mss)
+{
+	memset(h, 0, sizeof(*h));
+	h->flags = PVIO_NET_HDR_F_NEEDS_CSUM;
+	h->gso_type = PVIO_NET_GSO_TCPV4;
+	h->hdr_len = pvio_cpu_to_le16(TCP_HLEN);
+	h->gso_size = pvio_cpu_to_le16(mss);
+	h->csum_start = pvio_cpu_to_le16(34);
+	h->csum_offset = pvio_cpu_to_le16(16);
+}
+
+/* An IPv4 packet socket in the namespace that carries vnet headers. */
+static int ns_vnet_socket(FIXTURE_DATA(net) *self)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	char path[64];
+	int self_ns, target, s = -1, one = 1, rcvbuf = 8 << 20;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", self->ns);
+	self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (self_ns >= 0 && target >= 0 && setns(target, CLONE_NEWNET) == 0) {
+		s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x0800));
+		sll.sll_protocol = htons(0x0800);
+		sll.sll_ifindex = (int)if_nametoindex(self->tap);
+		if (s >= 0 && (setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) ||
+			       bind(s, (struct sockaddr *)&sll, sizeof(sll)))) {
+			close(s);
+			s = -1;
+		}
+		if (s >= 0)
+			setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+		if (setns(self_ns, CLONE_NEWNET) < 0)
+			exit(1);
+	}
+	if (self_ns >= 0)
+		close(self_ns);
+	if (target >= 0)
+		close(target);
+	return s;
+}
+
+#define TSO_PAYLOAD	20000u
+
+TEST_F(net, guest_tso_and_csum_offload_reach_the_host_as_gso)
+{
+	static uint8_t frame[TCP_HLEN + TSO_PAYLOAD], got[70000];
+	struct pvfront_queue *tx;
+	struct pvio_net_hdr h, vh;
+	struct pvio_cpl c;
+	size_t len;
+	ssize_t n;
+	int vs;
+
+	if (net_up(_metadata, self, 2, NULL,
+		   (1ull << PVIO_NET_F_CSUM) | (1ull << PVIO_NET_F_HOST_TSO4), 2))
+		return;
+	vs = ns_vnet_socket(self);
+	ASSERT_LE(0, vs);
+	tx = &self->d->q[1];
+	len = make_tcp(frame, peer_mac, self->config->mac, TSO_PAYLOAD, 1000);
+	tso_hdr(&h, 1448);
+	ASSERT_EQ(0, guest_tx(self, tx, &h, frame, len, 3, 1));
+	ASSERT_EQ(0, reap_one(tx, &c, 2000));
+	EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+	/* The host stack gets one 20 KB GSO packet, metadata intact. */
+	n = host_recv(vs, got, sizeof(got), 2000);
+	ASSERT_EQ((ssize_t)(10 + len), n);
+	memcpy(&vh, got, 10);
+	EXPECT_EQ(PVIO_NET_GSO_TCPV4, vh.gso_type & ~PVIO_NET_GSO_ECN);
+	EXPECT_EQ(1448, pvio_le16_to_cpu(vh.gso_size));
+	EXPECT_EQ(PVIO_NET_HDR_F_NEEDS_CSUM, vh.flags & PVIO_NET_HDR_F_NEEDS_CSUM);
+	EXPECT_EQ(34, pvio_le16_to_cpu(vh.csum_start));
+	EXPECT_EQ(16, pvio_le16_to_cpu(vh.csum_offset));
+	EXPECT_EQ(0, memcmp(got + 10 + TCP_HLEN, frame + TCP_HLEN, TSO_PAYLOAD));
+	close(vs);
+}
+
+TEST_F(net, host_gso_reaches_the_guest_whole_only_if_it_takes_tso)
+{
+	static uint8_t frame[TCP_HLEN + TSO_PAYLOAD], vframe[10 + TCP_HLEN + TSO_PAYLOAD];
+	struct pvfront_queue *rx;
+	struct pvio_net_hdr h, gh;
+	struct pvio_desc d;
+	struct pvio_cpl c;
+	uint8_t *big;
+	uint64_t big_gpa;
+	uint32_t seq, want = 1000, segs = 0, bad = 0;
+	size_t len;
+	int vs, k;
+
+	if (net_up(_metadata, self, 2, NULL,
+		   (1ull << PVIO_NET_F_GUEST_CSUM) | (1ull << PVIO_NET_F_GUEST_TSO4), 2))
+		return;
+	vs = ns_vnet_socket(self);
+	ASSERT_LE(0, vs);
+	rx = &self->d->q[0];
+	big = pvfront_alloc(&self->f, 65536, 4096, &big_gpa);
+	ASSERT_NE(NULL, big);
+	d = (struct pvio_desc){ pvio_cpu_to_le64(big_gpa), pvio_cpu_to_le32(65536),
+				pvio_cpu_to_le16(77), pvio_cpu_to_le16(PVIO_DESC_F_WRITE) };
+	ASSERT_EQ(0, pvfront_submit(rx, &d, 1));
+	pvfront_kick(rx);
+	len = make_tcp(frame, self->config->mac, peer_mac, TSO_PAYLOAD, 1000);
+	tso_hdr(&h, 1448);
+	memcpy(vframe, &h, 10);
+	memcpy(vframe + 10, frame, len);
+	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
+	/* GUEST_TSO4 accepted: one large packet with its GSO header. */
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_EQ(77, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(HDR + len, pvio_le32_to_cpu(c.len));
+	memcpy(&gh, big, HDR);
+	EXPECT_EQ(PVIO_NET_GSO_TCPV4, gh.gso_type);
+	EXPECT_EQ(1448, pvio_le16_to_cpu(gh.gso_size));
+	EXPECT_TRUE(gh.flags & PVIO_NET_HDR_F_NEEDS_CSUM);
+	EXPECT_EQ(1, pvio_le16_to_cpu(gh.num_buffers));
+	EXPECT_EQ(0, memcmp(big + HDR + TCP_HLEN, frame + TCP_HLEN, TSO_PAYLOAD));
+
+	/* Without TSO and checksum offload: MTU-sized, checksummed segments. */
+	ASSERT_EQ(0, pvfront_dev_reset(self->d, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, 0, 2, &self->d));
+	ASSERT_EQ(0, wait_running(self, 2));
+	rx = &self->d->q[0];
+	for (k = 0; k < NBUF; k++)
+		ASSERT_EQ(0, post_rx(self, rx, k, BUF_LEN));
+	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
+	while (want < 1000 + TSO_PAYLOAD && !reap_one(rx, &c, 2000)) {
+		unsigned int id = pvio_le16_to_cpu(c.id);
+		uint8_t *b = self->bufs + (size_t)id * BUF_LEN;
+		size_t flen = pvio_le32_to_cpu(c.len) - HDR;
+
+		memcpy(&gh, b, HDR);
+		b += HDR;
+		seq = (uint32_t)b[38] << 24 | (uint32_t)b[39] << 16 | (uint32_t)b[40] << 8 | b[41];
+		if (gh.flags || gh.gso_type || flen > 1514 || seq != want ||
+		    tcp_csum(b, flen) != 0 ||
+		    memcmp(b + TCP_HLEN, frame + TCP_HLEN + (seq - 1000), flen - TCP_HLEN))
+			bad++;
+		want = seq + (uint32_t)(flen - TCP_HLEN);
+		segs++;
+		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+	}
+	fprintf(stderr, "# without TSO: %u segments, %u bad, payload up to %u of %u\n", segs,
+		bad, want - 1000, TSO_PAYLOAD);
+	EXPECT_EQ(1000 + TSO_PAYLOAD, want);
+	EXPECT_EQ((TSO_PAYLOAD + 1447) / 1448, segs);
+	EXPECT_EQ(0, bad);
+	close(vs);
 }
 
 TEST_F(net, link_follows_control_socket)

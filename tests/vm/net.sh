@@ -28,6 +28,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=$O/vm
 KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
+PVIOD=${PVIOD:-$O/pviod-san}	# the ASan/UBSan build by default
 TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)
 NS=pvnet-$$
 TAP=pvnt$$
@@ -116,7 +117,7 @@ act() {
 	esac
 }
 
-for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$O/pviod" "$O/pvioctl" "$O/vm/pvnet_xfer" /usr/sbin/ethtool; do
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$PVIOD" "$O/pvioctl" "$O/vm/pvnet_xfer" /usr/sbin/ethtool; do
 	[ -f "$f" ] || { echo "not ok - net: $f not built (make all modules)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP net: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
@@ -147,7 +148,7 @@ tap = $TAP
 queues = $QUEUES
 INI
 # ip netns exec execs pviod: $! is pviod's supervisor.
-ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+ip netns exec "$NS" "$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
 PVIOD_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 nsx ip link show "$TAP" >/dev/null || { echo "not ok - net: pviod did not create $TAP"; tail "$TMP/pviod.log"; exit 1; }
@@ -195,6 +196,7 @@ host "pviod: both rx queues (0 and 2) delivered packets ($(pkts 0), $(pkts 2))" 
 host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1)' '$TMP/pviod.log'"
 host "the link went down and up on request" "grep -q 'link down' '$TMP/pviod.log' && grep -q 'link up' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
+host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
 host "pviod still answers after the run" "'$O/pvioctl' -s '$CTL' list >/dev/null"
 echo "1..$n"
 if [ "$rc" -ne 0 ]; then
