@@ -6,6 +6,7 @@
 set -u
 DUR=${DUR:-10}
 for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; esac; done
+[ "$MOD" = virtio_net ] && modprobe virtio_pci   # no udev here to load it
 modprobe "$MOD" || { echo "modprobe $MOD failed"; exit 1; }
 w=0
 IF=
