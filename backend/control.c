@@ -13,6 +13,7 @@
  *                              and the guest's config status (vector 0);
  *                              answers {"link":"up"|"down"}
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -50,6 +51,36 @@ static void put(struct out *o, const char *fmt, ...)
 		o->overflow = 1;
 	else
 		o->len += (size_t)n;
+}
+
+/* JSON string body for @s: quotes, backslashes and controls escaped. */
+static const char *jesc(const char *s, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(buf + o, n - o, "\\u%04x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Request arguments are names: refuse anything else before echoing it. */
+static int valid_arg(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return 0;
+	return 1;
 }
 
 int pvbe_control_listen(const char *path)
@@ -135,12 +166,14 @@ static void put_dev(struct out *o, const struct pvbe_dev *d, int queues)
 
 static void put_guest(struct out *o, const struct pvbe_guest *g)
 {
+	char sock[4 * PVBE_PATH_MAX];
 	int i;
 
 	put(o, "{\"name\":\"%s\",\"socket\":\"%s\",\"connected\":%s,\"peer\":%u,"
 	    "\"generation\":%u,\"vectors\":%u,\"window_bytes\":%" PRIu64 ","
 	    "\"ram_mapped\":%s,\"devices\":[",
-	    g->cfg->name, g->cfg->socket, g->conn_fd >= 0 ? "true" : "false",
+	    g->cfg->name, jesc(g->cfg->socket, sock, sizeof(sock)),
+	    g->conn_fd >= 0 ? "true" : "false",
 	    g->conn_fd >= 0 ? g->client_id : 0,
 	    pvio_le32_to_cpu(g->hdr->generation), g->nvectors, g->win_size,
 	    g->mem_ready ? "true" : "false");
@@ -174,14 +207,14 @@ static struct pvbe_dev *find_dev(struct pvbe_guest *g, const char *name)
 
 static void net_link(struct pvbe_dev *d, const char *arg, struct out *o)
 {
-	char err[160];
+	char err[160], e2[400];
 
 	if (strcmp(arg, "up") && strcmp(arg, "down")) {
 		put(o, "{\"error\":\"net-link wants up or down\"}");
 		return;
 	}
 	if (pvbe_net_set_link(d, !strcmp(arg, "up"), err, sizeof(err))) {
-		put(o, "{\"error\":\"%s\"}", err);
+		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
 		return;
 	}
 	put(o, "{\"link\":\"%s\"}", arg);
@@ -195,6 +228,10 @@ static void handle(char *line, struct out *o)
 	int i, n;
 
 	n = sscanf(line, "%31s %63s %63s %15s", cmd, a, b, c);
+	if (!valid_arg(cmd) || !valid_arg(a) || !valid_arg(b) || !valid_arg(c)) {
+		put(o, "{\"error\":\"request words are names: letters, digits, '-' and '_'\"}");
+		return;
+	}
 	if (n >= 1 && !strcmp(cmd, "list")) {
 		put(o, "{\"supervisor_pid\":%d,\"worker_pid\":%d,\"guests\":[",
 		    (int)getppid(), (int)getpid());

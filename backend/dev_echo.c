@@ -11,7 +11,8 @@
 #include "guest.h"
 #include "log.h"
 
-static int echo_init(struct pvbe_dev *dev)
+/* Runs at configuration time, so --check-config catches typos too. */
+static int echo_parse(struct pvbe_dev *dev)
 {
 	if (dev->cfg->nparams) {
 		/* No class keys: anything else is a typo worth reporting. */
@@ -19,6 +20,11 @@ static int echo_init(struct pvbe_dev *dev)
 			 dev->cfg->params[0].key, dev->cfg->params[0].line);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int echo_init(struct pvbe_dev *dev)
+{
 	dev->host_features = 0;
 	return 0;
 }
@@ -67,6 +73,7 @@ const struct pvbe_dev_ops pvbe_echo_ops = {
 	.sq_esize = sizeof(struct pvio_desc),
 	.cq_esize = sizeof(struct pvio_cpl),
 	.config_len = 0,
+	.parse = echo_parse,
 	.init = echo_init,
 	.process = echo_process,
 };

@@ -55,7 +55,7 @@ static void usage(FILE *f)
 static int setup_guests(void)
 {
 	int i, j;
-	unsigned int q;
+	unsigned int q, nvec;
 
 	pvbe.nguests = pvbe.cfg.nguests;
 	for (i = 0; i < pvbe.nguests; i++) {
@@ -68,10 +68,12 @@ static int setup_guests(void)
 		g->conn_fd = -1;
 		g->ram_fd = -1;
 		g->shm_fd = -1;
+		g->listen_fd = -1;	/* remove_sockets() unlinks only ours */
 		g->mem.fd = -1;
 		g->hb_ms = pvbe.cfg.heartbeat_ms;
 		strcpy(g->tag, gc->name);	/* names are < PVBE_NAME_MAX */
 		g->ndev = gc->ndev;
+		nvec = 0;
 		for (j = 0; j < gc->ndev; j++) {
 			struct pvbe_dev *d = &g->dev[j];
 
@@ -91,6 +93,12 @@ static int setup_guests(void)
 				return -EINVAL;
 			d->config_len = d->ops->config_len;
 			d->nqueues = d->cfg->queues;
+			nvec += d->nqueues;
+			if (nvec + 1 > PVIO_MAX_VECTORS) {
+				pvbe_err(g->tag, "%u queues in all: more than the %d interrupt vectors a guest can have",
+					 nvec, PVIO_MAX_VECTORS - 1);
+				return -EINVAL;
+			}
 			for (q = 0; q < d->nqueues; q++) {
 				d->q[q].dev = d;
 				d->q[q].index = q;

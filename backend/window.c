@@ -21,6 +21,17 @@
 
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
+/* Number of the @i-th device among the guest's devices of its type. */
+static unsigned int instance_of(const struct pvbe_guest *g, int i)
+{
+	unsigned int n = 0;
+	int j;
+
+	for (j = 0; j < i; j++)
+		n += g->dev[j].ops->type == g->dev[i].ops->type;
+	return n;
+}
+
 /* Compute every offset; write the tables when @write.  Returns bytes used. */
 static uint64_t layout(struct pvbe_guest *g, bool write)
 {
@@ -45,6 +56,7 @@ static uint64_t layout(struct pvbe_guest *g, bool write)
 				pvio_le32_to_cpu(h->dev_table_off)) + i;
 			d->desc = dd;
 			dd->type = pvio_cpu_to_le16(d->ops->type);
+			dd->instance = pvio_cpu_to_le16(instance_of(g, i));
 			dd->max_queues = pvio_cpu_to_le16(d->nqueues);
 		}
 		off = ALIGN_UP(off, 64);
@@ -253,9 +265,14 @@ int pvbe_window_takeover(struct pvbe_guest *g)
 
 		d->live = false;
 		d->broken = false;
+		d->desc->broken_reason = 0;
 		/* Act on nothing until the guest resets the device. */
 		d->seen_status = pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status));
-		d->seen_reset = pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request));
+		/*
+		 * A reset asked for while no worker ran is served by the
+		 * guest's next poll: leave seen_reset at the last one echoed.
+		 */
+		d->seen_reset = pvio_le32_to_cpu(pvio_read_once(d->desc->reset_count));
 		if (d->ops->init) {
 			ret = d->ops->init(d);
 			if (ret)
@@ -268,7 +285,8 @@ int pvbe_window_takeover(struct pvbe_guest *g)
 		if (!d->seen_status)
 			init_rings(d);
 	}
-	pvio_write_once(h->generation, pvio_cpu_to_le32(gen));
+	/* Device states above are visible before the new generation. */
+	pvio_store_release(&h->generation, pvio_cpu_to_le32(gen));
 	pvio_store_release(&h->backend_state, pvio_cpu_to_le32(PVIO_BS_READY));
 	pvbe_info(g->tag, "took over window, generation %u", gen);
 	pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);

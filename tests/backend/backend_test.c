@@ -479,6 +479,9 @@ TEST_F(pviod, control_reports_counters)
 	EXPECT_NE(NULL, strstr(buf, "\"requests\":50"));
 	ASSERT_EQ(0, control(self->ctl, "status g1 nosuch", buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "\"error\""));
+	/* Names with quotes never reach the JSON output. */
+	ASSERT_EQ(0, control(self->ctl, "status g1 a\"b", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "request words are names"));
 }
 
 /* ---- configuration errors: pviod refuses to start, says why ----------- */
@@ -521,6 +524,8 @@ TEST(config_errors_are_reported)
 		  "needs 'ram_size'" },
 		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nqueues=99\n", "queues must be" },
 		{ "[pviod\n", "bad section header" },
+		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nfoo=1\n",
+		  "take no key 'foo'" },
 	};
 	char out[1024];
 	size_t i;
