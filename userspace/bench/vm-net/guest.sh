@@ -36,3 +36,6 @@ run tcp_g2h
 run tcp_h2g -R
 run udp64_g2h -u -b 0 -l 18
 echo "PVIO-PING $(ping -q -c 200 -i 0.01 10.77.0.1 | tail -n 1)"
+# Diagnostics: packets, notifications and interrupts behind the figures.
+ethtool -S "$IF" 2>/dev/null | grep -vE ': 0$' | sed 's/^/# ethtool: /'
+grep -E 'pvio|virtio|eth' /proc/interrupts | sed 's/^/# irq: /'

@@ -39,7 +39,7 @@ make -C "$REPO" --no-print-directory all modules >/dev/null
 KVER=$("$VM/vm.sh" kver)
 "$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
-	--bin /usr/bin/iperf3 --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+	--bin /usr/bin/iperf3 --bin /usr/sbin/ethtool --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
 
 ip netns add "$NS"
 nsx ip link set lo up
@@ -65,10 +65,12 @@ boot() { # boot NAME MODULE QEMU_NIC_ARGS
 }
 
 mkdir -p "$O/vm"
+NICS=${NICS:-e1000 virtio-net pvio_net}
+want() { case " $NICS " in *" $1 "*) return 0 ;; esac; return 1; }
 # e1000 and virtio-net: QEMU's own TAP backend (vhost off: not available here).
-TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
+want e1000 && TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
 nsx ip link del pvbe1000 2>/dev/null || true
-TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
+want virtio-net && TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
 nsx ip link del pvbvirtio 2>/dev/null || true
 
 # pvio_net: pviod in the namespace, TAP created by pviod.
@@ -84,10 +86,11 @@ type = net
 queues = 4
 tap = pvbpvio
 INI
-nsx "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+# Not through nsx(): $! must be pviod itself (ip netns exec execs it).
+ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
 PIDS+=($!)
 for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
-TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
+want pvio_net && TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
 	"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=8"
 
 python3 - "$TMP" "$DUR" <<'PY'
