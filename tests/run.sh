@@ -124,6 +124,7 @@ if want vm; then
 	tap vm_transport 600 env O="$O" tests/vm/transport.sh
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
 	tap vm_net 900 env O="$O" tests/vm/net.sh
+	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
 fi
 
 # ---- summary ---------------------------------------------------------------

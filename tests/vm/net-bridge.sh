@@ -1,0 +1,94 @@
+#!/bin/bash
+# tests/vm/net-bridge.sh - two guests on one host bridge reach each other.
+#
+#   guest a (pvio_net) --TAP pvba--+                 +--TAP pvbb-- guest b
+#                                  |  bridge pvbr0   |
+#                                  +-----------------+
+#   all inside a network namespace this script creates; one pviod serves
+#   both guests and attaches both TAPs to the bridge (bridge = pvbr0).
+#
+# Prints both guests' TAP lines, renumbered, then a plan; non-zero on failure.
+set -eu
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+O=${O:-$REPO/build}
+NS=pvbr$$
+TMP=$(mktemp -d /tmp/pvio-br.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$TMP" /dev/shm/pvio-br-$$-a /dev/shm/pvio-br-$$-b
+}
+trap cleanup EXIT
+
+for f in "$O/kmod-generic/frontend/pvio.ko" "$O/kmod-generic/frontend/pvio_net.ko" "$O/pviod" "$O/vm/pvnet_xfer"; do
+	[ -f "$f" ] || { echo "not ok 1 net-bridge: $f not built"; exit 1; }
+done
+"$HERE/mkinitramfs.sh" "$TMP/initrd.gz" --module "$O/kmod-generic/frontend/pvio.ko" \
+	--module "$O/kmod-generic/frontend/pvio_net.ko" --bin "$O/vm/pvnet_xfer" \
+	--file "$HERE/guest/net-bridge.sh:/tests/net-bridge.sh" 2>/dev/null
+
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+ip netns exec "$NS" ip link add pvbr0 type bridge
+ip netns exec "$NS" ip link set pvbr0 up
+cat > "$TMP/pviod.ini" <<INI
+[pviod]
+control = $TMP/control.sock
+[guest ga]
+socket = $TMP/a.sock
+ram = /dev/shm/pvio-br-$$-a
+ram_size = 384M
+[guest gb]
+socket = $TMP/b.sock
+ram = /dev/shm/pvio-br-$$-b
+ram_size = 384M
+[device ga net0]
+type = net
+queues = 2
+tap = pvba
+bridge = pvbr0
+[device gb net0]
+type = net
+queues = 2
+tap = pvbb
+bridge = pvbr0
+INI
+ip netns exec "$NS" "${PVIOD:-$O/pviod}" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$TMP/b.sock" ] && break; sleep 0.1; done
+
+for r in a b; do
+	"$HERE/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/net-bridge.sh --mem 384 --smp 1 \
+		--timeout 300 --log "$TMP/$r.log" --ram-file "/dev/shm/pvio-br-$$-$r" \
+		--append "loglevel=3 pvnet.role=$r" \
+		--qemu-extra "-chardev socket,path=$TMP/$r.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" \
+		>/dev/null 2>&1 &
+	PIDS+=($!)
+	eval "VM_$r=\$!"
+done
+rc=0
+wait "$VM_a" || rc=1
+wait "$VM_b" || rc=1
+n=0
+for r in a b; do
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) n=$((n + 1)); echo "ok $n ${line#ok * }" ;;
+		"not ok "*) n=$((n + 1)); echo "not ok $n ${line#not ok * }"; rc=1 ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$HERE/vm.sh" tap "$TMP/$r.log")
+done
+echo "1..$n"
+if [ "$rc" -ne 0 ] || [ "$n" -lt 6 ]; then
+	echo "# failed; pviod log:"
+	sed 's/^/#   /' "$TMP/pviod.log" | tail -n 20
+	mkdir -p "$O/vm" && cp "$TMP/a.log" "$O/vm/net-bridge-a.log" && cp "$TMP/b.log" "$O/vm/net-bridge-b.log"
+	exit 1
+fi
