@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "memtable.h"
 
 static const char *cfg_path;
 
@@ -167,9 +168,18 @@ static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
 		}
 		return 0;
 	}
-	if (!strcmp(k, "ram_layout"))
+	if (!strcmp(k, "ram_layout")) {
+		struct pvbe_memtable mt;
+
+		if (pvbe_memtable_parse(&mt, v)) {
+			cfg_error(line, "bad ram_layout '%s': want GPA:SIZE:FILE_OFFSET[,...], "
+				  "decimal or 0x hex, 4 KiB aligned, at most %d regions, none overlapping",
+				  v, PVBE_MAX_REGIONS);
+			return -EINVAL;
+		}
 		return copy_str(g->ram_layout, sizeof(g->ram_layout), v, line,
 				"ram_layout");
+	}
 	cfg_error(line, "unknown key '%s' in [guest %s]", k, g->name);
 	return -EINVAL;
 }

@@ -51,22 +51,51 @@ int pvbe_memtable_layout(struct pvbe_memtable *mt, const char *machine,
 	return 0;
 }
 
+/* One number: decimal, or hexadecimal with 0x; never octal. */
+static const char *parse_u64(const char *p, unsigned long long *v)
+{
+	char *end;
+
+	if (*p < '0' || *p > '9')
+		return NULL;
+	errno = 0;
+	*v = strtoull(p, &end, (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) ? 16 : 10);
+	return errno || end == p ? NULL : end;
+}
+
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
 int pvbe_memtable_parse(struct pvbe_memtable *mt, const char *spec)
 {
 	const char *p = spec;
+	int i;
 
 	memset(mt, 0, sizeof(*mt));
 	mt->fd = -1;
 	while (*p) {
 		unsigned long long gpa, size, off;
-		int used = 0;
 
-		if (mt->nregions == PVBE_MAX_REGIONS ||
-		    sscanf(p, "%lli:%lli:%lli%n", &gpa, &size, &off, &used) != 3 ||
-		    !size || gpa + size < gpa || off + size < off)
+		if (mt->nregions == PVBE_MAX_REGIONS)
 			return -EINVAL;
+		p = parse_u64(p, &gpa);
+		if (!p || *p++ != ':')
+			return -EINVAL;
+		p = parse_u64(p, &size);
+		if (!p || *p++ != ':')
+			return -EINVAL;
+		p = parse_u64(p, &off);
+		if (!p || !size || gpa + size < gpa || off + size < off ||
+		    (gpa | size | off) & 4095)
+			return -EINVAL;		/* empty, wrapping or not page-aligned */
+		/* Neither guest ranges nor file ranges may overlap. */
+		for (i = 0; i < mt->nregions; i++)
+			if (overlap(gpa, size, mt->r[i].gpa, mt->r[i].size) ||
+			    overlap(off, size, mt->r[i].file_off, mt->r[i].size))
+				return -EINVAL;
 		add_region(mt, gpa, size, off);
-		p += used;
 		if (*p == ',')
 			p++;
 		else if (*p)

@@ -526,6 +526,10 @@ TEST(config_errors_are_reported)
 		{ "[pviod\n", "bad section header" },
 		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nfoo=1\n",
 		  "take no key 'foo'" },
+		{ "[guest g]\nsocket=/tmp/x\nram_layout=0:0x1000:0,0x800:0x1000:0x1000\n"
+		  "[device g d]\ntype=echo\n", "bad ram_layout" },
+		{ "[guest g]\nsocket=/tmp/x\nram_layout=0:010:0\n[device g d]\ntype=echo\n",
+		  "bad ram_layout" },
 	};
 	char out[1024];
 	size_t i;
