@@ -20,11 +20,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "unixsock.h"
 #include "loop.h"
 #include "pviod.h"
 
@@ -85,32 +84,10 @@ static int valid_arg(const char *s)
 
 int pvbe_control_listen(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
+	int fd = pvbe_unix_listen(path, 8, "control");
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			pvbe_err("control", "%s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
-		int err = errno;
-
-		pvbe_err("control", "listen on %s: %s", path, strerror(err));
-		close(fd);
-		return -err;
-	}
-	pvbe_info("control", "listening on %s", path);
+	if (fd >= 0)
+		pvbe_info("control", "listening on %s", path);
 	return fd;
 }
 

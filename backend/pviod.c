@@ -36,6 +36,7 @@
 
 #include "pviod.h"
 #include "log.h"
+#include "unixsock.h"
 
 struct pvbe_daemon pvbe;
 
@@ -120,51 +121,22 @@ static int setup_guests(void)
 void pvbe_sup_send(int op, int guest, int fd, uint64_t arg)
 {
 	struct pvbe_sup_msg m = { .op = op, .guest = guest, .arg = arg };
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
+	int ret = pvbe_send_fd(pvbe.worker_fd, &m, sizeof(m), fd);
 
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	if (sendmsg(pvbe.worker_fd, &msg, MSG_NOSIGNAL) < 0)
-		pvbe_err("worker", "tell supervisor: %s", strerror(errno));
+	if (ret)
+		pvbe_err("worker", "tell supervisor: %s", strerror(-ret));
 }
 
 static void sup_recv(void)
 {
 	struct pvbe_sup_msg m;
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *c;
 	struct pvbe_guest *g;
-	int fd = -1;
 	ssize_t n;
+	int fd;
 
-	n = recvmsg(pvbe.sup_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = pvbe_recv_fd(pvbe.sup_fd, &m, sizeof(m), &fd, MSG_DONTWAIT);
 	if (n <= 0)
 		return;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	if (n != sizeof(m) || m.guest < 0 || m.guest >= pvbe.nguests) {
 		if (fd >= 0)
 			close(fd);
