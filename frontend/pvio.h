@@ -91,18 +91,12 @@ struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
 				    unsigned int index, pvio_queue_cb cb,
 				    void *priv);
 void *pvio_queue_priv(struct pvio_queue *q);
-struct pvio_device *pvio_queue_device(struct pvio_queue *q);
-unsigned int pvio_queue_index(struct pvio_queue *q);
 unsigned int pvio_queue_size(struct pvio_queue *q);
-int pvio_queue_irq(struct pvio_queue *q);
 /* Free SQ slots (or -EPROTO). */
 int pvio_queue_space(struct pvio_queue *q, unsigned int want);
 /* Publish one whole chain of @n slots, or -ENOSPC/-EPROTO. */
 int pvio_queue_submit(struct pvio_queue *q, const struct pvio_desc *d,
 		      unsigned int n);
-/* Build in place: slot pointer, then commit. */
-struct pvio_desc *pvio_queue_slot(struct pvio_queue *q, unsigned int i);
-void pvio_queue_commit(struct pvio_queue *q, unsigned int n);
 bool pvio_queue_kick_prepare(struct pvio_queue *q);
 void pvio_queue_notify(struct pvio_queue *q);
 static inline void pvio_queue_kick(struct pvio_queue *q)

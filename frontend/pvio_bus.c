@@ -142,7 +142,8 @@ static void pvio_device_release(struct device *dev)
 
 struct pvio_device *pvio_device_create(struct pvio_transport *t,
 				       unsigned int index,
-				       struct pvio_dev_desc *desc)
+				       struct pvio_dev_desc *desc,
+				       const struct pvio_dev_ident *ident)
 {
 	struct pvio_device *pdev;
 	int id, ret;
@@ -153,9 +154,12 @@ struct pvio_device *pvio_device_create(struct pvio_transport *t,
 	pdev->t = t;
 	pdev->index = index;
 	pdev->desc = desc;
-	pdev->type = le16_to_cpu(desc->type);
-	pdev->instance = le16_to_cpu(desc->instance);
-	pdev->max_queues = le16_to_cpu(desc->max_queues);
+	/* The validated copies: the window may have changed since. */
+	pdev->type = ident->type;
+	pdev->instance = ident->instance;
+	pdev->max_queues = ident->max_queues;
+	pdev->config = ident->config_len ? t->win + ident->config_off : NULL;
+	pdev->config_len = ident->config_len;
 	pdev->queues = kcalloc(pdev->max_queues, sizeof(*pdev->queues),
 			       GFP_KERNEL);
 	if (!pdev->queues) {

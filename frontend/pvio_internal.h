@@ -60,9 +60,19 @@ struct pvio_transport {
 extern struct bus_type pvio_bus;
 int pvio_bus_init(void);
 void pvio_bus_uninit(void);
+/* The identity fields, read once from the device table and validated. */
+struct pvio_dev_ident {
+	u16 type;
+	u16 instance;
+	u16 max_queues;		/* 1..PVIO_MAX_QUEUES */
+	u32 config_off;		/* inside the window when config_len != 0 */
+	u32 config_len;
+};
+
 struct pvio_device *pvio_device_create(struct pvio_transport *t,
 				       unsigned int index,
-				       struct pvio_dev_desc *desc);
+				       struct pvio_dev_desc *desc,
+				       const struct pvio_dev_ident *id);
 void pvio_device_destroy(struct pvio_device *pdev);
 
 /* pvio_pci.c */

@@ -174,18 +174,23 @@ static int pvio_add_devices(struct pvio_transport *t)
 	table = t->win + off;
 	for (i = 0; i < n; i++) {
 		struct pvio_dev_desc *d = &table[i];
-		u32 coff = le32_to_cpu(READ_ONCE(d->config_off));
-		u32 clen = le32_to_cpu(READ_ONCE(d->config_len));
-		u16 mq = le16_to_cpu(READ_ONCE(d->max_queues));
+		struct pvio_dev_ident id = {
+			.type = le16_to_cpu(READ_ONCE(d->type)),
+			.instance = le16_to_cpu(READ_ONCE(d->instance)),
+			.max_queues = le16_to_cpu(READ_ONCE(d->max_queues)),
+			.config_off = le32_to_cpu(READ_ONCE(d->config_off)),
+			.config_len = le32_to_cpu(READ_ONCE(d->config_len)),
+		};
 		struct pvio_device *pdev;
 
-		if (mq == 0 || mq > PVIO_MAX_QUEUES ||
-		    (clen && !pvio_abi_range_ok(coff, clen, t->win_size))) {
+		if (id.max_queues == 0 || id.max_queues > PVIO_MAX_QUEUES ||
+		    (id.config_len &&
+		     !pvio_abi_range_ok(id.config_off, id.config_len, t->win_size))) {
 			dev_err(&t->pci->dev, "device %d: bad queues (%u) or config area\n",
-				i, mq);
+				i, id.max_queues);
 			continue;	/* skip it, keep the others */
 		}
-		queues += mq;
+		queues += id.max_queues;
 		if (queues + 1 > t->nvec) {
 			dev_err(&t->pci->dev, "device %d: not enough vectors (%u) for its queues\n",
 				i, t->nvec);
@@ -193,15 +198,14 @@ static int pvio_add_devices(struct pvio_transport *t)
 		}
 		t->config_gen[i] = le32_to_cpu(READ_ONCE(d->config_generation));
 		t->dev_state[i] = le32_to_cpu(READ_ONCE(d->device_state));
-		pdev = pvio_device_create(t, i, d);
+		pdev = pvio_device_create(t, i, d, &id);
 		if (IS_ERR(pdev))
 			return PTR_ERR(pdev);
-		pdev->config = clen ? t->win + coff : NULL;
-		pdev->config_len = clen;
 		t->devs[i] = pdev;
 		t->ndev = i + 1;
 		dev_info(&t->pci->dev, "%s: %s device, %u queue(s)\n",
-			 dev_name(&pdev->dev), pvio_dev_type_name(pdev->type), mq);
+			 dev_name(&pdev->dev), pvio_dev_type_name(pdev->type),
+			 id.max_queues);
 	}
 	return 0;
 }

@@ -101,29 +101,11 @@ void *pvio_queue_priv(struct pvio_queue *q)
 }
 EXPORT_SYMBOL_GPL(pvio_queue_priv);
 
-struct pvio_device *pvio_queue_device(struct pvio_queue *q)
-{
-	return q->pdev;
-}
-EXPORT_SYMBOL_GPL(pvio_queue_device);
-
-unsigned int pvio_queue_index(struct pvio_queue *q)
-{
-	return q->index;
-}
-EXPORT_SYMBOL_GPL(pvio_queue_index);
-
 unsigned int pvio_queue_size(struct pvio_queue *q)
 {
 	return q->size;
 }
 EXPORT_SYMBOL_GPL(pvio_queue_size);
-
-int pvio_queue_irq(struct pvio_queue *q)
-{
-	return q->irq;
-}
-EXPORT_SYMBOL_GPL(pvio_queue_irq);
 
 static void pvio_queue_protocol_error(struct pvio_queue *q, const char *what)
 {
@@ -149,30 +131,19 @@ EXPORT_SYMBOL_GPL(pvio_queue_space);
 int pvio_queue_submit(struct pvio_queue *q, const struct pvio_desc *d,
 		      unsigned int n)
 {
-	int space = pvio_queue_space(q, n);
+	int ret;
 
-	if (space < 0)
-		return space;
-	if ((unsigned int)space < n)
-		return -ENOSPC;
+	if (unlikely(q->pdev->broken))
+		return -EIO;
 	/* The whole chain in one release: the backend never sees half. */
-	pvio_ring_copy_in(&q->sq, q->sq.idx, d, n);
-	pvio_ring_prod_commit(&q->sq, n);
-	return 0;
+	ret = pvio_ring_enqueue_bulk(&q->sq, d, n);
+	if (unlikely(ret < 0)) {
+		pvio_queue_protocol_error(q, "impossible submission consumer index");
+		return ret;
+	}
+	return ret == (int)n ? 0 : -ENOSPC;
 }
 EXPORT_SYMBOL_GPL(pvio_queue_submit);
-
-struct pvio_desc *pvio_queue_slot(struct pvio_queue *q, unsigned int i)
-{
-	return pvio_ring_prod_slot(&q->sq, i);
-}
-EXPORT_SYMBOL_GPL(pvio_queue_slot);
-
-void pvio_queue_commit(struct pvio_queue *q, unsigned int n)
-{
-	pvio_ring_prod_commit(&q->sq, n);
-}
-EXPORT_SYMBOL_GPL(pvio_queue_commit);
 
 bool pvio_queue_kick_prepare(struct pvio_queue *q)
 {

@@ -376,14 +376,12 @@ void *pvfront_alloc(struct pvfront *f, size_t size, size_t align,
 int pvfront_submit(struct pvfront_queue *q, const struct pvio_desc *d,
 		   unsigned int n)
 {
-	int space = pvio_ring_prod_space(&q->sq, n);
-
-	if (space < 0)
-		return space;
-	if ((unsigned int)space < n)
-		return -EAGAIN;
 	/* Whole chain in one commit: the backend never sees half of it. */
-	return pvio_ring_enqueue_bulk(&q->sq, d, n) == (int)n ? 0 : -EAGAIN;
+	int ret = pvio_ring_enqueue_bulk(&q->sq, d, n);
+
+	if (ret < 0)
+		return ret;
+	return ret == (int)n ? 0 : -EAGAIN;
 }
 
 void pvfront_kick(struct pvfront_queue *q)
