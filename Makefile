@@ -79,13 +79,13 @@ $(O)/libpvio-front.a: $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $(O)/obj/pvio_front.o $(FRONT_SRCS)
 	ar rcs $@ $(O)/obj/pvio_front.o
 
-$(O)/tests/backend_test: tests/backend/backend_test.c $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+$(O)/tests/backend_test: tests/backend/backend_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< $(FRONT_SRCS)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 
-$(O)/tests/net_test: tests/backend/net_test.c $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+$(O)/tests/net_test: tests/backend/net_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< $(FRONT_SRCS)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 
 # ---- ring tests ------------------------------------------------------------
 

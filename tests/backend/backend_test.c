@@ -23,78 +23,9 @@
 
 #include "pvio_front.h"
 #include "kselftest_harness.h"
+#include "test_util.h"
 
 #define RAM_SIZE	(8u << 20)
-
-static const char *pviod_bin(void)
-{
-	const char *p = getenv("PVIOD");
-
-	return p ? p : "build/pviod-san";
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int wait_path(const char *path, int ms)
-{
-	struct stat st;
-
-	for (; ms > 0; ms -= 10) {
-		if (stat(path, &st) == 0)
-			return 0;
-		msleep(10);
-	}
-	return -1;
-}
-
-/* Send one control request, read the JSON line back into @buf. */
-static int control(const char *sock, const char *req, char *buf, size_t len)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	ssize_t n, got = 0;
-	int fd;
-
-	strncpy(sa.sun_path, sock, sizeof(sa.sun_path) - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	{
-		char line[256];
-		int l = snprintf(line, sizeof(line), "%s\n", req);
-
-		if (send(fd, line, l, MSG_NOSIGNAL) != l) {
-			close(fd);
-			return -1;
-		}
-	}
-	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	close(fd);
-	return got > 0 ? 0 : -1;
-}
-
-static int log_contains(const char *path, const char *needle)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
 
 FIXTURE(pviod) {
 	char dir[64];

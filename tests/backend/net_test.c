@@ -37,6 +37,7 @@
 
 #include "pvio_front.h"
 #include "kselftest_harness.h"
+#include "test_util.h"
 
 #define RAM_SIZE	(16u << 20)
 #define ETHERTYPE_TEST	0x88b5		/* IEEE local experimental */
@@ -46,20 +47,6 @@
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t peer_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
-
-static const char *pviod_bin(void)
-{
-	const char *p = getenv("PVIOD");
-
-	return p ? p : "build/pviod-san";
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Run a shell command line; returns its exit status. */
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -98,32 +85,6 @@ static void sh_out(char *out, size_t len, const char *fmt, ...)
 	pclose(p);
 }
 
-static int control(const char *sock, const char *req, char *buf, size_t len)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[256];
-	ssize_t n, got = 0;
-	int fd, l;
-
-	strncpy(sa.sun_path, sock, sizeof(sa.sun_path) - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	l = snprintf(line, sizeof(line), "%s\n", req);
-	if (send(fd, line, l, MSG_NOSIGNAL) != l) {
-		close(fd);
-		return -1;
-	}
-	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	close(fd);
-	return got > 0 ? 0 : -1;
-}
-
 /* A counter of queue @q in a "status" answer, or -1. */
 static long long queue_counter(const char *json, unsigned int q, const char *key)
 {
@@ -137,20 +98,6 @@ static long long queue_counter(const char *json, unsigned int q, const char *key
 	snprintf(pat, sizeof(pat), "\"%s\":", key);
 	p = strstr(p, pat);
 	return p ? atoll(p + strlen(pat)) : -1;
-}
-
-static int log_contains(const char *path, const char *needle)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
 }
 
 FIXTURE(net) {

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* test_util.h - helpers shared by the native backend tests. */
+#ifndef PVIO_TEST_UTIL_H
+#define PVIO_TEST_UTIL_H
+
+#include <stddef.h>
+
+/* The pviod under test: $PVIOD, default build/pviod-san. */
+const char *pviod_bin(void);
+void msleep(int ms);
+/* 0 once @path exists, -1 after @ms milliseconds. */
+int wait_path(const char *path, int ms);
+/* One control request; the JSON line back in @buf.  0 or -1. */
+int control(const char *sock, const char *req, char *buf, size_t len);
+/* Does any line of the file at @path contain @needle? */
+int log_contains(const char *path, const char *needle);
+
+#endif
