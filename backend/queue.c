@@ -116,9 +116,8 @@ int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req)
 	if (avail < 0) {
 		pvbe_queue_flush(q);
 		pvbe_dev_mark_broken(d, PVIO_BROKEN_RING_INDEX,
-				     "queue %u: submission producer index %u impossible (consumer %u, size %u)",
-				     q->index, pvio_le32_to_cpu(q->sq.sh->prod),
-				     q->sq.idx, q->sq_size);
+				     "queue %u: submission producer index impossible (more than %u ahead of consumer %u)",
+				     q->index, q->sq_size, q->sq.idx);
 		return -EPROTO;
 	}
 	if (avail == 0)
