@@ -327,6 +327,18 @@ static void pvio_device_recover(struct pvio_device *pdev)
 	}
 }
 
+/* Tell the bound driver, if any, that config or device state changed. */
+static void pvio_config_changed(struct pvio_device *pdev)
+{
+	struct pvio_driver *drv;
+
+	device_lock(&pdev->dev);
+	drv = pdev->dev.driver ? to_pvio_driver(pdev->dev.driver) : NULL;
+	if (drv && drv->config_changed)
+		drv->config_changed(pdev);
+	device_unlock(&pdev->dev);
+}
+
 static void pvio_check(struct pvio_transport *t)
 {
 	struct pvio_window_hdr *h = t->hdr;
@@ -346,7 +358,6 @@ static void pvio_check(struct pvio_transport *t)
 	}
 	for (i = 0; i < t->ndev; i++) {
 		struct pvio_device *pdev = t->devs[i];
-		struct pvio_driver *drv;
 		bool changed = false;
 		u32 st, cg;
 
@@ -368,11 +379,7 @@ static void pvio_check(struct pvio_transport *t)
 		}
 		if (cg != t->config_gen[i] || changed) {
 			t->config_gen[i] = cg;
-			device_lock(&pdev->dev);
-			drv = pdev->dev.driver ? to_pvio_driver(pdev->dev.driver) : NULL;
-			if (drv && drv->config_changed)
-				drv->config_changed(pdev);
-			device_unlock(&pdev->dev);
+			pvio_config_changed(pdev);
 		}
 	}
 }
@@ -400,18 +407,9 @@ static void pvio_check_heartbeat(struct pvio_transport *t)
 			dev_warn(&t->pci->dev, "backend not responding (no heartbeat for %u ms)\n",
 				 t->hb_ms * PVIO_MISSED_BEATS);
 		/* Drivers follow liveness through config_changed (carrier). */
-		for (i = 0; i < t->ndev; i++) {
-			struct pvio_device *pdev = t->devs[i];
-			struct pvio_driver *drv;
-
-			if (!pdev)
-				continue;
-			device_lock(&pdev->dev);
-			drv = pdev->dev.driver ? to_pvio_driver(pdev->dev.driver) : NULL;
-			if (drv && drv->config_changed)
-				drv->config_changed(pdev);
-			device_unlock(&pdev->dev);
-		}
+		for (i = 0; i < t->ndev; i++)
+			if (t->devs[i])
+				pvio_config_changed(t->devs[i]);
 	}
 }
 

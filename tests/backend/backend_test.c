@@ -78,20 +78,11 @@ FIXTURE_SETUP(pviod)
 FIXTURE_TEARDOWN(pviod)
 {
 	char cmd[160];
-	int status;
 
 	pvfront_close(&self->f1);
 	pvfront_close(&self->f2);
-	if (self->pid > 0) {
-		kill(self->pid, SIGTERM);
-		waitpid(self->pid, &status, 0);
-		/* ASan reports land in the log: show them if any. */
-		if (log_contains(self->log, "ERROR: AddressSanitizer") ||
-		    log_contains(self->log, "runtime error:")) {
-			fprintf(stderr, "# pviod sanitizer report in %s\n", self->log);
-			_metadata->passed = 0;
-		}
-	}
+	if (pviod_stop(&self->pid, self->log))
+		_metadata->passed = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	if (!getenv("PVIO_KEEP"))
 		(void)system(cmd);

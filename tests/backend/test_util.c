@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,4 +77,22 @@ int log_contains(const char *path, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+int pviod_stop(pid_t *pid, const char *log)
+{
+	int status;
+
+	if (*pid <= 0)
+		return 0;
+	kill(*pid, SIGTERM);
+	waitpid(*pid, &status, 0);
+	*pid = -1;
+	/* ASan/UBSan reports land in the log: a test with one fails. */
+	if (log_contains(log, "ERROR: AddressSanitizer") ||
+	    log_contains(log, "runtime error:")) {
+		fprintf(stderr, "# pviod sanitizer report in %s\n", log);
+		return 1;
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
 #define PVIO_TEST_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The pviod under test: $PVIOD, default build/pviod-san. */
 const char *pviod_bin(void);
@@ -14,5 +15,10 @@ int wait_path(const char *path, int ms);
 int control(const char *sock, const char *req, char *buf, size_t len);
 /* Does any line of the file at @path contain @needle? */
 int log_contains(const char *path, const char *needle);
+/*
+ * Stop the pviod at *@pid (if any) with SIGTERM, wait for it, set *@pid to
+ * -1.  Returns 1, after saying so, when its log holds a sanitizer report.
+ */
+int pviod_stop(pid_t *pid, const char *log);
 
 #endif
