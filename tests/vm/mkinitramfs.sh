@@ -126,6 +126,8 @@ for applet in $("$BUSYBOX" --list-full); do
 	[ -e "$STAGE/$applet" ] || ln -sr "$STAGE/bin/busybox" "$STAGE/$applet"
 done
 install -m 0755 "$HERE/guest-init.sh" "$STAGE/init"
+# TAP helpers the guest test scripts source.
+install -m 0644 "$HERE/guest/tap.sh" "$STAGE/tests/tap.sh"
 # The kernel opens /dev/console before /init runs (devtmpfs comes later).
 if [ "$(id -u)" = 0 ]; then mknod -m 0600 "$STAGE/dev/console" c 5 1; fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$STAGE/etc/passwd"

@@ -4,11 +4,7 @@
 # pvio.ko must bind, wait, and bring the devices up once READY appears.
 set -u
 
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n $*"; }
-nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+. /tests/tap.sh
 
 check "modprobe pvio_echo while the backend is not ready" modprobe pvio_echo
 check "pvio.ko bound and said it is waiting" sh -c 'dmesg | grep -q "backend not ready yet: waiting"'

@@ -4,11 +4,7 @@
 # bridge, find each other and move 8 MiB, verified.  Role from the kernel
 # command line (pvnet.role=a|b).
 set -u
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n $*"; }
-nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+. /tests/tap.sh
 
 ROLE=a
 for a in $(cat /proc/cmdline); do case $a in pvnet.role=*) ROLE=${a#pvnet.role=} ;; esac; done

@@ -22,11 +22,7 @@ set -u
 
 HOST=10.77.0.1
 ME=10.77.0.2
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n $*"; }
-nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+. /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 
 # The interface pvio_net drives (its device's driver link ends in pvio_net).
@@ -167,8 +163,6 @@ check "16 MiB guest -> host after the cycles" to_host 5009 $((16 * MIB)) 19
 check "16 MiB host -> guest after the cycles" from_host 5010 $((16 * MIB)) 20
 check "rmmod pvio_net pvio at the end" sh -c 'rmmod pvio_net && rmmod pvio'
 
-bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|leak|refcount|to become free' | head -n 5)
-if [ -z "$bad" ]; then ok "kernel log has no BUG/WARNING/Oops"; else nok "kernel log has no BUG/WARNING/Oops"; echo "$bad" | sed 's/^/# /'; fi
-dmesg | grep -E 'pvio' | tail -n 12 | sed 's/^/# dmesg: /'
+dmesg_clean
 echo "1..$n"
 exit "$fail"

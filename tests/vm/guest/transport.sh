@@ -8,11 +8,7 @@
 # clean kernel log.  Exit status: number of failures.
 set -u
 
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n $*"; }
-nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+. /tests/tap.sh
 wait_dev() { w=0; while [ ! -e /dev/pvio-echo0 ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -e /dev/pvio-echo0 ]; }
 echo_gen() { cat /sys/bus/pvio/devices/*/generation 2>/dev/null | head -n 1; }
 
@@ -64,8 +60,6 @@ echo "$pci" > /sys/bus/pci/drivers/pvio/bind
 check "rebind after unbind: echo works" sh -c 'w=0; while [ ! -e /dev/pvio-echo0 ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w+1)); done; transport_test quick 20'
 check "rmmod pvio_echo pvio at the end" sh -c 'rmmod pvio_echo && rmmod pvio'
 
-bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|leak|refcount' | head -n 5)
-if [ -z "$bad" ]; then ok "kernel log has no BUG/WARNING/Oops"; else nok "kernel log has no BUG/WARNING/Oops"; echo "$bad" | sed 's/^/# /'; fi
-dmesg | grep -E 'pvio' | tail -n 12 | sed 's/^/# dmesg: /'
+dmesg_clean
 echo "1..$n"
 exit "$fail"

@@ -1,0 +1,22 @@
+#!/bin/sh
+# tests/vm/guest/tap.sh - TAP helpers every guest test script sources
+# (". /tests/tap.sh"; mkinitramfs.sh puts this file there).
+#   ok/nok NAME        one result;  check NAME CMD...  result of CMD
+#   dmesg_clean        one result: the kernel log has no BUG/WARNING/Oops,
+#                      then the last pvio lines of the log as comments
+# $n counts results, $fail failures; end with: echo "1..$n"; exit "$fail"
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n $*"; }
+nok() { n=$((n + 1)); echo "not ok $n $*"; fail=$((fail + 1)); }
+check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+dmesg_clean() {
+	bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|leak|refcount|to become free' | head -n 5)
+	if [ -z "$bad" ]; then
+		ok "kernel log has no BUG/WARNING/Oops"
+	else
+		nok "kernel log has no BUG/WARNING/Oops"
+		echo "$bad" | sed 's/^/# /'
+	fi
+	dmesg | grep -E 'pvio' | tail -n 12 | sed 's/^/# dmesg: /'
+}
