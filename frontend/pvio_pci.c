@@ -72,6 +72,39 @@ u32 pvio_config_generation(struct pvio_device *pdev)
 }
 EXPORT_SYMBOL_GPL(pvio_config_generation);
 
+/*
+ * Copy @len bytes of the config area consistently: the backend makes the
+ * generation odd while it rewrites the area (protocol 6.3), so wait that
+ * out and retry until the generation is the same, even value before and
+ * after the copy.  Returns the generation of the copy, or -EAGAIN when the
+ * backend kept rewriting for a whole second (the copy is then torn).
+ */
+int pvio_config_read(struct pvio_device *pdev, void *buf, size_t len)
+{
+	unsigned long deadline = jiffies + HZ;
+	u32 gen;
+
+	if (!pdev->config || len > pdev->config_len)
+		return -EINVAL;
+	for (;;) {
+		gen = pvio_config_generation(pdev);
+		if (!(gen & 1)) {
+			memcpy(buf, pdev->config, len);
+			/* Copy complete before the generation is re-read. */
+			smp_rmb();
+			if (gen == pvio_config_generation(pdev))
+				return gen & INT_MAX;
+		}
+		if (time_after(jiffies, deadline)) {
+			dev_warn_ratelimited(&pdev->dev,
+					     "config keeps changing; using the last copy\n");
+			return -EAGAIN;
+		}
+		cpu_relax();
+	}
+}
+EXPORT_SYMBOL_GPL(pvio_config_read);
+
 u32 pvio_device_state(struct pvio_device *pdev)
 {
 	return le32_to_cpu(READ_ONCE(pdev->desc->device_state));

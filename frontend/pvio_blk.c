@@ -1,0 +1,887 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvio_blk - paravirtual block device driver for pvio.
+ *
+ * One blk-mq disk per pvio block device, named pvda, pvdb, ... (pvdaa after
+ * pvdz), partitions pvda1, ...  Hardware queue i is pvio queue i; a request
+ * is one chain: a pvio_blk_req header slot, then its data segments (or a
+ * pvio_blk_range slot for discard and write-zeroes).  The blk-mq tag is the
+ * chain's id, so a completion names its request directly; a per-queue
+ * bitmap of the tags handed to the backend rejects ids that are not
+ * outstanding, so a duplicate or invented completion never ends a request.
+ *
+ * Recovery: a bad completion, a request that times out and a restarted
+ * backend all end in the same place: queues quiesced, the device reset (once
+ * the backend acknowledges, it touches none of our buffers), outstanding
+ * requests requeued (or failed once they have used up their retries), the
+ * queues set up again.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/ctype.h>
+#include <linux/dma-mapping.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include "pvio.h"
+
+#define PVBLK_MINORS		16	/* partitions per disk, like vd* */
+#define PVBLK_MAX_QUEUES	64
+#define PVBLK_MAX_DEPTH		1024
+#define PVBLK_MAX_SEGS		(PVIO_MAX_CHAIN - 1)	/* plus the header */
+#define PVBLK_RETRIES		3
+#define PVBLK_CPL_BATCH		32
+
+static unsigned int io_timeout = 30;
+module_param(io_timeout, uint, 0444);
+MODULE_PARM_DESC(io_timeout, "Seconds before an unanswered request resets the device (default 30)");
+
+static int pvblk_major;
+static DEFINE_IDA(pvblk_index_ida);
+
+struct pvblk;
+
+struct pvblk_queue {
+	struct pvblk *b;
+	struct pvio_queue *q;		/* NULL while the queues are down */
+	struct blk_mq_hw_ctx *hctx;
+	spinlock_t sq_lock;		/* submission side of q */
+	spinlock_t cpl_lock;		/* completion side of q, @outstanding */
+	unsigned long *outstanding;	/* tags handed to the backend */
+};
+
+struct pvblk {
+	struct pvio_device *pdev;
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+	struct mutex lock;		/* queues up/down, resets, config */
+	struct work_struct reset_work;
+	struct pvio_blk_config cfg;	/* sanitised copy */
+	unsigned int nq;
+	unsigned int depth;
+	int index;
+	bool frozen;			/* between freeze() and restore() */
+	bool removing;			/* no more resets */
+	bool queues_up;
+	struct pvblk_queue qs[PVBLK_MAX_QUEUES];
+};
+
+struct pvblk_cmd {
+	blk_status_t status;
+	unsigned int nents;		/* mapped sg entries, 0 if none */
+	unsigned int retries;
+	bool expired;			/* hit the timeout */
+	struct scatterlist sg[];
+};
+
+static inline struct pvblk_cmd *pvblk_cmd(struct request *rq)
+{
+	return blk_mq_rq_to_pdu(rq);
+}
+
+/* ---- config --------------------------------------------------------------- */
+
+/* Copy and sanitise the config; -EPROTO if it cannot describe a disk. */
+static int pvblk_read_config(struct pvblk *b, struct pvio_blk_config *c)
+{
+	u32 lbs, pbs;
+	int ret;
+
+	ret = pvio_config_read(b->pdev, c, sizeof(*c));
+	if (ret < 0 && ret != -EAGAIN)
+		return ret;
+	lbs = le32_to_cpu(c->logical_block_size);
+	pbs = le32_to_cpu(c->physical_block_size);
+	if (lbs < SECTOR_SIZE || lbs > PAGE_SIZE || !is_power_of_2(lbs)) {
+		dev_err(&b->pdev->dev, "invalid logical block size %u\n", lbs);
+		return -EPROTO;
+	}
+	if (pbs < lbs || pbs > SZ_64K || !is_power_of_2(pbs))
+		c->physical_block_size = c->logical_block_size;
+	return 0;
+}
+
+/* Sectors, whole logical blocks, never beyond what Linux can address. */
+static sector_t pvblk_capacity(const struct pvio_blk_config *c)
+{
+	u64 cap = le64_to_cpu(c->capacity);
+	u32 lbs = le32_to_cpu(c->logical_block_size);
+
+	cap = round_down(cap, lbs >> SECTOR_SHIFT);
+	return min_t(u64, cap, (u64)MAX_LFS_FILESIZE >> SECTOR_SHIFT);
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static blk_status_t pvblk_status(u32 st)
+{
+	switch (st) {
+	case PVIO_S_OK:
+		return BLK_STS_OK;
+	case PVIO_S_UNSUPP:
+		return BLK_STS_NOTSUPP;
+	case PVIO_S_RANGE:
+		return BLK_STS_TARGET;
+	case PVIO_S_NOSPC:
+		return BLK_STS_NOSPC;
+	case PVIO_S_AGAIN:
+		return BLK_STS_AGAIN;	/* retried, see pvblk_complete_rq() */
+	default:	/* IOERR, INVAL, ROFS, and values we do not know */
+		return BLK_STS_IOERR;
+	}
+}
+
+static void pvblk_unmap(struct pvblk *b, struct request *rq)
+{
+	struct pvblk_cmd *cmd = pvblk_cmd(rq);
+
+	if (cmd->nents) {
+		dma_unmap_sg(pvio_dma_dev(b->pdev), cmd->sg, cmd->nents,
+			     rq_dma_dir(rq));
+		cmd->nents = 0;
+	}
+}
+
+static void pvblk_complete_rq(struct request *rq)
+{
+	struct pvblk *b = rq->q->queuedata;
+	struct pvblk_cmd *cmd = pvblk_cmd(rq);
+
+	pvblk_unmap(b, rq);
+	if (unlikely(cmd->status == BLK_STS_AGAIN)) {
+		/* The backend said "transient": go round again, a few times. */
+		if (++cmd->retries <= PVBLK_RETRIES) {
+			blk_mq_requeue_request(rq, true);
+			return;
+		}
+		cmd->status = BLK_STS_IOERR;
+	}
+	blk_mq_end_request(rq, cmd->status);
+}
+
+/* Fill the header slot (and the range slot); returns the slots used. */
+static int pvblk_setup_hdr(struct pvblk *b, struct request *rq,
+			   struct pvio_desc *d, u16 id)
+{
+	struct pvio_blk_req *h = (struct pvio_blk_req *)&d[0];
+	struct pvio_blk_range *r = (struct pvio_blk_range *)&d[1];
+	u8 op, rflags = 0;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		op = PVIO_BLK_OP_READ;
+		break;
+	case REQ_OP_WRITE:
+		op = PVIO_BLK_OP_WRITE;
+		if ((rq->cmd_flags & REQ_FUA) &&
+		    pvio_has_feature(b->pdev, PVIO_BLK_F_FUA))
+			rflags |= PVIO_BLK_RF_FUA;
+		break;
+	case REQ_OP_FLUSH:
+		op = PVIO_BLK_OP_FLUSH;
+		break;
+	case REQ_OP_DISCARD:
+		op = PVIO_BLK_OP_DISCARD;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		op = PVIO_BLK_OP_WRITE_ZEROES;
+		if (!(rq->cmd_flags & REQ_NOUNMAP))
+			rflags |= PVIO_BLK_RF_UNMAP;
+		break;
+	case REQ_OP_DRV_IN:
+		op = PVIO_BLK_OP_GET_ID;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	memset(h, 0, sizeof(*h));
+	h->sector = cpu_to_le64(op == PVIO_BLK_OP_FLUSH ||
+				op == PVIO_BLK_OP_GET_ID ? 0 : blk_rq_pos(rq));
+	h->op = op;
+	h->rflags = rflags;
+	h->id = cpu_to_le16(id);
+	h->flags = cpu_to_le16(PVIO_DESC_F_HDR);
+	if (op != PVIO_BLK_OP_DISCARD && op != PVIO_BLK_OP_WRITE_ZEROES)
+		return 1;
+	h->flags |= cpu_to_le16(PVIO_DESC_F_NEXT);
+	memset(r, 0, sizeof(*r));
+	r->nr_sectors = cpu_to_le64(blk_rq_sectors(rq));
+	r->id = cpu_to_le16(id);
+	r->flags = cpu_to_le16(PVIO_DESC_F_HDR);
+	return 2;
+}
+
+/* Map the data and append one slot per segment; returns the slot count. */
+static int pvblk_map_data(struct pvblk *b, struct request *rq,
+			  struct pvio_desc *d, unsigned int n, u16 id)
+{
+	struct pvblk_cmd *cmd = pvblk_cmd(rq);
+	struct scatterlist *sg;
+	u16 flags = rq_data_dir(rq) == WRITE ? 0 : PVIO_DESC_F_WRITE;
+	int nents, mapped, i;
+
+	/* Only these carry data; discard and write-zeroes have only a range. */
+	if (req_op(rq) != REQ_OP_READ && req_op(rq) != REQ_OP_WRITE &&
+	    req_op(rq) != REQ_OP_DRV_IN)
+		return n;
+	if (!blk_rq_nr_phys_segments(rq))
+		return n;
+	sg_init_table(cmd->sg, blk_rq_nr_phys_segments(rq));
+	nents = blk_rq_map_sg(rq->q, rq, cmd->sg);
+	if (!nents)
+		return n;
+	mapped = dma_map_sg(pvio_dma_dev(b->pdev), cmd->sg, nents, rq_dma_dir(rq));
+	if (!mapped)
+		return -ENOMEM;
+	cmd->nents = nents;
+	d[n - 1].flags |= cpu_to_le16(PVIO_DESC_F_NEXT);
+	for_each_sg(cmd->sg, sg, mapped, i) {
+		d[n].addr = cpu_to_le64(sg_dma_address(sg));
+		d[n].len = cpu_to_le32(sg_dma_len(sg));
+		d[n].id = cpu_to_le16(id);
+		d[n].flags = cpu_to_le16(flags | PVIO_DESC_F_NEXT);
+		n++;
+	}
+	d[n - 1].flags &= ~cpu_to_le16(PVIO_DESC_F_NEXT);
+	return n;
+}
+
+static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct pvblk_queue *bq = hctx->driver_data;
+	struct pvblk *b = bq->b;
+	struct request *rq = bd->rq;
+	struct pvblk_cmd *cmd = pvblk_cmd(rq);
+	struct pvio_desc d[PVIO_MAX_CHAIN];
+	unsigned long flags;
+	bool kick = false;
+	u16 id = rq->tag;
+	int n, ret;
+
+	cmd->status = BLK_STS_OK;
+	cmd->nents = 0;
+	cmd->expired = false;
+	n = pvblk_setup_hdr(b, rq, d, id);
+	if (n < 0)
+		return BLK_STS_NOTSUPP;
+	blk_mq_start_request(rq);
+	n = pvblk_map_data(b, rq, d, n, id);
+	if (n < 0)
+		return BLK_STS_RESOURCE;
+
+	spin_lock_irqsave(&bq->sq_lock, flags);
+	if (unlikely(!bq->q)) {
+		/* Between a reset and the queues coming back: try again. */
+		spin_unlock_irqrestore(&bq->sq_lock, flags);
+		pvblk_unmap(b, rq);
+		return BLK_STS_DEV_RESOURCE;
+	}
+	/* Outstanding before visible: a completion may follow at once. */
+	set_bit(id, bq->outstanding);
+	ret = pvio_queue_submit(bq->q, d, n);
+	if (unlikely(ret)) {
+		clear_bit(id, bq->outstanding);
+		kick = ret == -ENOSPC && pvio_queue_kick_prepare(bq->q);
+		if (ret == -ENOSPC)
+			blk_mq_stop_hw_queue(hctx);
+		spin_unlock_irqrestore(&bq->sq_lock, flags);
+		if (kick)
+			pvio_queue_notify(bq->q);
+		pvblk_unmap(b, rq);
+		if (ret == -ENOSPC)
+			return BLK_STS_DEV_RESOURCE;
+		/* Broken: the reset requeues; do not spin on it. */
+		queue_work(system_wq, &b->reset_work);
+		return BLK_STS_RESOURCE;
+	}
+	if (bd->last)
+		kick = pvio_queue_kick_prepare(bq->q);
+	spin_unlock_irqrestore(&bq->sq_lock, flags);
+	if (kick)
+		pvio_queue_notify(bq->q);
+	return BLK_STS_OK;
+}
+
+static void pvblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	struct pvblk_queue *bq = hctx->driver_data;
+	unsigned long flags;
+	bool kick = false;
+
+	spin_lock_irqsave(&bq->sq_lock, flags);
+	if (bq->q)
+		kick = pvio_queue_kick_prepare(bq->q);
+	spin_unlock_irqrestore(&bq->sq_lock, flags);
+	if (kick)
+		pvio_queue_notify(bq->q);
+}
+
+/* Validate one completion; false marks the device broken. */
+static bool pvblk_handle_cpl(struct pvblk_queue *bq, const struct pvio_cpl *c)
+{
+	struct pvblk *b = bq->b;
+	u16 id = le16_to_cpu(c->id);
+	u32 len = le32_to_cpu(c->len);
+	u32 st = le32_to_cpu(c->status);
+	struct request *rq;
+	struct pvblk_cmd *cmd;
+
+	if (id >= b->depth || !test_and_clear_bit(id, bq->outstanding))
+		return false;
+	rq = blk_mq_tag_to_rq(bq->hctx->tags, id);
+	if (!rq)
+		return false;
+	cmd = pvblk_cmd(rq);
+	/* Never more than the request's writable bytes. */
+	if (len > (rq_data_dir(rq) == READ ? blk_rq_bytes(rq) : 0))
+		return false;
+	cmd->status = pvblk_status(st);
+	/* A read that says OK but came back short is an I/O error. */
+	if (!st && req_op(rq) == REQ_OP_READ && len != blk_rq_bytes(rq))
+		cmd->status = BLK_STS_IOERR;
+	if (likely(!blk_should_fake_timeout(rq->q)))
+		blk_mq_complete_request(rq);
+	return true;
+}
+
+/* Queue interrupt: reap with interrupts suppressed, re-arm, re-check. */
+static void pvblk_irq(struct pvio_queue *q)
+{
+	struct pvblk_queue *bq = pvio_queue_priv(q);
+	struct pvio_cpl c[PVBLK_CPL_BATCH];
+	unsigned long flags;
+	bool done = false, bad = false;
+	int n, i;
+
+	spin_lock_irqsave(&bq->cpl_lock, flags);
+	do {
+		pvio_queue_disable_cb(q);
+		while ((n = pvio_queue_reap(q, c, ARRAY_SIZE(c))) > 0) {
+			for (i = 0; i < n && !bad; i++)
+				bad = !pvblk_handle_cpl(bq, &c[i]);
+			done = true;
+			if (bad)
+				break;
+		}
+		if (n < 0 || bad)
+			break;
+	} while (!pvio_queue_enable_cb(q));
+	spin_unlock_irqrestore(&bq->cpl_lock, flags);
+	if (bad)
+		pvio_device_failed(bq->b->pdev,
+				   "completion for a request not outstanding, or too long");
+	if (bad || n < 0)
+		queue_work(system_wq, &bq->b->reset_work);
+	if (done)
+		blk_mq_start_stopped_hw_queues(bq->b->disk->queue, true);
+}
+
+static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
+{
+	struct pvblk *b = rq->q->queuedata;
+
+	dev_warn_ratelimited(&b->pdev->dev, "request %d (op %u) timed out: resetting\n",
+			     rq->tag, req_op(rq));
+	pvblk_cmd(rq)->expired = true;
+	queue_work(system_wq, &b->reset_work);
+	return BLK_EH_RESET_TIMER;
+}
+
+static int pvblk_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			   unsigned int idx)
+{
+	struct pvblk *b = data;
+
+	b->qs[idx].hctx = hctx;
+	hctx->driver_data = &b->qs[idx];
+	return 0;
+}
+
+static int pvblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx, unsigned int numa_node)
+{
+	pvblk_cmd(rq)->retries = 0;
+	return 0;
+}
+
+static const struct blk_mq_ops pvblk_mq_ops = {
+	.queue_rq = pvblk_queue_rq,
+	.commit_rqs = pvblk_commit_rqs,
+	.complete = pvblk_complete_rq,
+	.timeout = pvblk_timeout,
+	.init_hctx = pvblk_init_hctx,
+	.init_request = pvblk_init_request,
+};
+
+/* ---- queues up and down, resets -------------------------------------------- */
+
+static int pvblk_queues_up(struct pvblk *b)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < b->nq; i++) {
+		struct pvio_queue *q = pvio_queue_setup(b->pdev, i, pvblk_irq,
+							&b->qs[i]);
+
+		if (IS_ERR(q))
+			return PTR_ERR(q);
+		if (pvio_queue_size(q) < b->depth) {
+			dev_err(&b->pdev->dev, "queue %u shrank to %u entries\n",
+				i, pvio_queue_size(q));
+			return -EPROTO;
+		}
+		spin_lock_irq(&b->qs[i].sq_lock);
+		b->qs[i].q = q;
+		spin_unlock_irq(&b->qs[i].sq_lock);
+	}
+	ret = pvio_device_ready(b->pdev, b->nq);
+	if (!ret)
+		b->queues_up = true;
+	return ret;
+}
+
+/* The device has been reset: no completion can arrive any more. */
+static void pvblk_queues_forget(struct pvblk *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nq; i++) {
+		spin_lock_irq(&b->qs[i].sq_lock);
+		b->qs[i].q = NULL;
+		spin_unlock_irq(&b->qs[i].sq_lock);
+	}
+	b->queues_up = false;
+}
+
+/*
+ * After a reset: hand every request the backend had back to the block
+ * layer.  A request that timed out or was already retried too often fails;
+ * the others go round again.
+ */
+static void pvblk_requeue_outstanding(struct pvblk *b)
+{
+	unsigned int i, tag;
+	int requeued = 0, failed = 0;
+
+	for (i = 0; i < b->nq; i++) {
+		struct pvblk_queue *bq = &b->qs[i];
+
+		for_each_set_bit(tag, bq->outstanding, b->depth) {
+			struct request *rq = blk_mq_tag_to_rq(bq->hctx->tags, tag);
+			struct pvblk_cmd *cmd;
+
+			clear_bit(tag, bq->outstanding);
+			if (!rq)
+				continue;
+			cmd = pvblk_cmd(rq);
+			pvblk_unmap(b, rq);
+			if (cmd->expired || ++cmd->retries > PVBLK_RETRIES) {
+				cmd->status = BLK_STS_IOERR;
+				blk_mq_complete_request(rq);
+				failed++;
+			} else {
+				blk_mq_requeue_request(rq, false);
+				requeued++;
+			}
+		}
+	}
+	if (requeued || failed)
+		dev_info(&b->pdev->dev, "after reset: %d request(s) requeued, %d failed\n",
+			 requeued, failed);
+}
+
+static void pvblk_stop(struct pvblk *b)
+{
+	blk_mq_quiesce_queue(b->disk->queue);
+}
+
+static int pvblk_start(struct pvblk *b)
+{
+	int ret;
+
+	pvblk_requeue_outstanding(b);
+	ret = pvblk_queues_up(b);
+	if (ret) {
+		dev_err(&b->pdev->dev, "cannot set the queues up again: %d\n", ret);
+		pvio_device_teardown(b->pdev);
+		pvblk_queues_forget(b);
+	}
+	blk_mq_unquiesce_queue(b->disk->queue);
+	blk_mq_kick_requeue_list(b->disk->queue);
+	return ret;
+}
+
+static void pvblk_reset_work(struct work_struct *work)
+{
+	struct pvblk *b = container_of(work, struct pvblk, reset_work);
+
+	mutex_lock(&b->lock);
+	/* A backend restart in progress resets us anyway. */
+	if (b->frozen || b->removing) {
+		mutex_unlock(&b->lock);
+		return;
+	}
+	pvblk_stop(b);
+	/* Acknowledged: the backend has let go of every buffer. */
+	if (pvio_device_teardown(b->pdev))
+		dev_warn(&b->pdev->dev, "backend gone; failing timed-out requests\n");
+	pvblk_queues_forget(b);
+	pvblk_start(b);
+	mutex_unlock(&b->lock);
+}
+
+/* ---- sysfs: serial --------------------------------------------------------- */
+
+static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct gendisk *disk = dev_to_disk(dev);
+	struct request_queue *q = disk->queue;
+	char id[PVIO_BLK_ID_BYTES + 1] = "";
+	struct request *rq;
+	blk_status_t st;
+	char *kbuf;
+	int ret, i;
+
+	kbuf = kzalloc(PVIO_BLK_ID_BYTES, GFP_KERNEL);
+	if (!kbuf)
+		return -ENOMEM;
+	rq = blk_mq_alloc_request(q, REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq)) {
+		kfree(kbuf);
+		return PTR_ERR(rq);
+	}
+	ret = blk_rq_map_kern(q, rq, kbuf, PVIO_BLK_ID_BYTES, GFP_KERNEL);
+	if (!ret) {
+		st = blk_execute_rq(rq, false);
+		ret = blk_status_to_errno(st);
+	}
+	blk_mq_free_request(rq);
+	if (!ret) {
+		/* ASCII, NUL-padded, not necessarily terminated: sanitise. */
+		memcpy(id, kbuf, PVIO_BLK_ID_BYTES);
+		ret = sysfs_emit(buf, "%s\n", strim(id));
+		for (i = 0; i < ret; i++)
+			if (!isprint(buf[i]) && buf[i] != '\n')
+				buf[i] = '?';
+	}
+	kfree(kbuf);
+	return ret;
+}
+static DEVICE_ATTR_RO(serial);
+
+static struct attribute *pvblk_attrs[] = {
+	&dev_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group pvblk_attr_group = {
+	.attrs = pvblk_attrs,
+};
+
+static const struct attribute_group *pvblk_attr_groups[] = {
+	&pvblk_attr_group,
+	NULL,
+};
+
+static const struct block_device_operations pvblk_fops = {
+	.owner = THIS_MODULE,
+};
+
+/* ---- pvio driver ------------------------------------------------------------ */
+
+/* pvda .. pvdz, pvdaa .. pvdzz, like sd and vd. */
+static void pvblk_name(char *buf, size_t len, int index)
+{
+	if (index < 26)
+		snprintf(buf, len, "pvd%c", 'a' + index);
+	else
+		snprintf(buf, len, "pvd%c%c", 'a' + index / 26 - 1, 'a' + index % 26);
+}
+
+static void pvblk_apply_limits(struct pvblk *b)
+{
+	struct request_queue *q = b->disk->queue;
+	struct pvio_blk_config *c = &b->cfg;
+	u32 lbs = le32_to_cpu(c->logical_block_size);
+	u32 v;
+
+	blk_queue_logical_block_size(q, lbs);
+	blk_queue_physical_block_size(q, le32_to_cpu(c->physical_block_size));
+	blk_queue_io_min(q, le32_to_cpu(c->physical_block_size));
+	/* Every segment aligned: the backend may use O_DIRECT. */
+	blk_queue_dma_alignment(q, lbs - 1);
+	v = clamp_t(u32, le32_to_cpu(c->max_segments), 1, PVBLK_MAX_SEGS);
+	blk_queue_max_segments(q, v);
+	v = le32_to_cpu(c->max_segment_size);
+	blk_queue_max_segment_size(q, max_t(u32, round_down(v, lbs), PAGE_SIZE));
+	v = max_t(u32, le32_to_cpu(c->max_sectors), PAGE_SECTORS);
+	blk_queue_max_hw_sectors(q, round_down(v, lbs >> SECTOR_SHIFT));
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+	blk_queue_write_cache(q, pvio_has_feature(b->pdev, PVIO_BLK_F_FLUSH),
+			      pvio_has_feature(b->pdev, PVIO_BLK_F_FUA));
+	if (pvio_has_feature(b->pdev, PVIO_BLK_F_DISCARD)) {
+		v = min_t(u32, le32_to_cpu(c->max_discard_sectors), UINT_MAX >> SECTOR_SHIFT);
+		blk_queue_max_discard_sectors(q, round_down(v, lbs >> SECTOR_SHIFT));
+		blk_queue_max_discard_segments(q, 1);
+		v = le32_to_cpu(c->discard_granularity);
+		q->limits.discard_granularity = v && is_power_of_2(v) ? max(v, lbs) : lbs;
+	}
+	if (pvio_has_feature(b->pdev, PVIO_BLK_F_WRITE_ZEROES)) {
+		v = min_t(u32, le32_to_cpu(c->max_write_zeroes_sectors), UINT_MAX >> SECTOR_SHIFT);
+		blk_queue_max_write_zeroes_sectors(q, round_down(v, lbs >> SECTOR_SHIFT));
+	}
+}
+
+static void pvblk_config_changed(struct pvio_device *pdev)
+{
+	struct pvblk *b = dev_get_drvdata(&pdev->dev);
+	struct pvio_blk_config c;
+	sector_t old, cap;
+
+	if (!b)
+		return;
+	if (pdev->broken) {
+		queue_work(system_wq, &b->reset_work);
+		return;
+	}
+	mutex_lock(&b->lock);
+	if (!pvblk_read_config(b, &c)) {
+		/* Only the capacity may change at run time. */
+		old = pvblk_capacity(&b->cfg);
+		cap = pvblk_capacity(&c);
+		b->cfg.capacity = c.capacity;
+		if (cap != old) {
+			dev_info(&pdev->dev, "%s: capacity %llu -> %llu sectors\n",
+				 b->disk->disk_name, (u64)old, (u64)cap);
+			set_capacity_and_notify(b->disk, cap);
+		}
+	}
+	mutex_unlock(&b->lock);
+}
+
+static const u64 pvblk_features =
+	BIT_ULL(PVIO_BLK_F_RO) | BIT_ULL(PVIO_BLK_F_FLUSH) |
+	BIT_ULL(PVIO_BLK_F_FUA) | BIT_ULL(PVIO_BLK_F_DISCARD) |
+	BIT_ULL(PVIO_BLK_F_WRITE_ZEROES) | BIT_ULL(PVIO_BLK_F_MQ);
+
+static int pvblk_probe(struct pvio_device *pdev)
+{
+	struct pvblk *b;
+	unsigned int i, maxq;
+	int ret;
+
+	if (!pdev->config || pdev->config_len < sizeof(struct pvio_blk_config) ||
+	    !pdev->max_queues) {
+		dev_err(&pdev->dev, "block device without config area or queue\n");
+		return -EINVAL;
+	}
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	b->pdev = pdev;
+	mutex_init(&b->lock);
+	INIT_WORK(&b->reset_work, pvblk_reset_work);
+	ret = ida_alloc(&pvblk_index_ida, GFP_KERNEL);
+	if (ret < 0)
+		goto err_free;
+	b->index = ret;
+	if (b->index >= 26 * 27) {
+		ret = -ENOSPC;
+		goto err_ida;
+	}
+
+	ret = pvio_negotiate(pdev, pvblk_features);
+	if (ret)
+		goto err_ida;
+	ret = pvblk_read_config(b, &b->cfg);
+	if (ret)
+		goto err_ida;
+	/* Never trust what the host says: cap every count. */
+	maxq = min_t(unsigned int, pdev->max_queues, PVBLK_MAX_QUEUES);
+	if (!pvio_has_feature(pdev, PVIO_BLK_F_MQ))
+		maxq = 1;
+	maxq = clamp_t(unsigned int, le16_to_cpu(b->cfg.num_queues), 1, maxq);
+	b->nq = min_t(unsigned int, maxq, num_online_cpus());
+
+	for (i = 0; i < b->nq; i++) {
+		struct pvblk_queue *bq = &b->qs[i];
+
+		bq->b = b;
+		spin_lock_init(&bq->sq_lock);
+		spin_lock_init(&bq->cpl_lock);
+	}
+	/* Depth: what the config suggests, bounded by the smallest ring. */
+	b->depth = clamp_t(unsigned int, le16_to_cpu(b->cfg.queue_depth), 1,
+			   PVBLK_MAX_DEPTH);
+	for (i = 0; i < b->nq; i++) {
+		struct pvio_queue *q = pvio_queue_setup(pdev, i, pvblk_irq, &b->qs[i]);
+
+		if (IS_ERR(q)) {
+			ret = PTR_ERR(q);
+			goto err_queues;
+		}
+		b->depth = min(b->depth, pvio_queue_size(q));
+		b->qs[i].q = q;
+	}
+	for (i = 0; i < b->nq; i++) {
+		b->qs[i].outstanding = bitmap_zalloc(b->depth, GFP_KERNEL);
+		if (!b->qs[i].outstanding) {
+			ret = -ENOMEM;
+			goto err_queues;
+		}
+	}
+
+	b->tag_set.ops = &pvblk_mq_ops;
+	b->tag_set.nr_hw_queues = b->nq;
+	b->tag_set.queue_depth = b->depth;
+	b->tag_set.numa_node = NUMA_NO_NODE;
+	b->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	b->tag_set.cmd_size = sizeof(struct pvblk_cmd) +
+			      sizeof(struct scatterlist) * PVBLK_MAX_SEGS;
+	b->tag_set.driver_data = b;
+	b->tag_set.timeout = io_timeout * HZ;
+	ret = blk_mq_alloc_tag_set(&b->tag_set);
+	if (ret)
+		goto err_queues;
+	b->disk = blk_mq_alloc_disk(&b->tag_set, b);
+	if (IS_ERR(b->disk)) {
+		ret = PTR_ERR(b->disk);
+		b->disk = NULL;
+		goto err_tags;
+	}
+	pvblk_name(b->disk->disk_name, DISK_NAME_LEN, b->index);
+	b->disk->major = pvblk_major;
+	b->disk->first_minor = b->index * PVBLK_MINORS;
+	b->disk->minors = PVBLK_MINORS;
+	b->disk->fops = &pvblk_fops;
+	b->disk->private_data = b;
+	pvblk_apply_limits(b);
+	if (pvio_has_feature(pdev, PVIO_BLK_F_RO))
+		set_disk_ro(b->disk, true);
+	set_capacity(b->disk, pvblk_capacity(&b->cfg));
+
+	ret = pvio_device_ready(pdev, b->nq);
+	if (ret)
+		goto err_disk;
+	b->queues_up = true;
+	dev_set_drvdata(&pdev->dev, b);
+	ret = device_add_disk(&pdev->dev, b->disk, pvblk_attr_groups);
+	if (ret)
+		goto err_drvdata;
+	dev_info(&pdev->dev, "%s: %llu sectors of %u bytes, %u queue(s) x %u, features %#llx%s\n",
+		 b->disk->disk_name, (u64)get_capacity(b->disk),
+		 le32_to_cpu(b->cfg.logical_block_size), b->nq, b->depth,
+		 pdev->features, pvio_has_feature(pdev, PVIO_BLK_F_RO) ? ", read-only" : "");
+	return 0;
+
+err_drvdata:
+	dev_set_drvdata(&pdev->dev, NULL);
+err_disk:
+	put_disk(b->disk);
+err_tags:
+	blk_mq_free_tag_set(&b->tag_set);
+err_queues:
+	/* The bus resets the device and frees the queues on failure. */
+	for (i = 0; i < b->nq; i++)
+		bitmap_free(b->qs[i].outstanding);
+err_ida:
+	ida_free(&pvblk_index_ida, b->index);
+err_free:
+	kfree(b);
+	return ret;
+}
+
+static void pvblk_remove(struct pvio_device *pdev)
+{
+	struct pvblk *b = dev_get_drvdata(&pdev->dev);
+	unsigned int i;
+
+	/* Flushes and waits for I/O; timeouts and resets still work. */
+	del_gendisk(b->disk);
+	mutex_lock(&b->lock);
+	b->removing = true;
+	dev_set_drvdata(&pdev->dev, NULL);
+	mutex_unlock(&b->lock);
+	cancel_work_sync(&b->reset_work);
+	/* Reset before freeing: the host then touches no buffer of ours. */
+	pvio_device_teardown(pdev);
+	pvblk_queues_forget(b);
+	/* An interrupt before the teardown may have queued one more. */
+	cancel_work_sync(&b->reset_work);
+	blk_mq_free_tag_set(&b->tag_set);
+	put_disk(b->disk);
+	for (i = 0; i < b->nq; i++)
+		bitmap_free(b->qs[i].outstanding);
+	ida_free(&pvblk_index_ida, b->index);
+	kfree(b);
+}
+
+/* Backend restarted: the transport resets us between these two. */
+static void pvblk_freeze(struct pvio_device *pdev)
+{
+	struct pvblk *b = dev_get_drvdata(&pdev->dev);
+
+	mutex_lock(&b->lock);
+	b->frozen = true;
+	pvblk_stop(b);
+	mutex_unlock(&b->lock);
+}
+
+static int pvblk_restore(struct pvio_device *pdev)
+{
+	struct pvblk *b = dev_get_drvdata(&pdev->dev);
+	int ret;
+
+	mutex_lock(&b->lock);
+	pvblk_queues_forget(b);
+	b->frozen = false;
+	ret = pvblk_start(b);
+	mutex_unlock(&b->lock);
+	if (!ret)
+		dev_info(&pdev->dev, "%s: restored after backend restart\n",
+			 b->disk->disk_name);
+	return ret;
+}
+
+static struct pvio_driver pvblk_driver = {
+	.driver.name = KBUILD_MODNAME,
+	.type = PVIO_DEV_BLK,
+	.probe = pvblk_probe,
+	.remove = pvblk_remove,
+	.config_changed = pvblk_config_changed,
+	.freeze = pvblk_freeze,
+	.restore = pvblk_restore,
+};
+
+static int __init pvblk_init(void)
+{
+	int ret;
+
+	pvblk_major = register_blkdev(0, "pvblk");
+	if (pvblk_major < 0)
+		return pvblk_major;
+	ret = pvio_register_driver(&pvblk_driver);
+	if (ret)
+		unregister_blkdev(pvblk_major, "pvblk");
+	return ret;
+}
+
+static void __exit pvblk_exit(void)
+{
+	pvio_unregister_driver(&pvblk_driver);
+	unregister_blkdev(pvblk_major, "pvblk");
+	ida_destroy(&pvblk_index_ida);
+}
+module_init(pvblk_init);
+module_exit(pvblk_exit);
+
+MODULE_ALIAS("pvio:t0002");
+MODULE_DESCRIPTION("pvio paravirtual block driver");
+MODULE_LICENSE("GPL");
