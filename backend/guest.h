@@ -145,6 +145,7 @@ void pvbe_window_stop(struct pvbe_guest *g);
 void pvbe_window_ready(struct pvbe_guest *g);
 uint64_t pvbe_now_ms(void);
 void pvbe_guest_poll_status(struct pvbe_guest *g);
+bool pvbe_queue_may_run(struct pvbe_queue *q);
 void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
 			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void pvbe_guest_config_begin(struct pvbe_dev *dev);

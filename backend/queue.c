@@ -226,7 +226,7 @@ void pvbe_queue_kick(struct pvbe_queue *q)
 	unsigned int done = 0;
 	int r;
 
-	if (!q->running)
+	if (!pvbe_queue_may_run(q))
 		return;
 	if (d->ops->kick) {
 		d->ops->kick(q);

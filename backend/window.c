@@ -494,6 +494,21 @@ static void dev_poll(struct pvbe_dev *d)
 		dev_stop(d);
 }
 
+/*
+ * Before serving a queue: a reset or stop the guest asked for comes first,
+ * even when its doorbell has not been read yet (a worker that was stalled
+ * finds both at once).  Returns whether the queue may still run.
+ */
+bool pvbe_queue_may_run(struct pvbe_queue *q)
+{
+	struct pvbe_dev *d = q->dev;
+
+	if (pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request)) != d->seen_reset ||
+	    pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) != d->seen_status)
+		dev_poll(d);
+	return q->running;
+}
+
 /* Called on a configuration doorbell and on every heartbeat tick. */
 void pvbe_guest_poll_status(struct pvbe_guest *g)
 {
