@@ -18,6 +18,8 @@
 #   DST               --file SRC:DST: a file or directory tree, e.g.
 #                     --file tests/vm/guest/x.sh:/tests/x.sh
 #
+# PVIO_INITRD_RAW=1 leaves the archive uncompressed (big images of dynamic
+# programs unpack much faster in a TCG guest).
 # KVER is the guest kernel: the newest non-rt /lib/modules/6.1*-amd64, or
 # PVIO_GUEST_KVER.  Modules built for another kernel (vermagic) are refused.
 # The image is written atomically; staging happens under build/vm/.
@@ -68,7 +70,8 @@ add_module() {
 add_bin() {
 	local lib
 	[ -x "$1" ] || die "not an executable: $1"
-	copy_into "$1" "/bin/${1##*/}"
+	# The program itself, not a symlink to it (mkfs.ext4 -> mke2fs).
+	copy_into "$(readlink -f "$1")" "/bin/${1##*/}"
 	# A dynamic program needs its loader and libraries (ldd lists absolute paths).
 	for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true); do
 		[ -e "$STAGE$lib" ] || copy_into "$(readlink -f "$lib")" "$lib"
@@ -151,7 +154,11 @@ depmod -b "$STAGE" "$KVER"
 # ---- archive -----------------------------------------------------------------
 
 mkdir -p "$(dirname "$OUT")"
-(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 -n >"$OUT.tmp"
+if [ -n "${PVIO_INITRD_RAW:-}" ]; then
+	(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$OUT.tmp"
+else
+	(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 -n >"$OUT.tmp"
+fi
 mv "$OUT.tmp" "$OUT"
 nmod=$(find "$STAGE$MODDIR" -name '*.ko*' | wc -l)
 echo "mkinitramfs: $OUT ($(($(stat -c %s "$OUT") / 1024)) KiB, kernel $KVER, $nmod modules)" >&2
