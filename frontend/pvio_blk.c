@@ -460,10 +460,12 @@ static void pvblk_queues_forget(struct pvblk *b)
 
 /*
  * After a reset: hand every request the backend had back to the block
- * layer.  A request that timed out or was already retried too often fails;
- * the others go round again.
+ * layer.  If the backend acknowledged the reset, it has let go of every
+ * buffer and each request goes round again, PVBLK_RETRIES times at most.
+ * If it did not (it is gone), a request that timed out fails: the caller
+ * gets an error instead of waiting forever.
  */
-static void pvblk_requeue_outstanding(struct pvblk *b)
+static void pvblk_requeue_outstanding(struct pvblk *b, bool acked)
 {
 	unsigned int i, tag;
 	int requeued = 0, failed = 0;
@@ -480,7 +482,7 @@ static void pvblk_requeue_outstanding(struct pvblk *b)
 				continue;
 			cmd = pvblk_cmd(rq);
 			pvblk_unmap(b, rq);
-			if (cmd->expired || ++cmd->retries > PVBLK_RETRIES) {
+			if ((cmd->expired && !acked) || ++cmd->retries > PVBLK_RETRIES) {
 				cmd->status = BLK_STS_IOERR;
 				blk_mq_complete_request(rq);
 				failed++;
@@ -500,11 +502,11 @@ static void pvblk_stop(struct pvblk *b)
 	blk_mq_quiesce_queue(b->disk->queue);
 }
 
-static int pvblk_start(struct pvblk *b)
+static int pvblk_start(struct pvblk *b, bool acked)
 {
 	int ret;
 
-	pvblk_requeue_outstanding(b);
+	pvblk_requeue_outstanding(b, acked);
 	ret = pvblk_queues_up(b);
 	if (ret) {
 		dev_err(&b->pdev->dev, "cannot set the queues up again: %d\n", ret);
@@ -519,6 +521,7 @@ static int pvblk_start(struct pvblk *b)
 static void pvblk_reset_work(struct work_struct *work)
 {
 	struct pvblk *b = container_of(work, struct pvblk, reset_work);
+	bool acked;
 
 	mutex_lock(&b->lock);
 	/* A backend restart in progress resets us anyway. */
@@ -528,10 +531,11 @@ static void pvblk_reset_work(struct work_struct *work)
 	}
 	pvblk_stop(b);
 	/* Acknowledged: the backend has let go of every buffer. */
-	if (pvio_device_teardown(b->pdev))
-		dev_warn(&b->pdev->dev, "backend gone; failing timed-out requests\n");
+	acked = !pvio_device_teardown(b->pdev);
+	if (!acked)
+		dev_warn(&b->pdev->dev, "reset not acknowledged: failing timed-out requests\n");
 	pvblk_queues_forget(b);
-	pvblk_start(b);
+	pvblk_start(b, acked);
 	mutex_unlock(&b->lock);
 }
 
@@ -842,7 +846,8 @@ static int pvblk_restore(struct pvio_device *pdev)
 	mutex_lock(&b->lock);
 	pvblk_queues_forget(b);
 	b->frozen = false;
-	ret = pvblk_start(b);
+	/* A restarted backend starts from a reset device. */
+	ret = pvblk_start(b, true);
 	mutex_unlock(&b->lock);
 	if (!ret)
 		dev_info(&pdev->dev, "%s: restored after backend restart\n",
