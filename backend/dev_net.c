@@ -209,7 +209,8 @@ static int net_setup(struct pvbe_dev *dev)
 
 		p->size = dev->cfg->queue_size;
 		p->fifo = calloc(p->size, sizeof(*p->fifo));
-		if (!p->fifo) {
+		p->ovf = malloc(PVNET_RX_MAX + 1);
+		if (!p->fifo || !p->ovf) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -221,7 +222,9 @@ static int net_setup(struct pvbe_dev *dev)
 fail:
 	for (i = 0; i < nd->npairs; i++) {
 		free(nd->pair[i].fifo);
+		free(nd->pair[i].ovf);
 		nd->pair[i].fifo = NULL;
+		nd->pair[i].ovf = NULL;
 	}
 	munmap(nd->sh, sizeof(*nd->sh));
 	nd->sh = NULL;
@@ -236,7 +239,9 @@ static void net_uninit(struct pvbe_dev *dev)
 	pvnet_tap_close(nd);
 	for (i = 0; i < nd->npairs; i++) {
 		free(nd->pair[i].fifo);
+		free(nd->pair[i].ovf);
 		nd->pair[i].fifo = NULL;
+		nd->pair[i].ovf = NULL;
 	}
 	munmap(nd->sh, sizeof(*nd->sh));
 	nd->sh = NULL;
@@ -255,7 +260,7 @@ static int net_init(struct pvbe_dev *dev)
 			     (1ull << PVIO_NET_F_MTU) | (1ull << PVIO_NET_F_MAC) |
 			     (1ull << PVIO_NET_F_HOST_TSO4) | (1ull << PVIO_NET_F_HOST_TSO6) |
 			     (1ull << PVIO_NET_F_GUEST_TSO4) | (1ull << PVIO_NET_F_GUEST_TSO6) |
-			     (1ull << PVIO_NET_F_STATUS);
+			     (1ull << PVIO_NET_F_MRG_RXBUF) | (1ull << PVIO_NET_F_STATUS);
 	if (nd->npairs > 1)
 		dev->host_features |= 1ull << PVIO_NET_F_MQ;
 	memcpy(c->mac, nd->mac, sizeof(c->mac));
@@ -330,6 +335,7 @@ static void net_start(struct pvbe_dev *dev)
 
 		p->head = 0;
 		p->count = 0;
+		p->pend_len = 0;
 		p->dead = false;
 		if (pvnet_tap_set_queue(p, use) && use)
 			p->dead = true;
@@ -353,6 +359,7 @@ static void net_stop(struct pvbe_dev *dev)
 		pvnet_watch(&nd->pair[i], false);
 		nd->pair[i].head = 0;
 		nd->pair[i].count = 0;
+		nd->pair[i].pend_len = 0;
 	}
 	nd->features = 0;
 	pvnet_tap_set_offload(nd, 0);

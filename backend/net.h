@@ -23,6 +23,8 @@
 #define PVNET_MIN_MTU		68
 #define PVNET_MAX_MTU		65521	/* IP max + room for Ethernet/VLAN */
 #define PVNET_MAX_PAIRS		(PVIO_MAX_QUEUES / 2)
+/* The largest rx packet, header included. */
+#define PVNET_RX_MAX		(PVNET_HDR_LEN + PVIO_NET_MAX_FRAME)
 
 /* A posted rx chain waiting for a packet: its writable segments. */
 struct pvnet_rxbuf {
@@ -40,9 +42,19 @@ struct pvnet_pair {
 	bool attached;			/* TAP queue enabled (TUNSETQUEUE) */
 	bool watching;			/* fd in the worker's epoll set */
 	bool dead;			/* fd failed for good; logged once */
-	/* rx chains popped from the SQ, not filled yet: a FIFO */
+	/* rx chains popped from the SQ, not completed yet: a FIFO */
 	struct pvnet_rxbuf *fifo;
 	unsigned int head, count, size;
+	/*
+	 * MRG_RXBUF: a packet read from the TAP that needs more rx chains
+	 * than the FIFO held.  Its first pend_chains FIFO chains hold its
+	 * first pend_done bytes; the rest waits in ovf (from packet offset
+	 * ovf_base on) until the guest posts more chains.  pend_len 0: none.
+	 */
+	uint8_t *ovf;			/* PVNET_RX_MAX + 1 bytes */
+	uint32_t pend_len, pend_done, ovf_base;
+	unsigned int pend_chains;
+	struct pvio_net_hdr pend_hdr;	/* fixed up, num_buffers not set */
 };
 
 /*

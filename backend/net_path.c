@@ -11,6 +11,15 @@
  *                   completion slot; readv(TAP queue n) into the oldest;
  *                   complete it.  The TAP fd is in the worker's epoll set
  *                   only while the FIFO holds chains and the TAP is empty.
+ *   with MRG_RXBUF: one readv() spreads a packet over as many FIFO chains
+ *                   as it needs (the TAP cannot be peeked, so the iovec
+ *                   covers up to the largest packet); the chains it used
+ *                   complete in FIFO order, the rest stay for the next
+ *                   packet.  Bytes beyond the chains the FIFO held land in
+ *                   a private overflow buffer and wait there, to be copied
+ *                   into the next chains the guest posts: a packet is never
+ *                   dropped for want of rx buffers, only when it is larger
+ *                   than the whole ring can hold.
  *
  * Every queue runs under a budget and yields (pvbe_queue_yield) so one busy
  * guest does not starve the others.  Worker only.
@@ -24,6 +33,7 @@
 #include "net.h"
 
 #define PVNET_BUDGET		256	/* packets per queue per turn */
+#define PVNET_RX_IOV		1024	/* IOV_MAX: segments of one readv() */
 
 static void on_tap(int fd, uint32_t events, void *arg);
 
@@ -325,6 +335,144 @@ static int rx_one(struct pvnet_pair *p, struct pvbe_queue *q)
 	return 1;
 }
 
+/* The FIFO chain @k places after the oldest. */
+static struct pvnet_rxbuf *fifo_at(struct pvnet_pair *p, unsigned int k)
+{
+	return &p->fifo[(p->head + k) % p->size];
+}
+
+/*
+ * Finish the pending packet: copy what waits in the overflow buffer into
+ * the next FIFO chains, then complete every chain it used, oldest first and
+ * consecutively, the first carrying the header with num_buffers.  Returns
+ * 1 when completed, 0 when the FIFO ran out of chains first.
+ */
+static int rx_mrg_finish(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	struct pvio_net_hdr hdr = p->pend_hdr;
+	struct pvio_cpl cpl;
+	uint32_t off = 0, n;
+	unsigned int k;
+
+	while (p->pend_done < p->pend_len) {
+		const struct pvnet_rxbuf *b;
+
+		if (p->pend_chains == p->count)
+			return 0;
+		b = fifo_at(p, p->pend_chains);
+		n = p->pend_len - p->pend_done;
+		if (n > b->cap)
+			n = b->cap;
+		chain_write(b, p->ovf + (p->pend_done - p->ovf_base), n);
+		p->pend_done += n;
+		p->pend_chains++;
+	}
+	hdr.num_buffers = pvio_cpu_to_le16((uint16_t)p->pend_chains);
+	chain_write(fifo_at(p, 0), &hdr, sizeof(hdr));
+	memset(&cpl, 0, sizeof(cpl));
+	for (k = 0; k < p->pend_chains; k++) {
+		const struct pvnet_rxbuf *b = fifo_at(p, 0);
+
+		n = p->pend_len - off < b->cap ? p->pend_len - off : b->cap;
+		cpl.id = pvio_cpu_to_le16(b->id);
+		cpl.len = pvio_cpu_to_le32(n);
+		pvbe_queue_post(q, &cpl);
+		off += n;
+		p->head = (p->head + 1) % p->size;
+		p->count--;
+	}
+	q->st.packets++;
+	q->st.bytes += p->pend_len - PVNET_HDR_LEN;
+	p->pend_len = 0;
+	return 1;
+}
+
+/* The pending packet can never fit: the whole ring is too small for it. */
+static void rx_mrg_drop(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	q->st.drops++;
+	if (pvnet_ratelimit(p->nd))
+		pvbe_warn(p->nd->dev->tag, "rx queue %u: %u-byte packet (header included) needs more than the %u rx buffers the ring holds: dropped",
+			  q->index, p->pend_len, p->count);
+	p->pend_len = 0;	/* the chains wait for the next packet */
+}
+
+/*
+ * MRG_RXBUF: read one packet across the FIFO's chains, the overflow buffer
+ * behind them.  The header lands in private memory first, as in rx_one().
+ * Returns 1 if a packet was consumed (completed, dropped, or pending for
+ * more chains), 0 when the TAP is empty, -1 on a dead queue.
+ */
+static int rx_mrg_one(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	struct pvnet_dev *nd = p->nd;
+	struct iovec iov[PVNET_RX_IOV];
+	struct pvio_net_hdr hdr;
+	uint32_t covered = 0, skip = PVNET_HDR_LEN, got;
+	unsigned int c, i, n = 1;
+	ssize_t r;
+
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	for (c = 0; c < p->count && covered < PVNET_RX_MAX; c++) {
+		const struct pvnet_rxbuf *b = fifo_at(p, c);
+
+		if (n + b->niov + 1 > PVNET_RX_IOV)
+			break;
+		for (i = 0; i < b->niov; i++) {
+			if (skip >= b->iov[i].iov_len) {
+				skip -= (uint32_t)b->iov[i].iov_len;
+				continue;
+			}
+			iov[n].iov_base = (char *)b->iov[i].iov_base + skip;
+			iov[n].iov_len = b->iov[i].iov_len - skip;
+			n++;
+			skip = 0;
+		}
+		covered += b->cap;
+	}
+	/* The rest of the largest packet, and one spare byte past it. */
+	iov[n].iov_base = p->ovf;
+	iov[n].iov_len = covered < PVNET_RX_MAX ? PVNET_RX_MAX - covered + 1 : 1;
+	n++;
+	do {
+		r = readv(p->fd, iov, (int)n);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		pair_dead(p, "read", errno);
+		return -1;
+	}
+	if ((size_t)r > (covered > PVNET_RX_MAX ? covered : PVNET_RX_MAX) ||
+	    r < (ssize_t)(PVNET_HDR_LEN + PVNET_ETH_HLEN)) {
+		q->st.drops++;
+		if (pvnet_ratelimit(nd))
+			pvbe_warn(nd->dev->tag, "rx queue %u: %zd-byte packet (header included) is shorter than an Ethernet header or longer than %u bytes: dropped",
+				  q->index, r, PVNET_RX_MAX);
+		return 1;
+	}
+	if (!rx_hdr_fixup(nd, &hdr)) {
+		q->st.drops++;
+		return 1;
+	}
+	p->pend_hdr = hdr;
+	p->pend_len = (uint32_t)r;
+	p->ovf_base = covered;
+	/* The chains the readv filled, the last one maybe in part. */
+	p->pend_done = 0;
+	p->pend_chains = 0;
+	got = p->pend_len < covered ? p->pend_len : covered;
+	while (p->pend_done < got) {
+		uint32_t cap = fifo_at(p, p->pend_chains)->cap;
+
+		p->pend_done += got - p->pend_done < cap ? got - p->pend_done : cap;
+		p->pend_chains++;
+	}
+	rx_mrg_finish(p, q);
+	return 1;
+}
+
 /*
  * Stock the FIFO from the SQ.  A chain enters the FIFO only while the CQ
  * has a slot for it and for every chain already there, so a packet read
@@ -363,6 +511,7 @@ void pvnet_rx_run(struct pvnet_pair *p)
 {
 	struct pvnet_dev *nd = p->nd;
 	struct pvbe_queue *q = &nd->dev->q[2 * p->index];
+	bool mrg = pvnet_has(nd, PVIO_NET_F_MRG_RXBUF);
 	unsigned int done = 0;
 	int r;
 
@@ -373,14 +522,22 @@ void pvnet_rx_run(struct pvnet_pair *p)
 	for (;;) {
 		if (rx_refill(p, q))
 			return;
-		if (!p->count) {
-			/* Nothing to fill: the TAP keeps its packets meanwhile. */
+		if (p->pend_len && !rx_mrg_finish(p, q) && p->count == p->size)
+			rx_mrg_drop(p, q);
+		if (!p->count || p->pend_len) {
+			/*
+			 * Nothing (more) to fill: the TAP keeps its packets
+			 * meanwhile.  Wait for the guest to post chains, or to
+			 * reap completions when the CQ has no slot for one
+			 * more chain (the FIFO's chains hold theirs).
+			 */
 			pvnet_watch(p, false);
-			r = pvbe_queue_cq_room(q, 1);
+			r = pvbe_queue_cq_room(q, p->count + 1);
 			if (r < 0)
 				return;
-			if (r == 0) {
-				if (pvbe_queue_cq_arm(q) <= 0)
+			if ((unsigned int)r <= p->count) {
+				r = pvbe_queue_cq_arm(q);
+				if (r < 0 || (unsigned int)r <= p->count)
 					return;	/* the guest kicks when it reaps */
 				continue;
 			}
@@ -396,7 +553,7 @@ void pvnet_rx_run(struct pvnet_pair *p)
 			pvbe_queue_yield(q);
 			break;
 		}
-		r = rx_one(p, q);
+		r = mrg ? rx_mrg_one(p, q) : rx_one(p, q);
 		if (r == 0) {
 			pvnet_watch(p, true);	/* the TAP wakes us */
 			break;

@@ -7,7 +7,9 @@
  * get their status, oversized packets are dropped without losing the
  * buffer, checksum and TCP segmentation offloads pass through both ways
  * (and a guest that does not take them gets MTU-sized, checksummed
- * segments), the link follows the control socket, unused queue pairs give
+ * segments), with MRG_RXBUF a 64 KiB GSO packet spreads over consecutive
+ * rx buffers (and waits in pviod while too few are posted), the link
+ * follows the control socket, unused queue pairs give
  * up their TAP queue, the TAP survives a worker crash, and a clean
  * shutdown removes only a TAP pviod made.
  *
@@ -374,9 +376,16 @@ static int post_rx(FIXTURE_DATA(net) *self, struct pvfront_queue *q, unsigned in
 		  pvio_cpu_to_le16(PVIO_DESC_F_WRITE) },
 	};
 
+	int waited = 0;
+
 	memset(self->bufs + (size_t)i * BUF_LEN, 0xee, len);
-	if (pvfront_submit(q, d, 2))
-		return -1;
+	/* A full SQ drains as pviod takes chains into its rx FIFO. */
+	while (pvfront_submit(q, d, 2)) {
+		if (waited++ == 2000)
+			return -1;
+		pvfront_kick(q);
+		msleep(1);
+	}
 	pvfront_kick(q);
 	return 0;
 }
@@ -426,7 +435,8 @@ TEST_F(net, config_area_and_features_describe_the_device)
 	EXPECT_TRUE(host & (1ull << PVIO_NET_F_CSUM));
 	EXPECT_TRUE(host & (1ull << PVIO_NET_F_GUEST_TSO4));
 	EXPECT_TRUE(host & (1ull << PVIO_NET_F_STATUS));
-	EXPECT_FALSE(host & (1ull << PVIO_NET_F_MRG_RXBUF));
+	EXPECT_TRUE(host & (1ull << PVIO_NET_F_MRG_RXBUF));
+	EXPECT_FALSE(host & (1ull << PVIO_NET_F_HOST_USO));
 	/* The host side takes max_mtu. */
 	sh_out(mtu, sizeof(mtu), "ip netns exec %s cat /sys/class/net/%s/mtu", self->ns, self->tap);
 	EXPECT_STREQ("4000", mtu);
@@ -827,6 +837,7 @@ static int ns_vnet_socket(FIXTURE_DATA(net) *self)
 }
 
 #define TSO_PAYLOAD	20000u
+#define PVNET_TEST_MIN_RX	26u		/* Ethernet header: the smallest rx chain */
 
 TEST_F(net, guest_tso_and_csum_offload_reach_the_host_as_gso)
 {
@@ -932,6 +943,222 @@ TEST_F(net, host_gso_reaches_the_guest_whole_only_if_it_takes_tso)
 	EXPECT_EQ(1000 + TSO_PAYLOAD, want);
 	EXPECT_EQ((TSO_PAYLOAD + 1447) / 1448, segs);
 	EXPECT_EQ(0, bad);
+	close(vs);
+}
+
+/* ---- MRG_RXBUF: one packet over several rx buffers ---------------------- */
+
+#define MRG_FEATURES	((1ull << PVIO_NET_F_GUEST_CSUM) | (1ull << PVIO_NET_F_GUEST_TSO4) | \
+			 (1ull << PVIO_NET_F_MRG_RXBUF))
+/* About the largest a host sends: its TAP's gso_max_size is 65536 bytes. */
+#define BIG_PAYLOAD	65000u
+
+/*
+ * Reap the completions of one merged packet: @first is the id of the
+ * buffer it must start in (buffers complete in posting order, ids here are
+ * posted in ascending order), every buffer but the last full (@buf_len),
+ * and (@tail) nothing written past the packet in the last one.  Copies
+ * header and frame into @pkt; returns the packet's length, header
+ * included, with the buffer count in *@nb, or -1 (printed why).
+ */
+static ssize_t mrg_reap(FIXTURE_DATA(net) *self, struct pvfront_queue *rx, unsigned int first,
+			uint32_t buf_len, bool tail, uint8_t *pkt, size_t cap, unsigned int *nb)
+{
+	struct pvio_net_hdr h;
+	struct pvio_cpl c;
+	unsigned int k, want = 1, id;
+	size_t off = 0;
+	uint32_t len;
+
+	for (k = 0; k < want; k++) {
+		if (reap_one(rx, &c, 2000)) {
+			fprintf(stderr, "# buffer %u of %u: no completion\n", k + 1, want);
+			return -1;
+		}
+		id = pvio_le16_to_cpu(c.id);
+		len = pvio_le32_to_cpu(c.len);
+		if (pvio_le32_to_cpu(c.status) != PVIO_S_OK || id != first + k ||
+		    len > buf_len || off + len > cap) {
+			fprintf(stderr, "# buffer %u: expected id %u, status 0, len <= %u; got id %u, status %u, len %u\n",
+				k + 1, first + k, buf_len, id, pvio_le32_to_cpu(c.status), len);
+			return -1;
+		}
+		memcpy(pkt + off, self->bufs + (size_t)id * BUF_LEN, len);
+		if (k == 0) {
+			memcpy(&h, pkt, HDR);
+			want = pvio_le16_to_cpu(h.num_buffers);
+			if (!want) {
+				fprintf(stderr, "# num_buffers 0\n");
+				return -1;
+			}
+		}
+		if (k + 1 < want && len != buf_len) {
+			fprintf(stderr, "# buffer %u of %u: expected full (%u bytes), got %u\n",
+				k + 1, want, buf_len, len);
+			return -1;
+		}
+		off += len;
+	}
+	/* Nothing written past the packet in its last buffer. */
+	if (tail && len < buf_len && self->bufs[(size_t)id * BUF_LEN + len] != 0xee) {
+		fprintf(stderr, "# byte after the packet in buffer %u overwritten\n", id);
+		return -1;
+	}
+	*nb = want;
+	return (ssize_t)off;
+}
+
+TEST_F(net, mrg_rx_spreads_a_64k_gso_packet_over_consecutive_buffers)
+{
+	static uint8_t frame[TCP_HLEN + BIG_PAYLOAD], vframe[10 + TCP_HLEN + BIG_PAYLOAD];
+	static uint8_t pkt[HDR + TCP_HLEN + BIG_PAYLOAD + BUF_LEN];
+	struct pvfront_queue *rx;
+	struct pvio_net_hdr h, gh;
+	unsigned int k, nb = 0;
+	uint8_t small[200];
+	size_t len;
+	ssize_t n;
+	int vs;
+
+	if (net_up(_metadata, self, 2, NULL, MRG_FEATURES, 2))
+		return;
+	EXPECT_TRUE(pvio_le64_to_cpu(self->d->desc->guest_features) &
+		    (1ull << PVIO_NET_F_MRG_RXBUF));
+	vs = ns_vnet_socket(self);
+	ASSERT_LE(0, vs);
+	rx = &self->d->q[0];
+	for (k = 0; k < 40; k++)
+		ASSERT_EQ(0, post_rx(self, rx, k, BUF_LEN));
+	len = make_tcp(frame, self->config->mac, peer_mac, BIG_PAYLOAD, 5000);
+	tso_hdr(&h, 1448);
+	memcpy(vframe, &h, 10);
+	memcpy(vframe + 10, frame, len);
+	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
+	n = mrg_reap(self, rx, 0, BUF_LEN, true, pkt, sizeof(pkt), &nb);
+	fprintf(stderr, "# %zu-byte GSO frame: expected %zu bytes in %zu buffers, got %zd in %u\n",
+		len, HDR + len, (HDR + len + BUF_LEN - 1) / BUF_LEN, n, nb);
+	ASSERT_EQ((ssize_t)(HDR + len), n);
+	EXPECT_EQ((HDR + len + BUF_LEN - 1) / BUF_LEN, nb);
+	memcpy(&gh, pkt, HDR);
+	EXPECT_EQ(PVIO_NET_GSO_TCPV4, gh.gso_type & ~PVIO_NET_GSO_ECN);
+	EXPECT_EQ(1448, pvio_le16_to_cpu(gh.gso_size));
+	EXPECT_TRUE(gh.flags & PVIO_NET_HDR_F_NEEDS_CSUM);
+	EXPECT_EQ(34, pvio_le16_to_cpu(gh.csum_start));
+	EXPECT_EQ(16, pvio_le16_to_cpu(gh.csum_offset));
+	EXPECT_EQ(0, memcmp(pkt + HDR, frame, len));
+
+	/* The next frame takes the next buffer, alone. */
+	len = make_frame(small, self->config->mac, peer_mac, 3, sizeof(small));
+	ASSERT_EQ(0, host_send(self->pkt, small, len));
+	n = mrg_reap(self, rx, nb, BUF_LEN, true, pkt, sizeof(pkt), &k);
+	EXPECT_EQ((ssize_t)(HDR + len), n);
+	EXPECT_EQ(1, k);
+	EXPECT_EQ(0, memcmp(pkt + HDR, small, len));
+	close(vs);
+}
+
+TEST_F(net, mrg_rx_packet_waits_for_enough_buffers_and_bad_chains_stay_inval)
+{
+	static uint8_t frame[TCP_HLEN + TSO_PAYLOAD], vframe[10 + TCP_HLEN + TSO_PAYLOAD];
+	static uint8_t pkt[HDR + TCP_HLEN + TSO_PAYLOAD + BUF_LEN];
+	struct pvfront_queue *rx;
+	struct pvio_desc d = { 0 };
+	struct pvio_net_hdr h;
+	struct pvio_cpl c;
+	unsigned int k, nb = 0, need;
+	uint8_t small[100];
+	char json[65536];
+	size_t len;
+	ssize_t n;
+	int vs;
+
+	if (net_up(_metadata, self, 2, NULL, MRG_FEATURES, 2))
+		return;
+	vs = ns_vnet_socket(self);
+	ASSERT_LE(0, vs);
+	rx = &self->d->q[0];
+	len = make_tcp(frame, self->config->mac, peer_mac, TSO_PAYLOAD, 1000);
+	need = (unsigned int)((HDR + len + BUF_LEN - 1) / BUF_LEN);
+	for (k = 0; k < 3; k++)
+		ASSERT_EQ(0, post_rx(self, rx, k, BUF_LEN));
+	tso_hdr(&h, 1448);
+	memcpy(vframe, &h, 10);
+	memcpy(vframe + 10, frame, len);
+	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
+	/* 3 buffers cannot hold it: nothing completes, nothing is dropped. */
+	EXPECT_NE(0, reap_one(rx, &c, 400));
+	for (k = 3; k < need + 2; k++)
+		ASSERT_EQ(0, post_rx(self, rx, k, BUF_LEN));
+	n = mrg_reap(self, rx, 0, BUF_LEN, true, pkt, sizeof(pkt), &nb);
+	fprintf(stderr, "# after posting more: expected %zu bytes in %u buffers, got %zd in %u\n",
+		HDR + len, need, n, nb);
+	ASSERT_EQ((ssize_t)(HDR + len), n);
+	EXPECT_EQ(need, nb);
+	EXPECT_EQ(0, memcmp(pkt + HDR, frame, len));
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	EXPECT_EQ(0, queue_counter(json, 0, "drops"));
+	EXPECT_EQ(1, queue_counter(json, 0, "packets"));
+
+	/* A readable chain and a too small one: INVAL, as without MRG_RXBUF. */
+	d.addr = pvio_cpu_to_le64(self->bufs_gpa + 60 * BUF_LEN);
+	d.len = pvio_cpu_to_le32(BUF_LEN);
+	d.id = pvio_cpu_to_le16(60);
+	ASSERT_EQ(0, pvfront_submit(rx, &d, 1));
+	d.len = pvio_cpu_to_le32(HDR + 10);
+	d.flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+	d.id = pvio_cpu_to_le16(61);
+	ASSERT_EQ(0, pvfront_submit(rx, &d, 1));
+	pvfront_kick(rx);
+	for (k = 60; k < 62; k++) {
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		EXPECT_EQ(k, pvio_le16_to_cpu(c.id));
+		EXPECT_EQ(PVIO_S_INVAL, pvio_le32_to_cpu(c.status));
+	}
+	/* The two good buffers left over take the next frame. */
+	len = make_frame(small, self->config->mac, peer_mac, 9, sizeof(small));
+	ASSERT_EQ(0, host_send(self->pkt, small, len));
+	EXPECT_EQ((ssize_t)(HDR + len), mrg_reap(self, rx, need, BUF_LEN, true, pkt, sizeof(pkt), &nb));
+	EXPECT_EQ(1, nb);
+	close(vs);
+}
+
+TEST_F(net, mrg_rx_packet_larger_than_the_whole_ring_is_dropped_and_buffers_reused)
+{
+	static uint8_t frame[TCP_HLEN + TSO_PAYLOAD], vframe[10 + TCP_HLEN + TSO_PAYLOAD];
+	uint8_t pkt[4096], small[150];
+	struct pvfront_queue *rx;
+	struct pvio_net_hdr h;
+	const uint32_t tiny = HDR + PVNET_TEST_MIN_RX;
+	unsigned int k, nb = 0;
+	char json[65536];
+	size_t len;
+	int vs;
+
+	if (net_up(_metadata, self, 2, NULL, MRG_FEATURES, 2))
+		return;
+	vs = ns_vnet_socket(self);
+	ASSERT_LE(0, vs);
+	rx = &self->d->q[0];
+	/* 64 (queue_size) buffers of 38 bytes: about 2.4 KB in all. */
+	for (k = 0; k < 64; k++)
+		ASSERT_EQ(0, post_rx(self, rx, k, tiny));
+	len = make_tcp(frame, self->config->mac, peer_mac, TSO_PAYLOAD, 1000);
+	tso_hdr(&h, 1448);
+	memcpy(vframe, &h, 10);
+	memcpy(vframe + 10, frame, len);
+	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
+	len = make_frame(small, self->config->mac, peer_mac, 4, sizeof(small));
+	ASSERT_EQ(0, host_send(self->pkt, small, len));
+	/*
+	 * The big one is dropped; the small one spreads over the first
+	 * buffers (past it they hold what pviod read of the big one).
+	 */
+	EXPECT_EQ((ssize_t)(HDR + len), mrg_reap(self, rx, 0, tiny, false, pkt, sizeof(pkt), &nb));
+	EXPECT_EQ((HDR + len + tiny - 1) / tiny, nb);
+	EXPECT_EQ(0, memcmp(pkt + HDR, small, len));
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	EXPECT_EQ(1, queue_counter(json, 0, "drops"));
+	EXPECT_TRUE(log_contains(self->log, "needs more than the 64 rx buffers the ring holds"));
 	close(vs);
 }
 
