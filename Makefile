@@ -29,11 +29,12 @@ HARNESS		:= $(O)/ksrc/.extracted
 
 PVIOD_SRCS	:= $(wildcard backend/*.c)
 PVIOD_HDRS	:= $(wildcard backend/*.h) $(RING_HDRS)
+PVIOD_LIBS	:= -luring
 
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
 
@@ -51,12 +52,12 @@ $(HARNESS):
 
 $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(PVIOD_LIBS)
 
 # The same daemon under ASan/UBSan: the backend tests run this one.
 $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(PVIOD_LIBS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)
@@ -84,6 +85,10 @@ $(O)/tests/backend_test: tests/backend/backend_test.c tests/backend/test_util.c 
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 
 $(O)/tests/net_test: tests/backend/net_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
+
+$(O)/tests/blk_test: tests/backend/blk_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 

@@ -12,6 +12,12 @@
  *                              set a net device's link: the TAP's carrier
  *                              and the guest's config status (vector 0);
  *                              answers {"link":"up"|"down"}
+ *   blk-resize GUEST DEVICE [SIZE]
+ *                              grow a blk device's image file to SIZE
+ *                              (K/M/G suffix), or without SIZE take the
+ *                              backing store's current size; the guest
+ *                              sees the new capacity (vector 0); answers
+ *                              {"capacity":SECTORS,"bytes":BYTES}
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "blk.h"
 #include "log.h"
 #include "unixsock.h"
 #include "loop.h"
@@ -197,6 +204,19 @@ static void net_link(struct pvbe_dev *d, const char *arg, struct out *o)
 	put(o, "{\"link\":\"%s\"}", arg);
 }
 
+static void blk_resize(struct pvbe_dev *d, const char *size, struct out *o)
+{
+	char err[200], e2[500];
+	uint64_t sectors;
+
+	if (pvbe_blk_resize(d, size, &sectors, err, sizeof(err))) {
+		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
+		return;
+	}
+	put(o, "{\"capacity\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", sectors,
+	    sectors * PVIO_BLK_SECTOR_SIZE);
+}
+
 static void handle(char *line, struct out *o)
 {
 	char cmd[32] = "", a[64] = "", b[64] = "", c[16] = "";
@@ -240,7 +260,17 @@ static void handle(char *line, struct out *o)
 		net_link(d, c, o);
 		return;
 	}
-	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down\"}");
+	if ((n == 3 || n == 4) && !strcmp(cmd, "blk-resize")) {
+		g = find_guest(a);
+		d = g ? find_dev(g, b) : NULL;
+		if (!d) {
+			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+			return;
+		}
+		blk_resize(d, n == 4 ? c : NULL, o);
+		return;
+	}
+	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE]\"}");
 }
 
 static void on_client(int fd, uint32_t events, void *arg)

@@ -115,6 +115,7 @@ fi
 if want backend; then
 	PVIOD=$O/pviod-san tap backend_test 600 "$O/tests/backend_test"
 	PVIOD=$O/pviod-san tap net_test 600 "$O/tests/net_test"
+	PVIOD=$O/pviod-san tap blk_test 600 "$O/tests/blk_test"
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------
@@ -125,6 +126,7 @@ if want vm; then
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
 	tap vm_net 900 env O="$O" tests/vm/net.sh
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
+	tap vm_blk 900 env O="$O" tests/vm/blk.sh
 fi
 
 # ---- summary ---------------------------------------------------------------

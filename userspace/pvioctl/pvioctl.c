@@ -6,10 +6,16 @@
  *   pvioctl [-s SOCKET] [--json] status GUEST DEVICE
  *   pvioctl [-s SOCKET] worker-pid
  *   pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down
+ *   pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]
  *
  * net-link sets a net device's link: pviod turns the TAP's carrier on or
  * off and shows the guest the new link status (a config change on vector
  * 0).  The guest's carrier follows.
+ *
+ * blk-resize grows a blk device's image file to SIZE bytes (K, M, G
+ * suffixes; never shrinks), or, without SIZE, takes the size the backing
+ * file or block device has now (grown on the host).  The guest sees the new
+ * capacity as a config change.
  *
  * The daemon answers every request with one JSON object; --json prints it
  * as is, otherwise pvioctl renders a table.  The parsing below is only what
@@ -160,6 +166,7 @@ static void usage(FILE *f)
 		   "       pvioctl [-s SOCKET] [--json] status GUEST DEVICE\n"
 		   "       pvioctl [-s SOCKET] worker-pid\n"
 		   "       pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down\n"
+		   "       pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]\n"
 		   "SOCKET defaults to $PVIOD_SOCKET or " DEFAULT_SOCKET "\n");
 }
 
@@ -214,6 +221,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pvioctl: names too long\n");
 			return 2;
 		}
+	} else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "blk-resize")) {
+		if (snprintf(req, sizeof(req), "blk-resize %s %s%s%s", argv[1], argv[2],
+			     argc == 4 ? " " : "", argc == 4 ? argv[3] : "") >=
+		    (int)sizeof(req)) {
+			fprintf(stderr, "pvioctl: names too long\n");
+			return 2;
+		}
 	} else {
 		usage(stderr);
 		return 2;
@@ -238,6 +252,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[0], "net-link")) {
 		jget(buf, "link", v, sizeof(v));
 		printf("%s/%s: link %s\n", argv[1], argv[2], v);
+	} else if (!strcmp(argv[0], "blk-resize")) {
+		jget(buf, "capacity", v, sizeof(v));
+		printf("%s/%s: capacity %s sectors", argv[1], argv[2], v);
+		jget(buf, "bytes", v, sizeof(v));
+		printf(" (%s bytes)\n", v);
 	} else {
 		print_status(buf);
 	}
