@@ -62,6 +62,7 @@ struct pvblk {
 	struct pvio_blk_config cfg;	/* sanitised copy */
 	unsigned int nq;
 	unsigned int depth;
+	u64 features;			/* negotiated at probe */
 	int index;
 	bool frozen;			/* between freeze() and restore() */
 	bool removing;			/* no more resets */
@@ -424,6 +425,13 @@ static int pvblk_queues_up(struct pvblk *b)
 	unsigned int i;
 	int ret;
 
+	/* A reset forgets the features: the same set again. */
+	ret = pvio_negotiate(b->pdev, b->features);
+	if (ret)
+		return ret;
+	if (b->pdev->features != b->features)
+		dev_warn(&b->pdev->dev, "backend now offers features %#llx of %#llx; requests needing the others will fail\n",
+			 b->pdev->features, b->features);
 	for (i = 0; i < b->nq; i++) {
 		struct pvio_queue *q = pvio_queue_setup(b->pdev, i, pvblk_irq,
 							&b->qs[i]);
@@ -704,6 +712,7 @@ static int pvblk_probe(struct pvio_device *pdev)
 	ret = pvio_negotiate(pdev, pvblk_features);
 	if (ret)
 		goto err_ida;
+	b->features = pdev->features;
 	ret = pvblk_read_config(b, &b->cfg);
 	if (ret)
 		goto err_ida;

@@ -48,11 +48,12 @@ sha() { dd if="$1" bs=1M skip="$2" count="$3" iflag=direct 2>/dev/null | sha256s
 # zeroes DEV MIB_OFF MIB_LEN: the range reads back as zeroes
 zeroes() { dd if="$1" bs=1M skip="$2" count="$3" iflag=direct 2>/dev/null | cmp -s - /dev/zero -n $(($3 * MB)); }
 cmdline_arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
-# fio_run NAME ARGS...: fio with its summary as comments; fio's status
+# fio_run JOB ARGS...: fio with its summary as comments; fio's status
+# (no variable named like tap.sh's: shell functions share them)
 fio_run() {
-	name=$1
+	fjob=$1
 	shift
-	fio --name="$name" --output-format=terse --terse-version=3 "$@" >/tmp/fio.out 2>&1
+	fio --name="$fjob" --output-format=terse --terse-version=3 "$@" >/tmp/fio.out 2>&1
 	rc=$?
 	# terse v3: field 6 read KiB/s ... keep it short: errors and bandwidth
 	awk -F';' '{ printf "# fio %s: read %s KiB/s %s IOPS, write %s KiB/s %s IOPS, error %s\n", $3, $7, $8, $48, $49, $5 }' /tmp/fio.out
@@ -101,17 +102,18 @@ sync_host host-sha disk0 40 8 "$want"
 # ---- fio, verified random writes ------------------------------------------
 for spec in 4k:1:8M 4k:32:32M 64k:8:32M 4k-256k:4:32M; do
 	bs=${spec%%:*} rest=${spec#*:} qd=${spec#*:} qd=${qd%%:*} size=${rest#*:}
+	case $bs in *-*) bsopt=--bsrange=$bs ;; *) bsopt=--bs=$bs ;; esac
 	check "fio randwrite bs=$bs iodepth=$qd size=$size verify=crc32c" \
 		fio_run "rw-$bs-$qd" --filename="$B0" --ioengine=libaio --direct=1 \
-		--rw=randwrite --bsrange="$bs" --iodepth="$qd" --offset=64M --size="$size" \
+		--rw=randwrite "$bsopt" --iodepth="$qd" --offset=64M --size="$size" \
 		--verify=crc32c --do_verify=1 --verify_fatal=1
 done
 
 # ---- discard, write-zeroes -------------------------------------------------
 dd if=/dev/urandom of="$B0" bs=1M seek=200 count=8 oflag=direct 2>/dev/null
-check "blkdiscard 4 MiB" /bin/blkdiscard -o $((200 * MB)) -l $((4 * MB)) "$B0"
+check "blkdiscard 4 MiB" /bin/blkdiscard -f -o $((200 * MB)) -l $((4 * MB)) "$B0"
 check "discarded range reads zeroes" zeroes "$B0" 200 4
-check "/bin/blkdiscard -z (write-zeroes) 4 MiB" /bin/blkdiscard -z -o $((204 * MB)) -l $((4 * MB)) "$B0"
+check "blkdiscard -z (write-zeroes) 4 MiB" /bin/blkdiscard -f -z -o $((204 * MB)) -l $((4 * MB)) "$B0"
 check "zeroed range reads zeroes" zeroes "$B0" 204 4
 sync_host host-sha disk0 200 8 "$(dd if=/dev/zero bs=1M count=8 2>/dev/null | sha256sum | cut -d' ' -f1)"
 
