@@ -7,11 +7,14 @@
  * serial, a read-only device, every request the class refuses (and the
  * device working on afterwards), a structurally bad chain breaking the
  * device, resize through the control socket with its config interrupt,
- * ENOSPC from a small tmpfs, O_DIRECT alignment, a worker killed with
- * requests in flight, and 32 requests in flight on each of two queues.
+ * ENOSPC from a small tmpfs, O_DIRECT alignment, a device reset with
+ * reads in flight (nothing lands in the queue or guest RAM afterwards), a
+ * worker killed with requests in flight, 32 requests in flight on each of
+ * two queues, and a host block device (a loop device).
  *
  * Runs the ASan/UBSan build of pviod (PVIOD, default build/pviod-san).
- * The ENOSPC test needs root (a private mount namespace and a tmpfs).
+ * The ENOSPC and loop device tests need root (a private mount namespace and
+ * a tmpfs; losetup); they are skipped otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,7 @@
 
 FIXTURE(blk) {
 	char dir[64], cfg[96], log[96], sock[96], ctl[96], img[96], mnt[96];
+	char loopdev[32];		/* a loop device we set up, or "" */
 	pid_t pid;
 	int sanitizer_report;
 	bool mounted;
@@ -71,6 +75,10 @@ FIXTURE_TEARDOWN(blk)
 		_metadata->passed = 0;
 	if (self->mounted)
 		umount2(self->mnt, MNT_DETACH);
+	if (self->loopdev[0]) {
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loopdev);
+		(void)system(cmd);
+	}
 	if (self->dir[0] && !getenv("PVIO_KEEP")) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 		(void)system(cmd);
@@ -814,6 +822,111 @@ TEST_F(blk, worker_killed_with_requests_in_flight_recovers_after_reset)
 	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 4096, self->rgpa, 4096, 1, NULL),
 		  "read after the crash");
 	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, 4096));
+}
+
+TEST_F(blk, reset_with_reads_in_flight_writes_nothing_afterwards)
+{
+	const uint32_t mb = 1u << 20;
+	const unsigned int n = 16;
+	struct pvfront_queue *q;
+	uint64_t big_gpa;
+	uint32_t prod;
+	uint8_t *big;
+	unsigned int i, k;
+	size_t bad = 0;
+
+	blk_up(_metadata, self, 1, NULL, all_features);
+	q = &self->d->q[0];
+	big = pvfront_alloc(&self->f, (size_t)n * mb, 4096, &big_gpa);
+	ASSERT_NE(NULL, big);
+	fill(self->wbuf, mb, 17);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(PVIO_S_OK, rw(q, PVIO_BLK_OP_WRITE, 0, (uint64_t)i * 2048, self->wgpa, mb,
+					1, NULL));
+	/* 16 MiB of reads; reset as soon as pviod has taken them all. */
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, submit_rw(q, PVIO_BLK_OP_READ, 0, (uint64_t)i * 2048, big_gpa + i * mb,
+				       mb, 1, (uint16_t)(500 + i)));
+	for (k = 0; k < 2000 && pvio_le32_to_cpu(pvio_load_acquire(&q->sq_sh->cons)) != q->sq.idx; k++)
+		usleep(100);
+	ASSERT_EQ(0, pvfront_dev_reset(self->d, 5000));
+	/* From now on pviod must not touch the queue or those buffers. */
+	memset(big, 0x5a, (size_t)n * mb);
+	prod = pvio_le32_to_cpu(pvio_read_once(q->cq_sh->prod));
+	msleep(300);
+	EXPECT_EQ(prod, pvio_le32_to_cpu(pvio_read_once(q->cq_sh->prod)));
+	for (i = 0; i < n * mb; i++)
+		bad += big[i] != 0x5a;
+	fprintf(stderr, "# after the reset: expected 0 bytes of guest RAM written, got %zu; %s\n",
+		bad, log_contains(self->log, "in flight finished and dropped") ?
+		"pviod waited for reads in flight" : "all reads had completed before the reset");
+	EXPECT_EQ(0, bad);
+
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, all_features, 1, &self->d));
+	q = &self->d->q[0];
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 2048, self->rgpa, mb, 1, NULL),
+		  "read after the reset");
+	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, mb));
+}
+
+TEST_F(blk, host_block_device_through_a_loop_device)
+{
+	const uint32_t mb = 1u << 20;
+	static uint8_t img[1 << 20];
+	struct pvfront_queue *q;
+	char cmd[256], json[4096];
+	long long before, after;
+	FILE *p;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a loop device");
+	ASSERT_EQ(0, make_image(self->img, IMG_SIZE));
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>/dev/null", self->img);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	if (!fgets(self->loopdev, sizeof(self->loopdev), p))
+		self->loopdev[0] = '\0';
+	pclose(p);
+	self->loopdev[strcspn(self->loopdev, "\n")] = '\0';
+	if (!self->loopdev[0])
+		SKIP(return, "losetup cannot set up a loop device here");
+	ASSERT_EQ(0, start_pviod(self, self->loopdev, 1, NULL));
+	guest_up(_metadata, self, all_features, 1);
+	q = &self->d->q[0];
+	EXPECT_TRUE(log_contains(self->log, "block device"));
+	EXPECT_EQ(IMG_SIZE / SECT, pvio_le64_to_cpu(self->config->capacity));
+	EXPECT_EQ(512, pvio_le32_to_cpu(self->config->logical_block_size));
+
+	fill(self->wbuf, mb, 18);
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_WRITE, 0, 2048, self->wgpa, mb, 8, NULL), "write");
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_FLUSH, 0, 0, 0, 0, 0, NULL), "flush");
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 2048, self->rgpa, mb, 4, NULL), "read");
+	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, mb));
+	ASSERT_EQ(0, image_pread(self->img, img, mb, 2048 * SECT));
+	EXPECT_EQ(0, memcmp(self->wbuf, img, mb));
+
+	/* BLKDISCARD on a loop device punches the hole in its file. */
+	before = image_blocks(self->img);
+	EXPECT_ST(PVIO_S_OK, range_op(q, PVIO_BLK_OP_DISCARD, 0, 2048, 2048), "discard");
+	after = image_blocks(self->img);
+	fprintf(stderr, "# loop discard: st_blocks %lld -> %lld\n", before, after);
+	EXPECT_GT(before, after);
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 2048, self->rgpa, mb, 1, NULL), "read");
+	EXPECT_TRUE(all_zero(self->rbuf, mb));
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_WRITE, 0, 0, self->wgpa, 8192, 1, NULL), "write");
+	EXPECT_ST(PVIO_S_OK, range_op(q, PVIO_BLK_OP_WRITE_ZEROES, 0, 0, 16), "write-zeroes");
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 0, self->rgpa, 8192, 1, NULL), "read");
+	EXPECT_TRUE(all_zero(self->rbuf, 8192));
+
+	/* The device grows on the host; blk-resize without a size follows. */
+	ASSERT_EQ(0, truncate(self->img, 32 << 20));
+	snprintf(cmd, sizeof(cmd), "losetup -c %s", self->loopdev);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, control(self->ctl, "blk-resize g b0", json, sizeof(json)));
+	fprintf(stderr, "# blk-resize: %s", json);
+	EXPECT_EQ((32u << 20) / SECT, pvio_le64_to_cpu(self->config->capacity));
+	ASSERT_EQ(0, control(self->ctl, "blk-resize g b0 64M", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "is a block device"));
 }
 
 /* Keep @qd requests in flight on @q until @n are done; 0 or failures. */
