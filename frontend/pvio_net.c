@@ -10,7 +10,14 @@
  *
  * RX buffers are page fragments mapped once and turned into skbs with
  * build_skb(): no copy and no per-packet skb allocation before the data is
- * there.  TX maps the skb head and frags straight into one chain.
+ * there.  Without MRG_RXBUF each buffer holds a whole frame of the MTU.
+ * With it (the host then also sends 64 KiB GSO frames, GUEST_TSO4/6), the
+ * buffers are about one packet of the recent average size (an EWMA, as
+ * virtio-net does), cut in posting order from a per-queue page_frag, and a
+ * frame spans num_buffers consecutive completions: the first buffer
+ * becomes the skb, the others its page frags (a frag_list skb takes those
+ * beyond MAX_SKB_FRAGS).  TX maps the skb head and frags straight into one
+ * chain.
  *
  * Every completion is checked (id in range and outstanding, length within
  * the buffer, header sane); a bad one marks the device broken and stops the
@@ -23,6 +30,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/average.h>
 #include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
@@ -46,12 +54,26 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_TX_MAX_SEGS	(MAX_SKB_FRAGS + 1)
 #define PVNET_RX_PAD		(NET_SKB_PAD + NET_IP_ALIGN)
 #define PVNET_MAX_MTU		16000	/* rx buffers are page fragments <= 32 KiB */
+#define PVNET_RX_SHINFO		SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+/* MRG_RXBUF buffer sizes: a full-size Ethernet frame .. one page in all. */
+#define PVNET_MRG_MIN		ALIGN(PVNET_HDR + ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN, \
+				      L1_CACHE_BYTES)
+#define PVNET_MRG_MAX		rounddown(SKB_WITH_OVERHEAD(PAGE_SIZE) - PVNET_RX_PAD, \
+					  L1_CACHE_BYTES)
+#define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
 
 static const u64 pvnet_features =
 	BIT_ULL(PVIO_NET_F_CSUM) | BIT_ULL(PVIO_NET_F_GUEST_CSUM) |
 	BIT_ULL(PVIO_NET_F_MTU) | BIT_ULL(PVIO_NET_F_MAC) |
 	BIT_ULL(PVIO_NET_F_HOST_TSO4) | BIT_ULL(PVIO_NET_F_HOST_TSO6) |
+	BIT_ULL(PVIO_NET_F_MRG_RXBUF) |
 	BIT_ULL(PVIO_NET_F_MQ) | BIT_ULL(PVIO_NET_F_STATUS);
+/* Large receive: only into merged buffers, and only with rx csum offload. */
+static const u64 pvnet_guest_tso =
+	BIT_ULL(PVIO_NET_F_GUEST_TSO4) | BIT_ULL(PVIO_NET_F_GUEST_TSO6);
+
+/* Average rx packet length, for the size of MRG_RXBUF buffers. */
+DECLARE_EWMA(pkt_len, 0, 64)
 
 struct pvnet_stats {
 	struct u64_stats_sync syncp;
@@ -59,11 +81,14 @@ struct pvnet_stats {
 	u64_stats_t bytes;
 	u64_stats_t errors;
 	u64_stats_t kicks;
+	u64_stats_t multibuf;	/* rx: packets over more than one buffer */
 };
 
 struct pvnet_rxbuf {
 	void *buf;		/* page fragment, truesize bytes */
-	dma_addr_t dma;
+	dma_addr_t dma;		/* of buf + PVNET_RX_PAD, len bytes */
+	u32 len;
+	u32 truesize;
 };
 
 struct pvnet_txbuf {
@@ -84,6 +109,14 @@ struct pvnet_pair {
 	unsigned int rx_nfree;
 	unsigned int rx_size;
 	struct pvnet_stats rx_stats;
+	/* MRG_RXBUF */
+	struct page_frag rx_frag;	/* buffers are cut from it */
+	struct ewma_pkt_len rx_avg;
+	struct sk_buff *rx_skb;		/* packet being put together */
+	struct sk_buff *rx_tail;	/* rx_skb or the frag_list skb filling */
+	struct pvio_net_hdr rx_hdr;	/* its header, copied */
+	unsigned int rx_left;		/* its buffers still to come, 0: none */
+	u32 rx_len;			/* its bytes so far, header included */
 	/* tx */
 	struct pvio_queue *txq;
 	struct pvnet_txbuf *txbufs;	/* by id */
@@ -101,6 +134,8 @@ struct pvnet {
 	unsigned int pairs;		/* active */
 	unsigned int buf_len;		/* header + largest frame */
 	unsigned int truesize;		/* of one rx fragment */
+	bool mrg;			/* MRG_RXBUF negotiated */
+	bool guest_tso;			/* ask for GUEST_TSO4/6 (NETIF_F_GRO_HW) */
 	bool set_up;			/* queues and buffers exist */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };
@@ -168,10 +203,41 @@ static void pvnet_update_link(struct pvnet *pn)
 
 /* ---- rx ------------------------------------------------------------------- */
 
+/*
+ * Size of the next MRG_RXBUF buffer: the average packet, header included,
+ * within a full-size Ethernet frame and one page.
+ */
+static unsigned int pvnet_mrg_len(struct pvnet_pair *p)
+{
+	unsigned long avg = ewma_pkt_len_read(&p->rx_avg);
+
+	return min_t(unsigned long, ALIGN(max_t(unsigned long, avg, PVNET_MRG_MIN),
+					  L1_CACHE_BYTES), PVNET_MRG_MAX);
+}
+
+/* A fragment for one MRG_RXBUF buffer of @len bytes, with its truesize. */
+static void *pvnet_mrg_alloc(struct pvnet_pair *p, unsigned int len,
+			     unsigned int *truesize, gfp_t gfp)
+{
+	struct page_frag *f = &p->rx_frag;
+	unsigned int sz = SKB_DATA_ALIGN(PVNET_RX_PAD + len) + PVNET_RX_SHINFO;
+	void *buf;
+
+	/* Never more than a page: refill may fall back to an order-0 page. */
+	if (!skb_page_frag_refill(sz, f, gfp) || f->offset + sz > f->size)
+		return NULL;
+	buf = page_address(f->page) + f->offset;
+	get_page(f->page);
+	f->offset += sz;
+	*truesize = sz;
+	return buf;
+}
+
 static int pvnet_rx_post_one(struct pvnet_pair *p, gfp_t gfp)
 {
 	struct pvnet *pn = p->pn;
 	struct device *dma = pvio_dma_dev(pn->pdev);
+	unsigned int len = pn->buf_len, truesize = pn->truesize;
 	struct pvnet_rxbuf *rb;
 	struct pvio_desc d;
 	void *buf;
@@ -180,28 +246,34 @@ static int pvnet_rx_post_one(struct pvnet_pair *p, gfp_t gfp)
 
 	if (!p->rx_nfree)
 		return -ENOSPC;
-	buf = napi_alloc_frag(pn->truesize);
+	if (pn->mrg) {
+		len = pvnet_mrg_len(p);
+		buf = pvnet_mrg_alloc(p, len, &truesize, gfp);
+	} else {
+		buf = napi_alloc_frag(truesize);
+	}
 	if (!buf)
 		return -ENOMEM;
 	id = p->rx_free[p->rx_nfree - 1];
 	rb = &p->rxbufs[id];
-	rb->dma = dma_map_single(dma, buf + PVNET_RX_PAD, pn->buf_len,
-				 DMA_FROM_DEVICE);
+	rb->dma = dma_map_single(dma, buf + PVNET_RX_PAD, len, DMA_FROM_DEVICE);
 	if (dma_mapping_error(dma, rb->dma)) {
 		skb_free_frag(buf);
 		return -ENOMEM;
 	}
 	d.addr = cpu_to_le64(rb->dma);
-	d.len = cpu_to_le32(pn->buf_len);
+	d.len = cpu_to_le32(len);
 	d.id = cpu_to_le16(id);
 	d.flags = cpu_to_le16(PVIO_DESC_F_WRITE);
 	ret = pvio_queue_submit(p->rxq, &d, 1);
 	if (ret) {
-		dma_unmap_single(dma, rb->dma, pn->buf_len, DMA_FROM_DEVICE);
+		dma_unmap_single(dma, rb->dma, len, DMA_FROM_DEVICE);
 		skb_free_frag(buf);
 		return ret;
 	}
 	rb->buf = buf;
+	rb->len = len;
+	rb->truesize = truesize;
 	p->rx_nfree--;
 	return 0;
 }
@@ -217,50 +289,39 @@ static void pvnet_rx_refill(struct pvnet_pair *p, gfp_t gfp)
 		pvio_queue_kick(p->rxq);
 }
 
-static int pvnet_rx_one(struct pvnet_pair *p, const struct pvio_cpl *c)
+/*
+ * Take back the buffer of completion @c: NULL (device failed) when the id
+ * is not an outstanding buffer.  The buffer's id is free again.
+ */
+static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
+					 const struct pvio_cpl *c)
 {
-	struct pvnet *pn = p->pn;
-	struct net_device *ndev = pn->ndev;
 	u16 id = le16_to_cpu(c->id);
-	u32 len = le32_to_cpu(c->len);
 	struct pvnet_rxbuf *rb;
-	struct pvio_net_hdr *hdr;
-	struct sk_buff *skb;
-	void *buf;
 
 	if (id >= p->rx_size || !p->rxbufs[id].buf) {
-		pvio_device_failed(pn->pdev, "rx completion for a buffer not posted");
-		return -EPROTO;
+		pvio_device_failed(p->pn->pdev, "rx completion for a buffer not posted");
+		return NULL;
 	}
 	rb = &p->rxbufs[id];
-	buf = rb->buf;
-	rb->buf = NULL;
 	p->rx_free[p->rx_nfree++] = id;
-	dma_unmap_single(pvio_dma_dev(pn->pdev), rb->dma, pn->buf_len,
+	dma_unmap_single(pvio_dma_dev(p->pn->pdev), rb->dma, rb->len,
 			 DMA_FROM_DEVICE);
-	if (le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN ||
-	    len > pn->buf_len) {
-		/* A length we never offered is a host bug: drop, count. */
-		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
-		skb_free_frag(buf);
-		return 0;
-	}
-	skb = build_skb(buf, pn->truesize);
-	if (unlikely(!skb)) {
-		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
-		skb_free_frag(buf);
-		return 0;
-	}
-	skb_reserve(skb, PVNET_RX_PAD);
-	skb_put(skb, len);
-	hdr = (struct pvio_net_hdr *)skb->data;
-	__skb_pull(skb, PVNET_HDR);
-	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)hdr, true)) {
+	return rb;
+}
+
+/* Apply the header and hand a complete packet to the stack. */
+static void pvnet_rx_deliver(struct pvnet_pair *p, struct sk_buff *skb,
+			     const struct pvio_net_hdr *hdr)
+{
+	struct net_device *ndev = p->pn->ndev;
+
+	if (virtio_net_hdr_to_skb(skb, (const struct virtio_net_hdr *)hdr, true)) {
 		net_warn_ratelimited("%s: bad rx header (flags %#x gso %#x)\n",
 				     ndev->name, hdr->flags, hdr->gso_type);
 		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
 		dev_kfree_skb_any(skb);
-		return 0;
+		return;
 	}
 	if ((hdr->flags & PVIO_NET_HDR_F_DATA_VALID) &&
 	    (ndev->features & NETIF_F_RXCSUM))
@@ -269,22 +330,182 @@ static int pvnet_rx_one(struct pvnet_pair *p, const struct pvio_cpl *c)
 	skb_record_rx_queue(skb, p->index);
 	pvnet_stat_add(&p->rx_stats, 1, skb->len);
 	napi_gro_receive(&p->napi, skb);
+}
+
+/* The first (or only) buffer of a packet as an skb, header pulled off. */
+static struct sk_buff *pvnet_rx_build(struct pvnet_pair *p, void *buf,
+				      unsigned int truesize, u32 len)
+{
+	struct sk_buff *skb = build_skb(buf, truesize);
+
+	if (unlikely(!skb)) {
+		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+		skb_free_frag(buf);
+		return NULL;
+	}
+	skb_reserve(skb, PVNET_RX_PAD + PVNET_HDR);
+	skb_put(skb, len - PVNET_HDR);
+	return skb;
+}
+
+/* Without MRG_RXBUF: one completion, one packet.  Returns 1 or -EPROTO. */
+static int pvnet_rx_one(struct pvnet_pair *p, const struct pvio_cpl *c)
+{
+	struct pvnet_rxbuf *rb = pvnet_rx_take(p, c);
+	u32 len = le32_to_cpu(c->len);
+	struct pvio_net_hdr hdr;
+	struct sk_buff *skb;
+	void *buf;
+
+	if (!rb)
+		return -EPROTO;
+	buf = rb->buf;
+	rb->buf = NULL;
+	if (le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN || len > rb->len) {
+		/* A length we never offered is a host bug: drop, count. */
+		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+		skb_free_frag(buf);
+		return 1;
+	}
+	memcpy(&hdr, buf + PVNET_RX_PAD, PVNET_HDR);
+	skb = pvnet_rx_build(p, buf, rb->truesize, len);
+	if (skb)
+		pvnet_rx_deliver(p, skb, &hdr);
+	return 1;
+}
+
+/* Forget the packet being put together (its buffers are ours again). */
+static void pvnet_rx_mrg_reset(struct pvnet_pair *p)
+{
+	if (p->rx_skb)
+		dev_kfree_skb_any(p->rx_skb);
+	p->rx_skb = NULL;
+	p->rx_left = 0;
+}
+
+/* A host that breaks the MRG_RXBUF rules: stop, never guess. */
+static int pvnet_rx_mrg_fail(struct pvnet_pair *p, void *buf, const char *why)
+{
+	skb_free_frag(buf);
+	pvnet_rx_mrg_reset(p);
+	pvio_device_failed(p->pn->pdev, why);
+	return -EPROTO;
+}
+
+/* Attach a following buffer to the packet being put together. */
+static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *buf, u32 len,
+			     unsigned int truesize)
+{
+	struct sk_buff *head = p->rx_skb, *tail = p->rx_tail;
+	struct page *page = virt_to_head_page(buf);
+	int nr = skb_shinfo(tail)->nr_frags;
+
+	if (nr == MAX_SKB_FRAGS) {
+		/* Full: the rest goes into skbs on head's frag_list. */
+		struct sk_buff *nskb = alloc_skb(0, GFP_ATOMIC);
+
+		if (unlikely(!nskb))
+			return -ENOMEM;
+		if (tail == head)
+			skb_shinfo(head)->frag_list = nskb;
+		else
+			tail->next = nskb;
+		p->rx_tail = nskb;
+		tail = nskb;
+		head->truesize += nskb->truesize;
+		nr = 0;
+	}
+	if (tail != head) {
+		head->data_len += len;
+		head->len += len;
+		head->truesize += truesize;
+	}
+	skb_add_rx_frag(tail, nr, page,
+			buf + PVNET_RX_PAD - page_address(page), len, truesize);
 	return 0;
+}
+
+/*
+ * With MRG_RXBUF: one completion of a packet spanning num_buffers
+ * consecutive completions; a packet may be cut across NAPI polls.
+ * Returns 1 when a packet was finished (delivered or dropped), 0 when more
+ * of its buffers are to come, -EPROTO when the device failed.
+ */
+static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
+{
+	unsigned int outstanding = p->rx_size - p->rx_nfree;
+	struct pvnet_rxbuf *rb = pvnet_rx_take(p, c);
+	u32 len = le32_to_cpu(c->len);
+	unsigned int nb, truesize;
+	void *buf;
+
+	if (!rb) {
+		pvnet_rx_mrg_reset(p);
+		return -EPROTO;
+	}
+	buf = rb->buf;
+	rb->buf = NULL;
+	truesize = rb->truesize;
+	if (!p->rx_left) {
+		if (le32_to_cpu(c->status)) {
+			/* A chain the host refused (we never post bad ones). */
+			pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+			skb_free_frag(buf);
+			return 1;
+		}
+		if (len < PVNET_HDR + ETH_HLEN || len > rb->len)
+			return pvnet_rx_mrg_fail(p, buf, "rx completion length outside its buffer");
+		/* The header once into private memory; nb checked there. */
+		memcpy(&p->rx_hdr, buf + PVNET_RX_PAD, PVNET_HDR);
+		nb = le16_to_cpu(p->rx_hdr.num_buffers);
+		if (nb < 1 || nb > outstanding)
+			return pvnet_rx_mrg_fail(p, buf, "rx num_buffers impossible");
+		p->rx_left = nb;
+		p->rx_len = len;
+		p->rx_skb = pvnet_rx_build(p, buf, truesize, len);
+		p->rx_tail = p->rx_skb;
+		if (nb > 1)
+			pvnet_stat_inc(&p->rx_stats, &p->rx_stats.multibuf);
+	} else {
+		if (le32_to_cpu(c->status) || !len || len > rb->len ||
+		    p->rx_len + len > PVNET_RX_MAX)
+			return pvnet_rx_mrg_fail(p, buf, "rx merged buffer out of bounds");
+		p->rx_len += len;
+		if (!p->rx_skb || pvnet_rx_mrg_frag(p, buf, len, truesize)) {
+			/* No memory: drop the packet, skip its other buffers. */
+			skb_free_frag(buf);
+			if (p->rx_skb) {
+				pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+				dev_kfree_skb_any(p->rx_skb);
+				p->rx_skb = NULL;
+			}
+		}
+	}
+	if (--p->rx_left)
+		return 0;
+	if (p->rx_skb) {
+		ewma_pkt_len_add(&p->rx_avg, p->rx_len);
+		pvnet_rx_deliver(p, p->rx_skb, &p->rx_hdr);
+		p->rx_skb = NULL;
+	}
+	return 1;
 }
 
 static int pvnet_rx_poll(struct pvnet_pair *p, int budget)
 {
 	struct pvio_cpl c[16];
-	int done = 0, n, i;
+	int done = 0, n, i, r;
 
 	while (done < budget) {
 		n = pvio_queue_reap(p->rxq, c, min(16, budget - done));
 		if (n <= 0)
 			break;
-		for (i = 0; i < n; i++)
-			if (pvnet_rx_one(p, &c[i]))
+		for (i = 0; i < n; i++) {
+			r = p->pn->mrg ? pvnet_rx_mrg(p, &c[i]) : pvnet_rx_one(p, &c[i]);
+			if (r < 0)
 				return done;
-		done += n;
+			done += r;
+		}
 	}
 	if (p->rx_nfree > p->rx_size / 4 || !done)
 		pvnet_rx_refill(p, GFP_ATOMIC);
@@ -481,10 +702,17 @@ static void pvnet_free_buffers(struct pvnet *pn)
 		for (j = 0; p->rxbufs && j < p->rx_size; j++) {
 			if (!p->rxbufs[j].buf)
 				continue;
-			dma_unmap_single(dma, p->rxbufs[j].dma, pn->buf_len,
+			dma_unmap_single(dma, p->rxbufs[j].dma, p->rxbufs[j].len,
 					 DMA_FROM_DEVICE);
 			skb_free_frag(p->rxbufs[j].buf);
 		}
+		if (p->rx_skb)
+			dev_kfree_skb_any(p->rx_skb);
+		p->rx_skb = NULL;
+		p->rx_left = 0;
+		if (p->rx_frag.page)
+			put_page(p->rx_frag.page);
+		p->rx_frag.page = NULL;
 		for (j = 0; p->txbufs && j < p->tx_size; j++) {
 			if (!p->txbufs[j].skb)
 				continue;
@@ -521,6 +749,9 @@ static int pvnet_setup_pair(struct pvnet *pn, unsigned int i)
 	for (j = 0; j < p->rx_size; j++)
 		p->rx_free[j] = p->rx_size - 1 - j;
 	p->rx_nfree = p->rx_size;
+	p->rx_skb = NULL;
+	p->rx_left = 0;
+	ewma_pkt_len_init(&p->rx_avg);
 	for (j = 0; j < p->tx_size; j++)
 		p->tx_free[j] = p->tx_size - 1 - j;
 	p->tx_nfree = p->tx_size;
@@ -534,6 +765,17 @@ static void pvnet_size_buffers(struct pvnet *pn)
 		       SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
 }
 
+/* What we ask for: large receive only into merged buffers, with rx csum. */
+static u64 pvnet_wanted(struct pvnet *pn)
+{
+	u64 host = pvio_host_features(pn->pdev);
+
+	if (pn->guest_tso && (host & BIT_ULL(PVIO_NET_F_MRG_RXBUF)) &&
+	    (host & BIT_ULL(PVIO_NET_F_GUEST_CSUM)))
+		return pvnet_features | pvnet_guest_tso;
+	return pvnet_features;
+}
+
 /* Queues, buffers, DRIVER_OK.  The device is reset and has no queues. */
 static int pvnet_setup(struct pvnet *pn)
 {
@@ -542,10 +784,11 @@ static int pvnet_setup(struct pvnet *pn)
 
 	/* After a reset the device needs its features again; probe did it once. */
 	if (!(le32_to_cpu(READ_ONCE(pn->pdev->desc->driver_status)) & PVIO_DS_FEATURES_OK)) {
-		ret = pvio_negotiate(pn->pdev, pvnet_features);
+		ret = pvio_negotiate(pn->pdev, pvnet_wanted(pn));
 		if (ret)
 			return ret;
 	}
+	pn->mrg = pvio_has_feature(pn->pdev, PVIO_NET_F_MRG_RXBUF);
 	pvnet_size_buffers(pn);
 	for (i = 0; i < pn->pairs; i++) {
 		ret = pvnet_setup_pair(pn, i);
@@ -555,9 +798,10 @@ static int pvnet_setup(struct pvnet *pn)
 	ret = pvio_device_ready(pn->pdev, 2 * pn->pairs);
 	if (ret)
 		goto err;
+	/* napi_alloc_frag() wants BHs off; then nothing may sleep. */
 	local_bh_disable();
 	for (i = 0; i < pn->pairs; i++)
-		pvnet_rx_refill(&pn->pair[i], GFP_KERNEL);
+		pvnet_rx_refill(&pn->pair[i], GFP_ATOMIC);
 	local_bh_enable();
 	pn->set_up = true;
 	return 0;
@@ -649,6 +893,18 @@ static int pvnet_change_mtu(struct net_device *ndev, int mtu)
 	return pvnet_rebuild(pn);
 }
 
+/* GRO_HW is large receive from the host: renegotiate GUEST_TSO4/6. */
+static int pvnet_set_features(struct net_device *ndev, netdev_features_t features)
+{
+	struct pvnet *pn = netdev_priv(ndev);
+
+	if (!((ndev->features ^ features) & NETIF_F_GRO_HW))
+		return 0;
+	pvnet_teardown(pn);
+	pn->guest_tso = !!(features & NETIF_F_GRO_HW);
+	return pvnet_rebuild(pn);
+}
+
 static void pvnet_get_stats64(struct net_device *ndev,
 			      struct rtnl_link_stats64 *st)
 {
@@ -685,6 +941,7 @@ static const struct net_device_ops pvnet_netdev_ops = {
 	.ndo_stop = pvnet_stop,
 	.ndo_start_xmit = pvnet_xmit,
 	.ndo_change_mtu = pvnet_change_mtu,
+	.ndo_set_features = pvnet_set_features,
 	.ndo_get_stats64 = pvnet_get_stats64,
 	.ndo_set_mac_address = eth_mac_addr,
 	.ndo_validate_addr = eth_validate_addr,
@@ -692,9 +949,13 @@ static const struct net_device_ops pvnet_netdev_ops = {
 
 /* ---- ethtool ------------------------------------------------------------------ */
 
+/* Per queue pair: rx counters, then tx counters (the first four of these). */
 static const char pvnet_stat_names[][ETH_GSTRING_LEN] = {
-	"packets", "bytes", "errors", "kicks",
+	"packets", "bytes", "errors", "kicks", "multibuf",
 };
+
+#define PVNET_RX_NSTATS		ARRAY_SIZE(pvnet_stat_names)
+#define PVNET_TX_NSTATS		4
 
 static void pvnet_get_drvinfo(struct net_device *ndev,
 			      struct ethtool_drvinfo *info)
@@ -757,7 +1018,7 @@ static int pvnet_get_sset_count(struct net_device *ndev, int sset)
 
 	if (sset != ETH_SS_STATS)
 		return -EOPNOTSUPP;
-	return pn->max_pairs * 2 * ARRAY_SIZE(pvnet_stat_names);
+	return pn->max_pairs * (PVNET_RX_NSTATS + PVNET_TX_NSTATS);
 }
 
 static void pvnet_get_strings(struct net_device *ndev, u32 sset, u8 *data)
@@ -768,24 +1029,28 @@ static void pvnet_get_strings(struct net_device *ndev, u32 sset, u8 *data)
 	if (sset != ETH_SS_STATS)
 		return;
 	for (i = 0; i < pn->max_pairs; i++) {
-		for (j = 0; j < ARRAY_SIZE(pvnet_stat_names); j++)
+		for (j = 0; j < PVNET_RX_NSTATS; j++)
 			ethtool_sprintf(&data, "rx%u_%s", i, pvnet_stat_names[j]);
-		for (j = 0; j < ARRAY_SIZE(pvnet_stat_names); j++)
+		for (j = 0; j < PVNET_TX_NSTATS; j++)
 			ethtool_sprintf(&data, "tx%u_%s", i, pvnet_stat_names[j]);
 	}
 }
 
-static void pvnet_read_stats(struct pvnet_stats *s, u64 *out)
+/* The first @n counters of @s, in pvnet_stat_names order. */
+static void pvnet_read_stats(struct pvnet_stats *s, u64 *out, unsigned int n)
 {
 	unsigned int start;
+	u64 v[PVNET_RX_NSTATS];
 
 	do {
 		start = u64_stats_fetch_begin(&s->syncp);
-		out[0] = u64_stats_read(&s->packets);
-		out[1] = u64_stats_read(&s->bytes);
-		out[2] = u64_stats_read(&s->errors);
-		out[3] = u64_stats_read(&s->kicks);
+		v[0] = u64_stats_read(&s->packets);
+		v[1] = u64_stats_read(&s->bytes);
+		v[2] = u64_stats_read(&s->errors);
+		v[3] = u64_stats_read(&s->kicks);
+		v[4] = u64_stats_read(&s->multibuf);
 	} while (u64_stats_fetch_retry(&s->syncp, start));
+	memcpy(out, v, n * sizeof(*out));
 }
 
 static void pvnet_get_ethtool_stats(struct net_device *ndev,
@@ -795,10 +1060,10 @@ static void pvnet_get_ethtool_stats(struct net_device *ndev,
 	unsigned int i;
 
 	for (i = 0; i < pn->max_pairs; i++) {
-		pvnet_read_stats(&pn->pair[i].rx_stats, data);
-		data += ARRAY_SIZE(pvnet_stat_names);
-		pvnet_read_stats(&pn->pair[i].tx_stats, data);
-		data += ARRAY_SIZE(pvnet_stat_names);
+		pvnet_read_stats(&pn->pair[i].rx_stats, data, PVNET_RX_NSTATS);
+		data += PVNET_RX_NSTATS;
+		pvnet_read_stats(&pn->pair[i].tx_stats, data, PVNET_TX_NSTATS);
+		data += PVNET_TX_NSTATS;
 	}
 }
 
@@ -851,7 +1116,8 @@ static int pvnet_probe(struct pvio_device *pdev)
 		netif_napi_add(ndev, &pn->pair[i].napi, pvnet_poll);
 	}
 
-	ret = pvio_negotiate(pdev, pvnet_features);
+	pn->guest_tso = true;
+	ret = pvio_negotiate(pdev, pvnet_wanted(pn));
 	if (ret)
 		goto err_free;
 	pvnet_read_config(pn, &c);
@@ -888,6 +1154,9 @@ static int pvnet_probe(struct pvio_device *pdev)
 	}
 	if (pvio_has_feature(pdev, PVIO_NET_F_GUEST_CSUM))
 		ndev->hw_features |= NETIF_F_RXCSUM;
+	/* Large receive (GUEST_TSO4/6): ethtool -K rx-gro-hw off renegotiates. */
+	if (pdev->features & pvnet_guest_tso)
+		ndev->hw_features |= NETIF_F_GRO_HW;
 	ndev->features = ndev->hw_features | NETIF_F_HIGHDMA;
 	ndev->vlan_features = ndev->features;
 	netif_set_tso_max_segs(ndev, PVNET_TX_MAX_SEGS);

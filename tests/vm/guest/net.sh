@@ -3,8 +3,10 @@
 #
 # TAP on the console: pvio_net.ko loads and its interface comes up as
 # 10.77.0.2/24; ping the host end (10.77.0.1, the TAP inside the test's
-# namespace); verified TCP streams both ways at MTU 1500, at MTU 9000 and
-# with tx offloads off; the link follows "pvioctl net-link" on the host;
+# namespace); the driver took large receive (MRG_RXBUF, GUEST_TSO4/6) and
+# host->guest TCP arrives in packets over several rx buffers; verified TCP
+# streams both ways at MTU 1500, at MTU 9000 and with offloads off (large
+# receive too, through ethtool -K rx-gro-hw off); the link follows "pvioctl net-link" on the host;
 # two queue pairs both carry traffic; 20 unload/load cycles of pvio_net
 # under traffic; a clean kernel log.  Exit status: number of failures.
 #
@@ -60,6 +62,12 @@ from_host() {
 }
 # stat NAME: one of pvio_net's ethtool -S counters (e.g. tx1_packets)
 stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
+# multibuf: rx packets that spanned several buffers, all queue pairs
+multibuf() { ethtool -S "$IF" | awk '$1 ~ /^rx[0-9]+_multibuf:$/ { n += $2 } END { print n + 0 }'; }
+# features: the device's negotiated feature bits (pvio bus sysfs)
+features() { echo $(($(cat "/sys/class/net/$IF/device/features"))); }
+# Large receive: GUEST_CSUM (bit 1), GUEST_TSO4/6 (7, 8), MRG_RXBUF (9).
+LARGE_RX=$(((1 << 1) | (1 << 7) | (1 << 8) | (1 << 9)))
 
 MIB=1048576
 check "modprobe pvio_net (pulls in pvio)" modprobe pvio_net
@@ -72,7 +80,16 @@ check "ping -c 3 $HOST" ping -c 3 -W 5 "$HOST"
 
 # ---- bulk data at the default MTU ----------------------------------------
 check "64 MiB guest -> host (host verifies)" to_host 5001 $((64 * MIB)) 11
+f=$(features)
+check "negotiated features $(printf '%#x' "$f") include MRG_RXBUF, GUEST_TSO4/6, GUEST_CSUM" \
+	[ $((f & LARGE_RX)) = $LARGE_RX ]
+ethtool -k "$IF" | grep -E '^(rx-checksumming|rx-gro-hw|generic-receive-offload):' | sed 's/^/# /'
+check "ethtool -k: rx-gro-hw on" sh -c "ethtool -k $IF | grep -q '^rx-gro-hw: on'"
+m0=$(multibuf)
 check "64 MiB host -> guest, every byte verified" from_host 5002 $((64 * MIB)) 12
+m1=$(multibuf)
+echo "# rx packets over several buffers during the transfer: $((m1 - m0)); rx: $(ethtool -S "$IF" | awk '$1 ~ /^rx[0-9]+_(packets|multibuf):$/' | tr -s ' \n' ' ')"
+check "host -> guest TCP arrived in large packets over several rx buffers (+$((m1 - m0)))" [ $((m1 - m0)) -gt 0 ]
 
 # ---- jumbo frames ------------------------------------------------------------
 check "guest MTU 9000" ip link set "$IF" mtu 9000
@@ -83,11 +100,20 @@ check "16 MiB host -> guest at MTU 9000" from_host 5004 $((16 * MIB)) 14
 ip link set "$IF" mtu 1500
 
 # ---- no offloads: the plain path -----------------------------------------
-check "ethtool -K $IF tx off sg off tso off" ethtool -K "$IF" tx off sg off tso off
-ethtool -k "$IF" | grep -E '^(tx-checksumming|scatter-gather|tcp-segmentation-offload):' | sed 's/^/# /'
+check "ethtool -K $IF tx off sg off tso off rx-gro-hw off" ethtool -K "$IF" tx off sg off tso off rx-gro-hw off
+ethtool -k "$IF" | grep -E '^(tx-checksumming|scatter-gather|tcp-segmentation-offload|rx-gro-hw):' | sed 's/^/# /'
+wait_carrier 1
+f=$(features)
+check "rx-gro-hw off renegotiated without GUEST_TSO4/6 ($(printf '%#x' "$f"))" [ $((f & (3 << 7))) = 0 ]
 check "16 MiB guest -> host without offloads" to_host 5005 $((16 * MIB)) 15
+m0=$(multibuf)
 check "16 MiB host -> guest without offloads" from_host 5006 $((16 * MIB)) 16
-check "ethtool -K $IF tx on sg on tso on" ethtool -K "$IF" tx on sg on tso on
+m1=$(multibuf)
+check "without large receive every packet fits one rx buffer (+$((m1 - m0)) over several)" [ $((m1 - m0)) = 0 ]
+check "ethtool -K $IF tx on sg on tso on rx-gro-hw on" ethtool -K "$IF" tx on sg on tso on rx-gro-hw on
+wait_carrier 1
+f=$(features)
+check "rx-gro-hw on: GUEST_TSO4/6 again ($(printf '%#x' "$f"))" [ $((f & LARGE_RX)) = $LARGE_RX ]
 
 # ---- link state from the backend ------------------------------------------
 sync_host link-down
