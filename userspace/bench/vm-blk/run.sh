@@ -9,7 +9,9 @@
 #
 #   run.sh [DURATION_SECONDS]      (default 10)
 #
-# Environment: DISKS="ahci virtio-blk pvio_blk" selects the runs.
+# Environment: DISKS="ahci virtio-blk pvio_blk host" selects the runs
+# ("host": the same fio jobs on the host, on the image itself, the ceiling
+# any of the three can reach; shown for reference, not in the ratios).
 # Everything started here is stopped by PID on exit; the image lives under
 # build/ and is removed afterwards.
 set -eu
@@ -51,7 +53,7 @@ boot() { # boot NAME MODULE QEMU_ARGS
 	mkdir -p "$O/vm" && cp "$log" "$O/vm/bench-blk-$name.log" 2>/dev/null || true
 }
 
-DISKS=${DISKS:-ahci virtio-blk pvio_blk}
+DISKS=${DISKS:-ahci virtio-blk pvio_blk host}
 want() { case " $DISKS " in *" $1 "*) return 0 ;; esac; return 1; }
 DRIVE="file=$IMG,if=none,id=d0,format=raw,cache=none,aio=io_uring"
 want ahci && RAMFILE= boot ahci ahci "-drive $DRIVE -device ich9-ahci,id=ahci -device ide-hd,drive=d0,bus=ahci.0"
@@ -79,10 +81,29 @@ INI
 	"$O/pvioctl" -s "$TMP/control.sock" status bench disk0 | sed 's/^/# pviod: /' || true
 fi
 
+# The ceiling: the same fio jobs on the host, straight on the image
+# (O_DIRECT, io_uring), no guest in the way.
+if want host; then
+	{
+		for job in "randread_4k_qd1 --rw=randread --bs=4k --iodepth=1" \
+			"randread_4k_qd32 --rw=randread --bs=4k --iodepth=32" \
+			"randwrite_4k_qd32 --rw=randwrite --bs=4k --iodepth=32" \
+			"read_128k --rw=read --bs=128k --iodepth=8" \
+			"write_128k --rw=write --bs=128k --iodepth=8"; do
+			set -- $job
+			echo "PVIO-JSON-BEGIN $1"
+			fio --name="$1" --filename="$IMG" --ioengine=io_uring --direct=1 --time_based \
+				--runtime="$DUR" --ramp_time=1 --output-format=json "${@:2}" | tr -d '\n'
+			echo
+			echo "PVIO-JSON-END $1"
+		done
+	} >"$TMP/host.log" 2>&1
+fi
+
 python3 - "$TMP" "$DUR" <<'PY'
 import json, os, re, sys
 tmp, dur = sys.argv[1], sys.argv[2]
-disks = ["ahci", "virtio-blk", "pvio_blk"]
+disks = ["ahci", "virtio-blk", "pvio_blk", "host"]
 res = {}
 for d in disks:
     r = {}
