@@ -34,7 +34,7 @@ PVIOD_LIBS	:= -luring
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
 
@@ -89,6 +89,10 @@ $(O)/tests/net_test: tests/backend/net_test.c tests/backend/test_util.c tests/ba
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 
 $(O)/tests/blk_test: tests/backend/blk_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
+
+$(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 

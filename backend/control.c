@@ -18,6 +18,14 @@
  *                              backing store's current size; the guest
  *                              sees the new capacity (vector 0); answers
  *                              {"capacity":SECTORS,"bytes":BYTES}
+ *   balloon GUEST DEVICE status
+ *                              target, actual, host-backed RAM, statistics
+ *   balloon GUEST DEVICE set SIZE
+ *                              the balloon should hold SIZE (K/M/G); more
+ *                              than guest RAM, or outside min..max, is
+ *                              refused; answers {"target_pages":N}
+ *   balloon GUEST DEVICE policy auto|off
+ *   balloon GUEST DEVICE headroom SIZE
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "balloon.h"
 #include "blk.h"
 #include "log.h"
 #include "unixsock.h"
@@ -217,15 +226,91 @@ static void blk_resize(struct pvbe_dev *d, const char *size, struct out *o)
 	    sectors * PVIO_BLK_SECTOR_SIZE);
 }
 
+static void balloon_status(struct pvbe_dev *d, struct out *o)
+{
+	char err[200], e2[500];
+	struct pvbal_status st;
+	const struct pvio_balloon_stats *s = &st.stats;
+
+	if (pvbe_balloon_status(d, &st, err, sizeof(err))) {
+		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
+		return;
+	}
+	put(o, "{\"name\":\"%s\",\"state\":\"%s\",\"guest_features\":%" PRIu64 ","
+	    "\"ram_bytes\":%" PRIu64 ",\"target_bytes\":%" PRIu64 ","
+	    "\"actual_bytes\":%" PRIu64 ",\"backed_bytes\":%" PRIu64 ","
+	    "\"floor_bytes\":%" PRIu64 ",\"policy\":\"%s\",\"headroom_bytes\":%" PRIu64 ","
+	    "\"min_bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ","
+	    "\"inflated_pages\":%" PRIu64 ",\"deflated_pages\":%" PRIu64 ","
+	    "\"reported_pages\":%" PRIu64 ",\"punched_bytes\":%" PRIu64 ","
+	    "\"punch_errors\":%" PRIu64 ",\"policy_changes\":%" PRIu64 ","
+	    "\"stats_skipped\":%" PRIu64,
+	    d->cfg->name, dev_state_name(d), st.guest_features, st.ram, st.target,
+	    st.actual, st.backed, st.floor, st.policy, st.headroom, st.min, st.max,
+	    st.inflated_pages, st.deflated_pages, st.reported_pages,
+	    st.punched_bytes, st.punch_errors, st.policy_changes, st.stats_skipped);
+	if (st.stats_valid)
+		put(o, ",\"stats\":{\"age_ms\":%" PRIu64 ",\"seq\":%u,\"interval_ms\":%u,"
+		    "\"free_bytes\":%" PRIu64 ",\"avail_bytes\":%" PRIu64 ","
+		    "\"cache_bytes\":%" PRIu64 ",\"total_bytes\":%" PRIu64 ","
+		    "\"swap_in\":%" PRIu64 ",\"swap_out\":%" PRIu64 ","
+		    "\"major_faults\":%" PRIu64 ",\"minor_faults\":%" PRIu64 ","
+		    "\"oom_kills\":%" PRIu64 ",\"psi_some_avg10\":%u,"
+		    "\"psi_full_avg10\":%u,\"deflated_on_pressure\":%" PRIu64 "}",
+		    st.stats_age_ms, (unsigned int)s->seq, (unsigned int)s->interval_ms,
+		    (uint64_t)s->free_bytes, (uint64_t)s->avail_bytes,
+		    (uint64_t)s->cache_bytes, (uint64_t)s->total_bytes,
+		    (uint64_t)s->swap_in, (uint64_t)s->swap_out,
+		    (uint64_t)s->major_faults, (uint64_t)s->minor_faults,
+		    (uint64_t)s->oom_kills, (unsigned int)s->psi_some_avg10,
+		    (unsigned int)s->psi_full_avg10, (uint64_t)s->deflated_on_pressure);
+	put(o, "}");
+}
+
+/* balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE */
+static void balloon_req(struct pvbe_dev *d, const char *verb, const char *arg,
+			struct out *o)
+{
+	char err[200], e2[500];
+	uint64_t pages;
+	int ret;
+
+	if (!strcmp(verb, "status") && !arg[0]) {
+		balloon_status(d, o);
+		return;
+	}
+	if (!arg[0] || (strcmp(verb, "set") && strcmp(verb, "policy") &&
+			strcmp(verb, "headroom"))) {
+		put(o, "{\"error\":\"balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE\"}");
+		return;
+	}
+	if (!strcmp(verb, "set"))
+		ret = pvbe_balloon_set(d, arg, &pages, err, sizeof(err));
+	else if (!strcmp(verb, "policy"))
+		ret = pvbe_balloon_policy(d, arg, err, sizeof(err));
+	else
+		ret = pvbe_balloon_headroom(d, arg, err, sizeof(err));
+	if (ret) {
+		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
+		return;
+	}
+	if (!strcmp(verb, "set"))
+		put(o, "{\"target_pages\":%" PRIu64 ",\"target_bytes\":%" PRIu64 "}",
+		    pages, pages * PVBAL_PAGE);
+	else
+		balloon_status(d, o);
+}
+
 static void handle(char *line, struct out *o)
 {
-	char cmd[32] = "", a[64] = "", b[64] = "", c[16] = "";
+	char cmd[32] = "", a[64] = "", b[64] = "", c[16] = "", e[32] = "";
 	struct pvbe_guest *g;
 	struct pvbe_dev *d;
 	int i, n;
 
-	n = sscanf(line, "%31s %63s %63s %15s", cmd, a, b, c);
-	if (!valid_arg(cmd) || !valid_arg(a) || !valid_arg(b) || !valid_arg(c)) {
+	n = sscanf(line, "%31s %63s %63s %15s %31s", cmd, a, b, c, e);
+	if (!valid_arg(cmd) || !valid_arg(a) || !valid_arg(b) || !valid_arg(c) ||
+	    !valid_arg(e)) {
 		put(o, "{\"error\":\"request words are names: letters, digits, '-' and '_'\"}");
 		return;
 	}
@@ -270,7 +355,17 @@ static void handle(char *line, struct out *o)
 		blk_resize(d, n == 4 ? c : NULL, o);
 		return;
 	}
-	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE]\"}");
+	if ((n == 4 || n == 5) && !strcmp(cmd, "balloon")) {
+		g = find_guest(a);
+		d = g ? find_dev(g, b) : NULL;
+		if (!d) {
+			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+			return;
+		}
+		balloon_req(d, c, n == 5 ? e : "", o);
+		return;
+	}
+	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG]\"}");
 }
 
 static void on_client(int fd, uint32_t events, void *arg)

@@ -7,11 +7,13 @@
 extern const struct pvbe_dev_ops pvbe_echo_ops;
 extern const struct pvbe_dev_ops pvbe_net_ops;
 extern const struct pvbe_dev_ops pvbe_blk_ops;
+extern const struct pvbe_dev_ops pvbe_balloon_ops;
 
 static const struct pvbe_dev_ops *const pvbe_classes[] = {
 	&pvbe_echo_ops,
 	&pvbe_net_ops,
 	&pvbe_blk_ops,
+	&pvbe_balloon_ops,
 };
 
 const struct pvbe_dev_ops *pvbe_dev_ops_find(int type)
