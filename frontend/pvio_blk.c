@@ -420,6 +420,26 @@ static const struct blk_mq_ops pvblk_mq_ops = {
 
 /* ---- queues up and down, resets -------------------------------------------- */
 
+/* Each queue's interrupt goes to the CPUs blk-mq maps onto that queue. */
+static void pvblk_set_affinity(struct pvblk *b)
+{
+	const struct blk_mq_queue_map *map = &b->tag_set.map[HCTX_TYPE_DEFAULT];
+	cpumask_var_t mask;
+	unsigned int i, cpu;
+
+	if (!zalloc_cpumask_var(&mask, GFP_KERNEL))
+		return;
+	for (i = 0; i < b->nq; i++) {
+		cpumask_clear(mask);
+		for_each_possible_cpu(cpu)
+			if (map->mq_map[cpu] == i)
+				cpumask_set_cpu(cpu, mask);
+		if (!cpumask_empty(mask) && b->qs[i].q)
+			pvio_queue_set_affinity(b->qs[i].q, mask);
+	}
+	free_cpumask_var(mask);
+}
+
 static int pvblk_queues_up(struct pvblk *b)
 {
 	unsigned int i;
@@ -447,6 +467,7 @@ static int pvblk_queues_up(struct pvblk *b)
 		b->qs[i].q = q;
 		spin_unlock_irq(&b->qs[i].sq_lock);
 	}
+	pvblk_set_affinity(b);
 	ret = pvio_device_ready(b->pdev, b->nq);
 	if (!ret)
 		b->queues_up = true;
@@ -763,6 +784,7 @@ static int pvblk_probe(struct pvio_device *pdev)
 	ret = blk_mq_alloc_tag_set(&b->tag_set);
 	if (ret)
 		goto err_queues;
+	pvblk_set_affinity(b);
 	b->disk = blk_mq_alloc_disk(&b->tag_set, b);
 	if (IS_ERR(b->disk)) {
 		ret = PTR_ERR(b->disk);

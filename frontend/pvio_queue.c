@@ -89,11 +89,26 @@ void pvio_queues_free(struct pvio_device *pdev)
 	for (i = 0; i < pdev->max_queues; i++) {
 		struct pvio_queue *q = &pdev->queues[i];
 
-		if (q->irq > 0)
+		if (q->irq > 0) {
+			/* free_irq() insists the hint is gone. */
+			irq_update_affinity_hint(q->irq, NULL);
 			free_irq(q->irq, q);
+		}
 		memset(q, 0, sizeof(*q));
 	}
 }
+
+/*
+ * Steer the queue's interrupt to @mask, the CPUs that submit on it: the
+ * completion then runs where the request came from, without an IPI.
+ */
+int pvio_queue_set_affinity(struct pvio_queue *q, const struct cpumask *mask)
+{
+	if (q->irq <= 0)
+		return -EINVAL;
+	return irq_set_affinity_and_hint(q->irq, mask);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_set_affinity);
 
 void *pvio_queue_priv(struct pvio_queue *q)
 {
