@@ -5,6 +5,8 @@
 #   make check      install deps, build everything, run every test
 #   make demo       install deps, build, start pviod, boot a guest, show it
 #   make bench-ring ring benchmark against DPDK rte_ring
+#   make bench-native-blk / bench-native-net / bench-notify
+#                   native benchmarks of the backend and the ring (userspace/bench/)
 #
 # Build outputs go to build/ only.
 
@@ -36,11 +38,12 @@ FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
 TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
-BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench)
+BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench
+BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt check lint demo bench-ring clean
+.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify clean
 
-all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -70,6 +73,10 @@ $(O)/vm/transport_test: tests/vm/guest/transport_test.c $(HARNESS)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -pthread -o $@ $<
 
 $(O)/vm/pvnet_xfer: tests/vm/guest/pvnet_xfer.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
+
+$(O)/vm/pvbal_mem: tests/vm/guest/pvbal_mem.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
 
@@ -123,6 +130,14 @@ $(O)/bench/ring_bench: userspace/bench/ring/ring_bench.c $(RING_HDRS)
 
 bench-ring: $(O)/bench/ring_bench
 	userspace/bench/ring/run.sh $(O)/bench/ring_bench
+
+# Native benchmarks (not part of make check): libpvio-front as the guest.
+$(O)/bench/blk_bench: userspace/bench/native-blk/blk_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+
+bench-native-blk: $(O)/bench/blk_bench $(O)/pviod
+	PVIOD=$(O)/pviod userspace/bench/native-blk/run.sh $(O)/bench/blk_bench
 
 # ---- kernel modules ----------------------------------------------------------
 #
