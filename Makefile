@@ -38,7 +38,7 @@ FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
 TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
-BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench
+BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify clean
@@ -134,6 +134,13 @@ $(O)/bench/blk_bench: userspace/bench/native-blk/blk_bench.c userspace/bench/com
 
 bench-native-blk: $(O)/bench/blk_bench $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/native-blk/run.sh $(O)/bench/blk_bench
+
+$(O)/bench/notify_bench: userspace/bench/notify/notify_bench.c userspace/bench/common/bench_util.h $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread -lm
+
+bench-notify: $(O)/bench/notify_bench
+	userspace/bench/notify/run.sh $(O)/bench/notify_bench
 
 # ---- kernel modules ----------------------------------------------------------
 #
