@@ -38,7 +38,8 @@ FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
 TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
-BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench
+BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
+		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/net_sink
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify clean
@@ -141,6 +142,23 @@ $(O)/bench/notify_bench: userspace/bench/notify/notify_bench.c userspace/bench/c
 
 bench-notify: $(O)/bench/notify_bench
 	userspace/bench/notify/run.sh $(O)/bench/notify_bench
+
+$(O)/bench/net_bench: userspace/bench/native-net/net_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+
+$(O)/bench/net_gen: userspace/bench/native-net/net_gen.c userspace/bench/common/bench_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+
+# pviod's own queue code (unchanged) behind a null device class.
+NET_SINK_BE	:= backend/queue.c backend/memtable.c backend/log.c
+$(O)/bench/net_sink: userspace/bench/native-net/net_sink.c userspace/bench/common/bench_util.h $(NET_SINK_BE) $(PVIOD_HDRS) $(FRONT_SRCS) $(FRONT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Ibackend -o $@ $< $(NET_SINK_BE) $(FRONT_SRCS) -lpthread -lm
+
+bench-native-net: $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/net_sink $(O)/pviod
+	PVIOD=$(O)/pviod userspace/bench/native-net/run.sh $(O)/bench
 
 # ---- kernel modules ----------------------------------------------------------
 #

@@ -1,0 +1,216 @@
+#!/bin/bash
+# native-net: the pvio net path natively, next to DPDK's vhost-user (split
+# and packed ring) and memif, on the same two cores, in one run, runs
+# interleaved and repeated (medians).  The guest side is always on core 0,
+# the backend side on core 1:
+#
+#   core 0                                   core 1
+#   pvio-sink:  libpvio-front   ==rings==>   pviod's queue.c + copy + drop
+#   pvio-tap:   libpvio-front   ==rings==>   pviod (net class) -> TAP -> kernel drops
+#   vhost-user: testpmd virtio-user (txonly) ==> testpmd vhost (rxonly)
+#   memif:      testpmd memif client (txonly) ==> testpmd memif server (rxonly)
+#
+# "rx" is the reverse direction (backend side sends, guest side receives):
+# pvio-sink writes frames into the guest's rx buffers; pvio-tap gets them from
+# net_gen injecting into the TAP (net_gen shares core 0 with the guest, which
+# then sleeps on interrupts instead of polling); the DPDK pairs swap txonly
+# and rxonly.  "lat" is a request/response round trip: pvio-sink answers each
+# tx packet with an rx packet (backend polling, or sleeping like pviod);
+# pvio-tap sends an ICMP echo request the kernel behind the TAP answers.
+# pviod runs in a network namespace of its own, so its TAP carries nothing
+# else and nothing leaves it.
+#
+# Usage: run.sh [BINDIR]   (net_bench, net_gen, net_sink; default build/bench)
+# Environment: PVIOD (build/pviod), SECS (3 per run), REPEATS (3),
+# SIZES ("64 1500"), NODPDK=1 to skip the DPDK peers.
+set -eu
+bindir=${1:-build/bench}
+pviod=${PVIOD:-build/pviod}
+secs=${SECS:-3}
+reps=${REPEATS:-3}
+sizes=${SIZES:-64 1500}
+for f in "$bindir/net_bench" "$bindir/net_gen" "$bindir/net_sink" "$pviod"; do
+	[ -x "$f" ] || { echo "native-net: $f not built (make)" >&2; exit 1; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "native-net: needs two CPUs" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "native-net: needs root (network namespace, TAP, hugepages)" >&2; exit 1; }
+dpdk=1
+if [ -n "${NODPDK:-}" ] || ! command -v dpdk-testpmd >/dev/null; then
+	echo "# DPDK peers skipped (NODPDK set, or dpdk-testpmd missing: apt-get install dpdk-dev)"
+	dpdk=
+fi
+
+dir=$(mktemp -d /tmp/pvio-nnet-XXXXXX)
+tap=pvnb$$
+pid=
+hp_old=
+declare -A R	# R[test,side,rep] = value
+
+cleanup() {
+	pkill_own
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$hp_old" ] && echo "$hp_old" > /proc/sys/vm/nr_hugepages
+	rm -rf "$dir" /dev/hugepages/pvnb-$$-* 2>/dev/null
+	true
+}
+# testpmd processes we started, by pid.
+tp_pids=
+pkill_own() {
+	for p in $tp_pids; do kill -INT "$p" 2>/dev/null || true; done
+	tp_pids=
+}
+trap cleanup EXIT INT TERM
+
+# ---- pviod in its own network namespace -------------------------------------
+cat > "$dir/pviod.ini" <<INI
+[pviod]
+control = $dir/control.sock
+
+[guest net]
+socket = $dir/net.sock
+
+[device net n0]
+type = net
+tap = $tap
+queues = 2
+queue_size = 1024
+INI
+taskset -c 1 unshare -n "$pviod" -c "$dir/pviod.ini" 2> "$dir/pviod.log" &
+pid=$!
+for i in $(seq 500); do [ -S "$dir/control.sock" ] && break; sleep 0.01; done
+[ -S "$dir/control.sock" ] || { echo "native-net: pviod did not start" >&2; cat "$dir/pviod.log" >&2; exit 1; }
+ns() { nsenter -t "$pid" -n "$@"; }
+for i in $(seq 100); do ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
+ns ip addr add 10.77.0.1/24 dev "$tap"
+ns ip link set "$tap" up
+ns ip neigh replace 10.77.0.2 lladdr 02:00:00:00:00:01 dev "$tap" nud permanent
+
+# ---- hugepages for DPDK --------------------------------------------------------
+if [ -n "$dpdk" ]; then
+	hp_free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+	if [ "$hp_free" -lt 512 ]; then
+		hp_old=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((hp_old + 512 - hp_free)) > /proc/sys/vm/nr_hugepages
+	fi
+	mountpoint -q /dev/hugepages || mount -t hugetlbfs none /dev/hugepages
+fi
+
+field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | head -1; }
+
+pvio_sink() {	# mode bytes [poll|sleep] -> pps or rtt line
+	taskset -c 0 "$bindir/net_sink" -m "$1" -b "$2" -w "${3:-poll}" -t "$secs" -c 0,1
+}
+pvio_tap_tx() { taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m tx -b "$1" -t "$secs"; }
+pvio_tap_rx() {
+	taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m rx -i -t "$secs" > "$dir/rx.out" &
+	local b=$!
+	sleep 0.3
+	ns taskset -c 0 "$bindir/net_gen" -I "$tap" -b "$1" -t "$(echo "$secs + 1.5" | bc)" > /dev/null
+	wait $b
+	cat "$dir/rx.out"
+}
+pvio_tap_lat() {
+	taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m lat -n 20000 -A 10.77.0.1 -M 02:00:00:00:00:01
+}
+
+# DPDK pair: kind (vhost-split|vhost-packed|memif) bytes dir (tx|rx) -> Mpps
+dpdk_pair() {
+	local kind=$1 size=$2 d=$3 a b amode bmode rxlog eal
+	case $kind in
+	vhost-split|vhost-packed)
+		a="net_vhost0,iface=$dir/vh.sock,queues=1"
+		b="net_virtio_user0,path=$dir/vh.sock,queues=1,packed_vq=$([ "$kind" = vhost-packed ] && echo 1 || echo 0)" ;;
+	memif)
+		a="net_memif0,role=server,socket=$dir/memif.sock"
+		b="net_memif0,role=client,socket=$dir/memif.sock" ;;
+	esac
+	rm -f "$dir/vh.sock" "$dir/memif.sock"
+	if [ "$d" = tx ]; then amode=rxonly; bmode=txonly; rxlog=$dir/a.log
+	else amode=txonly; bmode=rxonly; rxlog=$dir/b.log; fi
+	eal="--no-pci -m 256 --single-file-segments"
+	# A (the backend side) forwards on core 1, B (the guest side) on core 0.
+	timeout -s INT $((secs + 6)) dpdk-testpmd -l 0,1 --main-lcore 0 $eal --file-prefix pvnb-$$-a \
+		--vdev "$a" -- --forward-mode=$amode --txpkts="$size" --auto-start \
+		--stats-period 1 --nb-cores=1 > "$dir/a.log" 2>&1 &
+	local pa=$!
+	sleep 1.5
+	timeout -s INT $((secs + 3)) dpdk-testpmd -l 0,1 --main-lcore 1 $eal --file-prefix pvnb-$$-b \
+		--vdev "$b" -- --forward-mode=$bmode --txpkts="$size" --auto-start \
+		--stats-period 1 --nb-cores=1 > "$dir/b.log" 2>&1 &
+	local pb=$!
+	tp_pids="$pa $pb"
+	wait $pb || true
+	wait $pa || true
+	tp_pids=
+	# Per-second Rx-pps of the receiving side; the first and the last are ramp.
+	grep -o 'Rx-pps: *[0-9]*' "$rxlog" | awk '{print $2}' | grep -v '^0$' |
+		sed '1d;$d' | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.0f\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print 0}'
+}
+
+med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (!NR) {print "nan"; exit} printf "%s\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+put() { R[$1,$2,$3]=$4; echo "# run $3 $1 $2 $4"; }
+get() { local k v=""; for k in $(seq "$reps"); do v="$v ${R[$1,$2,$k]:-}"; done; echo "$v" | med; }
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), $secs s per run, $reps repeats, interleaved"
+peers="vhost-split vhost-packed memif"
+for k in $(seq "$reps"); do
+	for s in $sizes; do
+		for d in tx rx; do
+			put "${d}_$s" pvio-sink "$k" "$(pvio_sink "$d" "$s" | field pps)"
+			if [ "$d" = tx ]; then
+				put "${d}_$s" pvio-tap "$k" "$(pvio_tap_tx "$s" | field pps)"
+			else
+				put "${d}_$s" pvio-tap "$k" "$(pvio_tap_rx "$s" | field pps)"
+			fi
+			if [ -n "$dpdk" ]; then
+				for p in $peers; do
+					put "${d}_$s" "$p" "$k" "$(dpdk_pair "$p" "$s" "$d")"
+				done
+			fi
+		done
+	done
+	put lat_rtt pvio-sink-poll "$k" "$(pvio_sink lat 64 poll | field rtt_us_p50)"
+	put lat_rtt pvio-sink-sleep "$k" "$(pvio_sink lat 64 sleep | field rtt_us_p50)"
+	put lat_p99 pvio-sink-poll "$k" "$(pvio_sink lat 64 poll | field rtt_us_p99)"
+	put lat_p99 pvio-sink-sleep "$k" "$(pvio_sink lat 64 sleep | field rtt_us_p99)"
+	l=$(pvio_tap_lat)
+	put lat_rtt pvio-tap "$k" "$(echo "$l" | field rtt_us_p50)"
+	put lat_p99 pvio-tap "$k" "$(echo "$l" | field rtt_us_p99)"
+done
+
+echo
+echo "| direction | frame B | side | Mpps | Gbit/s |"
+echo "|---|---:|---|---:|---:|"
+sides="pvio-sink pvio-tap"
+[ -n "$dpdk" ] && sides="$sides $peers"
+for d in tx rx; do
+	for s in $sizes; do
+		for p in $sides; do
+			v=$(get "${d}_$s" "$p")
+			awk -v d="$d" -v s="$s" -v p="$p" -v v="$v" 'BEGIN {
+				printf "| %s | %s | %s | %.2f | %.2f |\n", (d == "tx" ? "guest->backend" : "backend->guest"), s, p, v / 1e6, v * s * 8 / 1e9 }'
+		done
+	done
+done
+echo
+echo "| round trip (64 B) | p50 us | p99 us |"
+echo "|---|---:|---:|"
+for p in pvio-sink-poll pvio-sink-sleep pvio-tap; do
+	echo "| $p | $(get lat_rtt $p) | $(get lat_p99 $p) |"
+done
+echo
+if [ -n "$dpdk" ]; then
+	for d in tx rx; do
+		for s in $sizes; do
+			for me in pvio-sink pvio-tap; do
+				a=$(get "${d}_$s" "$me")
+				for p in $peers; do
+					b=$(get "${d}_$s" "$p")
+					case $p in memif) pn=memif ;; vhost-split) pn=vhost-user-split ;; *) pn=vhost-user-packed ;; esac
+					awk -v a="$a" -v b="$b" -v n="mpps_${d}_$s $me/$pn" 'BEGIN { printf "RATIO %s: %.2f\n", n, (b > 0 ? a / b : 0) }'
+				done
+			done
+		done
+	done
+fi
