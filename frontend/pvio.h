@@ -78,6 +78,7 @@ static inline bool pvio_has_feature(const struct pvio_device *pdev,
 
 u32 pvio_config_generation(struct pvio_device *pdev);
 int pvio_config_read(struct pvio_device *pdev, void *buf, size_t len);
+void pvio_config_notify(struct pvio_device *pdev);
 int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues);
 int pvio_device_reset(struct pvio_device *pdev);
 /* Reset, then free every queue: the driver may set queues up again. */

@@ -105,6 +105,17 @@ int pvio_config_read(struct pvio_device *pdev, void *buf, size_t len)
 }
 EXPORT_SYMBOL_GPL(pvio_config_read);
 
+/*
+ * The driver changed a guest-written field of its config area (balloon
+ * actual_pages): ring vector 0 so the backend looks.  The doorbell is an
+ * MMIO write, ordered after the driver's earlier stores to the window.
+ */
+void pvio_config_notify(struct pvio_device *pdev)
+{
+	pvio_ring_doorbell(pdev->t, PVIO_CONFIG_VECTOR);
+}
+EXPORT_SYMBOL_GPL(pvio_config_notify);
+
 u32 pvio_device_state(struct pvio_device *pdev)
 {
 	return le32_to_cpu(READ_ONCE(pdev->desc->device_state));

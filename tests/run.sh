@@ -128,6 +128,7 @@ if want vm; then
 	tap vm_net 900 env O="$O" tests/vm/net.sh
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh
+	tap vm_balloon 900 env O="$O" tests/vm/balloon.sh
 fi
 
 # ---- summary ---------------------------------------------------------------

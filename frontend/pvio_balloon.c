@@ -1,0 +1,920 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvio_balloon - memory balloon driver for pvio (protocol 9.3).
+ *
+ * The host writes a target (target_pages, 4 KiB pages) into the config
+ * area; a work item moves the balloon towards it.  Inflate: take pages from
+ * the page allocator, 2 MiB at a time while that works (order-9 chunks with
+ * __GFP_NORETRY, no warning), 4 KiB pages after that; send them as page
+ * ranges (contiguous pages merged, up to 64 ranges per request) on queue 0,
+ * wait for the completion, never touch them again.  The host releases the
+ * memory behind them.  Deflate: send ranges on queue 1, free the pages once
+ * the host has answered.  actual_pages follows every completed request
+ * (then a vector-0 doorbell).
+ *
+ * 4 KiB pages live on a balloon_dev_info list, so with
+ * CONFIG_BALLOON_COMPACTION compaction can migrate them (inflate the new
+ * page, deflate the old one, like virtio_balloon).  2 MiB chunks are whole
+ * pageblocks and are never migrated; a deflate that needs less than a chunk
+ * splits one into 4 KiB balloon pages.
+ *
+ * With STATS, memory statistics go into the config area every
+ * stats_interval_ms, under the seq protocol.  With REPORTING, free pages of
+ * pageblock order are reported on queue 2 (page_reporting_register()).
+ * With DEFLATE_ON_OOM, an OOM notifier gives pages back (down to
+ * floor_pages) before the OOM killer would kill, counts them in
+ * deflated_on_pressure and stops inflating until the host sets a new
+ * target.
+ *
+ * Nothing the host writes is trusted: the target is clamped so that the
+ * guest keeps at least max(64 MiB, 1/16 of its RAM); the statistics period
+ * to 100 ms..60 s; floor to the balloon's size; a completion must carry the
+ * id of the one request outstanding on its queue and a length of 0, or the
+ * device is reset.  A request the host does not answer within 10 s has an
+ * unknown outcome: inflated pages stay in the balloon, pages to deflate
+ * stay there too, and the device is reset before the queue is used again.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/balloon_compaction.h>
+#include <linux/delay.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/oom.h>
+#include <linux/page_reporting.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+#include <linux/vmstat.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include "pvio.h"
+
+#define PVBAL_PER_PAGE		(PAGE_SIZE / 4096)	/* balloon units per page */
+#define PVBAL_CHUNK_ORDER	(21 - PAGE_SHIFT)	/* 2 MiB */
+#define PVBAL_CHUNK_PAGES	BIT(PVBAL_CHUNK_ORDER)
+#define PVBAL_MAX_RANGE		SZ_1G			/* bytes in one slot */
+#define PVBAL_TIMEOUT		(10 * HZ)
+#define PVBAL_MIN_KEEP		(SZ_64M / PAGE_SIZE)
+#define PVBAL_RETRY		(2 * HZ)
+
+static unsigned int oom_pages = 4096;
+module_param(oom_pages, uint, 0644);
+MODULE_PARM_DESC(oom_pages, "4 KiB pages given back per OOM notification (default 4096)");
+
+static bool free_page_reporting = true;
+module_param(free_page_reporting, bool, 0444);
+MODULE_PARM_DESC(free_page_reporting, "Report free pages to the host when it offers it (default on)");
+
+struct pvbal;
+
+struct pvbal_vq {
+	struct pvbal *b;
+	struct pvio_queue *q;		/* NULL while the queues are down */
+	spinlock_t lock;		/* the fields below, against the irq */
+	wait_queue_head_t wq;
+	u16 id;				/* of the request outstanding */
+	bool busy;			/* a request is outstanding */
+	bool done;			/* and its completion arrived */
+	u32 status;
+};
+
+/* Page ranges of one request, and the pages behind them. */
+struct pvbal_batch {
+	unsigned int nr;
+	struct {
+		u64 addr;
+		u32 len;
+	} r[PVIO_MAX_CHAIN];
+	struct list_head small;		/* order-0 pages */
+	struct list_head chunks;	/* order-PVBAL_CHUNK_ORDER pages */
+	unsigned long pages;		/* both, in PAGE_SIZE units */
+};
+
+struct pvbal {
+	struct pvio_device *pdev;
+	/*
+	 * Serialises inflate, deflate, migration and queue changes; held
+	 * while a request on queue 0 or 1 is outstanding.  Nothing under it
+	 * allocates memory without __GFP_NORETRY, so the OOM notifier may
+	 * take it.
+	 */
+	struct mutex lock;
+	struct mutex report_lock;	/* queue 2; taken after @lock */
+	struct balloon_dev_info bdi;	/* 4 KiB balloon pages */
+	struct list_head chunks;	/* 2 MiB balloon chunks; @lock */
+	unsigned long nr_chunks;	/* @lock (read without by stats) */
+	unsigned long nr_small;		/* @lock */
+	u64 target;			/* 4 KiB pages, clamped; @lock */
+	u64 raw_target;			/* as the host wrote it; @lock */
+	u64 floor;			/* 4 KiB pages; @lock */
+	u32 stats_ms;			/* 0: no statistics */
+	u32 stats_seq;			/* ours, never read back */
+	bool hold;			/* deflated on pressure: no inflating */
+	bool chunk_fail;		/* no 2 MiB chunk this round */
+	bool queues_up;			/* @lock and @report_lock */
+	bool frozen;			/* between freeze() and restore() */
+	bool removing;
+	bool resetting;			/* waiters give up: see pvbal_send() */
+	unsigned int nq;
+	u64 features;			/* negotiated at probe */
+	atomic64_t deflated_on_pressure;
+	struct pvbal_vq vq[3];
+	struct pvbal_batch batch;	/* @lock */
+	struct pvbal_batch rbatch;	/* @report_lock */
+	struct delayed_work adjust_work;
+	struct delayed_work stats_work;
+	struct work_struct reset_work;
+	struct notifier_block oom_nb;
+	bool oom_registered;
+	struct page_reporting_dev_info pr;
+	bool pr_registered;
+};
+
+static inline struct pvio_balloon_config *pvbal_cfg(struct pvbal *b)
+{
+	return b->pdev->config;
+}
+
+/* Pages in the balloon, in 4 KiB units. */
+static u64 pvbal_actual(struct pvbal *b)
+{
+	return ((u64)READ_ONCE(b->nr_chunks) * PVBAL_CHUNK_PAGES +
+		READ_ONCE(b->nr_small)) * PVBAL_PER_PAGE;
+}
+
+static void pvbal_publish_actual(struct pvbal *b)
+{
+	WRITE_ONCE(pvbal_cfg(b)->actual_pages, cpu_to_le64(pvbal_actual(b)));
+	pvio_config_notify(b->pdev);
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+static void pvbal_irq(struct pvio_queue *q)
+{
+	struct pvbal_vq *vq = pvio_queue_priv(q);
+	struct pvbal *b = vq->b;
+	struct pvio_cpl c;
+	unsigned long flags;
+	bool bad = false;
+	int n;
+
+	spin_lock_irqsave(&vq->lock, flags);
+	do {
+		pvio_queue_disable_cb(q);
+		while ((n = pvio_queue_reap(q, &c, 1)) > 0) {
+			if (!vq->busy || vq->done || le16_to_cpu(c.id) != vq->id ||
+			    c.len) {
+				bad = true;
+				break;
+			}
+			vq->status = le32_to_cpu(c.status);
+			vq->done = true;
+		}
+		if (n < 0 || bad)
+			break;
+	} while (!pvio_queue_enable_cb(q));
+	spin_unlock_irqrestore(&vq->lock, flags);
+	if (bad || n < 0) {
+		if (bad)
+			pvio_device_failed(b->pdev, "completion for no outstanding request");
+		WRITE_ONCE(b->resetting, true);
+		queue_work(system_wq, &b->reset_work);
+	}
+	wake_up(&vq->wq);
+}
+
+/*
+ * Send @bt's ranges on queue @qi and wait for the answer.  0: done; -EIO:
+ * the host refused (error status); -ETIMEDOUT, -ENODEV, -EPROTO: outcome
+ * unknown, the device is being reset.  Caller holds the queue's lock.
+ */
+static int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
+{
+	struct pvbal_vq *vq = &b->vq[qi];
+	struct pvio_desc d[PVIO_MAX_CHAIN];
+	bool kick, done;
+	unsigned int i;
+	long left;
+	int ret;
+
+	if (!b->queues_up || !vq->q || READ_ONCE(b->resetting) || !bt->nr)
+		return -ENODEV;
+	spin_lock_irq(&vq->lock);
+	if (vq->busy) {
+		/* An earlier request never came back: wait for the reset. */
+		spin_unlock_irq(&vq->lock);
+		return -ENODEV;
+	}
+	vq->id++;
+	for (i = 0; i < bt->nr; i++) {
+		d[i].addr = cpu_to_le64(bt->r[i].addr);
+		d[i].len = cpu_to_le32(bt->r[i].len);
+		d[i].id = cpu_to_le16(vq->id);
+		d[i].flags = cpu_to_le16(i + 1 < bt->nr ? PVIO_DESC_F_NEXT : 0);
+	}
+	ret = pvio_queue_submit(vq->q, d, bt->nr);
+	if (ret) {
+		spin_unlock_irq(&vq->lock);
+		return ret == -ENOSPC ? -EIO : ret;
+	}
+	vq->busy = true;
+	vq->done = false;
+	kick = pvio_queue_kick_prepare(vq->q);
+	spin_unlock_irq(&vq->lock);
+	if (kick)
+		pvio_queue_notify(vq->q);
+
+	left = wait_event_timeout(vq->wq, READ_ONCE(vq->done) ||
+				  READ_ONCE(b->resetting), PVBAL_TIMEOUT);
+	spin_lock_irq(&vq->lock);
+	done = vq->done;
+	if (done) {
+		vq->busy = false;
+		vq->done = false;
+	}
+	spin_unlock_irq(&vq->lock);
+	if (!done) {
+		if (!left)
+			dev_warn_ratelimited(&b->pdev->dev, "queue %u: no answer in %d s: resetting\n",
+					     qi, PVBAL_TIMEOUT / HZ);
+		WRITE_ONCE(b->resetting, true);
+		queue_work(system_wq, &b->reset_work);
+		return left ? -ENODEV : -ETIMEDOUT;
+	}
+	if (vq->status != PVIO_S_OK) {
+		dev_warn_ratelimited(&b->pdev->dev, "queue %u: host answered status %u\n",
+				     qi, vq->status);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void pvbal_batch_init(struct pvbal_batch *bt)
+{
+	bt->nr = 0;
+	bt->pages = 0;
+	INIT_LIST_HEAD(&bt->small);
+	INIT_LIST_HEAD(&bt->chunks);
+}
+
+/* Add [pa, pa + len) to @bt, merged with the last range when adjacent. */
+static void pvbal_add_range(struct pvbal_batch *bt, u64 pa, u32 len)
+{
+	typeof(bt->r[0]) *r = bt->nr ? &bt->r[bt->nr - 1] : NULL;
+
+	if (r && r->len <= PVBAL_MAX_RANGE - len) {
+		if (r->addr + r->len == pa) {
+			r->len += len;
+			return;
+		}
+		if (pa + len == r->addr) {
+			r->addr = pa;
+			r->len += len;
+			return;
+		}
+	}
+	/* Callers stop before the 64th range is used. */
+	bt->r[bt->nr].addr = pa;
+	bt->r[bt->nr].len = len;
+	bt->nr++;
+}
+
+static void pvbal_batch_add(struct pvbal_batch *bt, struct page *page,
+			    unsigned int order)
+{
+	pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE << order);
+	list_add_tail(&page->lru, order ? &bt->chunks : &bt->small);
+	bt->pages += 1UL << order;
+}
+
+/* ---- inflate, deflate (under b->lock) -------------------------------------- */
+
+/* The pages of @bt now belong to the balloon (host has them, or may). */
+static void pvbal_take(struct pvbal *b, struct pvbal_batch *bt)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, &bt->chunks, lru) {
+		list_move(&page->lru, &b->chunks);
+		adjust_managed_page_count(page, -(long)PVBAL_CHUNK_PAGES);
+		count_vm_events(BALLOON_INFLATE, PVBAL_CHUNK_PAGES);
+		WRITE_ONCE(b->nr_chunks, b->nr_chunks + 1);
+	}
+	list_for_each_entry_safe(page, next, &bt->small, lru) {
+		list_del(&page->lru);
+		adjust_managed_page_count(page, -1);
+		balloon_page_enqueue(&b->bdi, page);
+		WRITE_ONCE(b->nr_small, b->nr_small + 1);
+	}
+}
+
+/* Give @bt's pages back to the page allocator. */
+static void pvbal_release(struct pvbal_batch *bt, bool counted)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, &bt->chunks, lru) {
+		list_del(&page->lru);
+		if (counted) {
+			adjust_managed_page_count(page, PVBAL_CHUNK_PAGES);
+			count_vm_events(BALLOON_DEFLATE, PVBAL_CHUNK_PAGES);
+		}
+		__free_pages(page, PVBAL_CHUNK_ORDER);
+	}
+	list_for_each_entry_safe(page, next, &bt->small, lru) {
+		list_del(&page->lru);
+		if (counted)
+			adjust_managed_page_count(page, 1);
+		put_page(page);
+	}
+}
+
+/* Inflate by up to @want 4 KiB pages, one request; pages inflated. */
+static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
+{
+	const gfp_t chunk_gfp = GFP_HIGHUSER_MOVABLE | __GFP_NORETRY |
+				__GFP_NOWARN | __GFP_NOMEMALLOC;
+	struct pvbal_batch *bt = &b->batch;
+	unsigned long want_p = want / PVBAL_PER_PAGE;
+	struct page *page;
+	int ret;
+
+	pvbal_batch_init(bt);
+	while (bt->pages < want_p && bt->nr < PVIO_MAX_CHAIN) {
+		if (want_p - bt->pages >= PVBAL_CHUNK_PAGES && !b->chunk_fail) {
+			page = alloc_pages(chunk_gfp, PVBAL_CHUNK_ORDER);
+			if (page) {
+				pvbal_batch_add(bt, page, PVBAL_CHUNK_ORDER);
+				continue;
+			}
+			b->chunk_fail = true;	/* 4 KiB pages for the rest */
+		}
+		page = balloon_page_alloc();
+		if (!page)
+			break;
+		pvbal_batch_add(bt, page, 0);
+	}
+	if (!bt->pages)
+		return 0;
+	ret = pvbal_send(b, PVIO_BAL_Q_INFLATE, bt);
+	if (ret == -EIO) {
+		/* Refused: the pages are ours again, contents undefined. */
+		pvbal_release(bt, false);
+		return 0;
+	}
+	/* Done, or unknown: the host may have released them; never touch. */
+	pvbal_take(b, bt);
+	return ret ? 0 : bt->pages * PVBAL_PER_PAGE;
+}
+
+/* Break one chunk into 4 KiB balloon pages (deflating less than 2 MiB). */
+static void pvbal_split_chunk(struct pvbal *b)
+{
+	struct page *page = list_first_entry(&b->chunks, struct page, lru);
+	unsigned long i;
+
+	list_del(&page->lru);
+	WRITE_ONCE(b->nr_chunks, b->nr_chunks - 1);
+	split_page(page, PVBAL_CHUNK_ORDER);
+	for (i = 0; i < PVBAL_CHUNK_PAGES; i++) {
+		balloon_page_enqueue(&b->bdi, page + i);
+		/* enqueue counted an inflate the chunk already counted */
+		count_vm_event(BALLOON_DEFLATE);
+	}
+	WRITE_ONCE(b->nr_small, b->nr_small + PVBAL_CHUNK_PAGES);
+}
+
+/* Deflate by up to @want 4 KiB pages, one request; pages deflated. */
+static unsigned long pvbal_deflate(struct pvbal *b, u64 want)
+{
+	struct pvbal_batch *bt = &b->batch;
+	unsigned long want_p = want / PVBAL_PER_PAGE;
+	struct page *page;
+	LIST_HEAD(one);
+	int ret;
+
+	pvbal_batch_init(bt);
+	while (bt->pages < want_p && bt->nr < PVIO_MAX_CHAIN) {
+		if (want_p - bt->pages >= PVBAL_CHUNK_PAGES && b->nr_chunks) {
+			page = list_first_entry(&b->chunks, struct page, lru);
+			list_del(&page->lru);
+			WRITE_ONCE(b->nr_chunks, b->nr_chunks - 1);
+			pvbal_batch_add(bt, page, PVBAL_CHUNK_ORDER);
+			continue;
+		}
+		if (!b->nr_small && b->nr_chunks)
+			pvbal_split_chunk(b);
+		if (!b->nr_small || !balloon_page_list_dequeue(&b->bdi, &one, 1))
+			break;		/* empty, or every page is being migrated */
+		page = list_first_entry(&one, struct page, lru);
+		list_del(&page->lru);
+		WRITE_ONCE(b->nr_small, b->nr_small - 1);
+		pvbal_batch_add(bt, page, 0);
+	}
+	if (!bt->pages)
+		return 0;
+	ret = pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
+	if (ret) {
+		/* Not given back: they stay in the balloon, untouched. */
+		list_for_each_entry(page, &bt->chunks, lru)
+			adjust_managed_page_count(page, PVBAL_CHUNK_PAGES);
+		list_for_each_entry(page, &bt->small, lru)
+			adjust_managed_page_count(page, 1);
+		pvbal_take(b, bt);
+		return 0;
+	}
+	pvbal_release(bt, true);
+	return bt->pages * PVBAL_PER_PAGE;
+}
+
+/* ---- target ----------------------------------------------------------------- */
+
+/* The most the balloon may hold: the guest keeps max(64 MiB, RAM/16). */
+static u64 pvbal_max_pages(struct pvbal *b)
+{
+	u64 total = totalram_pages() + pvbal_actual(b) / PVBAL_PER_PAGE;
+	u64 keep = max_t(u64, PVBAL_MIN_KEEP, total / 16);
+
+	return total > keep ? (total - keep) * PVBAL_PER_PAGE : 0;
+}
+
+/* Re-read the config (consistent copy) and clamp what the host asks. */
+static void pvbal_read_config(struct pvbal *b)
+{
+	struct pvio_balloon_config c;
+	u64 raw, max;
+	u32 ms;
+
+	if (pvio_config_read(b->pdev, &c, offsetof(struct pvio_balloon_config,
+						   actual_pages)) < 0)
+		return;
+	raw = le64_to_cpu(c.target_pages);
+	max = pvbal_max_pages(b);
+	if (raw != b->raw_target) {
+		b->raw_target = raw;
+		b->hold = false;	/* a new word from the host */
+		if (raw > max)
+			dev_warn(&b->pdev->dev, "target %llu pages is more than this guest can give; using %llu\n",
+				 raw, max);
+	}
+	b->target = min(raw, max);
+	b->floor = min(le64_to_cpu(c.floor_pages), b->target);
+	ms = le32_to_cpu(c.stats_interval_ms);
+	if (!pvio_has_feature(b->pdev, PVIO_BAL_F_STATS))
+		ms = 0;
+	else if (ms)
+		ms = clamp_t(u32, ms, 100, 60000);
+	if (ms != b->stats_ms) {
+		b->stats_ms = ms;
+		if (ms)
+			mod_delayed_work(system_wq, &b->stats_work, 0);
+	}
+}
+
+static void pvbal_adjust_work(struct work_struct *work)
+{
+	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
+				       adjust_work);
+	unsigned long n;
+	u64 actual;
+	bool retry = false;
+
+	mutex_lock(&b->lock);
+	b->chunk_fail = false;
+	while (b->queues_up && !READ_ONCE(b->resetting) && !b->frozen) {
+		pvbal_read_config(b);
+		actual = pvbal_actual(b);
+		if (actual < b->target && !b->hold) {
+			n = pvbal_inflate(b, b->target - actual);
+			retry = !n;	/* no memory (or refused): later */
+		} else if (actual > b->target) {
+			n = pvbal_deflate(b, actual - b->target);
+		} else {
+			n = 0;
+		}
+		if (pvbal_actual(b) != actual)
+			pvbal_publish_actual(b);
+		if (!n)
+			break;
+		cond_resched();
+	}
+	if (retry && b->queues_up && !b->frozen && !b->removing)
+		schedule_delayed_work(&b->adjust_work, PVBAL_RETRY);
+	mutex_unlock(&b->lock);
+}
+
+/* ---- statistics ------------------------------------------------------------- */
+
+static void pvbal_stats_work(struct work_struct *work)
+{
+	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
+				       stats_work);
+	struct pvio_balloon_stats *s = &pvbal_cfg(b)->stats;
+	unsigned long ev[NR_VM_EVENT_ITEMS];
+	struct sysinfo si;
+	u32 seq, ms = READ_ONCE(b->stats_ms);
+
+	if (!ms || READ_ONCE(b->frozen) || READ_ONCE(b->removing))
+		return;
+	all_vm_events(ev);
+	si_meminfo(&si);
+	seq = ++b->stats_seq;
+	b->stats_seq++;
+	WRITE_ONCE(s->seq, cpu_to_le32(seq));
+	/* The odd seq (a write in progress) is visible before any field. */
+	smp_wmb();
+	WRITE_ONCE(s->interval_ms, cpu_to_le32(ms));
+	WRITE_ONCE(s->free_bytes, cpu_to_le64((u64)si.freeram << PAGE_SHIFT));
+	WRITE_ONCE(s->avail_bytes, cpu_to_le64((u64)si_mem_available() << PAGE_SHIFT));
+	WRITE_ONCE(s->cache_bytes,
+		   cpu_to_le64((u64)global_node_page_state(NR_FILE_PAGES) << PAGE_SHIFT));
+	WRITE_ONCE(s->total_bytes, cpu_to_le64((u64)si.totalram << PAGE_SHIFT));
+	WRITE_ONCE(s->swap_in, cpu_to_le64(ev[PSWPIN]));
+	WRITE_ONCE(s->swap_out, cpu_to_le64(ev[PSWPOUT]));
+	WRITE_ONCE(s->major_faults, cpu_to_le64(ev[PGMAJFAULT]));
+	WRITE_ONCE(s->minor_faults, cpu_to_le64(ev[PGFAULT]));
+	WRITE_ONCE(s->oom_kills, cpu_to_le64(ev[OOM_KILL]));
+	/* PSI averages are not exported to modules: always 0. */
+	WRITE_ONCE(s->psi_some_avg10, 0);
+	WRITE_ONCE(s->psi_full_avg10, 0);
+	WRITE_ONCE(s->deflated_on_pressure,
+		   cpu_to_le64(atomic64_read(&b->deflated_on_pressure)));
+	/* Fields complete before the even seq. */
+	smp_wmb();
+	WRITE_ONCE(s->seq, cpu_to_le32(seq + 1));
+	schedule_delayed_work(&b->stats_work, msecs_to_jiffies(ms));
+}
+
+/* ---- deflate on OOM ------------------------------------------------------- */
+
+static int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
+			    void *parm)
+{
+	struct pvbal *b = container_of(nb, struct pvbal, oom_nb);
+	unsigned long *freed = parm, n, got = 0;
+	u64 actual, want;
+
+	mutex_lock(&b->lock);
+	actual = pvbal_actual(b);
+	want = actual > b->floor ? min_t(u64, actual - b->floor, oom_pages) : 0;
+	while (got < want) {
+		n = pvbal_deflate(b, want - got);
+		if (!n)
+			break;
+		got += n;
+	}
+	if (got) {
+		b->hold = true;
+		atomic64_add(got, &b->deflated_on_pressure);
+		pvbal_publish_actual(b);
+		dev_info_ratelimited(&b->pdev->dev, "out of memory: gave back %lu pages (balloon now %llu, floor %llu)\n",
+				     got, pvbal_actual(b), b->floor);
+	}
+	mutex_unlock(&b->lock);
+	*freed += got / PVBAL_PER_PAGE;
+	return NOTIFY_OK;
+}
+
+/* ---- compaction ------------------------------------------------------------- */
+
+static int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
+			     struct page *page, enum migrate_mode mode)
+{
+	struct pvbal *b = container_of(bdi, struct pvbal, bdi);
+	struct pvbal_batch *bt = &b->batch;
+	unsigned long flags;
+
+	/* Inflating or deflating right now: compaction tries again later. */
+	if (!mutex_trylock(&b->lock))
+		return -EAGAIN;
+	if (!b->queues_up) {
+		mutex_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	pvbal_batch_init(bt);
+	pvbal_add_range(bt, page_to_phys(newpage), PAGE_SIZE);
+	if (pvbal_send(b, PVIO_BAL_Q_INFLATE, bt) == -EIO) {
+		mutex_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	get_page(newpage);		/* balloon reference */
+	if (page_zone(page) != page_zone(newpage)) {
+		adjust_managed_page_count(page, 1);
+		adjust_managed_page_count(newpage, -1);
+	}
+	spin_lock_irqsave(&bdi->pages_lock, flags);
+	balloon_page_insert(bdi, newpage);
+	bdi->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&bdi->pages_lock, flags);
+
+	/* The old page goes back to the guest: ask for it first. */
+	pvbal_batch_init(bt);
+	pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE);
+	pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
+	mutex_unlock(&b->lock);
+	balloon_page_finalize(page);
+	put_page(page);			/* balloon reference */
+	return MIGRATEPAGE_SUCCESS;
+}
+
+/* ---- free page reporting ------------------------------------------------------ */
+
+static int pvbal_report(struct page_reporting_dev_info *pr,
+			struct scatterlist *sgl, unsigned int nents)
+{
+	struct pvbal *b = container_of(pr, struct pvbal, pr);
+	struct pvbal_batch *bt = &b->rbatch;
+	struct scatterlist *sg;
+	unsigned int i;
+	int ret;
+
+	mutex_lock(&b->report_lock);
+	pvbal_batch_init(bt);
+	/* At most PAGE_REPORTING_CAPACITY (32) entries: they fit one chain. */
+	for_each_sg(sgl, sg, nents, i)
+		pvbal_add_range(bt, page_to_phys(sg_page(sg)), sg->length);
+	ret = pvbal_send(b, PVIO_BAL_Q_REPORT, bt);
+	mutex_unlock(&b->report_lock);
+	return ret ? -EIO : 0;
+}
+
+/* ---- queues, reset, recovery -------------------------------------------------- */
+
+/* Called with both locks held. */
+static int pvbal_queues_up(struct pvbal *b)
+{
+	unsigned int i;
+	int ret;
+
+	ret = pvio_negotiate(b->pdev, b->features);
+	if (ret)
+		return ret;
+	for (i = 0; i < b->nq; i++) {
+		struct pvio_queue *q;
+
+		spin_lock_irq(&b->vq[i].lock);
+		b->vq[i].busy = false;
+		b->vq[i].done = false;
+		spin_unlock_irq(&b->vq[i].lock);
+		q = pvio_queue_setup(b->pdev, i, pvbal_irq, &b->vq[i]);
+		if (IS_ERR(q))
+			return PTR_ERR(q);
+		b->vq[i].q = q;
+	}
+	ret = pvio_device_ready(b->pdev, b->nq);
+	if (ret)
+		return ret;
+	b->queues_up = true;
+	pvbal_publish_actual(b);
+	return 0;
+}
+
+/* Called with both locks held; returns whether the host acknowledged. */
+static bool pvbal_queues_down(struct pvbal *b)
+{
+	unsigned int i;
+	bool acked;
+
+	b->queues_up = false;
+	acked = !pvio_device_teardown(b->pdev);
+	for (i = 0; i < b->nq; i++)
+		b->vq[i].q = NULL;
+	return acked;
+}
+
+static void pvbal_reset_work(struct work_struct *work)
+{
+	struct pvbal *b = container_of(work, struct pvbal, reset_work);
+
+	WRITE_ONCE(b->resetting, true);
+	wake_up(&b->vq[0].wq);
+	wake_up(&b->vq[1].wq);
+	wake_up(&b->vq[2].wq);
+	mutex_lock(&b->lock);
+	mutex_lock(&b->report_lock);
+	if (!b->frozen && !b->removing) {
+		if (!pvbal_queues_down(b))
+			dev_warn(&b->pdev->dev, "reset not acknowledged\n");
+		WRITE_ONCE(b->resetting, false);
+		if (pvbal_queues_up(b))
+			dev_err(&b->pdev->dev, "cannot set the queues up again\n");
+		else
+			mod_delayed_work(system_wq, &b->adjust_work, 0);
+	}
+	mutex_unlock(&b->report_lock);
+	mutex_unlock(&b->lock);
+}
+
+static void pvbal_config_changed(struct pvio_device *pdev)
+{
+	struct pvbal *b = dev_get_drvdata(&pdev->dev);
+
+	if (!b || READ_ONCE(b->removing) || READ_ONCE(b->frozen))
+		return;
+	if (pdev->broken) {
+		WRITE_ONCE(b->resetting, true);
+		queue_work(system_wq, &b->reset_work);
+		return;
+	}
+	mod_delayed_work(system_wq, &b->adjust_work, 0);
+}
+
+/* Stop every activity that uses the queues; both locks held on return. */
+static void pvbal_quiesce(struct pvbal *b)
+{
+	WRITE_ONCE(b->resetting, true);
+	wake_up(&b->vq[0].wq);
+	wake_up(&b->vq[1].wq);
+	wake_up(&b->vq[2].wq);
+	cancel_delayed_work_sync(&b->adjust_work);
+	cancel_delayed_work_sync(&b->stats_work);
+	cancel_work_sync(&b->reset_work);
+	mutex_lock(&b->lock);
+	mutex_lock(&b->report_lock);
+}
+
+static void pvbal_freeze(struct pvio_device *pdev)
+{
+	struct pvbal *b = dev_get_drvdata(&pdev->dev);
+
+	WRITE_ONCE(b->frozen, true);
+	pvbal_quiesce(b);
+	/* The transport resets the device and frees the queues next. */
+	b->queues_up = false;
+	b->vq[0].q = NULL;
+	b->vq[1].q = NULL;
+	b->vq[2].q = NULL;
+	mutex_unlock(&b->report_lock);
+	mutex_unlock(&b->lock);
+}
+
+static int pvbal_restore(struct pvio_device *pdev)
+{
+	struct pvbal *b = dev_get_drvdata(&pdev->dev);
+	int ret;
+
+	mutex_lock(&b->lock);
+	mutex_lock(&b->report_lock);
+	WRITE_ONCE(b->resetting, false);
+	WRITE_ONCE(b->frozen, false);
+	ret = pvbal_queues_up(b);
+	mutex_unlock(&b->report_lock);
+	mutex_unlock(&b->lock);
+	if (ret)
+		return ret;
+	dev_info(&pdev->dev, "restored after backend restart, balloon %llu pages\n",
+		 pvbal_actual(b));
+	mod_delayed_work(system_wq, &b->adjust_work, 0);
+	if (b->stats_ms)
+		mod_delayed_work(system_wq, &b->stats_work, 0);
+	return 0;
+}
+
+/* ---- probe / remove --------------------------------------------------------- */
+
+static int pvbal_probe(struct pvio_device *pdev)
+{
+	u64 wanted = BIT_ULL(PVIO_BAL_F_STATS) | BIT_ULL(PVIO_BAL_F_DEFLATE_ON_OOM);
+	struct pvbal *b;
+	unsigned int i;
+	int ret;
+
+	BUILD_BUG_ON(PAGE_SHIFT < 12);
+	if (!pdev->config || pdev->config_len < sizeof(struct pvio_balloon_config) ||
+	    pdev->max_queues < 2) {
+		dev_err(&pdev->dev, "balloon without config area or its two queues\n");
+		return -EINVAL;
+	}
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	b->pdev = pdev;
+	mutex_init(&b->lock);
+	mutex_init(&b->report_lock);
+	INIT_LIST_HEAD(&b->chunks);
+	balloon_devinfo_init(&b->bdi);
+	if (IS_ENABLED(CONFIG_BALLOON_COMPACTION))
+		b->bdi.migratepage = pvbal_migratepage;
+	INIT_DELAYED_WORK(&b->adjust_work, pvbal_adjust_work);
+	INIT_DELAYED_WORK(&b->stats_work, pvbal_stats_work);
+	INIT_WORK(&b->reset_work, pvbal_reset_work);
+	atomic64_set(&b->deflated_on_pressure, 0);
+	for (i = 0; i < ARRAY_SIZE(b->vq); i++) {
+		b->vq[i].b = b;
+		spin_lock_init(&b->vq[i].lock);
+		init_waitqueue_head(&b->vq[i].wq);
+	}
+	if (pdev->max_queues >= 3 && free_page_reporting)
+		wanted |= BIT_ULL(PVIO_BAL_F_REPORTING);
+	ret = pvio_negotiate(pdev, wanted);
+	if (ret)
+		goto err_free;
+	b->features = pdev->features;
+	b->nq = pvio_has_feature(pdev, PVIO_BAL_F_REPORTING) ? 3 : 2;
+
+	mutex_lock(&b->lock);
+	mutex_lock(&b->report_lock);
+	ret = pvbal_queues_up(b);
+	mutex_unlock(&b->report_lock);
+	mutex_unlock(&b->lock);
+	if (ret)
+		goto err_free;	/* the bus resets the device and frees queues */
+	dev_set_drvdata(&pdev->dev, b);
+
+	if (pvio_has_feature(pdev, PVIO_BAL_F_DEFLATE_ON_OOM)) {
+		b->oom_nb.notifier_call = pvbal_oom_notify;
+		b->oom_nb.priority = 80;
+		ret = register_oom_notifier(&b->oom_nb);
+		if (ret)
+			goto err_drvdata;
+		b->oom_registered = true;
+	}
+	if (pvio_has_feature(pdev, PVIO_BAL_F_REPORTING)) {
+		b->pr.report = pvbal_report;
+		ret = page_reporting_register(&b->pr);
+		if (ret)	/* another balloon reports already: go without */
+			dev_warn(&pdev->dev, "free page reporting unavailable (%d)\n", ret);
+		else
+			b->pr_registered = true;
+	}
+	dev_info(&pdev->dev, "balloon: features %#llx, %u queues, free page reporting %s\n",
+		 pdev->features, b->nq, b->pr_registered ? "on" : "off");
+	mod_delayed_work(system_wq, &b->adjust_work, 0);
+	return 0;
+
+err_drvdata:
+	dev_set_drvdata(&pdev->dev, NULL);
+err_free:
+	kfree(b);
+	return ret;
+}
+
+static void pvbal_remove(struct pvio_device *pdev)
+{
+	struct pvbal *b = dev_get_drvdata(&pdev->dev);
+	struct pvbal_batch *bt = &b->batch;
+	bool acked;
+
+	if (b->pr_registered)
+		page_reporting_unregister(&b->pr);
+	if (b->oom_registered)
+		unregister_oom_notifier(&b->oom_nb);
+	WRITE_ONCE(b->removing, true);
+	cancel_delayed_work_sync(&b->adjust_work);
+	cancel_delayed_work_sync(&b->stats_work);
+	cancel_work_sync(&b->reset_work);
+	mutex_lock(&b->lock);
+	/* Give everything back politely while the host listens. */
+	while (b->queues_up && !READ_ONCE(b->resetting) &&
+	       pvbal_deflate(b, pvbal_actual(b)))
+		;
+	mutex_lock(&b->report_lock);
+	acked = pvbal_queues_down(b);
+	mutex_unlock(&b->report_lock);
+	cancel_work_sync(&b->reset_work);
+	if (pvbal_actual(b) && !acked) {
+		/* A host that may still release them: never reuse these. */
+		dev_warn(&pdev->dev, "reset not acknowledged: leaking %llu balloon pages\n",
+			 pvbal_actual(b));
+		mutex_unlock(&b->lock);
+		dev_set_drvdata(&pdev->dev, NULL);
+		return;	/* and @b with them: compaction may still call in */
+	}
+	/*
+	 * Reset acknowledged: the host is done with the pages (contents
+	 * undefined).  Pages being migrated come back to the list when
+	 * pvbal_migratepage() refuses (queues down): wait for them.
+	 */
+	pvbal_batch_init(bt);
+	list_splice_init(&b->chunks, &bt->chunks);
+	b->nr_chunks = 0;
+	for (;;) {
+		b->nr_small -= balloon_page_list_dequeue(&b->bdi, &bt->small, b->nr_small);
+		if (!b->nr_small)
+			break;
+		mutex_unlock(&b->lock);
+		msleep(20);
+		mutex_lock(&b->lock);
+	}
+	mutex_unlock(&b->lock);
+	pvbal_release(bt, true);
+	dev_set_drvdata(&pdev->dev, NULL);
+	kfree(b);
+}
+
+static struct pvio_driver pvbal_driver = {
+	.driver.name = KBUILD_MODNAME,
+	.type = PVIO_DEV_BALLOON,
+	.probe = pvbal_probe,
+	.remove = pvbal_remove,
+	.config_changed = pvbal_config_changed,
+	.freeze = pvbal_freeze,
+	.restore = pvbal_restore,
+};
+module_pvio_driver(pvbal_driver);
+
+MODULE_ALIAS("pvio:t0003");
+MODULE_DESCRIPTION("pvio memory balloon driver");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,147 @@
+#!/bin/bash
+# tests/vm/balloon.sh - pvio_balloon.ko end to end: pviod's balloon device,
+# a QEMU guest of 1 GiB whose RAM is a file in /dev/shm (memory-backend-file,
+# share=on) and the ivshmem-doorbell device; the guest half is
+# tests/vm/guest/balloon.sh (inflate, deflate, integrity over 10 cycles,
+# pressure, a target too big, free page reporting, reload).
+#
+#   guest RAM  /dev/shm/pvio-vmbal-PID   1 GiB, the host's view of it
+#   bal0       floor 128M, statistics every 500 ms, reporting offered
+#
+# The guest asks for the host's half with "PVIO-SYNC ..." console lines:
+# "balloon-set SIZE [LABEL]" runs "pvioctl balloon vm bal0 set SIZE --wait"
+# and samples the RAM file's allocated blocks (st_blocks * 512) before and
+# after; "host-blocks LABEL" samples them once.  The host then checks:
+# inflating 256 MiB gave back >= 99% of 256 MiB; free page reporting gave
+# back memory with no target change; the guest's statistics and pressure
+# deflation reached pviod; no device broke; no sanitizer report.
+# Everything started here is stopped by PID; files are removed on exit.
+set -eu
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+O=${O:-$REPO/build}
+BUILD=$O/vm
+KMOD=${KMOD:-$O/kmod-generic}
+PVIOD=${PVIOD:-$O/pviod-san}
+TMP=$(mktemp -d /tmp/pvio-vmbal.XXXXXX)
+RAM=/dev/shm/pvio-vmbal-$$
+SOCK=$TMP/guest.sock
+CTL=$TMP/control.sock
+LOG=$BUILD/balloon.log
+PVIOD_PID=
+VM_PID=
+declare -A BLOCKS=()
+
+cleanup() {
+	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
+	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/balloon-pviod.log"
+	rm -rf "$TMP" "$RAM"
+}
+trap cleanup EXIT
+
+blocks() { echo $(($(stat -c %b "$RAM") * $(stat -c %B "$RAM"))); }
+mib() { echo $(($1 >> 20)); }
+
+# act LINE: the host's half of one "PVIO-SYNC ..." line.
+act() {
+	local what=$1 before after
+	shift
+	case $what in
+	balloon-set)
+		before=$(blocks)
+		"$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" --wait --timeout 180 2>&1 | sed 's/^/# host: /' || true
+		after=$(blocks)
+		echo "# host: set $1: RAM file $(mib "$before") -> $(mib "$after") MiB allocated"
+		if [ $# -ge 2 ]; then BLOCKS[$2-before]=$before; BLOCKS[$2-after]=$after; fi ;;
+	balloon-target)
+		"$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" 2>&1 | sed 's/^/# host: /' || true ;;
+	host-blocks)
+		BLOCKS[$1]=$(blocks)
+		"$O/pvioctl" -s "$CTL" --json balloon vm bal0 status >"$TMP/status-$1" 2>&1 || true
+		echo "# host: RAM file $(mib "${BLOCKS[$1]}") MiB allocated ($1)" ;;
+	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
+	esac
+}
+
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_balloon.ko" "$PVIOD" "$O/pvioctl" \
+	"$O/vm/pvbal_mem"; do
+	[ -f "$f" ] || { echo "not ok - balloon: $f not built (make all modules)"; exit 1; }
+done
+mkdir -p "$BUILD"
+rm -f "$LOG"
+"$HERE/mkinitramfs.sh" "$BUILD/balloon.cpio.gz" \
+	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
+	--bin "$O/vm/pvbal_mem" --file "$HERE/guest/balloon.sh:/tests/balloon.sh" 2>/dev/null
+
+cat >"$TMP/pviod.ini" <<INI
+[pviod]
+control = $CTL
+heartbeat_ms = 100
+
+[guest vm]
+socket = $SOCK
+ram = $RAM
+ram_size = 1024M
+machine = pc
+
+[device vm bal0]
+type = balloon
+floor = 128M
+stats_interval_ms = 500
+INI
+"$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+PVIOD_PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "not ok - balloon: pviod did not start"; tail "$TMP/pviod.log"; exit 1; }
+
+"$HERE/vm.sh" run --initrd "$BUILD/balloon.cpio.gz" --script /tests/balloon.sh \
+	--mem 1024 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
+	--append "loglevel=3" \
+	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &
+VM_PID=$!
+
+handled=0
+while :; do
+	alive=0
+	kill -0 "$VM_PID" 2>/dev/null && alive=1
+	mapfile -t syncs < <(tr -d '\r' 2>/dev/null <"$LOG" | grep -a '^PVIO-SYNC ' || true)
+	while [ "$handled" -lt "${#syncs[@]}" ]; do
+		# shellcheck disable=SC2086 # split the line into words on purpose
+		act ${syncs[$handled]#PVIO-SYNC } || echo "# host: '${syncs[$handled]}' failed"
+		handled=$((handled + 1))
+	done
+	[ $alive = 1 ] || break
+	sleep 0.1
+done
+rc=0
+wait "$VM_PID" || rc=$?
+VM_PID=
+
+"$HERE/vm.sh" tap "$LOG" | grep -vE '^PVIO-SYNC|^1\.\.'
+n=$("$HERE/vm.sh" tap "$LOG" | grep -cE '^(not )?ok [0-9]+' || true)
+host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }
+get() { echo "${BLOCKS[$1]:-0}"; }
+want=$((256 << 20))
+drop=$(($(get inflate256-before) - $(get inflate256-after)))
+host "inflating 256 MiB released $(mib $drop) MiB of the RAM file (want >= 99% of 256 MiB)" \
+	"[ $drop -ge $((want * 99 / 100)) ]"
+rdrop=$(($(get report-filled) - $(get report-after)))
+host "free page reporting released $(mib $rdrop) MiB with no target change (filled $(mib "$(get report-filled)") MiB -> $(mib "$(get report-after)") MiB; want >= 256 MiB)" \
+	"[ $rdrop -ge $((256 << 20)) ]"
+status=$("$O/pvioctl" -s "$CTL" --json balloon vm bal0 status || true)
+"$O/pvioctl" -s "$CTL" balloon vm bal0 status | sed 's/^/# /' || true
+jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$status"; }
+host "pviod read the guest's statistics (total_bytes $(jnum total_bytes))" "[ '$(jnum total_bytes)' -gt 0 ]"
+pressure=$(sed -n 's/.*"deflated_on_pressure":\([0-9]*\).*/\1/p' "$TMP/status-pressure" 2>/dev/null)
+host "the guest told pviod it deflated under pressure (${pressure:-no} pages)" "[ '${pressure:-0}' -gt 0 ]"
+host "pviod counted reported pages ($(jnum reported_pages))" "[ '$(jnum reported_pages)' -gt 0 ]"
+host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
+host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
+echo "1..$n"
+if [ "$rc" -ne 0 ]; then
+	echo "# guest rc $rc; console log $LOG; pviod log follows"
+	tail -n 30 "$TMP/pviod.log" | sed 's/^/# pviod: /'
+	exit 1
+fi

@@ -1,0 +1,154 @@
+#!/bin/sh
+# tests/vm/guest/balloon.sh - guest side of tests/vm/balloon.sh (busybox sh).
+#
+# The host's pviod serves one balloon (floor 128 MiB, statistics every
+# 500 ms, free page reporting offered) on a 1 GiB guest whose RAM is a
+# file in the host's /dev/shm.  MemTotal follows the balloon (the driver
+# takes ballooned pages out of the managed count).
+#
+# TAP on the console: the driver binds; inflate by 256 MiB (MemTotal and
+# MemAvailable drop by it; the host checks its RAM file lost >= 99% of
+# 256 MiB of allocated blocks); deflate (all back, and usable: allocate,
+# touch, verify); data integrity (most free memory filled with a pattern,
+# the balloon cycled 10 times, the pattern verified); pressure (a balloon
+# of 600 MiB, a program wanting more than is left: the balloon deflates,
+# nobody is OOM-killed); a target the guest cannot give (clamped, no
+# crash); free page reporting (memory freed in the guest goes back to the
+# host with no target change); unload/reload; a clean kernel log.
+#
+# Host requests (console lines):
+#   PVIO-SYNC balloon-set SIZE [LABEL]   pvioctl balloon ... set SIZE --wait;
+#                                        the host samples its RAM file's
+#                                        allocated blocks before and after
+#                                        (LABEL names the pair)
+#   PVIO-SYNC balloon-target SIZE        the same without waiting (a target
+#                                        the guest cannot reach)
+#   PVIO-SYNC host-blocks LABEL          sample the RAM file's blocks now
+set -u
+
+. /tests/tap.sh
+sync_host() { echo "PVIO-SYNC $*"; }
+MiB=1024
+
+meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+# wait_total KB SECONDS: until MemTotal is KB (within 4 MiB)
+wait_total() {
+	w=0
+	while [ $w -lt $(($2 * 10)) ]; do
+		t=$(meminfo MemTotal)
+		d=$((t - $1))
+		[ $d -lt 0 ] && d=$((-d))
+		[ $d -le 4096 ] && return 0
+		sleep 0.1
+		w=$((w + 1))
+	done
+	return 1
+}
+mb() { echo $(($1 / 1024)); }
+
+modprobe pvio
+modprobe pvio_balloon free_page_reporting=0
+w=0
+until dmesg | grep -q 'balloon: features' || [ $w -ge 50 ]; do sleep 0.1; w=$((w + 1)); done
+check "pvio_balloon binds to the balloon device" sh -c "dmesg | grep -q 'balloon: features'"
+dmesg | grep 'balloon: features' | sed 's/^/# /'
+
+T0=$(meminfo MemTotal)
+A0=$(meminfo MemAvailable)
+echo "# MemTotal $(mb "$T0") MiB, MemAvailable $(mb "$A0") MiB"
+echo 1 >/proc/sys/vm/overcommit_memory
+
+# ---- inflate by 256 MiB --------------------------------------------------
+# Touch (almost) all free memory first, so that the host has backed it:
+# whatever the balloon takes is then memory the host really gets back.
+pvbal_mem touch $(($(meminfo MemFree) / 1024 - 96)) >/dev/null
+sync_host balloon-set 256M inflate256
+check "inflate 256 MiB: MemTotal $(mb "$T0") -> $(mb $((T0 - 256 * MiB))) MiB" wait_total $((T0 - 256 * MiB)) 120
+T1=$(meminfo MemTotal)
+A1=$(meminfo MemAvailable)
+echo "# after inflate: MemTotal $(mb "$T1") MiB, MemAvailable $(mb "$A1") MiB, vmstat balloon_inflate $(vmstat balloon_inflate)"
+check "MemTotal dropped by 256 MiB ($(mb $((T0 - T1))) MiB)" [ $((T0 - T1)) -ge $((255 * MiB)) ] && [ $((T0 - T1)) -le $((257 * MiB)) ]
+check "MemAvailable dropped by >= 240 MiB ($(mb $((A0 - A1))) MiB)" [ $((A0 - A1)) -ge $((240 * MiB)) ]
+
+# ---- deflate ------------------------------------------------------------------
+sync_host balloon-set 0 deflate
+check "deflate: MemTotal back to $(mb "$T0") MiB" wait_total "$T0" 120
+A2=$(meminfo MemAvailable)
+check "the memory is usable again: $(mb $((A2 - 96 * MiB))) MiB allocated, touched, verified" \
+	pvbal_mem alloc $((A2 / 1024 - 96))
+
+# ---- data integrity across 10 balloon cycles ----------------------------------
+HOLD=$(($(meminfo MemAvailable) / 1024 - 360))
+rm -f /tmp/go /tmp/go.filled
+pvbal_mem hold "$HOLD" /tmp/go >/tmp/hold.out 2>&1 &
+hpid=$!
+w=0
+until [ -e /tmp/go.filled ] || [ $w -ge 600 ]; do sleep 0.1; w=$((w + 1)); done
+echo "# $HOLD MiB filled with a pattern; cycling the balloon"
+cyc_ok=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	sync_host balloon-set 256M
+	wait_total $((T0 - 256 * MiB)) 120 || break
+	sync_host balloon-set 0
+	wait_total "$T0" 120 || break
+	cyc_ok=$i
+done
+check "10 inflate/deflate cycles of 256 MiB ($cyc_ok done)" [ "$cyc_ok" = 10 ]
+touch /tmp/go
+wait $hpid
+rc=$?
+sed 's/^/# /' /tmp/hold.out
+check "$HOLD MiB pattern intact after the cycles (rc $rc)" [ $rc = 0 ]
+
+# ---- pressure: the balloon deflates instead of an OOM kill -------------------
+oom0=$(vmstat oom_kill)
+sync_host balloon-set 600M
+check "inflate 600 MiB" wait_total $((T0 - 600 * MiB)) 180
+A3=$(meminfo MemAvailable)
+WANT=$((A3 / 1024 + 200))
+echo "# MemAvailable $(mb "$A3") MiB; allocating $WANT MiB (floor 128 MiB allows it)"
+check "a program gets $WANT MiB, more than was left" pvbal_mem alloc "$WANT"
+T3=$(meminfo MemTotal)
+echo "# MemTotal after: $(mb "$T3") MiB; $(dmesg | grep -c 'out of memory: gave back') OOM deflations"
+check "the balloon deflated under pressure (MemTotal $(mb "$T3") MiB > $(mb $((T0 - 600 * MiB))) MiB)" [ "$T3" -gt $((T0 - 590 * MiB)) ]
+check "nobody was OOM-killed (oom_kill $oom0 -> $(vmstat oom_kill))" [ "$(vmstat oom_kill)" = "$oom0" ]
+check "the driver logged its deflation on pressure" sh -c "dmesg | grep -q 'out of memory: gave back'"
+sync_host host-blocks pressure
+sync_host balloon-set 0
+check "deflate after pressure: MemTotal back" wait_total "$T0" 120
+
+# ---- a target the guest cannot give: clamped, no crash ------------------------
+sync_host balloon-target 1000M
+sleep 8
+T4=$(meminfo MemTotal)
+echo "# asked for 1000 MiB: MemTotal $(mb "$T4") MiB, MemAvailable $(mb "$(meminfo MemAvailable)") MiB"
+check "target above what the guest can give is clamped (logged)" sh -c "dmesg | grep -q 'more than this guest can give'"
+check "the guest keeps at least 64 MiB (MemTotal $(mb "$T4") MiB)" [ "$T4" -ge $((64 * MiB)) ]
+check "the guest still runs programs" pvbal_mem alloc 8
+sync_host balloon-set 0
+check "and gets everything back" wait_total "$T0" 180
+
+# ---- free page reporting ----------------------------------------------------------
+check "rmmod pvio_balloon" rmmod pvio_balloon
+modprobe pvio_balloon
+w=0
+until [ "$(dmesg | grep -c 'balloon: features')" -ge 2 ] || [ $w -ge 50 ]; do sleep 0.1; w=$((w + 1)); done
+check "reloaded with free page reporting" sh -c "dmesg | grep 'balloon: features' | tail -n 1 | grep -q 'reporting on'"
+sleep 6		# whatever is free now gets reported first
+sync_host host-blocks report-before
+sleep 1
+F=$(($(meminfo MemFree) / 1024 - 200))
+dd if=/dev/zero of=/dev/shm/big bs=1M count="$F" 2>/dev/null
+sync_host host-blocks report-filled
+sleep 1
+rm -f /dev/shm/big
+echo "# $F MiB written to tmpfs and freed; waiting for the reports"
+sleep 10
+sync_host host-blocks report-after
+sleep 1
+check "MemTotal unchanged by reporting" [ "$(meminfo MemTotal)" = "$T0" ]
+
+dmesg_clean
+echo "1..$n"
+exit "$fail"
