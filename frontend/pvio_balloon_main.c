@@ -36,113 +36,26 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/balloon_compaction.h>
 #include <linux/delay.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/oom.h>
-#include <linux/page_reporting.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
-#include <linux/vmstat.h>
-#include <linux/wait.h>
-#include <linux/workqueue.h>
-#include "pvio.h"
-
-#define PVBAL_PER_PAGE		(PAGE_SIZE / 4096)	/* balloon units per page */
-#define PVBAL_CHUNK_ORDER	(21 - PAGE_SHIFT)	/* 2 MiB */
-#define PVBAL_CHUNK_PAGES	BIT(PVBAL_CHUNK_ORDER)
-#define PVBAL_MAX_RANGE		SZ_1G			/* bytes in one slot */
-#define PVBAL_TIMEOUT		(10 * HZ)
-#define PVBAL_MIN_KEEP		(SZ_64M / PAGE_SIZE)
-#define PVBAL_RETRY		(2 * HZ)
-
-static unsigned int oom_pages = 4096;
-module_param(oom_pages, uint, 0644);
-MODULE_PARM_DESC(oom_pages, "4 KiB pages given back per OOM notification (default 4096)");
+#include "pvio_balloon.h"
 
 static bool free_page_reporting = true;
 module_param(free_page_reporting, bool, 0444);
 MODULE_PARM_DESC(free_page_reporting, "Report free pages to the host when it offers it (default on)");
 
-struct pvbal;
-
-struct pvbal_vq {
-	struct pvbal *b;
-	struct pvio_queue *q;		/* NULL while the queues are down */
-	spinlock_t lock;		/* the fields below, against the irq */
-	wait_queue_head_t wq;
-	u16 id;				/* of the request outstanding */
-	bool busy;			/* a request is outstanding */
-	bool done;			/* and its completion arrived */
-	u32 status;
-};
-
-/* Page ranges of one request, and the pages behind them. */
-struct pvbal_batch {
-	unsigned int nr;
-	struct {
-		u64 addr;
-		u32 len;
-	} r[PVIO_MAX_CHAIN];
-	struct list_head small;		/* order-0 pages */
-	struct list_head chunks;	/* order-PVBAL_CHUNK_ORDER pages */
-	unsigned long pages;		/* both, in PAGE_SIZE units */
-};
-
-struct pvbal {
-	struct pvio_device *pdev;
-	/*
-	 * Serialises inflate, deflate, migration and queue changes; held
-	 * while a request on queue 0 or 1 is outstanding.  Nothing under it
-	 * allocates memory without __GFP_NORETRY, so the OOM notifier may
-	 * take it.
-	 */
-	struct mutex lock;
-	struct mutex report_lock;	/* queue 2; taken after @lock */
-	struct balloon_dev_info bdi;	/* 4 KiB balloon pages */
-	struct list_head chunks;	/* 2 MiB balloon chunks; @lock */
-	unsigned long nr_chunks;	/* @lock (read without by stats) */
-	unsigned long nr_small;		/* @lock */
-	u64 target;			/* 4 KiB pages, clamped; @lock */
-	u64 raw_target;			/* as the host wrote it; @lock */
-	u64 floor;			/* 4 KiB pages; @lock */
-	u32 stats_ms;			/* 0: no statistics */
-	u32 stats_seq;			/* ours, never read back */
-	bool hold;			/* deflated on pressure: no inflating */
-	bool chunk_fail;		/* no 2 MiB chunk this round */
-	bool queues_up;			/* @lock and @report_lock */
-	bool frozen;			/* between freeze() and restore() */
-	bool removing;
-	bool resetting;			/* waiters give up: see pvbal_send() */
-	unsigned int nq;
-	u64 features;			/* negotiated at probe */
-	atomic64_t deflated_on_pressure;
-	struct pvbal_vq vq[3];
-	struct pvbal_batch batch;	/* @lock */
-	struct pvbal_batch rbatch;	/* @report_lock */
-	struct delayed_work adjust_work;
-	struct delayed_work stats_work;
-	struct work_struct reset_work;
-	struct notifier_block oom_nb;
-	bool oom_registered;
-	struct page_reporting_dev_info pr;
-	bool pr_registered;
-};
-
-static inline struct pvio_balloon_config *pvbal_cfg(struct pvbal *b)
-{
-	return b->pdev->config;
-}
-
 /* Pages in the balloon, in 4 KiB units. */
-static u64 pvbal_actual(struct pvbal *b)
+u64 pvbal_actual(struct pvbal *b)
 {
 	return ((u64)READ_ONCE(b->nr_chunks) * PVBAL_CHUNK_PAGES +
 		READ_ONCE(b->nr_small)) * PVBAL_PER_PAGE;
 }
 
-static void pvbal_publish_actual(struct pvbal *b)
+void pvbal_publish_actual(struct pvbal *b)
 {
 	WRITE_ONCE(pvbal_cfg(b)->actual_pages, cpu_to_le64(pvbal_actual(b)));
 	pvio_config_notify(b->pdev);
@@ -189,7 +102,7 @@ static void pvbal_irq(struct pvio_queue *q)
  * the host refused (error status); -ETIMEDOUT, -ENODEV, -EPROTO: outcome
  * unknown, the device is being reset.  Caller holds the queue's lock.
  */
-static int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
+int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 {
 	struct pvbal_vq *vq = &b->vq[qi];
 	struct pvio_desc d[PVIO_MAX_CHAIN];
@@ -250,7 +163,7 @@ static int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 	return 0;
 }
 
-static void pvbal_batch_init(struct pvbal_batch *bt)
+void pvbal_batch_init(struct pvbal_batch *bt)
 {
 	bt->nr = 0;
 	bt->pages = 0;
@@ -259,7 +172,7 @@ static void pvbal_batch_init(struct pvbal_batch *bt)
 }
 
 /* Add [pa, pa + len) to @bt, merged with the last range when adjacent. */
-static void pvbal_add_range(struct pvbal_batch *bt, u64 pa, u32 len)
+void pvbal_add_range(struct pvbal_batch *bt, u64 pa, u32 len)
 {
 	typeof(bt->r[0]) *r = bt->nr ? &bt->r[bt->nr - 1] : NULL;
 
@@ -386,7 +299,7 @@ static void pvbal_split_chunk(struct pvbal *b)
 }
 
 /* Deflate by up to @want 4 KiB pages, one request; pages deflated. */
-static unsigned long pvbal_deflate(struct pvbal *b, u64 want)
+unsigned long pvbal_deflate(struct pvbal *b, u64 want)
 {
 	struct pvbal_batch *bt = &b->batch;
 	unsigned long want_p = want / PVBAL_PER_PAGE;
@@ -502,142 +415,6 @@ static void pvbal_adjust_work(struct work_struct *work)
 	if (retry && b->queues_up && !b->frozen && !b->removing)
 		schedule_delayed_work(&b->adjust_work, PVBAL_RETRY);
 	mutex_unlock(&b->lock);
-}
-
-/* ---- statistics ------------------------------------------------------------- */
-
-static void pvbal_stats_work(struct work_struct *work)
-{
-	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
-				       stats_work);
-	struct pvio_balloon_stats *s = &pvbal_cfg(b)->stats;
-	unsigned long ev[NR_VM_EVENT_ITEMS];
-	struct sysinfo si;
-	u32 seq, ms = READ_ONCE(b->stats_ms);
-
-	if (!ms || READ_ONCE(b->frozen) || READ_ONCE(b->removing))
-		return;
-	all_vm_events(ev);
-	si_meminfo(&si);
-	seq = ++b->stats_seq;
-	b->stats_seq++;
-	WRITE_ONCE(s->seq, cpu_to_le32(seq));
-	/* The odd seq (a write in progress) is visible before any field. */
-	smp_wmb();
-	WRITE_ONCE(s->interval_ms, cpu_to_le32(ms));
-	WRITE_ONCE(s->free_bytes, cpu_to_le64((u64)si.freeram << PAGE_SHIFT));
-	WRITE_ONCE(s->avail_bytes, cpu_to_le64((u64)si_mem_available() << PAGE_SHIFT));
-	WRITE_ONCE(s->cache_bytes,
-		   cpu_to_le64((u64)global_node_page_state(NR_FILE_PAGES) << PAGE_SHIFT));
-	WRITE_ONCE(s->total_bytes, cpu_to_le64((u64)si.totalram << PAGE_SHIFT));
-	WRITE_ONCE(s->swap_in, cpu_to_le64(ev[PSWPIN]));
-	WRITE_ONCE(s->swap_out, cpu_to_le64(ev[PSWPOUT]));
-	WRITE_ONCE(s->major_faults, cpu_to_le64(ev[PGMAJFAULT]));
-	WRITE_ONCE(s->minor_faults, cpu_to_le64(ev[PGFAULT]));
-	WRITE_ONCE(s->oom_kills, cpu_to_le64(ev[OOM_KILL]));
-	/* PSI averages are not exported to modules: always 0. */
-	WRITE_ONCE(s->psi_some_avg10, 0);
-	WRITE_ONCE(s->psi_full_avg10, 0);
-	WRITE_ONCE(s->deflated_on_pressure,
-		   cpu_to_le64(atomic64_read(&b->deflated_on_pressure)));
-	/* Fields complete before the even seq. */
-	smp_wmb();
-	WRITE_ONCE(s->seq, cpu_to_le32(seq + 1));
-	schedule_delayed_work(&b->stats_work, msecs_to_jiffies(ms));
-}
-
-/* ---- deflate on OOM ------------------------------------------------------- */
-
-static int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
-			    void *parm)
-{
-	struct pvbal *b = container_of(nb, struct pvbal, oom_nb);
-	unsigned long *freed = parm, n, got = 0;
-	u64 actual, want;
-
-	mutex_lock(&b->lock);
-	actual = pvbal_actual(b);
-	want = actual > b->floor ? min_t(u64, actual - b->floor, oom_pages) : 0;
-	while (got < want) {
-		n = pvbal_deflate(b, want - got);
-		if (!n)
-			break;
-		got += n;
-	}
-	if (got) {
-		b->hold = true;
-		atomic64_add(got, &b->deflated_on_pressure);
-		pvbal_publish_actual(b);
-		dev_info_ratelimited(&b->pdev->dev, "out of memory: gave back %lu pages (balloon now %llu, floor %llu)\n",
-				     got, pvbal_actual(b), b->floor);
-	}
-	mutex_unlock(&b->lock);
-	*freed += got / PVBAL_PER_PAGE;
-	return NOTIFY_OK;
-}
-
-/* ---- compaction ------------------------------------------------------------- */
-
-static int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
-			     struct page *page, enum migrate_mode mode)
-{
-	struct pvbal *b = container_of(bdi, struct pvbal, bdi);
-	struct pvbal_batch *bt = &b->batch;
-	unsigned long flags;
-
-	/* Inflating or deflating right now: compaction tries again later. */
-	if (!mutex_trylock(&b->lock))
-		return -EAGAIN;
-	if (!b->queues_up) {
-		mutex_unlock(&b->lock);
-		return -EAGAIN;
-	}
-	pvbal_batch_init(bt);
-	pvbal_add_range(bt, page_to_phys(newpage), PAGE_SIZE);
-	if (pvbal_send(b, PVIO_BAL_Q_INFLATE, bt) == -EIO) {
-		mutex_unlock(&b->lock);
-		return -EAGAIN;
-	}
-	get_page(newpage);		/* balloon reference */
-	if (page_zone(page) != page_zone(newpage)) {
-		adjust_managed_page_count(page, 1);
-		adjust_managed_page_count(newpage, -1);
-	}
-	spin_lock_irqsave(&bdi->pages_lock, flags);
-	balloon_page_insert(bdi, newpage);
-	bdi->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&bdi->pages_lock, flags);
-
-	/* The old page goes back to the guest: ask for it first. */
-	pvbal_batch_init(bt);
-	pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE);
-	pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
-	mutex_unlock(&b->lock);
-	balloon_page_finalize(page);
-	put_page(page);			/* balloon reference */
-	return MIGRATEPAGE_SUCCESS;
-}
-
-/* ---- free page reporting ------------------------------------------------------ */
-
-static int pvbal_report(struct page_reporting_dev_info *pr,
-			struct scatterlist *sgl, unsigned int nents)
-{
-	struct pvbal *b = container_of(pr, struct pvbal, pr);
-	struct pvbal_batch *bt = &b->rbatch;
-	struct scatterlist *sg;
-	unsigned int i;
-	int ret;
-
-	mutex_lock(&b->report_lock);
-	pvbal_batch_init(bt);
-	/* At most PAGE_REPORTING_CAPACITY (32) entries: they fit one chain. */
-	for_each_sg(sgl, sg, nents, i)
-		pvbal_add_range(bt, page_to_phys(sg_page(sg)), sg->length);
-	ret = pvbal_send(b, PVIO_BAL_Q_REPORT, bt);
-	mutex_unlock(&b->report_lock);
-	return ret ? -EIO : 0;
 }
 
 /* ---- queues, reset, recovery -------------------------------------------------- */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pvio_balloon.h - what the two halves of pvio_balloon.ko share:
+ *   pvio_balloon_main.c  requests, inflate/deflate, target, probe/remove
+ *   pvio_balloon_mm.c    statistics, deflate on OOM, compaction, free page
+ *                        reporting: the balloon's hooks into the kernel's
+ *                        memory management
+ */
+#ifndef PVIO_BALLOON_H
+#define PVIO_BALLOON_H
+
+#include <linux/balloon_compaction.h>
+#include <linux/page_reporting.h>
+#include <linux/vmstat.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include "pvio.h"
+
+#define PVBAL_PER_PAGE		(PAGE_SIZE / 4096)	/* balloon units per page */
+#define PVBAL_CHUNK_ORDER	(21 - PAGE_SHIFT)	/* 2 MiB */
+#define PVBAL_CHUNK_PAGES	BIT(PVBAL_CHUNK_ORDER)
+#define PVBAL_MAX_RANGE		SZ_1G			/* bytes in one slot */
+#define PVBAL_TIMEOUT		(10 * HZ)
+#define PVBAL_MIN_KEEP		(SZ_64M / PAGE_SIZE)
+#define PVBAL_RETRY		(2 * HZ)
+
+struct pvbal;
+
+struct pvbal_vq {
+	struct pvbal *b;
+	struct pvio_queue *q;		/* NULL while the queues are down */
+	spinlock_t lock;		/* the fields below, against the irq */
+	wait_queue_head_t wq;
+	u16 id;				/* of the request outstanding */
+	bool busy;			/* a request is outstanding */
+	bool done;			/* and its completion arrived */
+	u32 status;
+};
+
+/* Page ranges of one request, and the pages behind them. */
+struct pvbal_batch {
+	unsigned int nr;
+	struct {
+		u64 addr;
+		u32 len;
+	} r[PVIO_MAX_CHAIN];
+	struct list_head small;		/* order-0 pages */
+	struct list_head chunks;	/* order-PVBAL_CHUNK_ORDER pages */
+	unsigned long pages;		/* both, in PAGE_SIZE units */
+};
+
+struct pvbal {
+	struct pvio_device *pdev;
+	/*
+	 * Serialises inflate, deflate, migration and queue changes; held
+	 * while a request on queue 0 or 1 is outstanding.  Nothing under it
+	 * allocates memory without __GFP_NORETRY, so the OOM notifier may
+	 * take it.
+	 */
+	struct mutex lock;
+	struct mutex report_lock;	/* queue 2; taken after @lock */
+	struct balloon_dev_info bdi;	/* 4 KiB balloon pages */
+	struct list_head chunks;	/* 2 MiB balloon chunks; @lock */
+	unsigned long nr_chunks;	/* @lock (read without by stats) */
+	unsigned long nr_small;		/* @lock */
+	u64 target;			/* 4 KiB pages, clamped; @lock */
+	u64 raw_target;			/* as the host wrote it; @lock */
+	u64 floor;			/* 4 KiB pages; @lock */
+	u32 stats_ms;			/* 0: no statistics */
+	u32 stats_seq;			/* ours, never read back */
+	bool hold;			/* deflated on pressure: no inflating */
+	bool chunk_fail;		/* no 2 MiB chunk this round */
+	bool queues_up;			/* @lock and @report_lock */
+	bool frozen;			/* between freeze() and restore() */
+	bool removing;
+	bool resetting;			/* waiters give up: see pvbal_send() */
+	unsigned int nq;
+	u64 features;			/* negotiated at probe */
+	atomic64_t deflated_on_pressure;
+	struct pvbal_vq vq[3];
+	struct pvbal_batch batch;	/* @lock */
+	struct pvbal_batch rbatch;	/* @report_lock */
+	struct delayed_work adjust_work;
+	struct delayed_work stats_work;
+	struct work_struct reset_work;
+	struct notifier_block oom_nb;
+	bool oom_registered;
+	struct page_reporting_dev_info pr;
+	bool pr_registered;
+};
+
+static inline struct pvio_balloon_config *pvbal_cfg(struct pvbal *b)
+{
+	return b->pdev->config;
+}
+
+/* pvio_balloon_main.c; the caller holds b->lock (b->report_lock for queue 2) */
+u64 pvbal_actual(struct pvbal *b);
+void pvbal_publish_actual(struct pvbal *b);
+int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt);
+void pvbal_batch_init(struct pvbal_batch *bt);
+void pvbal_add_range(struct pvbal_batch *bt, u64 pa, u32 len);
+unsigned long pvbal_deflate(struct pvbal *b, u64 want);
+
+/* pvio_balloon_mm.c */
+void pvbal_stats_work(struct work_struct *work);
+int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy, void *parm);
+int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
+		      struct page *page, enum migrate_mode mode);
+int pvbal_report(struct page_reporting_dev_info *pr, struct scatterlist *sgl,
+		 unsigned int nents);
+
+#endif

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvio_balloon_mm.c - the balloon's hooks into memory management: memory
+ * statistics for the host (seq protocol), deflate on OOM down to
+ * floor_pages, migration of balloon pages for compaction, free page
+ * reporting.  See pvio_balloon_main.c for the driver itself.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/oom.h>
+#include <linux/swap.h>
+#include "pvio_balloon.h"
+
+static unsigned int oom_pages = 4096;
+module_param(oom_pages, uint, 0644);
+MODULE_PARM_DESC(oom_pages, "4 KiB pages given back per OOM notification (default 4096)");
+
+/* ---- statistics ------------------------------------------------------------- */
+
+void pvbal_stats_work(struct work_struct *work)
+{
+	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
+				       stats_work);
+	struct pvio_balloon_stats *s = &pvbal_cfg(b)->stats;
+	unsigned long ev[NR_VM_EVENT_ITEMS];
+	struct sysinfo si;
+	u32 seq, ms = READ_ONCE(b->stats_ms);
+
+	if (!ms || READ_ONCE(b->frozen) || READ_ONCE(b->removing))
+		return;
+	all_vm_events(ev);
+	si_meminfo(&si);
+	seq = ++b->stats_seq;
+	b->stats_seq++;
+	WRITE_ONCE(s->seq, cpu_to_le32(seq));
+	/* The odd seq (a write in progress) is visible before any field. */
+	smp_wmb();
+	WRITE_ONCE(s->interval_ms, cpu_to_le32(ms));
+	WRITE_ONCE(s->free_bytes, cpu_to_le64((u64)si.freeram << PAGE_SHIFT));
+	WRITE_ONCE(s->avail_bytes, cpu_to_le64((u64)si_mem_available() << PAGE_SHIFT));
+	WRITE_ONCE(s->cache_bytes,
+		   cpu_to_le64((u64)global_node_page_state(NR_FILE_PAGES) << PAGE_SHIFT));
+	WRITE_ONCE(s->total_bytes, cpu_to_le64((u64)si.totalram << PAGE_SHIFT));
+	WRITE_ONCE(s->swap_in, cpu_to_le64(ev[PSWPIN]));
+	WRITE_ONCE(s->swap_out, cpu_to_le64(ev[PSWPOUT]));
+	WRITE_ONCE(s->major_faults, cpu_to_le64(ev[PGMAJFAULT]));
+	WRITE_ONCE(s->minor_faults, cpu_to_le64(ev[PGFAULT]));
+	WRITE_ONCE(s->oom_kills, cpu_to_le64(ev[OOM_KILL]));
+	/* PSI averages are not exported to modules: always 0. */
+	WRITE_ONCE(s->psi_some_avg10, 0);
+	WRITE_ONCE(s->psi_full_avg10, 0);
+	WRITE_ONCE(s->deflated_on_pressure,
+		   cpu_to_le64(atomic64_read(&b->deflated_on_pressure)));
+	/* Fields complete before the even seq. */
+	smp_wmb();
+	WRITE_ONCE(s->seq, cpu_to_le32(seq + 1));
+	schedule_delayed_work(&b->stats_work, msecs_to_jiffies(ms));
+}
+
+/* ---- deflate on OOM ------------------------------------------------------- */
+
+int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
+		     void *parm)
+{
+	struct pvbal *b = container_of(nb, struct pvbal, oom_nb);
+	unsigned long *freed = parm, n, got = 0;
+	u64 actual, want;
+
+	mutex_lock(&b->lock);
+	actual = pvbal_actual(b);
+	want = actual > b->floor ? min_t(u64, actual - b->floor, oom_pages) : 0;
+	while (got < want) {
+		n = pvbal_deflate(b, want - got);
+		if (!n)
+			break;
+		got += n;
+	}
+	if (got) {
+		b->hold = true;
+		atomic64_add(got, &b->deflated_on_pressure);
+		pvbal_publish_actual(b);
+		dev_info_ratelimited(&b->pdev->dev, "out of memory: gave back %lu pages (balloon now %llu, floor %llu)\n",
+				     got, pvbal_actual(b), b->floor);
+	}
+	mutex_unlock(&b->lock);
+	*freed += got / PVBAL_PER_PAGE;
+	return NOTIFY_OK;
+}
+
+/* ---- compaction ------------------------------------------------------------- */
+
+int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
+		      struct page *page, enum migrate_mode mode)
+{
+	struct pvbal *b = container_of(bdi, struct pvbal, bdi);
+	struct pvbal_batch *bt = &b->batch;
+	unsigned long flags;
+
+	/* Inflating or deflating right now: compaction tries again later. */
+	if (!mutex_trylock(&b->lock))
+		return -EAGAIN;
+	if (!b->queues_up) {
+		mutex_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	pvbal_batch_init(bt);
+	pvbal_add_range(bt, page_to_phys(newpage), PAGE_SIZE);
+	if (pvbal_send(b, PVIO_BAL_Q_INFLATE, bt) == -EIO) {
+		mutex_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	get_page(newpage);		/* balloon reference */
+	if (page_zone(page) != page_zone(newpage)) {
+		adjust_managed_page_count(page, 1);
+		adjust_managed_page_count(newpage, -1);
+	}
+	spin_lock_irqsave(&bdi->pages_lock, flags);
+	balloon_page_insert(bdi, newpage);
+	bdi->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&bdi->pages_lock, flags);
+
+	/* The old page goes back to the guest: ask for it first. */
+	pvbal_batch_init(bt);
+	pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE);
+	pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
+	mutex_unlock(&b->lock);
+	balloon_page_finalize(page);
+	put_page(page);			/* balloon reference */
+	return MIGRATEPAGE_SUCCESS;
+}
+
+/* ---- free page reporting ------------------------------------------------------ */
+
+int pvbal_report(struct page_reporting_dev_info *pr,
+		 struct scatterlist *sgl, unsigned int nents)
+{
+	struct pvbal *b = container_of(pr, struct pvbal, pr);
+	struct pvbal_batch *bt = &b->rbatch;
+	struct scatterlist *sg;
+	unsigned int i;
+	int ret;
+
+	mutex_lock(&b->report_lock);
+	pvbal_batch_init(bt);
+	/* At most PAGE_REPORTING_CAPACITY (32) entries: they fit one chain. */
+	for_each_sg(sgl, sg, nents, i)
+		pvbal_add_range(bt, page_to_phys(sg_page(sg)), sg->length);
+	ret = pvbal_send(b, PVIO_BAL_Q_REPORT, bt);
+	mutex_unlock(&b->report_lock);
+	return ret ? -EIO : 0;
+}
