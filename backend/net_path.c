@@ -507,6 +507,28 @@ static int rx_refill(struct pvnet_pair *p, struct pvbe_queue *q)
 	return 0;
 }
 
+/*
+ * Sleep until the guest has freed @k CQ slots (protocol 7.4: cons_event =
+ * prod - N + k - 1), unlike pvbe_queue_cq_arm(), which wakes at the first
+ * freed slot: with chains in the FIFO, every one of them holding a slot,
+ * the first freed slot may be long gone.  Returns >0 when the room is
+ * there already (go on), 0 to sleep, <0 when the device broke.
+ */
+static int rx_cq_wait(struct pvbe_queue *q, unsigned int k)
+{
+	int r;
+
+	pvbe_queue_flush(q);
+	pvio_write_once(q->cq.sh->cons_event,
+			pvio_cpu_to_le32(q->cq.idx - q->cq_size + k - 1));
+	/* [M4] pairs with [M3]: cons_event is visible before cons is re-read. */
+	pvio_mb();
+	r = pvbe_queue_cq_room(q, k);
+	if (r < 0)
+		return r;
+	return (unsigned int)r >= k;
+}
+
 void pvnet_rx_run(struct pvnet_pair *p)
 {
 	struct pvnet_dev *nd = p->nd;
@@ -536,8 +558,7 @@ void pvnet_rx_run(struct pvnet_pair *p)
 			if (r < 0)
 				return;
 			if ((unsigned int)r <= p->count) {
-				r = pvbe_queue_cq_arm(q);
-				if (r < 0 || (unsigned int)r <= p->count)
+				if (rx_cq_wait(q, p->count + 1) <= 0)
 					return;	/* the guest kicks when it reaps */
 				continue;
 			}

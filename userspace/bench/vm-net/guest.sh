@@ -38,4 +38,7 @@ run udp64_g2h -u -b 0 -l 18
 echo "PVIO-PING $(ping -q -c 200 -i 0.01 10.77.0.1 | tail -n 1)"
 # Diagnostics: packets, notifications and interrupts behind the figures.
 ethtool -S "$IF" 2>/dev/null | grep -vE ': 0$' | sed 's/^/# ethtool: /'
+# The guest's TCP receive side (drops, pruning, out-of-order): nonzero TcpExt.
+awk '$1 == "TcpExt:" { if (!h) { split($0, k); h = 1 } else { for (i = 2; i <= NF; i++) if ($i != 0) printf "%s=%s ", k[i], $i; print "" } }' \
+	/proc/net/netstat | sed 's/^/# tcpext: /'
 grep -E 'pvio|virtio|eth' /proc/interrupts | sed 's/^/# irq: /'

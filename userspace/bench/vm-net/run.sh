@@ -92,6 +92,12 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
 want pvio_net && TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
 	"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=8"
+if want pvio_net; then
+	# pviod's per-queue counters (drops) and the host side of the TAP.
+	"$O/pvioctl" -s "$TMP/control.sock" status bench net0 2>&1 | sed 's/^/# pviod: /'
+	nsx ip -s link show pvbpvio 2>&1 | sed 's/^/# tap: /'
+	nsx nstat -az TcpRetransSegs TcpExtTCPLostRetransmit TcpExtTCPSackRecovery 2>&1 | sed 's/^/# host: /'
+fi
 
 python3 - "$TMP" "$DUR" <<'PY'
 import json, re, sys, os
