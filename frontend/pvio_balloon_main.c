@@ -99,8 +99,9 @@ static void pvbal_irq(struct pvio_queue *q)
 
 /*
  * Send @bt's ranges on queue @qi and wait for the answer.  0: done; -EIO:
- * the host refused (error status); -ETIMEDOUT, -ENODEV, -EPROTO: outcome
- * unknown, the device is being reset.  Caller holds the queue's lock.
+ * the host refused (error status) or never got the request (queues down,
+ * being reset, ring broken); -ETIMEDOUT, -ENODEV: sent, outcome unknown,
+ * the device is being reset.  Caller holds the queue's lock.
  */
 int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 {
@@ -112,12 +113,12 @@ int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 	int ret;
 
 	if (!b->queues_up || !vq->q || READ_ONCE(b->resetting) || !bt->nr)
-		return -ENODEV;
+		return -EIO;
 	spin_lock_irq(&vq->lock);
 	if (vq->busy) {
 		/* An earlier request never came back: wait for the reset. */
 		spin_unlock_irq(&vq->lock);
-		return -ENODEV;
+		return -EIO;
 	}
 	vq->id++;
 	for (i = 0; i < bt->nr; i++) {
@@ -129,7 +130,7 @@ int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 	ret = pvio_queue_submit(vq->q, d, bt->nr);
 	if (ret) {
 		spin_unlock_irq(&vq->lock);
-		return ret == -ENOSPC ? -EIO : ret;
+		return -EIO;	/* not published: the host never saw it */
 	}
 	vq->busy = true;
 	vq->done = false;
@@ -272,7 +273,7 @@ static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 		return 0;
 	ret = pvbal_send(b, PVIO_BAL_Q_INFLATE, bt);
 	if (ret == -EIO) {
-		/* Refused: the pages are ours again, contents undefined. */
+		/* Refused or never sent: ours again, contents undefined. */
 		pvbal_release(bt, false);
 		return 0;
 	}
