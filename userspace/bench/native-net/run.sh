@@ -147,8 +147,9 @@ dpdk_pair() {
 		sed '1d;$d' | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.0f\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print 0}'
 }
 
-med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (!NR) {print "nan"; exit} printf "%s\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-put() { R[$1,$2,$3]=$4; echo "# run $3 $1 $2 $4"; }
+med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (!NR) {print 0; exit} printf "%s\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# A run that moved nothing (a peer that failed to connect) is left out of the median.
+put() { echo "# run $3 $1 $2 $4"; case $4 in ''|0) return ;; esac; R[$1,$2,$3]=$4; }
 get() { local k v=""; for k in $(seq "$reps"); do v="$v ${R[$1,$2,$k]:-}"; done; echo "$v" | med; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
