@@ -44,7 +44,7 @@ BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/benc
 
 .PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify clean
 
-all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -74,6 +74,10 @@ $(O)/vm/transport_test: tests/vm/guest/transport_test.c $(HARNESS)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -pthread -o $@ $<
 
 $(O)/vm/pvnet_xfer: tests/vm/guest/pvnet_xfer.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
+
+$(O)/vm/pvbal_mem: tests/vm/guest/pvbal_mem.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
 
