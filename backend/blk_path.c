@@ -585,7 +585,21 @@ void pvblk_queue_run(struct pvblk_queue *bq)
 		start(bq, &req);
 		done++;
 	}
-	if (submit_or_break(bq))
+	/*
+	 * Reads served from the page cache (and other requests the kernel
+	 * finishes inline) are complete when io_uring_submit() returns: post
+	 * them now instead of after another trip through epoll.  The eventfd
+	 * is muted meanwhile, so those completions do not wake us again; any
+	 * completion posted while it was muted is found by the reap after it
+	 * is back on.
+	 */
+	io_uring_cq_eventfd_toggle(&bq->ring, false);
+	r = submit_or_break(bq);
+	io_uring_cq_eventfd_toggle(&bq->ring, true);
+	if (r)
+		return;
+	reap(bq);
+	if (bq->unsubmitted && submit_or_break(bq))
 		return;
 	pvbe_queue_flush(q);
 }
