@@ -128,9 +128,27 @@ static int net_parse(struct pvbe_dev *dev)
 		nd->pair[i].fd = -1;
 	}
 
+	/* net = tap (default) | dpdk,DEVARGS (net_dpdk.c takes the device over) */
+	p = param(c, "net");
+	if (p && strcmp(p->val, "tap")) {
+		if (strncmp(p->val, "dpdk,", 5) || !p->val[5]) {
+			pvbe_err(dev->tag, "line %d: net = %s: want 'tap' or 'dpdk,DEVARGS' (e.g. dpdk,net_tap0,iface=dtap0)",
+				 p->line, p->val);
+			return -EINVAL;
+		}
+		if (pvnet_dpdk_parse(dev, p->val + 5, p->line))
+			return -EINVAL;
+	}
 	p = param(c, "tap");
+	if (nd->dpdk && (p || param(c, "bridge"))) {
+		pvbe_err(dev->tag, "line %d: 'tap' and 'bridge' are for net = tap; a DPDK port's devargs name its host side",
+			 p ? p->line : param(c, "bridge")->line);
+		return -EINVAL;
+	}
+	if (nd->dpdk)
+		goto common;
 	if (!p) {
-		pvbe_err(dev->tag, "net devices need 'tap = IFNAME' (the host TAP interface)");
+		pvbe_err(dev->tag, "net devices need 'tap = IFNAME' (the host TAP interface) or 'net = dpdk,DEVARGS'");
 		return -EINVAL;
 	}
 	if (!valid_ifname(p->val)) {
@@ -148,6 +166,7 @@ static int net_parse(struct pvbe_dev *dev)
 		}
 		strcpy(nd->bridge, p->val);
 	}
+common:
 	p = param(c, "mac");
 	if (p && parse_mac(p->val, nd->mac)) {
 		pvbe_err(dev->tag, "line %d: mac = %s: want a unicast address like 52:54:00:12:34:56",
@@ -183,7 +202,7 @@ static int net_parse(struct pvbe_dev *dev)
 
 	for (k = 0; k < c->nparams; k++) {
 		if (!c->params[k].used) {
-			pvbe_err(dev->tag, "line %d: unknown key '%s' for a net device (keys: tap, bridge, mac, mtu, max_mtu)",
+			pvbe_err(dev->tag, "line %d: unknown key '%s' for a net device (keys: net, tap, bridge, mac, mtu, max_mtu; with net = dpdk: poll_cpu, poll_idle_us)",
 				 c->params[k].line, c->params[k].key);
 			return -EINVAL;
 		}
@@ -282,24 +301,29 @@ int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
 	unsigned int i;
 	int ret;
 
-	if (dev->ops != &pvbe_net_ops) {
+	if (dev->ops->type != PVIO_DEV_NET) {
 		snprintf(err, len, "%s is a %s device, not net", dev->cfg->name,
 			 dev->ops->name);
 		return -EINVAL;
 	}
-	ret = pvnet_tap_set_carrier(nd, up);
+	ret = nd->dpdk ? 0 : pvnet_tap_set_carrier(nd, up);
 	if (ret) {
 		snprintf(err, len, "TAP %s: set carrier: %s", nd->tap, strerror(-ret));
 		return ret;
 	}
-	nd->sh->link_up = up;
+	/* Atomic: a DPDK device's poll thread reads it. */
+	__atomic_store_n(&nd->sh->link_up, up, __ATOMIC_RELAXED);
 	pvbe_guest_config_begin(dev);
 	pvio_write_once(c->status, pvio_cpu_to_le16(up ? PVIO_NET_S_LINK_UP : 0));
 	pvbe_guest_config_changed(dev);
-	pvbe_info(dev->tag, "link %s (TAP %s carrier %s)", up ? "up" : "down", nd->tap,
-		  up ? "on" : "off");
+	if (nd->dpdk)
+		pvbe_info(dev->tag, "link %s (DPDK port: tx dropped, rx left in the port while down)",
+			  up ? "up" : "down");
+	else
+		pvbe_info(dev->tag, "link %s (TAP %s carrier %s)", up ? "up" : "down",
+			  nd->tap, up ? "on" : "off");
 	/* Down: tx is dropped and rx stops on the next packet; up: resume rx. */
-	if (up)
+	if (up && !nd->dpdk)
 		for (i = 0; i < nd->npairs; i++)
 			pvnet_rx_run(&nd->pair[i]);
 	return 0;

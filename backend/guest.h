@@ -88,6 +88,11 @@ struct pvbe_dev_ops {
 	/* Queues started/stopped (guest DRIVER_OK, reset). */
 	void (*start)(struct pvbe_dev *dev);
 	void (*stop)(struct pvbe_dev *dev);
+	/* Optional, for a class whose queues run on a thread of its own
+	 * (net = dpdk): called first by pvbe_dev_mark_broken(); returns true
+	 * when called on that thread, having taken the reason to repeat the
+	 * call on the worker thread (which alone may stop the device). */
+	bool (*defer_broken)(struct pvbe_dev *dev, uint32_t reason, const char *msg);
 };
 
 struct pvbe_dev {

@@ -76,6 +76,7 @@ struct pvnet_dev {
 	unsigned int npairs;
 	bool made_persistent;		/* we set IFF_PERSIST: undo at exit */
 	uint64_t features;		/* accepted by the guest at DRIVER_OK */
+	struct pvnet_dpdk *dpdk;	/* net = dpdk: net_dpdk.c's state; NULL: TAP */
 	uint64_t log_window;		/* rate limit of data-path warnings */
 	unsigned int log_count;
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
@@ -95,6 +96,10 @@ bool pvnet_ratelimit(struct pvnet_dev *nd);
 void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q);
 void pvnet_rx_run(struct pvnet_pair *p);
 void pvnet_watch(struct pvnet_pair *p, bool on);
+uint32_t pvnet_tx_hdr_check(const struct pvnet_dev *nd, const struct pvio_net_hdr *h);
+
+/* net_dpdk.c: `net = dpdk,DEVARGS` (parse time, supervisor); swaps dev->ops. */
+int pvnet_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line);
 
 /* Did the guest accept feature @bit? */
 static inline bool pvnet_has(const struct pvnet_dev *nd, int bit)

@@ -85,8 +85,11 @@ static void chain_read(const struct pvbe_req *req, void *dst, uint32_t len)
 	}
 }
 
-/* Status for a tx header (our private copy) under the accepted features. */
-static uint32_t tx_hdr_check(const struct pvnet_dev *nd, const struct pvio_net_hdr *h)
+/*
+ * Status for a tx header (our private copy) under the accepted features.
+ * Shared with the DPDK data path (net_dpdk.c).
+ */
+uint32_t pvnet_tx_hdr_check(const struct pvnet_dev *nd, const struct pvio_net_hdr *h)
 {
 	unsigned int gso = h->gso_type & ~PVIO_NET_GSO_ECN;
 
@@ -124,7 +127,7 @@ static uint32_t tx_one(struct pvnet_pair *p, struct pvbe_queue *q,
 
 	/* The header once into private memory; the TAP gets that copy. */
 	chain_read(req, &hdr, sizeof(hdr));
-	st = tx_hdr_check(nd, &hdr);
+	st = pvnet_tx_hdr_check(nd, &hdr);
 	if (st)
 		return st;
 	hdr.num_buffers = 0;

@@ -369,6 +369,8 @@ void pvbe_dev_mark_broken(struct pvbe_dev *d, uint32_t reason,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (d->ops->defer_broken && d->ops->defer_broken(d, reason, msg))
+		return;		/* off the worker thread: redone on it */
 	if (d->broken)
 		return;
 	pvbe_err(d->tag, "device broken (reason %u): %s", reason, msg);

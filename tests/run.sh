@@ -127,6 +127,7 @@ if want vm; then
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
 	tap vm_net 900 env O="$O" tests/vm/net.sh
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
+	tap vm_net_dpdk 600 env O="$O" tests/vm/net-dpdk.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh
 	tap vm_balloon 900 env O="$O" tests/vm/balloon.sh
 fi
