@@ -30,6 +30,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NS" 2>/dev/null || true
+	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$O/vm/bench-net-pviod.log"
 	rm -rf "$TMP" /dev/shm/pvio-vmnet-$$
 }
 trap cleanup EXIT
@@ -56,7 +57,7 @@ tap_up() {
 boot() { # boot NAME MODULE QEMU_NIC_ARGS
 	local name=$1 mod=$2 nic=$3 log=$TMP/$1.log
 	nsx "$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/bench.sh --mem $MEM --smp $SMP \
-		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=3 bench.mod=$mod bench.dur=$DUR" \
+		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR" \
 		${RAMFILE:+--ram-file "$RAMFILE"} --qemu-extra "$nic" &
 	local vm=$!
 	tap_up "$TAPNAME"
