@@ -58,14 +58,17 @@ struct pvblk {
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct mutex lock;		/* queues up/down, resets, config */
-	struct work_struct reset_work;
+	struct delayed_work reset_work;
 	struct pvio_blk_config cfg;	/* sanitised copy */
 	unsigned int nq;
 	unsigned int depth;
+	unsigned int max_segs;		/* data slots per request */
 	u64 features;			/* negotiated at probe */
 	int index;
 	bool frozen;			/* between freeze() and restore() */
 	bool removing;			/* no more resets */
+	bool live;			/* interrupts may be served */
+	bool probe_undone;
 	bool queues_up;
 	struct pvblk_queue qs[PVBLK_MAX_QUEUES];
 };
@@ -74,6 +77,7 @@ struct pvblk_cmd {
 	blk_status_t status;
 	unsigned int nents;		/* mapped sg entries, 0 if none */
 	unsigned int retries;
+	unsigned long give_up;		/* jiffies; 0: not waiting for queues */
 	bool expired;			/* hit the timeout */
 	struct scatterlist sg[];
 };
@@ -81,6 +85,11 @@ struct pvblk_cmd {
 static inline struct pvblk_cmd *pvblk_cmd(struct request *rq)
 {
 	return blk_mq_rq_to_pdu(rq);
+}
+
+static void pvblk_schedule_reset(struct pvblk *b, unsigned long delay)
+{
+	mod_delayed_work(system_wq, &b->reset_work, delay);
 }
 
 /* ---- config --------------------------------------------------------------- */
@@ -91,8 +100,9 @@ static int pvblk_read_config(struct pvblk *b, struct pvio_blk_config *c)
 	u32 lbs, pbs;
 	int ret;
 
+	/* A torn copy (-EAGAIN) is not used: capacity could be garbage. */
 	ret = pvio_config_read(b->pdev, c, sizeof(*c));
-	if (ret < 0 && ret != -EAGAIN)
+	if (ret < 0)
 		return ret;
 	lbs = le32_to_cpu(c->logical_block_size);
 	pbs = le32_to_cpu(c->physical_block_size);
@@ -160,6 +170,8 @@ static void pvblk_complete_rq(struct request *rq)
 		}
 		cmd->status = BLK_STS_IOERR;
 	}
+	/* The pdu outlives the request: the next one starts afresh. */
+	cmd->retries = 0;
 	blk_mq_end_request(rq, cmd->status);
 }
 
@@ -250,6 +262,26 @@ static int pvblk_map_data(struct pvblk *b, struct request *rq,
 	return n;
 }
 
+/*
+ * The queues are down (reset in progress, or they could not be set up
+ * again) or the device is broken: blk-mq retries a BLK_STS_RESOURCE request
+ * shortly, and the request fails once it has waited io_timeout seconds, so
+ * a caller never waits forever on a backend that does not come back.
+ */
+static blk_status_t pvblk_wait_queues(struct pvblk *b, struct pvblk_cmd *cmd)
+{
+	if (!cmd->give_up) {
+		cmd->give_up = jiffies + io_timeout * HZ ?: 1;
+	} else if (time_after(jiffies, cmd->give_up)) {
+		dev_warn_ratelimited(&b->pdev->dev, "device not usable for %u s: failing requests\n",
+				     io_timeout);
+		cmd->give_up = 0;
+		cmd->retries = 0;
+		return BLK_STS_IOERR;
+	}
+	return BLK_STS_RESOURCE;
+}
+
 static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 				   const struct blk_mq_queue_data *bd)
 {
@@ -279,7 +311,7 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		/* Between a reset and the queues coming back: try again. */
 		spin_unlock_irqrestore(&bq->sq_lock, flags);
 		pvblk_unmap(b, rq);
-		return BLK_STS_DEV_RESOURCE;
+		return pvblk_wait_queues(b, cmd);
 	}
 	/* Outstanding before visible: a completion may follow at once. */
 	set_bit(id, bq->outstanding);
@@ -295,10 +327,11 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		pvblk_unmap(b, rq);
 		if (ret == -ENOSPC)
 			return BLK_STS_DEV_RESOURCE;
-		/* Broken: the reset requeues; do not spin on it. */
-		queue_work(system_wq, &b->reset_work);
-		return BLK_STS_RESOURCE;
+		/* Broken: a reset brings the queues back. */
+		pvblk_schedule_reset(b, 0);
+		return pvblk_wait_queues(b, cmd);
 	}
+	cmd->give_up = 0;
 	if (bd->last)
 		kick = pvio_queue_kick_prepare(bq->q);
 	spin_unlock_irqrestore(&bq->sq_lock, flags);
@@ -358,6 +391,12 @@ static void pvblk_irq(struct pvio_queue *q)
 	bool done = false, bad = false;
 	int n, i;
 
+	/*
+	 * Not before probe has the state completions need (a host's early
+	 * completions are a violation anyway; the reset clears them).
+	 */
+	if (unlikely(!READ_ONCE(bq->b->live)))
+		return;
 	spin_lock_irqsave(&bq->cpl_lock, flags);
 	do {
 		pvio_queue_disable_cb(q);
@@ -376,9 +415,16 @@ static void pvblk_irq(struct pvio_queue *q)
 		pvio_device_failed(bq->b->pdev,
 				   "completion for a request not outstanding, or too long");
 	if (bad || n < 0)
-		queue_work(system_wq, &bq->b->reset_work);
-	if (done)
-		blk_mq_start_stopped_hw_queues(bq->b->disk->queue, true);
+		pvblk_schedule_reset(bq->b, 0);
+	if (done) {
+		/*
+		 * Under sq_lock: queue_rq stops the queue under it when the
+		 * SQ is full, so a restart cannot slip in between.
+		 */
+		spin_lock_irqsave(&bq->sq_lock, flags);
+		blk_mq_start_stopped_hw_queue(bq->hctx, true);
+		spin_unlock_irqrestore(&bq->sq_lock, flags);
+	}
 }
 
 static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
@@ -388,7 +434,7 @@ static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 	dev_warn_ratelimited(&b->pdev->dev, "request %d (op %u) timed out: resetting\n",
 			     rq->tag, req_op(rq));
 	pvblk_cmd(rq)->expired = true;
-	queue_work(system_wq, &b->reset_work);
+	pvblk_schedule_reset(b, 0);
 	return BLK_EH_RESET_TIMER;
 }
 
@@ -406,6 +452,7 @@ static int pvblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			      unsigned int hctx_idx, unsigned int numa_node)
 {
 	pvblk_cmd(rq)->retries = 0;
+	pvblk_cmd(rq)->give_up = 0;
 	return 0;
 }
 
@@ -458,7 +505,7 @@ static int pvblk_queues_up(struct pvblk *b)
 
 		if (IS_ERR(q))
 			return PTR_ERR(q);
-		if (pvio_queue_size(q) < b->depth) {
+		if (pvio_queue_size(q) < max(b->depth, b->max_segs + 1)) {
 			dev_err(&b->pdev->dev, "queue %u shrank to %u entries\n",
 				i, pvio_queue_size(q));
 			return -EPROTO;
@@ -538,18 +585,23 @@ static int pvblk_start(struct pvblk *b, bool acked)
 	pvblk_requeue_outstanding(b, acked);
 	ret = pvblk_queues_up(b);
 	if (ret) {
-		dev_err(&b->pdev->dev, "cannot set the queues up again: %d\n", ret);
+		dev_err(&b->pdev->dev, "cannot set the queues up again (%d): retrying in 1 s\n",
+			ret);
 		pvio_device_teardown(b->pdev);
 		pvblk_queues_forget(b);
+		if (!b->removing)
+			pvblk_schedule_reset(b, HZ);
 	}
 	blk_mq_unquiesce_queue(b->disk->queue);
+	/* A queue stopped on a full SQ has nothing in flight to restart it. */
+	blk_mq_start_stopped_hw_queues(b->disk->queue, true);
 	blk_mq_kick_requeue_list(b->disk->queue);
 	return ret;
 }
 
 static void pvblk_reset_work(struct work_struct *work)
 {
-	struct pvblk *b = container_of(work, struct pvblk, reset_work);
+	struct pvblk *b = container_of(to_delayed_work(work), struct pvblk, reset_work);
 	bool acked;
 
 	mutex_lock(&b->lock);
@@ -561,10 +613,23 @@ static void pvblk_reset_work(struct work_struct *work)
 	pvblk_stop(b);
 	/* Acknowledged: the backend has let go of every buffer. */
 	acked = !pvio_device_teardown(b->pdev);
-	if (!acked)
-		dev_warn(&b->pdev->dev, "reset not acknowledged: failing timed-out requests\n");
 	pvblk_queues_forget(b);
-	pvblk_start(b, acked);
+	if (acked) {
+		pvblk_start(b, true);
+	} else {
+		/*
+		 * The backend is gone or stalled.  Fail what timed out, and
+		 * keep the queues down: a stalled backend that wakes up acts
+		 * on our reset request first, and must not find queues we
+		 * set up before it did.  Requests wait (and fail after
+		 * io_timeout) until a later reset is acknowledged.
+		 */
+		dev_warn(&b->pdev->dev, "reset not acknowledged: failing timed-out requests, trying again in 1 s\n");
+		pvblk_requeue_outstanding(b, false);
+		blk_mq_unquiesce_queue(b->disk->queue);
+		blk_mq_kick_requeue_list(b->disk->queue);
+		pvblk_schedule_reset(b, HZ);
+	}
 	mutex_unlock(&b->lock);
 }
 
@@ -649,8 +714,7 @@ static void pvblk_apply_limits(struct pvblk *b)
 	blk_queue_io_min(q, le32_to_cpu(c->physical_block_size));
 	/* Every segment aligned: the backend may use O_DIRECT. */
 	blk_queue_dma_alignment(q, lbs - 1);
-	v = clamp_t(u32, le32_to_cpu(c->max_segments), 1, PVBLK_MAX_SEGS);
-	blk_queue_max_segments(q, v);
+	blk_queue_max_segments(q, b->max_segs);
 	v = le32_to_cpu(c->max_segment_size);
 	blk_queue_max_segment_size(q, max_t(u32, round_down(v, lbs), PAGE_SIZE));
 	v = max_t(u32, le32_to_cpu(c->max_sectors), PAGE_SECTORS);
@@ -681,7 +745,7 @@ static void pvblk_config_changed(struct pvio_device *pdev)
 	if (!b)
 		return;
 	if (pdev->broken) {
-		queue_work(system_wq, &b->reset_work);
+		pvblk_schedule_reset(b, 0);
 		return;
 	}
 	mutex_lock(&b->lock);
@@ -704,10 +768,25 @@ static const u64 pvblk_features =
 	BIT_ULL(PVIO_BLK_F_FUA) | BIT_ULL(PVIO_BLK_F_DISCARD) |
 	BIT_ULL(PVIO_BLK_F_WRITE_ZEROES) | BIT_ULL(PVIO_BLK_F_MQ);
 
+/*
+ * Probe failed with queues set up: reset the device and free the queue
+ * interrupts (the bus would, but only after b is gone), then make sure no
+ * reset is pending, before anything of b is freed.
+ */
+static void pvblk_probe_undo(struct pvblk *b)
+{
+	if (b->probe_undone)
+		return;
+	b->probe_undone = true;
+	WRITE_ONCE(b->live, false);
+	pvio_device_teardown(b->pdev);
+	cancel_delayed_work_sync(&b->reset_work);
+}
+
 static int pvblk_probe(struct pvio_device *pdev)
 {
 	struct pvblk *b;
-	unsigned int i, maxq;
+	unsigned int i, maxq, minsq = UINT_MAX;
 	int ret;
 
 	if (!pdev->config || pdev->config_len < sizeof(struct pvio_blk_config) ||
@@ -720,7 +799,7 @@ static int pvblk_probe(struct pvio_device *pdev)
 		return -ENOMEM;
 	b->pdev = pdev;
 	mutex_init(&b->lock);
-	INIT_WORK(&b->reset_work, pvblk_reset_work);
+	INIT_DELAYED_WORK(&b->reset_work, pvblk_reset_work);
 	ret = ida_alloc(&pvblk_index_ida, GFP_KERNEL);
 	if (ret < 0)
 		goto err_free;
@@ -762,8 +841,16 @@ static int pvblk_probe(struct pvio_device *pdev)
 			goto err_queues;
 		}
 		b->depth = min(b->depth, pvio_queue_size(q));
+		minsq = min(minsq, pvio_queue_size(q));
 		b->qs[i].q = q;
 	}
+	/* A request of max_segs data slots + its header fits an empty SQ. */
+	if (minsq < 2) {
+		ret = -EPROTO;
+		goto err_queues;
+	}
+	b->max_segs = clamp_t(u32, le32_to_cpu(b->cfg.max_segments), 1,
+			      min_t(u32, PVBLK_MAX_SEGS, minsq - 1));
 	for (i = 0; i < b->nq; i++) {
 		b->qs[i].outstanding = bitmap_zalloc(b->depth, GFP_KERNEL);
 		if (!b->qs[i].outstanding) {
@@ -802,6 +889,7 @@ static int pvblk_probe(struct pvio_device *pdev)
 		set_disk_ro(b->disk, true);
 	set_capacity(b->disk, pvblk_capacity(&b->cfg));
 
+	WRITE_ONCE(b->live, true);
 	ret = pvio_device_ready(pdev, b->nq);
 	if (ret)
 		goto err_disk;
@@ -819,11 +907,12 @@ static int pvblk_probe(struct pvio_device *pdev)
 err_drvdata:
 	dev_set_drvdata(&pdev->dev, NULL);
 err_disk:
+	pvblk_probe_undo(b);
 	put_disk(b->disk);
 err_tags:
 	blk_mq_free_tag_set(&b->tag_set);
 err_queues:
-	/* The bus resets the device and frees the queues on failure. */
+	pvblk_probe_undo(b);
 	for (i = 0; i < b->nq; i++)
 		bitmap_free(b->qs[i].outstanding);
 err_ida:
@@ -844,12 +933,12 @@ static void pvblk_remove(struct pvio_device *pdev)
 	b->removing = true;
 	dev_set_drvdata(&pdev->dev, NULL);
 	mutex_unlock(&b->lock);
-	cancel_work_sync(&b->reset_work);
+	cancel_delayed_work_sync(&b->reset_work);
 	/* Reset before freeing: the host then touches no buffer of ours. */
 	pvio_device_teardown(pdev);
 	pvblk_queues_forget(b);
 	/* An interrupt before the teardown may have queued one more. */
-	cancel_work_sync(&b->reset_work);
+	cancel_delayed_work_sync(&b->reset_work);
 	blk_mq_free_tag_set(&b->tag_set);
 	put_disk(b->disk);
 	for (i = 0; i < b->nq; i++)

@@ -180,6 +180,24 @@ w=0
 until dd if="$B0" of=/dev/null bs=64k count=4 iflag=direct 2>/dev/null || [ $w -ge 30 ]; do sleep 1; w=$((w + 1)); done
 check "I/O works again after the stall" dd if="$B0" of=/dev/null bs=64k count=4 iflag=direct
 
+# Stalled 20 s: the reset after the timeout is not acknowledged, so the
+# timed-out read fails with an I/O error instead of waiting for a backend
+# that may never come back; the device works again once it does.
+dmesg -c >/dev/null
+sync_host stop-worker 20
+sleep 1
+t0=$(date +%s)
+timeout 90 dd if="$B0" of=/dev/null bs=64k count=16 iflag=direct skip=9 2>/tmp/dd.err
+rc=$?
+el=$(($(date +%s) - t0))
+dmesg | grep -E 'timed out|reset|requeued|failed' | head -n 5 | sed 's/^/# dmesg: /'
+check "read during a 20 s stall failed with an I/O error after $el s (rc $rc, want 1 before the backend is back)" [ $rc = 1 ] && [ $el -lt 19 ]
+check "the driver said the reset was not acknowledged" sh -c "dmesg | grep -q 'reset not acknowledged'"
+w=0
+until dd if="$B0" of=/dev/null bs=64k count=4 iflag=direct 2>/dev/null || [ $w -ge 60 ]; do sleep 1; w=$((w + 1)); done
+check "I/O works again once the backend is back (after $w s)" dd if="$B0" of=/dev/null bs=64k count=4 iflag=direct
+check "data flushed before both stalls is intact" [ "$(sha "$B0" 0 32)" = "$shaA" ]
+
 # ---- unload, reload ------------------------------------------------------------
 check "rmmod pvio_blk" rmmod pvio_blk
 check "no pvd disk left" sh -c "! ls -d /sys/block/pvd* 2>/dev/null"
