@@ -23,6 +23,7 @@
 #define PVBAL_TIMEOUT		(10 * HZ)
 #define PVBAL_MIN_KEEP		(SZ_64M / PAGE_SIZE)
 #define PVBAL_RETRY		(2 * HZ)
+#define PVBAL_MAX_PARKED	32	/* see pvbal_park() */
 
 struct pvbal;
 
@@ -53,9 +54,10 @@ struct pvbal {
 	struct pvio_device *pdev;
 	/*
 	 * Serialises inflate, deflate, migration and queue changes; held
-	 * while a request on queue 0 or 1 is outstanding.  Nothing under it
-	 * allocates memory without __GFP_NORETRY, so the OOM notifier may
-	 * take it.
+	 * while a request on queue 0 or 1 is outstanding.  Setting the
+	 * queues up under it allocates (request_irq(), GFP_KERNEL), which
+	 * can enter the OOM path: the OOM notifier and migration only ever
+	 * trylock it.
 	 */
 	struct mutex lock;
 	struct mutex report_lock;	/* queue 2; taken after @lock */
@@ -63,6 +65,14 @@ struct pvbal {
 	struct list_head chunks;	/* 2 MiB balloon chunks; @lock */
 	unsigned long nr_chunks;	/* @lock (read without by stats) */
 	unsigned long nr_small;		/* @lock */
+	/*
+	 * Old pages of migrations whose deflate did not complete: the host
+	 * may still release them.  Counted in the balloon, out of the page
+	 * allocator until a deflate of them completes or a reset is
+	 * acknowledged.  @lock (nr_parked read without by stats).
+	 */
+	struct page *parked[PVBAL_MAX_PARKED];
+	unsigned int nr_parked;
 	u64 target;			/* 4 KiB pages, clamped; @lock */
 	u64 raw_target;			/* as the host wrote it; @lock */
 	u64 floor;			/* 4 KiB pages; @lock */
@@ -74,6 +84,15 @@ struct pvbal {
 	bool frozen;			/* between freeze() and restore() */
 	bool removing;
 	bool resetting;			/* waiters give up: see pvbal_send() */
+	/*
+	 * A request's outcome is unknown until the next acknowledged reset:
+	 * set by pvbal_send() (under the queue's lock), cleared with both
+	 * locks held by an acknowledged reset, which also bumps reset_gen
+	 * and wakes reset_wq.
+	 */
+	bool unsettled;
+	unsigned long reset_gen;
+	wait_queue_head_t reset_wq;
 	unsigned int nq;
 	u64 features;			/* negotiated at probe */
 	atomic64_t deflated_on_pressure;
@@ -82,7 +101,7 @@ struct pvbal {
 	struct pvbal_batch rbatch;	/* @report_lock */
 	struct delayed_work adjust_work;
 	struct delayed_work stats_work;
-	struct work_struct reset_work;
+	struct delayed_work reset_work;	/* 0: now; PVBAL_RETRY: try again */
 	struct notifier_block oom_nb;
 	bool oom_registered;
 	struct page_reporting_dev_info pr;
@@ -107,6 +126,9 @@ void pvbal_stats_work(struct work_struct *work);
 int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy, void *parm);
 int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
 		      struct page *page, enum migrate_mode mode);
+/* under b->lock */
+unsigned long pvbal_deflate_parked(struct pvbal *b, unsigned long want_p);
+void pvbal_unpark(struct pvbal *b, unsigned int n);
 int pvbal_report(struct page_reporting_dev_info *pr, struct scatterlist *sgl,
 		 unsigned int nents);
 

@@ -31,8 +31,11 @@
  * to 100 ms..60 s; floor to the balloon's size; a completion must carry the
  * id of the one request outstanding on its queue and a length of 0, or the
  * device is reset.  A request the host does not answer within 10 s has an
- * unknown outcome: inflated pages stay in the balloon, pages to deflate
- * stay there too, and the device is reset before the queue is used again.
+ * unknown outcome until a reset is acknowledged: inflated pages stay in the
+ * balloon, pages to deflate stay there too, reported pages are held until
+ * then, and the old page of a migration is parked (pvio_balloon_mm.c).  The
+ * device is reset before the queue is used again; a reset the host does not
+ * acknowledge is tried again every 2 s while such an outcome is pending.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -52,7 +55,7 @@ MODULE_PARM_DESC(free_page_reporting, "Report free pages to the host when it off
 u64 pvbal_actual(struct pvbal *b)
 {
 	return ((u64)READ_ONCE(b->nr_chunks) * PVBAL_CHUNK_PAGES +
-		READ_ONCE(b->nr_small)) * PVBAL_PER_PAGE;
+		READ_ONCE(b->nr_small) + READ_ONCE(b->nr_parked)) * PVBAL_PER_PAGE;
 }
 
 void pvbal_publish_actual(struct pvbal *b)
@@ -92,7 +95,7 @@ static void pvbal_irq(struct pvio_queue *q)
 		if (bad)
 			pvio_device_failed(b->pdev, "completion for no outstanding request");
 		WRITE_ONCE(b->resetting, true);
-		queue_work(system_wq, &b->reset_work);
+		mod_delayed_work(system_wq, &b->reset_work, 0);
 	}
 	wake_up(&vq->wq);
 }
@@ -152,8 +155,9 @@ int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 		if (!left)
 			dev_warn_ratelimited(&b->pdev->dev, "queue %u: no answer in %d s: resetting\n",
 					     qi, PVBAL_TIMEOUT / HZ);
+		WRITE_ONCE(b->unsettled, true);
 		WRITE_ONCE(b->resetting, true);
-		queue_work(system_wq, &b->reset_work);
+		mod_delayed_work(system_wq, &b->reset_work, 0);
 		return left ? -ENODEV : -ETIMEDOUT;
 	}
 	if (vq->status != PVIO_S_OK) {
@@ -247,8 +251,9 @@ static void pvbal_release(struct pvbal_batch *bt, bool counted)
 /* Inflate by up to @want 4 KiB pages, one request; pages inflated. */
 static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 {
-	const gfp_t chunk_gfp = GFP_HIGHUSER_MOVABLE | __GFP_NORETRY |
-				__GFP_NOWARN | __GFP_NOMEMALLOC;
+	/* Chunks are never migrated: not from movable pageblocks. */
+	const gfp_t chunk_gfp = GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN |
+				__GFP_NOMEMALLOC;
 	struct pvbal_batch *bt = &b->batch;
 	unsigned long want_p = want / PVBAL_PER_PAGE;
 	struct page *page;
@@ -308,6 +313,8 @@ unsigned long pvbal_deflate(struct pvbal *b, u64 want)
 	LIST_HEAD(one);
 	int ret;
 
+	if (b->nr_parked)	/* first what a migration left behind */
+		return pvbal_deflate_parked(b, want_p);
 	pvbal_batch_init(bt);
 	while (bt->pages < want_p && bt->nr < PVIO_MAX_CHAIN) {
 		if (want_p - bt->pages >= PVBAL_CHUNK_PAGES && b->nr_chunks) {
@@ -449,7 +456,11 @@ static int pvbal_queues_up(struct pvbal *b)
 	return 0;
 }
 
-/* Called with both locks held; returns whether the host acknowledged. */
+/*
+ * Called with both locks held; returns whether the host acknowledged.  After
+ * an acknowledged reset the host holds no request any more: every outcome
+ * is settled, parked pages are ours again and reports may end.
+ */
 static bool pvbal_queues_down(struct pvbal *b)
 {
 	unsigned int i;
@@ -459,12 +470,26 @@ static bool pvbal_queues_down(struct pvbal *b)
 	acked = !pvio_device_teardown(b->pdev);
 	for (i = 0; i < b->nq; i++)
 		b->vq[i].q = NULL;
+	if (acked) {
+		pvbal_unpark(b, b->nr_parked);
+		WRITE_ONCE(b->unsettled, false);
+		WRITE_ONCE(b->reset_gen, b->reset_gen + 1);
+		wake_up_all(&b->reset_wq);
+	}
 	return acked;
 }
 
+/*
+ * Reset the device and set the queues up again.  While an outcome is
+ * unknown the queues stay down until the host acknowledges a reset; the
+ * reset, or setting the queues up, is tried again every PVBAL_RETRY.
+ */
 static void pvbal_reset_work(struct work_struct *work)
 {
-	struct pvbal *b = container_of(work, struct pvbal, reset_work);
+	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
+				       reset_work);
+	bool acked;
+	int ret;
 
 	WRITE_ONCE(b->resetting, true);
 	wake_up(&b->vq[0].wq);
@@ -472,15 +497,28 @@ static void pvbal_reset_work(struct work_struct *work)
 	wake_up(&b->vq[2].wq);
 	mutex_lock(&b->lock);
 	mutex_lock(&b->report_lock);
-	if (!b->frozen && !b->removing) {
-		if (!pvbal_queues_down(b))
-			dev_warn(&b->pdev->dev, "reset not acknowledged\n");
-		WRITE_ONCE(b->resetting, false);
-		if (pvbal_queues_up(b))
-			dev_err(&b->pdev->dev, "cannot set the queues up again\n");
-		else
-			mod_delayed_work(system_wq, &b->adjust_work, 0);
+	if (b->frozen || b->removing)
+		goto out;
+	acked = pvbal_queues_down(b);
+	if (!acked && b->unsettled) {
+		dev_warn_ratelimited(&b->pdev->dev, "reset not acknowledged: requests pending, trying again in %d s\n",
+				     PVBAL_RETRY / HZ);
+		queue_delayed_work(system_wq, &b->reset_work, PVBAL_RETRY);
+		goto out;
 	}
+	if (!acked)
+		dev_warn(&b->pdev->dev, "reset not acknowledged\n");
+	WRITE_ONCE(b->resetting, false);
+	ret = pvbal_queues_up(b);
+	if (ret) {
+		dev_err_ratelimited(&b->pdev->dev, "cannot set the queues up again (%d): trying again in %d s\n",
+				    ret, PVBAL_RETRY / HZ);
+		WRITE_ONCE(b->resetting, true);
+		queue_delayed_work(system_wq, &b->reset_work, PVBAL_RETRY);
+		goto out;
+	}
+	mod_delayed_work(system_wq, &b->adjust_work, 0);
+out:
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
 }
@@ -493,7 +531,7 @@ static void pvbal_config_changed(struct pvio_device *pdev)
 		return;
 	if (pdev->broken) {
 		WRITE_ONCE(b->resetting, true);
-		queue_work(system_wq, &b->reset_work);
+		mod_delayed_work(system_wq, &b->reset_work, 0);
 		return;
 	}
 	mod_delayed_work(system_wq, &b->adjust_work, 0);
@@ -508,7 +546,7 @@ static void pvbal_quiesce(struct pvbal *b)
 	wake_up(&b->vq[2].wq);
 	cancel_delayed_work_sync(&b->adjust_work);
 	cancel_delayed_work_sync(&b->stats_work);
-	cancel_work_sync(&b->reset_work);
+	cancel_delayed_work_sync(&b->reset_work);
 	mutex_lock(&b->lock);
 	mutex_lock(&b->report_lock);
 }
@@ -519,11 +557,11 @@ static void pvbal_freeze(struct pvio_device *pdev)
 
 	WRITE_ONCE(b->frozen, true);
 	pvbal_quiesce(b);
-	/* The transport resets the device and frees the queues next. */
-	b->queues_up = false;
-	b->vq[0].q = NULL;
-	b->vq[1].q = NULL;
-	b->vq[2].q = NULL;
+	/*
+	 * The transport resets the device next, but only this reset tells
+	 * us whether outcomes are settled (parked pages, waiting reports).
+	 */
+	pvbal_queues_down(b);
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
 }
@@ -537,16 +575,27 @@ static int pvbal_restore(struct pvio_device *pdev)
 	mutex_lock(&b->report_lock);
 	WRITE_ONCE(b->resetting, false);
 	WRITE_ONCE(b->frozen, false);
-	ret = pvbal_queues_up(b);
+	/* Outcomes still unknown: reset_work waits for an acknowledged reset. */
+	ret = b->unsettled ? -EINPROGRESS : pvbal_queues_up(b);
+	if (ret) {
+		WRITE_ONCE(b->resetting, true);
+		queue_delayed_work(system_wq, &b->reset_work,
+				   b->unsettled ? 0 : PVBAL_RETRY);
+	}
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
+	if (b->stats_ms)
+		mod_delayed_work(system_wq, &b->stats_work, 0);
+	if (ret == -EINPROGRESS)
+		dev_info(&pdev->dev, "requests of unknown outcome: queues wait for an acknowledged reset\n");
+	else if (ret)
+		dev_err(&pdev->dev, "cannot set the queues up again (%d): trying again in %d s\n",
+			ret, PVBAL_RETRY / HZ);
 	if (ret)
-		return ret;
+		return 0;	/* reset_work takes it from here */
 	dev_info(&pdev->dev, "restored after backend restart, balloon %llu pages\n",
 		 pvbal_actual(b));
 	mod_delayed_work(system_wq, &b->adjust_work, 0);
-	if (b->stats_ms)
-		mod_delayed_work(system_wq, &b->stats_work, 0);
 	return 0;
 }
 
@@ -572,20 +621,30 @@ static int pvbal_probe(struct pvio_device *pdev)
 	mutex_init(&b->lock);
 	mutex_init(&b->report_lock);
 	INIT_LIST_HEAD(&b->chunks);
+	init_waitqueue_head(&b->reset_wq);
 	balloon_devinfo_init(&b->bdi);
 	if (IS_ENABLED(CONFIG_BALLOON_COMPACTION))
 		b->bdi.migratepage = pvbal_migratepage;
 	INIT_DELAYED_WORK(&b->adjust_work, pvbal_adjust_work);
 	INIT_DELAYED_WORK(&b->stats_work, pvbal_stats_work);
-	INIT_WORK(&b->reset_work, pvbal_reset_work);
+	INIT_DELAYED_WORK(&b->reset_work, pvbal_reset_work);
 	atomic64_set(&b->deflated_on_pressure, 0);
 	for (i = 0; i < ARRAY_SIZE(b->vq); i++) {
 		b->vq[i].b = b;
 		spin_lock_init(&b->vq[i].lock);
 		init_waitqueue_head(&b->vq[i].wq);
 	}
-	if (pdev->max_queues >= 3 && free_page_reporting)
-		wanted |= BIT_ULL(PVIO_BAL_F_REPORTING);
+	/*
+	 * Reported pages come back with undefined contents: no reporting
+	 * when the allocator relies on what free pages hold (zeroes with
+	 * init_on_free, a pattern with page poisoning).
+	 */
+	if (pdev->max_queues >= 3 && free_page_reporting) {
+		if (want_init_on_free() || page_poisoning_enabled_static())
+			dev_info(&pdev->dev, "init_on_free or page poisoning: no free page reporting\n");
+		else
+			wanted |= BIT_ULL(PVIO_BAL_F_REPORTING);
+	}
 	ret = pvio_negotiate(pdev, wanted);
 	if (ret)
 		goto err_free;
@@ -598,7 +657,7 @@ static int pvbal_probe(struct pvio_device *pdev)
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
 	if (ret)
-		goto err_free;	/* the bus resets the device and frees queues */
+		goto err_queues;
 	dev_set_drvdata(&pdev->dev, b);
 
 	if (pvio_has_feature(pdev, PVIO_BAL_F_DEFLATE_ON_OOM)) {
@@ -624,6 +683,16 @@ static int pvbal_probe(struct pvio_device *pdev)
 
 err_drvdata:
 	dev_set_drvdata(&pdev->dev, NULL);
+err_queues:
+	/*
+	 * Queues set up so far have live interrupts that may queue our
+	 * work: free them before the work items, those before @b.
+	 */
+	WRITE_ONCE(b->removing, true);
+	pvio_device_teardown(pdev);
+	cancel_delayed_work_sync(&b->adjust_work);
+	cancel_delayed_work_sync(&b->stats_work);
+	cancel_delayed_work_sync(&b->reset_work);
 err_free:
 	kfree(b);
 	return ret;
@@ -633,6 +702,7 @@ static void pvbal_remove(struct pvio_device *pdev)
 {
 	struct pvbal *b = dev_get_drvdata(&pdev->dev);
 	struct pvbal_batch *bt = &b->batch;
+	u64 left;
 	bool acked;
 
 	if (b->pr_registered)
@@ -642,7 +712,7 @@ static void pvbal_remove(struct pvio_device *pdev)
 	WRITE_ONCE(b->removing, true);
 	cancel_delayed_work_sync(&b->adjust_work);
 	cancel_delayed_work_sync(&b->stats_work);
-	cancel_work_sync(&b->reset_work);
+	cancel_delayed_work_sync(&b->reset_work);
 	mutex_lock(&b->lock);
 	/* Give everything back politely while the host listens. */
 	while (b->queues_up && !READ_ONCE(b->resetting) &&
@@ -651,20 +721,21 @@ static void pvbal_remove(struct pvio_device *pdev)
 	mutex_lock(&b->report_lock);
 	acked = pvbal_queues_down(b);
 	mutex_unlock(&b->report_lock);
-	cancel_work_sync(&b->reset_work);
-	if (pvbal_actual(b) && !acked) {
-		/* A host that may still release them: never reuse these. */
-		dev_warn(&pdev->dev, "reset not acknowledged: leaking %llu balloon pages\n",
-			 pvbal_actual(b));
-		mutex_unlock(&b->lock);
-		dev_set_drvdata(&pdev->dev, NULL);
-		return;	/* and @b with them: compaction may still call in */
-	}
+	mutex_unlock(&b->lock);
 	/*
-	 * Reset acknowledged: the host is done with the pages (contents
-	 * undefined).  Pages being migrated come back to the list when
-	 * pvbal_migratepage() refuses (queues down): wait for them.
+	 * A request that timed out above queued reset_work, which does
+	 * nothing now (removing) but takes b->lock: not held here.
 	 */
+	cancel_delayed_work_sync(&b->reset_work);
+
+	/*
+	 * No page may stay movable once the module can go: take every page
+	 * off the balloon list, whatever happens to it next.  Pages being
+	 * migrated come back to the list when pvbal_migratepage() refuses
+	 * (queues down): wait for them.
+	 */
+	mutex_lock(&b->lock);
+	left = pvbal_actual(b);
 	pvbal_batch_init(bt);
 	list_splice_init(&b->chunks, &bt->chunks);
 	b->nr_chunks = 0;
@@ -677,7 +748,14 @@ static void pvbal_remove(struct pvio_device *pdev)
 		mutex_lock(&b->lock);
 	}
 	mutex_unlock(&b->lock);
-	pvbal_release(bt, true);
+	if (left && !acked) {
+		/* A host that may still release them: never reuse these. */
+		dev_warn(&pdev->dev, "reset not acknowledged: leaking %llu balloon pages\n",
+			 left);
+	} else {
+		/* The host is done with the pages (contents undefined). */
+		pvbal_release(bt, true);
+	}
 	dev_set_drvdata(&pdev->dev, NULL);
 	kfree(b);
 }

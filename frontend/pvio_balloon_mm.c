@@ -68,7 +68,13 @@ int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
 	unsigned long *freed = parm, n, got = 0;
 	u64 actual, want;
 
-	mutex_lock(&b->lock);
+	/*
+	 * Whoever holds the lock may be the one out of memory: setting the
+	 * queues up under it allocates (request_irq()).  Waiting here would
+	 * deadlock; give nothing back this time instead.
+	 */
+	if (!mutex_trylock(&b->lock))
+		return NOTIFY_OK;
 	actual = pvbal_actual(b);
 	want = actual > b->floor ? min_t(u64, actual - b->floor, oom_pages) : 0;
 	while (got < want) {
@@ -91,44 +97,97 @@ int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
 
 /* ---- compaction ------------------------------------------------------------- */
 
+/*
+ * Keep @page, the old page of a migration whose deflate did not complete,
+ * out of the page allocator: the host may still release the memory behind
+ * it.  An array rather than a list: the migration core unlinks page->lru
+ * only after pvbal_migratepage() has returned.  The balloon grew by it.
+ */
+static void pvbal_park(struct pvbal *b, struct page *page)
+{
+	b->parked[b->nr_parked] = page;
+	WRITE_ONCE(b->nr_parked, b->nr_parked + 1);
+	count_vm_event(BALLOON_INFLATE);
+}
+
+/* Give the last @n parked pages to the page allocator: the host is done. */
+void pvbal_unpark(struct pvbal *b, unsigned int n)
+{
+	struct page *page;
+
+	while (n--) {
+		page = b->parked[b->nr_parked - 1];
+		WRITE_ONCE(b->nr_parked, b->nr_parked - 1);
+		adjust_managed_page_count(page, 1);
+		count_vm_event(BALLOON_DEFLATE);
+		put_page(page);		/* balloon reference */
+	}
+}
+
+/* Ask for up to @want_p parked pages back, one request; 4 KiB pages deflated. */
+unsigned long pvbal_deflate_parked(struct pvbal *b, unsigned long want_p)
+{
+	unsigned int i, n = min_t(unsigned long, b->nr_parked, want_p);
+	struct pvbal_batch *bt = &b->batch;
+
+	BUILD_BUG_ON(PVBAL_MAX_PARKED > PVIO_MAX_CHAIN);
+	pvbal_batch_init(bt);
+	for (i = b->nr_parked - n; i < b->nr_parked; i++)
+		pvbal_add_range(bt, page_to_phys(b->parked[i]), PAGE_SIZE);
+	if (!n || pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt))
+		return 0;	/* still the host's, maybe: they stay parked */
+	pvbal_unpark(b, n);
+	return n * PVBAL_PER_PAGE;
+}
+
 int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
 		      struct page *page, enum migrate_mode mode)
 {
 	struct pvbal *b = container_of(bdi, struct pvbal, bdi);
 	struct pvbal_batch *bt = &b->batch;
 	unsigned long flags;
+	int ret;
 
 	/* Inflating or deflating right now: compaction tries again later. */
 	if (!mutex_trylock(&b->lock))
 		return -EAGAIN;
-	if (!b->queues_up) {
+	if (!b->queues_up || READ_ONCE(b->resetting) ||
+	    b->nr_parked == PVBAL_MAX_PARKED) {
 		mutex_unlock(&b->lock);
 		return -EAGAIN;
 	}
 	pvbal_batch_init(bt);
 	pvbal_add_range(bt, page_to_phys(newpage), PAGE_SIZE);
-	if (pvbal_send(b, PVIO_BAL_Q_INFLATE, bt) == -EIO) {
+	ret = pvbal_send(b, PVIO_BAL_Q_INFLATE, bt);
+	if (ret == -EIO) {
 		mutex_unlock(&b->lock);
 		return -EAGAIN;
 	}
+	/* Done, or unknown: the host may release it; it is the balloon's. */
 	get_page(newpage);		/* balloon reference */
-	if (page_zone(page) != page_zone(newpage)) {
-		adjust_managed_page_count(page, 1);
-		adjust_managed_page_count(newpage, -1);
-	}
+	adjust_managed_page_count(newpage, -1);
 	spin_lock_irqsave(&bdi->pages_lock, flags);
 	balloon_page_insert(bdi, newpage);
 	bdi->isolated_pages--;
 	__count_vm_event(BALLOON_MIGRATE);
 	spin_unlock_irqrestore(&bdi->pages_lock, flags);
 
-	/* The old page goes back to the guest: ask for it first. */
-	pvbal_batch_init(bt);
-	pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE);
-	pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
+	/* The old page goes back to the guest only once the host said so. */
+	if (!ret) {
+		pvbal_batch_init(bt);
+		pvbal_add_range(bt, page_to_phys(page), PAGE_SIZE);
+		ret = pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
+	}
+	if (ret) {
+		pvbal_park(b, page);
+		pvbal_publish_actual(b);
+	} else {
+		adjust_managed_page_count(page, 1);
+	}
 	mutex_unlock(&b->lock);
-	balloon_page_finalize(page);
-	put_page(page);			/* balloon reference */
+	balloon_page_finalize(page);	/* not movable, parked or not */
+	if (!ret)
+		put_page(page);		/* balloon reference */
 	return MIGRATEPAGE_SUCCESS;
 }
 
@@ -140,15 +199,28 @@ int pvbal_report(struct page_reporting_dev_info *pr,
 	struct pvbal *b = container_of(pr, struct pvbal, pr);
 	struct pvbal_batch *bt = &b->rbatch;
 	struct scatterlist *sg;
+	unsigned long gen;
 	unsigned int i;
 	int ret;
 
 	mutex_lock(&b->report_lock);
+	gen = READ_ONCE(b->reset_gen);	/* resets take report_lock too */
 	pvbal_batch_init(bt);
 	/* At most PAGE_REPORTING_CAPACITY (32) entries: they fit one chain. */
 	for_each_sg(sgl, sg, nents, i)
 		pvbal_add_range(bt, page_to_phys(sg_page(sg)), sg->length);
 	ret = pvbal_send(b, PVIO_BAL_Q_REPORT, bt);
 	mutex_unlock(&b->report_lock);
+	if (ret == -ETIMEDOUT || ret == -ENODEV) {
+		/*
+		 * Sent, no answer: the host may still discard these pages,
+		 * and back on the free lists they would be allocated.  Hold
+		 * them until a reset is acknowledged, however long that takes
+		 * (as virtio_balloon waits for its host).  The reset takes
+		 * report_lock: dropped above.
+		 */
+		flush_delayed_work(&b->reset_work);
+		wait_event(b->reset_wq, READ_ONCE(b->reset_gen) != gen);
+	}
 	return ret ? -EIO : 0;
 }
