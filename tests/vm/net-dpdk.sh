@@ -152,7 +152,7 @@ nsx ip link show "$TAP" >/dev/null 2>&1 || { echo "not ok - net-dpdk: pviod's DP
 nsx ip addr add 10.78.0.1/24 dev "$TAP"
 nsx ip link set "$TAP" up
 
-flock /tmp/pvio-vm.lock "$HERE/vm.sh" run --initrd "$BUILD/net-dpdk.cpio.gz" --script /tests/net-dpdk.sh \
+"$HERE/vm.sh" run --initrd "$BUILD/net-dpdk.cpio.gz" --script /tests/net-dpdk.sh \
 	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-800}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + QUEUES))" &
