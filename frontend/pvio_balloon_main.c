@@ -5,7 +5,8 @@
  * The host writes a target (target_pages, 4 KiB pages) into the config
  * area; a work item moves the balloon towards it.  Inflate: take pages from
  * the page allocator, 2 MiB at a time while that works (order-9 chunks with
- * __GFP_NORETRY, no warning), 4 KiB pages after that; send them as page
+ * __GFP_NORETRY, no warning; another CPU allocates half of a request's
+ * chunks meanwhile), 4 KiB pages after that; send them as page
  * ranges (contiguous pages merged, up to 64 ranges per request) on queue 0,
  * wait for the completion, never touch them again.  The host releases the
  * memory behind them.  Deflate: send ranges on queue 1, free the pages once
@@ -248,21 +249,59 @@ static void pvbal_release(struct pvbal_batch *bt, bool counted)
 	}
 }
 
-/* Inflate by up to @want 4 KiB pages, one request; pages inflated. */
+/* Chunks are never migrated: not from movable pageblocks. */
+#define PVBAL_CHUNK_GFP	(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN | \
+			 __GFP_NOMEMALLOC)
+
+/* Chunks allocated on another CPU while the inflating one allocates too. */
+struct pvbal_helper {
+	struct work_struct work;
+	unsigned int want, nr;
+	struct page *page[PVIO_MAX_CHAIN / 2];
+};
+
+static void pvbal_helper_work(struct work_struct *work)
+{
+	struct pvbal_helper *h = container_of(work, struct pvbal_helper, work);
+	struct page *page;
+
+	while (h->nr < h->want) {
+		page = alloc_pages(PVBAL_CHUNK_GFP, PVBAL_CHUNK_ORDER);
+		if (!page)
+			break;
+		h->page[h->nr++] = page;
+	}
+}
+
+/*
+ * Inflate by up to @want 4 KiB pages, one request; pages inflated.  With
+ * init_on_alloc every chunk is zeroed as it is allocated, which is most of
+ * the time an inflation takes: with more than one CPU online and chunks
+ * to take, another CPU allocates half of them meanwhile.
+ */
 static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 {
-	/* Chunks are never migrated: not from movable pageblocks. */
-	const gfp_t chunk_gfp = GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN |
-				__GFP_NOMEMALLOC;
 	struct pvbal_batch *bt = &b->batch;
 	unsigned long want_p = want / PVBAL_PER_PAGE;
+	struct pvbal_helper h = { .nr = 0 };
+	unsigned int i, cpu;
 	struct page *page;
 	int ret;
 
+	h.want = min_t(unsigned long, want_p / PVBAL_CHUNK_PAGES, PVIO_MAX_CHAIN) / 2;
+	cpu = cpumask_any_but(cpu_online_mask, raw_smp_processor_id());
+	if (b->chunk_fail || cpu >= nr_cpu_ids)
+		h.want = 0;
+	if (h.want) {
+		INIT_WORK_ONSTACK(&h.work, pvbal_helper_work);
+		queue_work_on(cpu, system_highpri_wq, &h.work);
+	}
 	pvbal_batch_init(bt);
-	while (bt->pages < want_p && bt->nr < PVIO_MAX_CHAIN) {
-		if (want_p - bt->pages >= PVBAL_CHUNK_PAGES && !b->chunk_fail) {
-			page = alloc_pages(chunk_gfp, PVBAL_CHUNK_ORDER);
+	while (bt->pages + h.want * PVBAL_CHUNK_PAGES < want_p &&
+	       bt->nr + h.want < PVIO_MAX_CHAIN) {
+		if (want_p - bt->pages - h.want * PVBAL_CHUNK_PAGES >= PVBAL_CHUNK_PAGES &&
+		    !b->chunk_fail) {
+			page = alloc_pages(PVBAL_CHUNK_GFP, PVBAL_CHUNK_ORDER);
 			if (page) {
 				pvbal_batch_add(bt, page, PVBAL_CHUNK_ORDER);
 				continue;
@@ -273,6 +312,14 @@ static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 		if (!page)
 			break;
 		pvbal_batch_add(bt, page, 0);
+	}
+	if (h.want) {
+		flush_work(&h.work);
+		destroy_work_on_stack(&h.work);
+		for (i = 0; i < h.nr; i++)
+			pvbal_batch_add(bt, h.page[i], PVBAL_CHUNK_ORDER);
+		if (h.nr < h.want)
+			b->chunk_fail = true;
 	}
 	if (!bt->pages)
 		return 0;

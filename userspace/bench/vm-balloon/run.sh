@@ -6,9 +6,10 @@
 #
 # For each size (512 MiB and 1 GiB) the guest first touches almost all its
 # free memory, so the host has it backed, then asks for the inflation; the
-# host times request -> balloon complete (QMP query-balloon / pvioctl
-# --wait, both polled every 50 ms) and samples the RAM file's allocated
-# blocks before and after; the guest reports its own wall and CPU time
+# host backs every page of the RAM file (fallocate: only holes are filled,
+# "filled_MiB"), times request -> balloon complete (QMP query-balloon /
+# pvioctl --wait, both polled every 50 ms) and samples the RAM file's
+# allocated blocks before and after; the guest reports its own wall and CPU time
 # (guest.sh).  Prints a table and
 #   RATIO inflate_1g_speed pvio_balloon/virtio-balloon: X.XX  (> 1: pvio faster)
 #   RATIO returned_1g pvio_balloon/requested: X.XXX
@@ -93,6 +94,14 @@ run() {
 			read -r _ what size <<<"${syncs[$handled]}"
 			handled=$((handled + 1))
 			if [ "$what" = inflate ]; then
+				# Back every page of the RAM file first (tmpfs fallocate
+				# only fills the holes; the guest still reads what it
+				# wrote, zeroes in the holes), so that "returned" counts
+				# what the host released, whichever free pages the
+				# guest's balloon picks: some were never touched.
+				b0=$(blocks)
+				fallocate -l $((MEM << 20)) "$RAM"
+				R[$name,$size,filled]=$(($(blocks) - b0))
 				b0=$(blocks)
 				t0=$(now)
 				$setter "$size" || echo "# $name: inflate $size failed" >&2
@@ -141,13 +150,14 @@ INI
 fi
 
 get() { echo "${R[$1]:-}"; }
-printf "%-15s %6s %11s %14s %12s %14s %9s\n" balloon MiB host_time_s guest_wall_ms guest_cpu_ms returned_MiB returned
+printf "%-15s %6s %11s %14s %12s %10s %14s %9s\n" balloon MiB host_time_s guest_wall_ms guest_cpu_ms filled_MiB returned_MiB returned
 for name in virtio-balloon pvio_balloon; do
 	want "$name" || continue
 	for s in $SIZES; do
 		ret=$(get "$name,$s,returned")
-		printf "%-15s %6s %11.2f %14s %12s %14s %9s\n" "$name" "$s" "$(get "$name,$s,host_s")" \
-			"$(get "$name,$s,guest_wall")" "$(get "$name,$s,guest_cpu")" \
+		fill=$(get "$name,$s,filled")
+		printf "%-15s %6s %11.2f %14s %12s %10s %14s %9s\n" "$name" "$s" "$(get "$name,$s,host_s")" \
+			"$(get "$name,$s,guest_wall")" "$(get "$name,$s,guest_cpu")" "$((${fill:-0} >> 20))" \
 			"$((${ret:-0} >> 20))" "$(echo "scale=3; ${ret:-0} / ($s * 1048576)" | bc -l)"
 	done
 done
