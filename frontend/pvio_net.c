@@ -664,15 +664,20 @@ static int pvnet_poll(struct napi_struct *napi, int budget)
 	done = pvnet_rx_poll(p, budget);
 	if (done >= budget)
 		return budget;
-	if (napi_complete_done(napi, done)) {
-		/* Re-arm both rings; poll again if work slipped in. */
-		more = !pvio_queue_enable_cb(p->rxq);
-		__netif_tx_lock(txq, raw_smp_processor_id());
-		more |= !pvio_queue_enable_cb(p->txq);
-		__netif_tx_unlock(txq);
-		if (more)
-			napi_schedule(napi);
-	}
+	/*
+	 * Re-arm both rings while this poll still owns NAPI: arming touches
+	 * the rx ring's consumer state, which only the NAPI owner may do.
+	 * Once napi_complete_done() returns, the other vCPU may already be
+	 * polling this pair.  An interrupt between arming and completing
+	 * sets NAPIF_STATE_MISSED, and napi_complete_done() reschedules.
+	 */
+	more = !pvio_queue_enable_cb(p->rxq);
+	__netif_tx_lock(txq, raw_smp_processor_id());
+	more |= !pvio_queue_enable_cb(p->txq);
+	__netif_tx_unlock(txq);
+	if (more)
+		return budget;		/* work slipped in: stay scheduled */
+	napi_complete_done(napi, done);
 	return done;
 }
 
