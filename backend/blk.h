@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 
 #include "guest.h"
+#include "log.h"
 
 #define PVBLK_MAX_SEGMENTS	63	/* + the header slot = PVIO_MAX_CHAIN */
 #define PVBLK_MAX_SEG_SIZE	(1u << 20)
@@ -87,8 +88,7 @@ struct pvblk_dev {
 	/* Worker: the size validation uses (never read back from the window). */
 	uint64_t size;			/* bytes, a multiple of lbs */
 	uint64_t features;		/* accepted by the guest at DRIVER_OK */
-	uint64_t log_window;		/* rate limit of data-path warnings */
-	unsigned int log_count;
+	struct pvbe_ratelimit log_rl;	/* data-path warnings */
 	unsigned int nq;
 	struct pvblk_queue *bq;		/* [nq] */
 };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "memtable.h"
 
 static const char *cfg_path;
@@ -225,17 +226,45 @@ static int set_dev(struct pvbe_dev_cfg *d, const char *k, const char *v,
 	return 0;
 }
 
-const char *pvbe_dev_param(struct pvbe_dev_cfg *d, const char *key)
+/* A class key: the last one given wins; all of them count as used. */
+const struct pvbe_param *pvbe_dev_param_get(struct pvbe_dev_cfg *d, const char *key)
 {
+	const struct pvbe_param *p = NULL;
 	int i;
 
 	for (i = 0; i < d->nparams; i++) {
 		if (!strcmp(d->params[i].key, key)) {
 			d->params[i].used = 1;
-			return d->params[i].val;
+			p = &d->params[i];
 		}
 	}
-	return NULL;
+	return p;
+}
+
+const char *pvbe_dev_param(struct pvbe_dev_cfg *d, const char *key)
+{
+	const struct pvbe_param *p = pvbe_dev_param_get(d, key);
+
+	return p ? p->val : NULL;
+}
+
+int pvbe_dev_param_bool(const char *tag, struct pvbe_dev_cfg *d,
+			const char *key, bool *out)
+{
+	const struct pvbe_param *p = pvbe_dev_param_get(d, key);
+
+	if (!p)
+		return 0;
+	if (!strcmp(p->val, "yes") || !strcmp(p->val, "true") || !strcmp(p->val, "1")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(p->val, "no") || !strcmp(p->val, "false") || !strcmp(p->val, "0")) {
+		*out = false;
+		return 0;
+	}
+	pvbe_err(tag, "line %d: %s = %s: want yes or no", p->line, key, p->val);
+	return -EINVAL;
 }
 
 static int check(struct pvbe_cfg *cfg)

@@ -7,6 +7,7 @@
 #ifndef PVBE_CONFIG_H
 #define PVBE_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pvio_abi.h"
@@ -56,7 +57,12 @@ struct pvbe_cfg {
 int pvbe_config_load(struct pvbe_cfg *cfg, const char *path);
 /* Parse a size with an optional K/M/G suffix. */
 int pvbe_parse_size(const char *s, uint64_t *out);
-/* Class-specific parameter lookup; marks it used. */
+/* Class-specific parameters: the last one given wins, every one of them
+ * counts as used.  _get also gives the line; _bool parses yes/no (true,
+ * false, 1, 0), 0 when absent, -EINVAL with a log line when bad. */
+const struct pvbe_param *pvbe_dev_param_get(struct pvbe_dev_cfg *d, const char *key);
 const char *pvbe_dev_param(struct pvbe_dev_cfg *d, const char *key);
+int pvbe_dev_param_bool(const char *tag, struct pvbe_dev_cfg *d,
+			const char *key, bool *out);
 
 #endif

@@ -31,42 +31,10 @@ extern const struct pvbe_dev_ops pvbe_balloon_ops;
 
 /* ---- configuration (supervisor) ----------------------------------------- */
 
-static const struct pvbe_param *param(struct pvbe_dev_cfg *c, const char *key)
-{
-	const struct pvbe_param *p = NULL;
-	int i;
-
-	for (i = 0; i < c->nparams; i++) {
-		if (!strcmp(c->params[i].key, key)) {
-			c->params[i].used = 1;
-			p = &c->params[i];
-		}
-	}
-	return p;
-}
-
-static int parse_yesno(struct pvbe_dev *dev, const char *key, bool *out)
-{
-	const struct pvbe_param *p = param(dev->cfg, key);
-
-	if (!p)
-		return 0;
-	if (!strcmp(p->val, "yes") || !strcmp(p->val, "true") || !strcmp(p->val, "1")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcmp(p->val, "no") || !strcmp(p->val, "false") || !strcmp(p->val, "0")) {
-		*out = false;
-		return 0;
-	}
-	pvbe_err(dev->tag, "line %d: %s = %s: want yes or no", p->line, key, p->val);
-	return -EINVAL;
-}
-
 /* A size key: bytes with an optional K/M/G suffix, a multiple of 4 KiB. */
 static int parse_bytes(struct pvbe_dev *dev, const char *key, uint64_t *out)
 {
-	const struct pvbe_param *p = param(dev->cfg, key);
+	const struct pvbe_param *p = pvbe_dev_param_get(dev->cfg, key);
 	uint64_t v;
 
 	if (!p)
@@ -101,7 +69,7 @@ static int balloon_parse(struct pvbe_dev *dev)
 	bd->headroom = 256ull << 20;
 	dev->priv = bd;
 
-	p = param(c, "stats_interval_ms");
+	p = pvbe_dev_param_get(c, "stats_interval_ms");
 	if (p) {
 		if (pvbe_parse_size(p->val, &v) || (v && (v < 100 || v > 60000))) {
 			pvbe_err(dev->tag, "line %d: stats_interval_ms = %s: want 0 (no statistics) or 100..60000",
@@ -110,15 +78,15 @@ static int balloon_parse(struct pvbe_dev *dev)
 		}
 		bd->stats_interval_ms = (uint32_t)v;
 	}
-	if (parse_yesno(dev, "reporting", &bd->reporting) ||
-	    parse_yesno(dev, "deflate_on_oom", &bd->deflate_on_oom) ||
+	if (pvbe_dev_param_bool(dev->tag, dev->cfg, "reporting", &bd->reporting) ||
+	    pvbe_dev_param_bool(dev->tag, dev->cfg, "deflate_on_oom", &bd->deflate_on_oom) ||
 	    parse_bytes(dev, "floor", &bd->floor) ||
 	    parse_bytes(dev, "headroom", &bd->headroom) ||
 	    parse_bytes(dev, "min", &bd->min) ||
 	    parse_bytes(dev, "max", &bd->max) ||
 	    parse_bytes(dev, "target", &bd->initial))
 		return -EINVAL;
-	p = param(c, "policy");
+	p = pvbe_dev_param_get(c, "policy");
 	if (p) {
 		if (!strcmp(p->val, "off")) {
 			bd->policy = PVBAL_POLICY_OFF;

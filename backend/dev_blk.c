@@ -28,53 +28,10 @@ extern const struct pvbe_dev_ops pvbe_blk_ops;
 /* At most 5 data-path warnings per 5 s per device; then a count. */
 bool pvblk_ratelimit(struct pvblk_dev *bd)
 {
-	uint64_t now = pvbe_now_ms();
-
-	if (now - bd->log_window >= 5000) {
-		if (bd->log_count > 5)
-			pvbe_warn(bd->dev->tag, "%u more data-path warnings suppressed",
-				  bd->log_count - 5);
-		bd->log_window = now;
-		bd->log_count = 0;
-	}
-	return bd->log_count++ < 5;
+	return pvbe_ratelimit(&bd->log_rl, bd->dev->tag);
 }
 
 /* ---- configuration (supervisor) ----------------------------------------- */
-
-/* A class key: the last one given wins; all of them count as used. */
-static const struct pvbe_param *param(struct pvbe_dev_cfg *c, const char *key)
-{
-	const struct pvbe_param *p = NULL;
-	int i;
-
-	for (i = 0; i < c->nparams; i++) {
-		if (!strcmp(c->params[i].key, key)) {
-			c->params[i].used = 1;
-			p = &c->params[i];
-		}
-	}
-	return p;
-}
-
-static int parse_yesno(struct pvbe_dev *dev, struct pvbe_dev_cfg *c,
-		       const char *key, bool *out)
-{
-	const struct pvbe_param *p = param(c, key);
-
-	if (!p)
-		return 0;
-	if (!strcmp(p->val, "yes") || !strcmp(p->val, "true") || !strcmp(p->val, "1")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcmp(p->val, "no") || !strcmp(p->val, "false") || !strcmp(p->val, "0")) {
-		*out = false;
-		return 0;
-	}
-	pvbe_err(dev->tag, "line %d: %s = %s: want yes or no", p->line, key, p->val);
-	return -EINVAL;
-}
 
 /*
  * Default serial: "GUEST-DEVICE" when it fits in 20 bytes, else its first
@@ -139,16 +96,16 @@ static int blk_parse(struct pvbe_dev *dev)
 	bd->discard = true;
 	dev->priv = bd;
 
-	p = param(c, "path");
+	p = pvbe_dev_param_get(c, "path");
 	if (!p || !p->val[0]) {
 		pvbe_err(dev->tag, "blk devices need 'path = FILE' (a raw image file or a host block device)");
 		return -EINVAL;
 	}
 	strcpy(bd->path, p->val);	/* both are 224 bytes */
-	if (parse_yesno(dev, c, "readonly", &bd->readonly) ||
-	    parse_yesno(dev, c, "discard", &bd->discard))
+	if (pvbe_dev_param_bool(dev->tag, c, "readonly", &bd->readonly) ||
+	    pvbe_dev_param_bool(dev->tag, c, "discard", &bd->discard))
 		return -EINVAL;
-	p = param(c, "cache");
+	p = pvbe_dev_param_get(c, "cache");
 	if (p) {
 		if (!strcmp(p->val, "none")) {
 			bd->direct = true;
@@ -160,7 +117,7 @@ static int blk_parse(struct pvbe_dev *dev)
 			return -EINVAL;
 		}
 	}
-	p = param(c, "serial");
+	p = pvbe_dev_param_get(c, "serial");
 	if (p) {
 		const char *s;
 
@@ -188,7 +145,7 @@ static int blk_parse(struct pvbe_dev *dev)
 			return -EINVAL;
 		}
 	}
-	p = param(c, "path");
+	p = pvbe_dev_param_get(c, "path");
 	if (probe_path(dev, bd, p->line))
 		return -EINVAL;
 

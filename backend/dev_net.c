@@ -21,34 +21,10 @@ extern const struct pvbe_dev_ops pvbe_net_ops;
 /* At most 5 data-path warnings per 5 s per device; then a count. */
 bool pvnet_ratelimit(struct pvnet_dev *nd)
 {
-	uint64_t now = pvbe_now_ms();
-
-	if (now - nd->log_window >= 5000) {
-		if (nd->log_count > 5)
-			pvbe_warn(nd->dev->tag, "%u more data-path warnings suppressed",
-				  nd->log_count - 5);
-		nd->log_window = now;
-		nd->log_count = 0;
-	}
-	return nd->log_count++ < 5;
+	return pvbe_ratelimit(&nd->log_rl, nd->dev->tag);
 }
 
 /* ---- configuration (supervisor) ----------------------------------------- */
-
-/* A class key: the last one given wins; all of them count as used. */
-static const struct pvbe_param *param(struct pvbe_dev_cfg *c, const char *key)
-{
-	const struct pvbe_param *p = NULL;
-	int i;
-
-	for (i = 0; i < c->nparams; i++) {
-		if (!strcmp(c->params[i].key, key)) {
-			c->params[i].used = 1;
-			p = &c->params[i];
-		}
-	}
-	return p;
-}
 
 static int parse_uint(const struct pvbe_param *p, unsigned long min,
 		      unsigned long max, unsigned int *out)
@@ -129,7 +105,7 @@ static int net_parse(struct pvbe_dev *dev)
 	}
 
 	/* net = tap (default) | dpdk,DEVARGS (net_dpdk.c takes the device over) */
-	p = param(c, "net");
+	p = pvbe_dev_param_get(c, "net");
 	if (p && strcmp(p->val, "tap")) {
 		if (strncmp(p->val, "dpdk,", 5) || !p->val[5]) {
 			pvbe_err(dev->tag, "line %d: net = %s: want 'tap' or 'dpdk,DEVARGS' (e.g. dpdk,net_tap0,iface=dtap0)",
@@ -139,10 +115,10 @@ static int net_parse(struct pvbe_dev *dev)
 		if (pvnet_dpdk_parse(dev, p->val + 5, p->line))
 			return -EINVAL;
 	}
-	p = param(c, "tap");
-	if (nd->dpdk && (p || param(c, "bridge"))) {
+	p = pvbe_dev_param_get(c, "tap");
+	if (nd->dpdk && (p || pvbe_dev_param_get(c, "bridge"))) {
 		pvbe_err(dev->tag, "line %d: 'tap' and 'bridge' are for net = tap; a DPDK port's devargs name its host side",
-			 p ? p->line : param(c, "bridge")->line);
+			 p ? p->line : pvbe_dev_param_get(c, "bridge")->line);
 		return -EINVAL;
 	}
 	if (nd->dpdk)
@@ -157,7 +133,7 @@ static int net_parse(struct pvbe_dev *dev)
 		return -EINVAL;
 	}
 	strcpy(nd->tap, p->val);
-	p = param(c, "bridge");
+	p = pvbe_dev_param_get(c, "bridge");
 	if (p) {
 		if (!valid_ifname(p->val)) {
 			pvbe_err(dev->tag, "line %d: bridge = %s: not a valid interface name",
@@ -167,7 +143,7 @@ static int net_parse(struct pvbe_dev *dev)
 		strcpy(nd->bridge, p->val);
 	}
 common:
-	p = param(c, "mac");
+	p = pvbe_dev_param_get(c, "mac");
 	if (p && parse_mac(p->val, nd->mac)) {
 		pvbe_err(dev->tag, "line %d: mac = %s: want a unicast address like 52:54:00:12:34:56",
 			 p->line, p->val);
@@ -176,14 +152,14 @@ common:
 	if (!p)
 		default_mac(dev->tag, nd->mac);
 	nd->max_mtu = 9000;
-	p = param(c, "max_mtu");
+	p = pvbe_dev_param_get(c, "max_mtu");
 	if (p && parse_uint(p, PVNET_MIN_MTU, PVNET_MAX_MTU, &nd->max_mtu)) {
 		pvbe_err(dev->tag, "line %d: max_mtu = %s: must be %d..%d", p->line,
 			 p->val, PVNET_MIN_MTU, PVNET_MAX_MTU);
 		return -EINVAL;
 	}
 	nd->mtu = nd->max_mtu < 1500 ? nd->max_mtu : 1500;
-	p = param(c, "mtu");
+	p = pvbe_dev_param_get(c, "mtu");
 	if (p && parse_uint(p, PVNET_MIN_MTU, nd->max_mtu, &nd->mtu)) {
 		pvbe_err(dev->tag, "line %d: mtu = %s: must be %d..%u (max_mtu)", p->line,
 			 p->val, PVNET_MIN_MTU, nd->max_mtu);

@@ -27,3 +27,20 @@ void pvbe_log(int level, const char *tag, const char *fmt, ...)
 		ts.tv_nsec / 1000000, (int)getpid(), level_name[level],
 		tag ? tag : "-", msg);
 }
+
+bool pvbe_ratelimit(struct pvbe_ratelimit *rl, const char *tag)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (now - rl->window >= 5000) {
+		if (rl->count > 5)
+			pvbe_warn(tag, "%u more data-path warnings suppressed",
+				  rl->count - 5);
+		rl->window = now;
+		rl->count = 0;
+	}
+	return rl->count++ < 5;
+}

@@ -7,6 +7,8 @@
 #define PVBE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 enum pvbe_log_level { PVBE_LOG_ERR, PVBE_LOG_WARN, PVBE_LOG_INFO, PVBE_LOG_DEBUG };
 
@@ -18,6 +20,14 @@ void pvbe_log(int level, const char *tag, const char *fmt, ...)
 #define pvbe_err(tag, ...)	pvbe_log(PVBE_LOG_ERR, tag, __VA_ARGS__)
 #define pvbe_warn(tag, ...)	pvbe_log(PVBE_LOG_WARN, tag, __VA_ARGS__)
 #define pvbe_info(tag, ...)	pvbe_log(PVBE_LOG_INFO, tag, __VA_ARGS__)
+/* At most 5 lines per 5 s through one limiter; then a count of the rest. */
+struct pvbe_ratelimit {
+	uint64_t window;	/* ms, CLOCK_MONOTONIC */
+	unsigned int count;
+};
+
+bool pvbe_ratelimit(struct pvbe_ratelimit *rl, const char *tag);
+
 #define pvbe_dbg(tag, ...)	do { if (pvbe_log_level >= PVBE_LOG_DEBUG) \
 		pvbe_log(PVBE_LOG_DEBUG, tag, __VA_ARGS__); } while (0)
 

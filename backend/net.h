@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "guest.h"
+#include "log.h"
 
 #define PVNET_HDR_LEN		((uint32_t)sizeof(struct pvio_net_hdr))
 #define PVNET_ETH_HLEN		14
@@ -77,8 +78,7 @@ struct pvnet_dev {
 	bool made_persistent;		/* we set IFF_PERSIST: undo at exit */
 	uint64_t features;		/* accepted by the guest at DRIVER_OK */
 	struct pvnet_dpdk *dpdk;	/* net = dpdk: net_dpdk.c's state; NULL: TAP */
-	uint64_t log_window;		/* rate limit of data-path warnings */
-	unsigned int log_count;
+	struct pvbe_ratelimit log_rl;	/* data-path warnings */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };
 
