@@ -91,6 +91,8 @@ int pvnet_tap_set_carrier(struct pvnet_dev *nd, bool up);
 
 /* dev_net.c */
 bool pvnet_ratelimit(struct pvnet_dev *nd);
+int pvnet_rx_stock(struct pvbe_queue *q, struct pvnet_rxbuf *fifo,
+		   unsigned int head, unsigned int *count, unsigned int size);
 
 /* net_path.c: the data path of one pair. */
 void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q);

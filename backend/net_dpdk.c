@@ -688,53 +688,10 @@ static unsigned int tx_round(struct pvnet_dev *nd, unsigned int i)
 
 /* ---- rx: mbufs -> guest chains (poll thread) ---------------------------- */
 
-/* Take a popped rx chain into @b; false if it cannot carry a packet. */
-static bool rx_chain(struct pvnet_rxbuf *b, const struct pvbe_req *req)
-{
-	unsigned int i;
-
-	if (req->in_bytes || req->out_bytes < PVNET_HDR_LEN + PVNET_ETH_HLEN)
-		return false;
-	for (i = 0; i < req->nslots; i++) {
-		if (!req->buf[i])
-			return false;
-		b->iov[i].iov_base = req->buf[i];
-		b->iov[i].iov_len = pvio_le32_to_cpu(req->d[i].len);
-	}
-	b->id = req->id;
-	b->niov = (uint16_t)req->nslots;
-	b->cap = req->out_bytes;
-	return true;
-}
-
-/* Stock the FIFO while the CQ has a slot for every chain in it (net_path.c's rule). */
+/* Stock the FIFO while the CQ has a slot for every chain in it (net_path.c). */
 static int rx_refill(struct pvnet_dpdk_pair *pp, struct pvbe_queue *q)
 {
-	struct pvbe_req req;
-	struct pvio_cpl cpl;
-	int r;
-
-	while (pp->count < pp->size) {
-		r = pvbe_queue_cq_room(q, pp->count + 1);
-		if (r < 0)
-			return r;
-		if ((unsigned int)r <= pp->count)
-			break;
-		r = pvbe_queue_pop(q, &req);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			break;
-		if (rx_chain(&pp->fifo[(pp->head + pp->count) % pp->size], &req)) {
-			pp->count++;
-			continue;
-		}
-		memset(&cpl, 0, sizeof(cpl));
-		cpl.id = pvio_cpu_to_le16(req.id);
-		cpl.status = pvio_cpu_to_le32(PVIO_S_INVAL);
-		pvbe_queue_post(q, &cpl);
-	}
-	return 0;
+	return pvnet_rx_stock(q, pp->fifo, pp->head, &pp->count, pp->size);
 }
 
 static struct pvnet_rxbuf *fifo_at(struct pvnet_dpdk_pair *pp, unsigned int k)

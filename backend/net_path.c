@@ -477,29 +477,31 @@ static int rx_mrg_one(struct pvnet_pair *p, struct pvbe_queue *q)
 }
 
 /*
- * Stock the FIFO from the SQ.  A chain enters the FIFO only while the CQ
- * has a slot for it and for every chain already there, so a packet read
- * can always be completed.  Returns 0 or -EPROTO (device broken).
+ * Stock an rx FIFO (@count chains from @head, @size slots) from the SQ.  A
+ * chain enters the FIFO only while the CQ has a slot for it and for every
+ * chain already there, so a packet read can always be completed.  Shared
+ * with the DPDK port.  Returns 0 or -EPROTO (device broken).
  */
-static int rx_refill(struct pvnet_pair *p, struct pvbe_queue *q)
+int pvnet_rx_stock(struct pvbe_queue *q, struct pvnet_rxbuf *fifo,
+		   unsigned int head, unsigned int *count, unsigned int size)
 {
 	struct pvbe_req req;
 	struct pvio_cpl cpl;
 	int r;
 
-	while (p->count < p->size) {
-		r = pvbe_queue_cq_room(q, p->count + 1);
+	while (*count < size) {
+		r = pvbe_queue_cq_room(q, *count + 1);
 		if (r < 0)
 			return r;
-		if ((unsigned int)r <= p->count)
+		if ((unsigned int)r <= *count)
 			break;
 		r = pvbe_queue_pop(q, &req);
 		if (r < 0)
 			return r;
 		if (r == 0)
 			break;
-		if (rx_chain(&p->fifo[(p->head + p->count) % p->size], &req)) {
-			p->count++;
+		if (rx_chain(&fifo[(head + *count) % size], &req)) {
+			(*count)++;
 			continue;
 		}
 		memset(&cpl, 0, sizeof(cpl));
@@ -508,6 +510,11 @@ static int rx_refill(struct pvnet_pair *p, struct pvbe_queue *q)
 		pvbe_queue_post(q, &cpl);
 	}
 	return 0;
+}
+
+static int rx_refill(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	return pvnet_rx_stock(q, p->fifo, p->head, &p->count, p->size);
 }
 
 /*
