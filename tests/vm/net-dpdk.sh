@@ -22,6 +22,8 @@
 set -eu
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=host.sh
+. "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=$O/vm
@@ -158,26 +160,12 @@ nsx ip link set "$TAP" up
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + QUEUES))" &
 VM_PID=$!
 
-handled=0
-while :; do
-	alive=0
-	kill -0 "$VM_PID" 2>/dev/null && alive=1
-	mapfile -t syncs < <(tr -d '\r' 2>/dev/null <"$LOG" | grep -a '^PVIO-SYNC ' || true)
-	while [ "$handled" -lt "${#syncs[@]}" ]; do
-		# shellcheck disable=SC2086 # split the line into words on purpose
-		act ${syncs[$handled]#PVIO-SYNC } || echo "# host: '${syncs[$handled]}' failed"
-		handled=$((handled + 1))
-	done
-	[ $alive = 1 ] || break
-	sleep 0.2
-done
+vm_follow "$VM_PID" "$LOG"
 rc=0
 wait "$VM_PID" || rc=$?
 VM_PID=
 
-"$HERE/vm.sh" tap "$LOG" | grep -vE '^PVIO-SYNC|^1\.\.'
-n=$("$HERE/vm.sh" tap "$LOG" | grep -cE '^(not )?ok [0-9]+' || true)
-host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }
+vm_guest_results "$LOG"
 for i in "${!JOBS[@]}"; do
 	jrc=0
 	wait "${JOBS[$i]}" || jrc=$?
