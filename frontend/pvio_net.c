@@ -129,7 +129,6 @@ struct pvnet_pair {
 struct pvnet {
 	struct net_device *ndev;
 	struct pvio_device *pdev;
-	struct pvio_net_config *cfg;
 	unsigned int max_pairs;
 	unsigned int pairs;		/* active */
 	unsigned int buf_len;		/* header + largest frame */
@@ -158,36 +157,15 @@ static void pvnet_stat_inc(struct pvnet_stats *s, u64_stats_t *field)
 
 /* ---- config ------------------------------------------------------------- */
 
-/* Copy the config area consistently: retry while the backend rewrites it. */
-static void pvnet_read_config(struct pvnet *pn, struct pvio_net_config *c)
-{
-	u32 gen;
-	int tries = 0;
-
-	/* The backend makes the generation odd while it writes the area. */
-	for (;;) {
-		gen = pvio_config_generation(pn->pdev);
-		memcpy(c, pn->cfg, sizeof(*c));
-		/* Copy complete before the generation is re-read. */
-		smp_rmb();
-		if (!(gen & 1) && gen == pvio_config_generation(pn->pdev))
-			return;
-		if (++tries == 1000) {
-			dev_warn_ratelimited(&pn->pdev->dev,
-					     "config keeps changing; using the last copy\n");
-			return;
-		}
-		cpu_relax();
-	}
-}
-
 static void pvnet_update_link(struct pvnet *pn)
 {
 	struct pvio_net_config c;
 	bool up = true;
 
 	if (pvio_has_feature(pn->pdev, PVIO_NET_F_STATUS)) {
-		pvnet_read_config(pn, &c);
+		/* A copy torn by a backend that keeps rewriting: no news. */
+		if (pvio_config_read(pn->pdev, &c, sizeof(c)) < 0)
+			return;
 		up = le16_to_cpu(c.status) & PVIO_NET_S_LINK_UP;
 	}
 	if (!pvio_backend_alive(pn->pdev) || pn->pdev->broken)
@@ -1113,7 +1091,6 @@ static int pvnet_probe(struct pvio_device *pdev)
 	pn = netdev_priv(ndev);
 	pn->ndev = ndev;
 	pn->pdev = pdev;
-	pn->cfg = pdev->config;
 	SET_NETDEV_DEV(ndev, &pdev->dev);
 	for (i = 0; i < maxq; i++) {
 		u64_stats_init(&pn->pair[i].rx_stats.syncp);
@@ -1125,7 +1102,10 @@ static int pvnet_probe(struct pvio_device *pdev)
 	ret = pvio_negotiate(pdev, pvnet_wanted(pn));
 	if (ret)
 		goto err_free;
-	pvnet_read_config(pn, &c);
+	ret = pvio_config_read(pdev, &c, sizeof(c));
+	if (ret < 0)
+		goto err_free;
+	ret = 0;
 	if (pvio_has_feature(pdev, PVIO_NET_F_MQ))
 		maxq = clamp_t(unsigned int, le16_to_cpu(c.max_queue_pairs), 1, maxq);
 	else
