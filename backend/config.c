@@ -214,6 +214,11 @@ static int set_dev(struct pvbe_dev_cfg *d, const char *k, const char *v,
 		}
 		return 0;
 	}
+	if (!strcmp(k, "poll")) {
+		/* Resolved per queue once the class has set the queue count. */
+		d->poll_line = line;
+		return copy_str(d->poll, sizeof(d->poll), v, line, "value");
+	}
 	if (d->nparams == PVBE_MAX_PARAMS) {
 		cfg_error(line, "too many keys for device %s", d->name);
 		return -EINVAL;

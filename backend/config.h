@@ -30,6 +30,8 @@ struct pvbe_dev_cfg {
 	unsigned int queues;
 	int queues_line;		/* 0: not given, the class may choose */
 	unsigned int queue_size;
+	char poll[64];			/* poll = no | yes | Q,Q,...; "" = no */
+	int poll_line;
 	int nparams;
 	struct pvbe_param params[PVBE_MAX_PARAMS];	/* class-specific */
 };

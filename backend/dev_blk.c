@@ -491,4 +491,5 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.kick = blk_kick,
 	.start = blk_start,
 	.stop = blk_stop,
+	.can_poll = true,
 };

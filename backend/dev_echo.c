@@ -76,4 +76,5 @@ const struct pvbe_dev_ops pvbe_echo_ops = {
 	.parse = echo_parse,
 	.init = echo_init,
 	.process = echo_process,
+	.can_poll = true,
 };

@@ -104,24 +104,38 @@ static int net_parse(struct pvbe_dev *dev)
 		nd->pair[i].fd = -1;
 	}
 
-	/* net = tap (default) | dpdk,DEVARGS (net_dpdk.c takes the device over) */
+	/*
+	 * net = tap (default) | null (net_null.c: no host side) |
+	 * dpdk,DEVARGS (net_dpdk.c takes the device over)
+	 */
 	p = pvbe_dev_param_get(c, "net");
-	if (p && strcmp(p->val, "tap")) {
+	if (p && !strcmp(p->val, "null")) {
+		nd->null = true;
+	} else if (p && strcmp(p->val, "tap")) {
 		if (strncmp(p->val, "dpdk,", 5) || !p->val[5]) {
-			pvbe_err(dev->tag, "line %d: net = %s: want 'tap' or 'dpdk,DEVARGS' (e.g. dpdk,net_tap0,iface=dtap0)",
+			pvbe_err(dev->tag, "line %d: net = %s: want 'tap', 'null' or 'dpdk,DEVARGS' (e.g. dpdk,net_tap0,iface=dtap0)",
 				 p->line, p->val);
 			return -EINVAL;
 		}
 		if (pvnet_dpdk_parse(dev, p->val + 5, p->line))
 			return -EINVAL;
 	}
-	p = pvbe_dev_param_get(c, "tap");
-	if (nd->dpdk && (p || pvbe_dev_param_get(c, "bridge"))) {
-		pvbe_err(dev->tag, "line %d: 'tap' and 'bridge' are for net = tap; a DPDK port's devargs name its host side",
-			 p ? p->line : pvbe_dev_param_get(c, "bridge")->line);
+	p = pvbe_dev_param_get(c, "null_rx");
+	if (p && !nd->null) {
+		pvbe_err(dev->tag, "line %d: null_rx is for net = null", p->line);
 		return -EINVAL;
 	}
-	if (nd->dpdk)
+	if (nd->null && pvnet_null_parse(nd, p))
+		return -EINVAL;
+	p = pvbe_dev_param_get(c, "tap");
+	if ((nd->dpdk || nd->null) && (p || pvbe_dev_param_get(c, "bridge"))) {
+		pvbe_err(dev->tag, "line %d: 'tap' and 'bridge' are for net = tap; %s",
+			 p ? p->line : pvbe_dev_param_get(c, "bridge")->line,
+			 nd->null ? "net = null has no host side" :
+			 "a DPDK port's devargs name its host side");
+		return -EINVAL;
+	}
+	if (nd->dpdk || nd->null)
 		goto common;
 	if (!p) {
 		pvbe_err(dev->tag, "net devices need 'tap = IFNAME' (the host TAP interface) or 'net = dpdk,DEVARGS'");
@@ -178,7 +192,7 @@ common:
 
 	for (k = 0; k < c->nparams; k++) {
 		if (!c->params[k].used) {
-			pvbe_err(dev->tag, "line %d: unknown key '%s' for a net device (keys: net, tap, bridge, mac, mtu, max_mtu; with net = dpdk: poll_cpu, poll_idle_us)",
+			pvbe_err(dev->tag, "line %d: unknown key '%s' for a net device (keys: net, tap, bridge, mac, mtu, max_mtu, poll; with net = null: null_rx; with net = dpdk: poll_cpu, poll_idle_us)",
 				 c->params[k].line, c->params[k].key);
 			return -EINVAL;
 		}
@@ -210,9 +224,13 @@ static int net_setup(struct pvbe_dev *dev)
 			goto fail;
 		}
 	}
-	ret = pvnet_tap_open(nd);
+	ret = nd->null ? pvnet_null_setup(nd) : pvnet_tap_open(nd);
 	if (ret)
 		goto fail;
+	if (nd->null)
+		pvbe_info(dev->tag, "net = null: no host side; rx %s",
+			  nd->null_rx == PVNET_NULL_RX_ECHO ? "echoes tx" :
+			  nd->null_rx == PVNET_NULL_RX_SOURCE ? "fills every buffer" : "silent");
 	return 0;
 fail:
 	for (i = 0; i < nd->npairs; i++) {
@@ -231,7 +249,10 @@ static void net_uninit(struct pvbe_dev *dev)
 	struct pvnet_dev *nd = dev->priv;
 	unsigned int i;
 
-	pvnet_tap_close(nd);
+	if (nd->null)
+		pvnet_null_uninit(nd);
+	else
+		pvnet_tap_close(nd);
 	for (i = 0; i < nd->npairs; i++) {
 		free(nd->pair[i].fifo);
 		free(nd->pair[i].ovf);
@@ -240,7 +261,8 @@ static void net_uninit(struct pvbe_dev *dev)
 	}
 	munmap(nd->sh, sizeof(*nd->sh));
 	nd->sh = NULL;
-	pvbe_info(dev->tag, "TAP %s released", nd->tap);
+	if (!nd->null)
+		pvbe_info(dev->tag, "TAP %s released", nd->tap);
 }
 
 /* ---- config area and link (worker) ----------------------------------- */
@@ -282,7 +304,7 @@ int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
 			 dev->ops->name);
 		return -EINVAL;
 	}
-	ret = nd->dpdk ? 0 : pvnet_tap_set_carrier(nd, up);
+	ret = nd->dpdk || nd->null ? 0 : pvnet_tap_set_carrier(nd, up);
 	if (ret) {
 		snprintf(err, len, "TAP %s: set carrier: %s", nd->tap, strerror(-ret));
 		return ret;
@@ -295,6 +317,8 @@ int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
 	if (nd->dpdk)
 		pvbe_info(dev->tag, "link %s (DPDK port: tx dropped, rx left in the port while down)",
 			  up ? "up" : "down");
+	else if (nd->null)
+		pvbe_info(dev->tag, "link %s (net = null)", up ? "up" : "down");
 	else
 		pvbe_info(dev->tag, "link %s (TAP %s carrier %s)", up ? "up" : "down",
 			  nd->tap, up ? "on" : "off");
@@ -337,15 +361,18 @@ static void net_start(struct pvbe_dev *dev)
 		p->count = 0;
 		p->pend_len = 0;
 		p->dead = false;
-		if (pvnet_tap_set_queue(p, use) && use)
+		pvnet_null_reset(p);
+		if (!nd->null && pvnet_tap_set_queue(p, use) && use)
 			p->dead = true;
 		used += use;
 	}
 	if ((nd->features & ((1ull << PVIO_NET_F_GUEST_TSO4) | (1ull << PVIO_NET_F_GUEST_TSO6))) &&
 	    !pvnet_has(nd, PVIO_NET_F_GUEST_CSUM))
 		pvbe_warn(dev->tag, "guest takes TSO without GUEST_CSUM: large rx stays off");
-	pvnet_tap_set_offload(nd, nd->features);
-	pvbe_info(dev->tag, "TAP %s: %u of %u queue pair(s) in use, link %s", nd->tap,
+	if (!nd->null)
+		pvnet_tap_set_offload(nd, nd->features);
+	pvbe_info(dev->tag, "%s%s: %u of %u queue pair(s) in use, link %s",
+		  nd->null ? "net = null" : "TAP ", nd->null ? "" : nd->tap,
 		  used, nd->npairs, nd->sh->link_up ? "up" : "down");
 }
 
@@ -362,7 +389,8 @@ static void net_stop(struct pvbe_dev *dev)
 		nd->pair[i].pend_len = 0;
 	}
 	nd->features = 0;
-	pvnet_tap_set_offload(nd, 0);
+	if (!nd->null)
+		pvnet_tap_set_offload(nd, 0);
 }
 
 const struct pvbe_dev_ops pvbe_net_ops = {
@@ -378,4 +406,5 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.kick = net_kick,
 	.start = net_start,
 	.stop = net_stop,
+	.can_poll = true,
 };

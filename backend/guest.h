@@ -52,7 +52,13 @@ struct pvbe_queue {
 	struct pvio_ring sq;		/* we consume */
 	struct pvio_ring cq;		/* we produce */
 	bool running;
+	/*
+	 * Busy-polled (poll = ...): the worker's poll round serves it and it
+	 * never arms an event index, so the guest does not ring for it.
+	 */
+	bool poll;
 	unsigned int pending;		/* completions written, not committed */
+	unsigned int sq_unpub;		/* SQ slots taken, cons not published */
 	void *priv;			/* class state */
 	struct pvbe_queue_stats st;
 };
@@ -93,6 +99,9 @@ struct pvbe_dev_ops {
 	 * when called on that thread, having taken the reason to repeat the
 	 * call on the worker thread (which alone may stop the device). */
 	bool (*defer_broken)(struct pvbe_dev *dev, uint32_t reason, const char *msg);
+	/* The class runs correctly when its queues are busy-polled by the
+	 * worker (poll = ...) instead of woken by doorbells. */
+	bool can_poll;
 };
 
 struct pvbe_dev {
@@ -174,6 +183,11 @@ int pvbe_queue_cq_arm(struct pvbe_queue *q);
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c);
 void pvbe_queue_flush(struct pvbe_queue *q);
 void pvbe_queue_yield(struct pvbe_queue *q);
+
+/* poll.c: busy-poll mode (poll = no | yes | Q,Q,...) */
+int pvbe_dev_poll_parse(struct pvbe_dev *dev);
+unsigned int pvbe_poll_round(void);
+bool pvbe_poll_wanted(void);
 void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
 
 /* device.c */

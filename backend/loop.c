@@ -28,7 +28,20 @@ static struct {
 	int epfd;
 	int stop;
 	struct pvbe_loop_ent ent[PVBE_LOOP_MAX_FDS];
+	void (*poll)(void);
 } loop = { .epfd = -1 };
+
+/*
+ * Busy-poll mode (poll.c): between epoll waits, which then do not block,
+ * run @fn this many times.  Other fds (control, heartbeat, TAPs of event
+ * queues) are served at most PVBE_LOOP_POLL_ROUNDS rounds late.
+ */
+#define PVBE_LOOP_POLL_ROUNDS	64
+
+void pvbe_loop_set_poll(void (*fn)(void))
+{
+	loop.poll = fn;
+}
 
 int pvbe_loop_init(void)
 {
@@ -78,7 +91,10 @@ int pvbe_loop_run(void)
 	int n, i;
 
 	while (!loop.stop) {
-		n = epoll_wait(loop.epfd, evs, 64, -1);
+		if (loop.poll)
+			for (i = 0; i < PVBE_LOOP_POLL_ROUNDS; i++)
+				loop.poll();
+		n = epoll_wait(loop.epfd, evs, 64, loop.poll ? 0 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -19,5 +19,7 @@ void pvbe_loop_del(int fd);
 /* Run until pvbe_loop_stop() or a fatal error; returns 0 or -errno. */
 int pvbe_loop_run(void);
 void pvbe_loop_stop(void);
+/* Busy-poll: call @fn in rounds between non-blocking waits (NULL: off). */
+void pvbe_loop_set_poll(void (*fn)(void));
 
 #endif

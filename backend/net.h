@@ -35,11 +35,19 @@ struct pvnet_rxbuf {
 	struct iovec iov[PVIO_MAX_CHAIN];
 };
 
+/* net = null: what rx delivers (net_null.c). */
+enum pvnet_null_rx {
+	PVNET_NULL_RX_NONE,
+	PVNET_NULL_RX_SOURCE,
+	PVNET_NULL_RX_ECHO,
+};
+
 /* One queue pair and its TAP queue. */
 struct pvnet_pair {
 	struct pvnet_dev *nd;
 	unsigned int index;
-	int fd;				/* TAP queue, nonblocking */
+	int fd;				/* TAP queue, nonblocking; -1: none */
+	struct pvnet_null_pair *null;	/* net = null: net_null.c's state */
 	bool attached;			/* TAP queue enabled (TUNSETQUEUE) */
 	bool watching;			/* fd in the worker's epoll set */
 	bool dead;			/* fd failed for good; logged once */
@@ -78,6 +86,10 @@ struct pvnet_dev {
 	bool made_persistent;		/* we set IFF_PERSIST: undo at exit */
 	uint64_t features;		/* accepted by the guest at DRIVER_OK */
 	struct pvnet_dpdk *dpdk;	/* net = dpdk: net_dpdk.c's state; NULL: TAP */
+	bool null;			/* net = null: no host side (net_null.c) */
+	enum pvnet_null_rx null_rx;
+	uint32_t null_src_len;		/* null_rx = BYTES */
+	uint8_t *null_src;		/* that frame, header included */
 	struct pvbe_ratelimit log_rl;	/* data-path warnings */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };
@@ -88,6 +100,15 @@ void pvnet_tap_close(struct pvnet_dev *nd);
 int pvnet_tap_set_queue(struct pvnet_pair *p, bool attach);
 int pvnet_tap_set_offload(struct pvnet_dev *nd, uint64_t features);
 int pvnet_tap_set_carrier(struct pvnet_dev *nd, bool up);
+
+/* net_null.c: net = null, a host side that drops, generates or echoes. */
+int pvnet_null_parse(struct pvnet_dev *nd, const struct pvbe_param *p);
+int pvnet_null_setup(struct pvnet_dev *nd);
+void pvnet_null_uninit(struct pvnet_dev *nd);
+void pvnet_null_reset(struct pvnet_pair *p);
+ssize_t pvnet_null_write(struct pvnet_pair *p, const struct iovec *iov, unsigned int n);
+ssize_t pvnet_null_read(struct pvnet_pair *p, const struct iovec *iov, unsigned int n);
+bool pvnet_null_rx_pending(const struct pvnet_pair *p);
 
 /* dev_net.c */
 bool pvnet_ratelimit(struct pvnet_dev *nd);

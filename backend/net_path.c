@@ -37,12 +37,38 @@
 
 static void on_tap(int fd, uint32_t events, void *arg);
 
+/* The host side: a TAP queue, or net = null's stand-in for one. */
+static ssize_t host_write(struct pvnet_pair *p, const struct iovec *iov, unsigned int n)
+{
+	ssize_t w;
+
+	if (p->null)
+		return pvnet_null_write(p, iov, n);
+	do {
+		w = writev(p->fd, iov, (int)n);
+	} while (w < 0 && errno == EINTR);
+	return w;
+}
+
+static ssize_t host_read(struct pvnet_pair *p, const struct iovec *iov, unsigned int n)
+{
+	ssize_t r;
+
+	if (p->null)
+		return pvnet_null_read(p, iov, n);
+	do {
+		r = readv(p->fd, iov, (int)n);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
 /* Watch the TAP queue in the event loop, or stop watching it. */
 void pvnet_watch(struct pvnet_pair *p, bool on)
 {
 	int ret;
 
-	if (on == p->watching)
+	/* No fd (net = null), or a polled rx queue: the caller comes back. */
+	if (on == p->watching || (on && (p->fd < 0 || p->nd->dev->q[2 * p->index].poll)))
 		return;
 	if (on) {
 		ret = pvbe_loop_add(p->fd, EPOLLIN, on_tap, p);
@@ -126,7 +152,10 @@ static uint32_t tx_one(struct pvnet_pair *p, struct pvbe_queue *q,
 	frame = req->in_bytes - PVNET_HDR_LEN;
 
 	/* The header once into private memory; the TAP gets that copy. */
-	chain_read(req, &hdr, sizeof(hdr));
+	if (pvio_le32_to_cpu(req->d[0].len) >= sizeof(hdr))
+		memcpy(&hdr, req->buf[0], sizeof(hdr));	/* the usual layout */
+	else
+		chain_read(req, &hdr, sizeof(hdr));
 	st = pvnet_tx_hdr_check(nd, &hdr);
 	if (st)
 		return st;
@@ -149,9 +178,7 @@ static uint32_t tx_one(struct pvnet_pair *p, struct pvbe_queue *q,
 		q->st.drops++;
 		return PVIO_S_OK;
 	}
-	do {
-		w = writev(p->fd, iov, (int)n);
-	} while (w < 0 && errno == EINTR);
+	w = host_write(p, iov, n);
 	if (w == (ssize_t)(PVNET_HDR_LEN + frame)) {
 		q->st.packets++;
 		q->st.bytes += frame;
@@ -176,7 +203,7 @@ static uint32_t tx_one(struct pvnet_pair *p, struct pvbe_queue *q,
 	return PVIO_S_OK;
 }
 
-void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q)
+static void tx_run(struct pvnet_pair *p, struct pvbe_queue *q)
 {
 	struct pvio_cpl cpl;
 	struct pvbe_req req;
@@ -212,6 +239,13 @@ void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q)
 		done++;
 	}
 	pvbe_queue_flush(q);
+}
+
+void pvnet_tx_run(struct pvnet_pair *p, struct pvbe_queue *q)
+{
+	tx_run(p, q);
+	if (pvnet_null_rx_pending(p))
+		pvnet_rx_run(p);	/* net = null, echo: the frames go back */
 }
 
 /* Take a popped rx chain into @b; false if it cannot carry a packet. */
@@ -306,9 +340,7 @@ static int rx_one(struct pvnet_pair *p, struct pvbe_queue *q)
 	iov[n].iov_base = &spill;
 	iov[n].iov_len = 1;
 	n++;
-	do {
-		r = readv(p->fd, iov, (int)n);
-	} while (r < 0 && errno == EINTR);
+	r = host_read(p, iov, n);
 	if (r < 0) {
 		if (errno == EAGAIN)
 			return 0;
@@ -438,9 +470,7 @@ static int rx_mrg_one(struct pvnet_pair *p, struct pvbe_queue *q)
 	iov[n].iov_base = p->ovf;
 	iov[n].iov_len = covered < PVNET_RX_MAX ? PVNET_RX_MAX - covered + 1 : 1;
 	n++;
-	do {
-		r = readv(p->fd, iov, (int)n);
-	} while (r < 0 && errno == EINTR);
+	r = host_read(p, iov, n);
 	if (r < 0) {
 		if (errno == EAGAIN)
 			return 0;
@@ -529,6 +559,8 @@ static int rx_cq_wait(struct pvbe_queue *q, unsigned int k)
 	int r;
 
 	pvbe_queue_flush(q);
+	if (q->poll)
+		return 0;	/* the next poll round looks again */
 	pvio_write_once(q->cq.sh->cons_event,
 			pvio_cpu_to_le32(q->cq.idx - q->cq_size + k - 1));
 	/* [M4] pairs with [M3]: cons_event is visible before cons is re-read. */

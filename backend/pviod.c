@@ -94,6 +94,10 @@ static int setup_guests(void)
 				return -EINVAL;
 			d->config_len = d->ops->config_len;
 			d->nqueues = d->cfg->queues;
+			if (d->nqueues > PVIO_MAX_QUEUES) {
+				pvbe_err(d->tag, "%u queues: at most %d", d->nqueues, PVIO_MAX_QUEUES);
+				return -EINVAL;
+			}
 			nvec += d->nqueues;
 			if (nvec + 1 > PVIO_MAX_VECTORS) {
 				pvbe_err(g->tag, "%u queues in all: more than the %d interrupt vectors a guest can have",
@@ -107,6 +111,8 @@ static int setup_guests(void)
 				d->q[q].cq_size = d->cfg->queue_size;
 				pvbe_queue_init(&d->q[q]);
 			}
+			if (pvbe_dev_poll_parse(d))
+				return -EINVAL;
 		}
 	}
 	return 0;

@@ -36,6 +36,12 @@ int pvbe_queue_start(struct pvbe_queue *q)
 		return -EPROTO;
 	q->running = true;
 	q->pending = 0;
+	q->sq_unpub = 0;
+	if (q->poll) {
+		/* Polled: the guest need not ring, nor wait for our rings. */
+		pvio_ring_cons_disarm(&q->sq);
+		pvio_ring_prod_disarm(&q->cq);
+	}
 	return 0;
 }
 
@@ -130,13 +136,23 @@ int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req)
 				     broken_what[-n] ? broken_what[-n] : "bad request");
 		return -EPROTO;
 	}
-	pvio_ring_cons_release(&q->sq, (uint32_t)n);
+	/*
+	 * The chain is in private memory: its slots are free, but the guest
+	 * hears so once per batch (or at the next flush), not once per chain.
+	 */
+	pvio_ring_cons_advance(&q->sq, (uint32_t)n);
+	if (++q->sq_unpub == PVBE_CPL_BATCH) {
+		pvio_ring_cons_publish(&q->sq);
+		q->sq_unpub = 0;
+	}
 	return 1;
 }
 
 int pvbe_queue_arm(struct pvbe_queue *q)
 {
 	pvbe_queue_flush(q);
+	if (q->poll)
+		return 0;	/* the next poll round looks again */
 	return pvio_ring_cons_arm(&q->sq);
 }
 
@@ -172,6 +188,8 @@ int pvbe_queue_cq_arm(struct pvbe_queue *q)
 	int r;
 
 	pvbe_queue_flush(q);
+	if (q->poll)
+		return 0;
 	r = pvio_ring_prod_arm(&q->cq);
 	if (r < 0) {
 		pvbe_dev_mark_broken(q->dev, PVIO_BROKEN_RING_INDEX,
@@ -200,6 +218,10 @@ void pvbe_queue_flush(struct pvbe_queue *q)
 		pvio_ring_prod_commit(&q->cq, q->pending);
 		q->pending = 0;
 	}
+	if (q->sq_unpub) {
+		pvio_ring_cons_publish(&q->sq);
+		q->sq_unpub = 0;
+	}
 	/* Completions for the guest, or room in the SQ for a blocked guest. */
 	notify = pvio_ring_prod_need_notify(&q->cq);
 	notify |= pvio_ring_cons_need_notify(&q->sq);
@@ -213,6 +235,8 @@ void pvbe_queue_yield(struct pvbe_queue *q)
 {
 	uint64_t one = 1;
 
+	if (q->poll)
+		return;		/* the next poll round comes back anyway */
 	/* Our own doorbell brings us back after the other fds had a turn. */
 	if (write(q->dev->g->be_efd[q->vector], &one, sizeof(one)) < 0)
 		pvbe_warn(q->dev->tag, "reschedule: %s", strerror(errno));

@@ -317,12 +317,29 @@ static inline const void *pvio_ring_cons_slot(struct pvio_ring *r, __u32 i)
 	return pvio_ring_slot(r, r->idx + i);
 }
 
+/*
+ * Move past @n consumed slots without telling the producer yet: a consumer
+ * working through a burst publishes once (pvio_ring_cons_publish) instead
+ * of writing the line the producer reads once per entry.  Until then the
+ * producer cannot reuse those slots; nothing else changes.
+ */
+static inline void pvio_ring_cons_advance(struct pvio_ring *r, __u32 n)
+{
+	r->idx += n;
+}
+
+/* Hand every slot consumed so far back to the producer. */
+static inline void pvio_ring_cons_publish(struct pvio_ring *r)
+{
+	/* [R1] pairs with [A1]: our slot reads are complete before cons moves. */
+	pvio_store_release(&r->sh->cons, pvio_cpu_to_le32(r->idx));
+}
+
 /* Hand @n consumed slots back to the producer. */
 static inline void pvio_ring_cons_release(struct pvio_ring *r, __u32 n)
 {
-	r->idx += n;
-	/* [R1] pairs with [A1]: our slot reads are complete before cons moves. */
-	pvio_store_release(&r->sh->cons, pvio_cpu_to_le32(r->idx));
+	pvio_ring_cons_advance(r, n);
+	pvio_ring_cons_publish(r);
 }
 
 /*

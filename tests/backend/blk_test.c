@@ -962,7 +962,9 @@ static int run_qd(struct pvfront_queue *q, uint8_t op, unsigned int n, unsigned 
 	return done < n ? -1 : (int)bad;
 }
 
-TEST_F(blk, qd32_on_two_queues_with_verification)
+/* 2 MiB written and read back at QD32 on each of two queues. */
+static void qd32_two_queues(struct __test_metadata *_metadata, FIXTURE_DATA(blk) *self,
+			    const char *extra)
 {
 	const uint32_t bs = 16 << 10;
 	const unsigned int n = 128;		/* 2 MiB per queue */
@@ -970,7 +972,7 @@ TEST_F(blk, qd32_on_two_queues_with_verification)
 	unsigned int qi;
 	char json[65536];
 
-	blk_up(_metadata, self, 2, NULL, all_features);
+	blk_up(_metadata, self, 2, extra, all_features);
 	fill(self->wbuf, BUF_SIZE, 16);
 	for (qi = 0; qi < 2; qi++) {
 		int bad = run_qd(&self->d->q[qi], PVIO_BLK_OP_WRITE, n, 32,
@@ -996,6 +998,21 @@ TEST_F(blk, qd32_on_two_queues_with_verification)
 	EXPECT_EQ(2 * n, queue_counter(json, 0, "requests"));
 	EXPECT_EQ(2 * n, queue_counter(json, 1, "requests"));
 	EXPECT_EQ(2ll * n * bs, queue_counter(json, 1, "bytes"));
+}
+
+TEST_F(blk, qd32_on_two_queues_with_verification)
+{
+	qd32_two_queues(_metadata, self, NULL);
+}
+
+/* Queue 1 busy-polled, queue 0 woken by doorbells: both serve the same I/O. */
+TEST_F(blk, qd32_with_one_queue_busy_polled)
+{
+	qd32_two_queues(_metadata, self, "poll = 1\n");
+	fprintf(stderr, "# doorbells: queue 0 (event) %llu, queue 1 (polled) expected at most 1, got %llu\n",
+		(unsigned long long)self->d->q[0].kicks, (unsigned long long)self->d->q[1].kicks);
+	EXPECT_LT(1, self->d->q[0].kicks);
+	EXPECT_GE(1, self->d->q[1].kicks);
 }
 
 TEST_F(blk, bad_configuration_is_reported_with_its_line)

@@ -14,7 +14,9 @@
  *           frames that arrive for -t seconds (net_gen injects them)
  *   -m lat  request/response: an ICMP echo request to -A (the TAP's
  *           address) goes out on tx, the kernel's reply comes back on rx;
- *           -n round trips, one at a time; p50/p99 of the round trip
+ *           -n round trips, one at a time; p50/p99 of the round trip.
+ *           -E: the backend reflects frames (net = null, null_rx = echo):
+ *           the request itself is the answer
  *
  * The guest polls its completion rings (no interrupts), as DPDK's PMDs do;
  * -i makes it sleep on its interrupt eventfds instead.
@@ -22,7 +24,7 @@
  * or "rtt_us_p50 A rtt_us_p99 B rtt_us_mean C" (lat).
  *
  * Usage: net_bench -s SOCK -m tx|rx|lat [-b BYTES] [-t SEC] [-n COUNT] [-i]
- *                  [-A IP -M MAC]   (lat: the TAP's address and our MAC)
+ *                  [-A IP -M MAC] [-E]   (lat: the TAP's address and our MAC)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +51,7 @@ struct ctx {
 	uint8_t *rxbuf, *txbuf;
 	uint64_t rxgpa, txgpa;
 	bool irq;
+	bool echo;			/* lat: our request comes back as is */
 };
 
 static int post(struct pvfront_queue *q, uint64_t gpa, uint32_t len, unsigned int id,
@@ -305,9 +308,9 @@ static int run_lat(struct ctx *c, unsigned int count, const char *dst_s, const c
 				if (id >= c->nbuf)
 					return -EIO;
 				f = c->rxbuf + (size_t)id * BUF_SIZE + HDR_LEN;
-				/* An echo reply with our sequence number. */
+				/* An echo reply (or, -E, request) with our sequence number. */
 				if (f[12] == 0x08 && f[13] == 0 && f[14 + 9] == IPPROTO_ICMP &&
-				    f[34] == 0 && (unsigned int)((f[40] << 8) | f[41]) == (k & 0xffff))
+				    f[34] == (c->echo ? 8 : 0) && (unsigned int)((f[40] << 8) | f[41]) == (k & 0xffff))
 					got = true;
 				ret = post(c->rxq, c->rxgpa + (uint64_t)id * BUF_SIZE, BUF_SIZE,
 					   id, true);
@@ -384,7 +387,7 @@ int main(int argc, char **argv)
 	static struct ctx c;
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "s:m:b:t:n:iA:M:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:m:b:t:n:iA:M:E")) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
 		case 'm': mode = optarg; break;
@@ -394,6 +397,7 @@ int main(int argc, char **argv)
 		case 'i': c.irq = true; break;
 		case 'A': ip = optarg; break;
 		case 'M': mac = optarg; break;
+		case 'E': c.echo = true; break;
 		default: goto usage;
 		}
 	}
@@ -417,6 +421,6 @@ int main(int argc, char **argv)
 	pvfront_close(&c.f);
 	return ret ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: net_bench -s SOCK -m tx|rx|lat [-b BYTES] [-t SEC] [-n COUNT] [-i] [-A IP -M MAC]\n");
+	fprintf(stderr, "usage: net_bench -s SOCK -m tx|rx|lat [-b BYTES] [-t SEC] [-n COUNT] [-i] [-A IP -M MAC] [-E]\n");
 	return 2;
 }

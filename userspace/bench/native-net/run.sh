@@ -5,22 +5,27 @@
 # the backend side on core 1:
 #
 #   core 0                                   core 1
-#   pvio-sink:  libpvio-front   ==rings==>   pviod's queue.c + copy + drop
-#   pvio-tap:   libpvio-front   ==rings==>   pviod (net class) -> TAP -> kernel drops
+#   pvio-null:  libpvio-front   ==rings==>   pviod, net = null (copy, drop)
+#   pvio-tap:   libpvio-front   ==rings==>   pviod, net = tap -> TAP -> kernel drops
 #   vhost-user: testpmd virtio-user (txonly) ==> testpmd vhost (rxonly)
 #   memif:      testpmd memif client (txonly) ==> testpmd memif server (rxonly)
 #
-# "rx" is the reverse direction (backend side sends, guest side receives):
-# pvio-sink writes frames into the guest's rx buffers; pvio-tap gets them from
-# net_gen injecting into the TAP (net_gen shares core 0 with the guest, which
-# then sleeps on interrupts instead of polling); the DPDK pairs swap txonly
-# and rxonly.  "lat" is a request/response round trip: pvio-sink answers each
-# tx packet with an rx packet (backend polling, or sleeping like pviod);
-# pvio-tap sends an ICMP echo request the kernel behind the TAP answers.
-# pviod runs in a network namespace of its own, so its TAP carries nothing
-# else and nothing leaves it.
+# Each pvio side runs twice: pviod in event mode (it sleeps on doorbells
+# when its rings are empty) and in busy-poll mode (poll = yes: it polls its
+# rings, the guest never rings), as the DPDK PMDs always do.  The guest side
+# (net_bench) polls its completion rings, like the PMDs.
 #
-# Usage: run.sh [BINDIR]   (net_bench, net_gen, net_sink; default build/bench)
+# "rx" is the reverse direction (backend side sends, guest side receives):
+# pvio-null fills every rx buffer the guest posts with a frame (null_rx =
+# BYTES); pvio-tap gets frames from net_gen injecting into the TAP (net_gen
+# shares core 0 with the guest, which then sleeps on interrupts instead of
+# polling); the DPDK pairs swap txonly and rxonly.  "lat" is a
+# request/response round trip: pvio-null reflects each 64-byte frame
+# (null_rx = echo); pvio-tap sends an ICMP echo request the kernel behind
+# the TAP answers.  Each pviod runs in a network namespace of its own, so
+# its TAP carries nothing else and nothing leaves it.
+#
+# Usage: run.sh [BINDIR]   (net_bench, net_gen; default build/bench)
 # Environment: PVIOD (build/pviod), SECS (3 per run), REPEATS (3),
 # SIZES ("64 1500"), NODPDK=1 to skip the DPDK peers.
 set -eu
@@ -29,7 +34,7 @@ pviod=${PVIOD:-build/pviod}
 secs=${SECS:-3}
 reps=${REPEATS:-3}
 sizes=${SIZES:-64 1500}
-for f in "$bindir/net_bench" "$bindir/net_gen" "$bindir/net_sink" "$pviod"; do
+for f in "$bindir/net_bench" "$bindir/net_gen" "$pviod"; do
 	[ -x "$f" ] || { echo "native-net: $f not built (make)" >&2; exit 1; }
 done
 [ "$(nproc)" -ge 2 ] || { echo "native-net: needs two CPUs" >&2; exit 1; }
@@ -41,7 +46,6 @@ if [ -n "${NODPDK:-}" ] || ! command -v dpdk-testpmd >/dev/null; then
 fi
 
 dir=$(mktemp -d /tmp/pvio-nnet-XXXXXX)
-tap=pvnb$$
 pid=
 hp_old=
 declare -A R	# R[test,side,rep] = value
@@ -61,29 +65,50 @@ pkill_own() {
 }
 trap cleanup EXIT INT TERM
 
-# ---- pviod in its own network namespace -------------------------------------
-cat > "$dir/pviod.ini" <<INI
-[pviod]
-control = $dir/control.sock
-
-[guest net]
-socket = $dir/net.sock
-
-[device net n0]
-type = net
-tap = $tap
-queues = 2
-queue_size = 1024
-INI
-taskset -c 1 unshare -n "$pviod" -c "$dir/pviod.ini" 2> "$dir/pviod.log" &
-pid=$!
-for i in $(seq 500); do [ -S "$dir/control.sock" ] && break; sleep 0.01; done
-[ -S "$dir/control.sock" ] || { echo "native-net: pviod did not start" >&2; cat "$dir/pviod.log" >&2; exit 1; }
+# ---- pviod, in a network namespace of its own -------------------------------
+# One pviod at a time, event (ev) or busy-poll (poll) mode, each with a TAP
+# guest and net = null guests: tx (drop), rx64/rx1500 (fill), echo.
+tap=pvnb$$
+write_ini() {	# mode
+	local poll=no g
+	[ "$1" = poll ] && poll=yes
+	{
+		printf '[pviod]\ncontrol = %s/control.sock\n' "$dir"
+		printf '[guest tap]\nsocket = %s/tap.sock\n' "$dir"
+		printf '[device tap n0]\ntype = net\ntap = %s\nqueue_size = 1024\npoll = %s\n' "$tap" "$poll"
+		for g in tx rx64 rx1500 echo; do
+			printf '[guest %s]\nsocket = %s/%s.sock\n' "$g" "$dir" "$g"
+			printf '[device %s n0]\ntype = net\nnet = null\nqueue_size = 1024\npoll = %s\n' "$g" "$poll"
+			case $g in
+			rx*) printf 'null_rx = %s\n' "${g#rx}" ;;
+			echo) printf 'null_rx = echo\n' ;;
+			esac
+		done
+	} > "$dir/pviod.ini"
+}
+mode=
+pviod_start() {	# ev|poll
+	[ "$mode" = "$1" ] && return 0
+	pviod_stop
+	write_ini "$1"
+	rm -f "$dir"/*.sock
+	taskset -c 1 unshare -n "$pviod" -c "$dir/pviod.ini" 2> "$dir/pviod-$1.log" &
+	pid=$!
+	for i in $(seq 500); do [ -S "$dir/control.sock" ] && break; sleep 0.01; done
+	[ -S "$dir/control.sock" ] || { echo "native-net: pviod did not start" >&2; cat "$dir/pviod-$1.log" >&2; exit 1; }
+	for i in $(seq 100); do ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
+	ns ip addr add 10.77.0.1/24 dev "$tap"
+	ns ip link set "$tap" up
+	ns ip neigh replace 10.77.0.2 lladdr 02:00:00:00:00:01 dev "$tap" nud permanent
+	mode=$1
+}
+pviod_stop() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	pid=
+	mode=
+	true
+}
 ns() { nsenter -t "$pid" -n "$@"; }
-for i in $(seq 100); do ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
-ns ip addr add 10.77.0.1/24 dev "$tap"
-ns ip link set "$tap" up
-ns ip neigh replace 10.77.0.2 lladdr 02:00:00:00:00:01 dev "$tap" nud permanent
 
 # ---- hugepages for DPDK --------------------------------------------------------
 if [ -n "$dpdk" ]; then
@@ -97,20 +122,33 @@ fi
 
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | head -1; }
 
-pvio_sink() {	# mode bytes [poll|sleep] -> pps or rtt line
-	taskset -c 0 "$bindir/net_sink" -m "$1" -b "$2" -w "${3:-poll}" -t "$secs" -c 0,1
+# pvio sides: side (pvio-null|pvio-tap) mode (ev|poll) -> net_bench's output
+pvio_tx() {	# side mode bytes
+	local sock=$dir/tx.sock
+	[ "$1" = pvio-tap ] && sock=$dir/tap.sock
+	pviod_start "$2"
+	taskset -c 0 "$bindir/net_bench" -s "$sock" -m tx -b "$3" -t "$secs"
 }
-pvio_tap_tx() { taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m tx -b "$1" -t "$secs"; }
-pvio_tap_rx() {
-	taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m rx -i -t "$secs" > "$dir/rx.out" &
+pvio_rx() {	# side mode bytes
+	pviod_start "$2"
+	if [ "$1" = pvio-null ]; then
+		taskset -c 0 "$bindir/net_bench" -s "$dir/rx$3.sock" -m rx -t "$secs"
+		return
+	fi
+	taskset -c 0 "$bindir/net_bench" -s "$dir/tap.sock" -m rx -i -t "$secs" > "$dir/rx.out" &
 	local b=$!
 	sleep 0.3
-	ns taskset -c 0 "$bindir/net_gen" -I "$tap" -b "$1" -t "$(echo "$secs + 1.5" | bc)" > /dev/null
+	ns taskset -c 0 "$bindir/net_gen" -I "$tap" -b "$3" -t "$(echo "$secs + 1.5" | bc)" > /dev/null
 	wait $b
 	cat "$dir/rx.out"
 }
-pvio_tap_lat() {
-	taskset -c 0 "$bindir/net_bench" -s "$dir/net.sock" -m lat -n 20000 -A 10.77.0.1 -M 02:00:00:00:00:01
+pvio_lat() {	# side mode
+	pviod_start "$2"
+	if [ "$1" = pvio-null ]; then
+		taskset -c 0 "$bindir/net_bench" -s "$dir/echo.sock" -m lat -n 20000 -E -A 10.77.0.1 -M 02:00:00:00:00:01
+	else
+		taskset -c 0 "$bindir/net_bench" -s "$dir/tap.sock" -m lat -n 20000 -A 10.77.0.1 -M 02:00:00:00:00:01
+	fi
 }
 
 # DPDK pair: kind (vhost-split|vhost-packed|memif) bytes dir (tx|rx) -> Mpps
@@ -155,15 +193,16 @@ get() { local k v=""; for k in $(seq "$reps"); do v="$v ${R[$1,$2,$k]:-}"; done;
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), $secs s per run, $reps repeats, interleaved"
 peers="vhost-split vhost-packed memif"
+pvio_sides="pvio-null-poll pvio-null pvio-tap-poll pvio-tap"
+side_of() { echo "${1%-poll}"; }
+mode_of() { case $1 in *-poll) echo poll ;; *) echo ev ;; esac; }
 for k in $(seq "$reps"); do
 	for s in $sizes; do
 		for d in tx rx; do
-			put "${d}_$s" pvio-sink "$k" "$(pvio_sink "$d" "$s" | field pps)"
-			if [ "$d" = tx ]; then
-				put "${d}_$s" pvio-tap "$k" "$(pvio_tap_tx "$s" | field pps)"
-			else
-				put "${d}_$s" pvio-tap "$k" "$(pvio_tap_rx "$s" | field pps)"
-			fi
+			for p in $pvio_sides; do
+				put "${d}_$s" "$p" "$k" "$(pvio_$d "$(side_of $p)" "$(mode_of $p)" "$s" | field pps)"
+			done
+			pviod_stop	# a polling pviod would take core 1 from the peers
 			if [ -n "$dpdk" ]; then
 				for p in $peers; do
 					put "${d}_$s" "$p" "$k" "$(dpdk_pair "$p" "$s" "$d")"
@@ -171,19 +210,18 @@ for k in $(seq "$reps"); do
 			fi
 		done
 	done
-	put lat_rtt pvio-sink-poll "$k" "$(pvio_sink lat 64 poll | field rtt_us_p50)"
-	put lat_rtt pvio-sink-sleep "$k" "$(pvio_sink lat 64 sleep | field rtt_us_p50)"
-	put lat_p99 pvio-sink-poll "$k" "$(pvio_sink lat 64 poll | field rtt_us_p99)"
-	put lat_p99 pvio-sink-sleep "$k" "$(pvio_sink lat 64 sleep | field rtt_us_p99)"
-	l=$(pvio_tap_lat)
-	put lat_rtt pvio-tap "$k" "$(echo "$l" | field rtt_us_p50)"
-	put lat_p99 pvio-tap "$k" "$(echo "$l" | field rtt_us_p99)"
+	for p in $pvio_sides; do
+		l=$(pvio_lat "$(side_of $p)" "$(mode_of $p)")
+		put lat_rtt "$p" "$k" "$(echo "$l" | field rtt_us_p50)"
+		put lat_p99 "$p" "$k" "$(echo "$l" | field rtt_us_p99)"
+	done
+	pviod_stop
 done
 
 echo
 echo "| direction | frame B | side | Mpps | Gbit/s |"
 echo "|---|---:|---|---:|---:|"
-sides="pvio-sink pvio-tap"
+sides=$pvio_sides
 [ -n "$dpdk" ] && sides="$sides $peers"
 for d in tx rx; do
 	for s in $sizes; do
@@ -197,14 +235,14 @@ done
 echo
 echo "| round trip (64 B) | p50 us | p99 us |"
 echo "|---|---:|---:|"
-for p in pvio-sink-poll pvio-sink-sleep pvio-tap; do
+for p in $pvio_sides; do
 	echo "| $p | $(get lat_rtt $p) | $(get lat_p99 $p) |"
 done
 echo
 if [ -n "$dpdk" ]; then
 	for d in tx rx; do
 		for s in $sizes; do
-			for me in pvio-sink pvio-tap; do
+			for me in $pvio_sides; do
 				a=$(get "${d}_$s" "$me")
 				for p in $peers; do
 					b=$(get "${d}_$s" "$p")
