@@ -29,12 +29,14 @@ DPDK_LIBS	:= $(shell pkg-config --libs libdpdk 2>/dev/null)
 RING_HDRS	:= $(wildcard ring/*.h)
 HARNESS		:= $(O)/ksrc/.extracted
 
-PVIOD_SRCS	:= $(filter-out backend/net_dpdk.c,$(wildcard backend/*.c))
+DPDK_NET_SRCS	:= $(wildcard backend/net_dpdk*.c)
+PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*.c))
 PVIOD_HDRS	:= $(wildcard backend/*.h) $(RING_HDRS)
 PVIOD_LIBS	:= -luring
-# net = dpdk (backend/net_dpdk.c): built against DPDK when pkg-config has it,
-# else a stub that rejects the key.  Its own object: DPDK's flags and the
-# warnings its headers need stay out of the rest of pviod.
+# net = dpdk (backend/net_dpdk*.c): built against DPDK when pkg-config has it,
+# else a stub that rejects the key (net_dpdk.c; the other files compile to
+# nothing).  Their own objects: DPDK's flags and the warnings its headers
+# need stay out of the rest of pviod.
 ifneq ($(DPDK_LIBS),)
 DPDK_NET_CFLAGS	:= -DPVIO_HAVE_DPDK $(DPDK_CFLAGS) -Wno-cast-qual -Wno-pedantic
 PVIOD_LIBS	+= $(DPDK_LIBS)
@@ -61,22 +63,25 @@ $(HARNESS):
 
 # ---- backend -------------------------------------------------------------------
 
-$(O)/obj/net_dpdk.o: backend/net_dpdk.c $(PVIOD_HDRS)
+DPDK_NET_OBJS		:= $(patsubst backend/%.c,$(O)/obj/%.o,$(DPDK_NET_SRCS))
+DPDK_NET_SAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/%-san.o,$(DPDK_NET_SRCS))
+
+$(DPDK_NET_OBJS): $(O)/obj/%.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
-$(O)/obj/net_dpdk-san.o: backend/net_dpdk.c $(PVIOD_HDRS)
+$(DPDK_NET_SAN_OBJS): $(O)/obj/%-san.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
-$(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(O)/obj/net_dpdk.o
+$(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(O)/obj/net_dpdk.o $(PVIOD_LIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
 
 # The same daemon under ASan/UBSan: the backend tests run this one.
-$(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(O)/obj/net_dpdk-san.o
+$(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(O)/obj/net_dpdk-san.o $(PVIOD_LIBS)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * net_dpdk.h - a net device whose host side is a DPDK ethdev port
- * (`net = dpdk,DEVARGS`), served by a poll thread of its own.
+ * (`net = dpdk,DEVARGS`), served by a poll thread of its own.  Private to
+ * net_dpdk*.c: the rest of pviod sees only pvnet_dpdk_parse() (net.h) and
+ * an opaque struct pvnet_dpdk.
+ *
+ *   net_dpdk.c        configuration, EAL, port setup, ops start/stop (worker)
+ *   net_dpdk_path.c   the poll-mode data path and the poll thread
  *
  * Thread contract: while the device is live, its guest queues belong to
  * exactly one thread, the device's poll thread: it pops tx chains, posts
@@ -24,8 +29,53 @@
 #ifndef PVBE_NET_DPDK_H
 #define PVBE_NET_DPDK_H
 
+#include <pthread.h>
+
 #include "net.h"
 
 #define PVNET_DPDK_BURST	32
+
+struct rte_mbuf;
+struct rte_mempool;
+
+/* One queue pair: rx chains waiting for packets, packets waiting for chains. */
+struct pvnet_dpdk_pair {
+	struct pvnet_rxbuf *fifo;	/* supervisor-allocated, size = queue_size */
+	unsigned int head, count, size;
+	struct rte_mbuf *rx[PVNET_DPDK_BURST];	/* received, not delivered yet */
+	unsigned int rx_i, rx_n;
+};
+
+struct pvnet_dpdk {
+	/* configuration (supervisor, inherited) */
+	char devargs[224];
+	char name[64];			/* the ethdev's name: devargs up to ',' */
+	bool pci;
+	unsigned int cpu;		/* the poll thread's CPU */
+	unsigned int idle_us;
+	/* worker, set once by port_setup() */
+	bool ready;
+	uint16_t port;
+	struct rte_mempool *pool;
+	uint64_t tx_off;		/* tx offloads enabled on the port */
+	unsigned int port_mtu;
+	/* worker: the poll thread */
+	pthread_t thread;
+	bool thread_live;
+	bool stop;			/* worker -> poller, atomic */
+	/* poller -> worker: a protocol violation to act on (defer_broken) */
+	bool failed;			/* poller's own: stop serving */
+	uint32_t broken_reason;
+	char broken_msg[256];
+	bool broken_pending;		/* atomic; written last (release) */
+	struct pvnet_dpdk_pair pair[PVNET_MAX_PAIRS];
+};
+
+/* net_dpdk_path.c: the poll thread (started and joined by net_dpdk.c). */
+
+/* pthread_create() start routine; @arg is the device's struct pvnet_dev. */
+void *pvnet_dpdk_poll_main(void *arg);
+/* ops->defer_broken: true on the device's poll thread (the worker is rung). */
+bool pvnet_dpdk_defer_broken(struct pvbe_dev *dev, uint32_t reason, const char *msg);
 
 #endif
