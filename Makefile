@@ -175,15 +175,7 @@ $(O)/bench/net_gen: userspace/bench/native-net/net_gen.c userspace/bench/common/
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
 
-# pviod's own queue code (unchanged) behind a null device class.  Built by
-# bench-native-net only, so a change in queue.c's dependencies (its stubs
-# live in net_sink.c) never breaks make or make check.
-NET_SINK_BE	:= backend/queue.c backend/memtable.c backend/log.c
-$(O)/bench/net_sink: userspace/bench/native-net/net_sink.c userspace/bench/common/bench_util.h $(NET_SINK_BE) $(PVIOD_HDRS) $(FRONT_SRCS) $(FRONT_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -Ibackend -o $@ $< $(NET_SINK_BE) $(FRONT_SRCS) -lpthread -lm
-
-bench-native-net: $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/net_sink $(O)/pviod
+bench-native-net: $(O)/bench/net_bench $(O)/bench/net_gen $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/native-net/run.sh $(O)/bench
 
 # ---- kernel modules ----------------------------------------------------------

@@ -216,7 +216,7 @@ static void net_link(struct pvbe_dev *d, const char *arg, struct out *o)
 static void blk_resize(struct pvbe_dev *d, const char *size, struct out *o)
 {
 	char err[200], e2[500];
-	uint64_t sectors;
+	uint64_t sectors = 0;
 
 	if (pvbe_blk_resize(d, size, &sectors, err, sizeof(err))) {
 		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
@@ -272,7 +272,7 @@ static void balloon_req(struct pvbe_dev *d, const char *verb, const char *arg,
 			struct out *o)
 {
 	char err[200], e2[500];
-	uint64_t pages;
+	uint64_t pages = 0;
 	int ret;
 
 	if (!strcmp(verb, "status") && !arg[0]) {

@@ -113,7 +113,7 @@ static void chain_read(const struct pvbe_req *req, void *dst, uint32_t len)
 
 /*
  * Status for a tx header (our private copy) under the accepted features.
- * Shared with the DPDK data path (net_dpdk.c).
+ * Shared with the DPDK data path (net_dpdk_path.c).
  */
 uint32_t pvnet_tx_hdr_check(const struct pvnet_dev *nd, const struct pvio_net_hdr *h)
 {
