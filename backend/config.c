@@ -135,6 +135,13 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 		}
 		return 0;
 	}
+	if (!strcmp(k, "poll_idle_us")) {
+		if (parse_uint(v, 0, 10000000, &cfg->poll_idle_us)) {
+			cfg_error(line, "poll_idle_us must be 0..10000000");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	cfg_error(line, "unknown key '%s' in [pviod]", k);
 	return -EINVAL;
 }

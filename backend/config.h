@@ -51,6 +51,7 @@ struct pvbe_guest_cfg {
 struct pvbe_cfg {
 	char control[PVBE_PATH_MAX];
 	unsigned int heartbeat_ms;
+	unsigned int poll_idle_us;	/* busy-poll: sleep after this long idle; 0 never */
 	int nguests;
 	struct pvbe_guest_cfg guest[PVBE_MAX_GUESTS];
 };

@@ -55,7 +55,10 @@ struct pvbe_queue {
 	/*
 	 * Busy-polled (poll = ...): the worker's poll round serves it and it
 	 * never arms an event index, so the guest does not ring for it.
+	 * @polled is the configuration, @poll whether it is polled right now
+	 * (not while the worker sleeps after poll_idle_us without work).
 	 */
+	bool polled;
 	bool poll;
 	unsigned int pending;		/* completions written, not committed */
 	unsigned int sq_unpub;		/* SQ slots taken, cons not published */
@@ -186,7 +189,7 @@ void pvbe_queue_yield(struct pvbe_queue *q);
 
 /* poll.c: busy-poll mode (poll = no | yes | Q,Q,...) */
 int pvbe_dev_poll_parse(struct pvbe_dev *dev);
-unsigned int pvbe_poll_round(void);
+int pvbe_poll_round(void);
 bool pvbe_poll_wanted(void);
 void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
 

@@ -28,7 +28,7 @@ static struct {
 	int epfd;
 	int stop;
 	struct pvbe_loop_ent ent[PVBE_LOOP_MAX_FDS];
-	void (*poll)(void);
+	int (*poll)(void);
 } loop = { .epfd = -1 };
 
 /*
@@ -38,7 +38,7 @@ static struct {
  */
 #define PVBE_LOOP_POLL_ROUNDS	64
 
-void pvbe_loop_set_poll(void (*fn)(void))
+void pvbe_loop_set_poll(int (*fn)(void))
 {
 	loop.poll = fn;
 }
@@ -91,10 +91,18 @@ int pvbe_loop_run(void)
 	int n, i;
 
 	while (!loop.stop) {
-		if (loop.poll)
-			for (i = 0; i < PVBE_LOOP_POLL_ROUNDS; i++)
-				loop.poll();
-		n = epoll_wait(loop.epfd, evs, 64, loop.poll ? 0 : -1);
+		int timeout = -1;
+
+		if (loop.poll) {
+			timeout = 0;
+			for (i = 0; i < PVBE_LOOP_POLL_ROUNDS; i++) {
+				if (!loop.poll()) {
+					timeout = -1;	/* idle: sleep until an fd is ready */
+					break;
+				}
+			}
+		}
+		n = epoll_wait(loop.epfd, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -19,7 +19,11 @@ void pvbe_loop_del(int fd);
 /* Run until pvbe_loop_stop() or a fatal error; returns 0 or -errno. */
 int pvbe_loop_run(void);
 void pvbe_loop_stop(void);
-/* Busy-poll: call @fn in rounds between non-blocking waits (NULL: off). */
-void pvbe_loop_set_poll(void (*fn)(void));
+/*
+ * Busy-poll: call @fn in rounds between non-blocking waits (NULL: off).
+ * @fn returns 0 when it has armed everything and the loop may block until
+ * an fd is ready, 1 to keep polling.
+ */
+void pvbe_loop_set_poll(int (*fn)(void));
 
 #endif

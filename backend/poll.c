@@ -16,15 +16,23 @@
  * Interrupts to the guest are unchanged: the guest still sleeps on them
  * unless it polls too.  Pin pviod to a core of its own (taskset) when
  * polling.  Parse in the supervisor, the round in the worker.
+ *
+ * [pviod] poll_idle_us = N (0: never) lets the worker sleep when no polled
+ * queue has moved for N microseconds: every polled queue goes back to event
+ * mode (its kick arms the event index and re-checks, as always), the loop
+ * blocks in epoll, and the first event of any kind brings polling back.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pviod.h"
 
 static unsigned int npolled;
+static bool asleep;		/* polled queues in event mode until an event */
+static uint64_t idle_since;	/* ns, CLOCK_MONOTONIC; 0: the last round worked */
 
 int pvbe_dev_poll_parse(struct pvbe_dev *dev)
 {
@@ -60,8 +68,9 @@ int pvbe_dev_poll_parse(struct pvbe_dev *dev)
 		}
 	}
 	for (q = 0; q < dev->nqueues; q++) {
-		dev->q[q].poll = mask & (1u << q);
-		n += dev->q[q].poll;
+		dev->q[q].polled = mask & (1u << q);
+		dev->q[q].poll = dev->q[q].polled;
+		n += dev->q[q].polled;
 	}
 	npolled += n;
 	pvbe_info(dev->tag, "%u of %u queue(s) busy-polled", n, dev->nqueues);
@@ -73,27 +82,106 @@ bool pvbe_poll_wanted(void)
 	return npolled > 0;
 }
 
-/* Serve every running polled queue once; returns how many there were. */
-unsigned int pvbe_poll_round(void)
+static uint64_t now_ns(void)
 {
-	unsigned int q, n = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* What a queue has done so far: requests completed, packets moved. */
+static uint64_t progress(const struct pvbe_queue *q)
+{
+	return q->st.reqs + q->st.packets;
+}
+
+/*
+ * Every configured polled queue: @fn on it.  Queues of a guest with no
+ * client are skipped; a queue that is not running is passed to @fn too
+ * when @all (mode changes), never kicked.
+ */
+static uint64_t for_each_polled(void (*fn)(struct pvbe_queue *q), bool all)
+{
+	uint64_t done = 0;
+	unsigned int q;
 	int i, j;
 
 	for (i = 0; i < pvbe.nguests; i++) {
 		struct pvbe_guest *g = &pvbe.guests[i];
 
-		if (g->conn_fd < 0)
-			continue;
 		for (j = 0; j < g->ndev; j++) {
 			struct pvbe_dev *d = &g->dev[j];
 
 			for (q = 0; q < d->nqueues; q++) {
-				if (!d->q[q].poll || !d->q[q].running)
+				struct pvbe_queue *pq = &d->q[q];
+
+				if (!pq->polled || (!all && (!pq->running || g->conn_fd < 0)))
 					continue;
-				pvbe_queue_kick(&d->q[q]);
-				n++;
+				fn(pq);
+				done += progress(pq);
 			}
 		}
 	}
-	return n;
+	return done;
+}
+
+static void kick(struct pvbe_queue *q)
+{
+	pvbe_queue_kick(q);
+}
+
+static void count(struct pvbe_queue *q)
+{
+	(void)q;
+}
+
+/* Back to polling: the guest stops ringing. */
+static void wake(struct pvbe_queue *q)
+{
+	q->poll = true;
+	if (q->running) {
+		pvio_ring_cons_disarm(&q->sq);
+		pvio_ring_prod_disarm(&q->cq);
+	}
+}
+
+/* To event mode: the kick arms the event index and re-checks the ring. */
+static void doze(struct pvbe_queue *q)
+{
+	q->poll = false;
+	if (q->running && q->dev->g->conn_fd >= 0)
+		pvbe_queue_kick(q);
+}
+
+/*
+ * One round over every running polled queue.  Returns 1 to go on polling,
+ * 0 when the polled queues went back to event mode after poll_idle_us
+ * without work: the loop may then block.
+ */
+int pvbe_poll_round(void)
+{
+	uint64_t before, after, t;
+
+	if (asleep) {
+		for_each_polled(wake, true);
+		asleep = false;
+		idle_since = 0;
+	}
+	before = for_each_polled(count, false);
+	after = for_each_polled(kick, false);
+	if (after != before || !pvbe.cfg.poll_idle_us) {
+		idle_since = 0;
+		return 1;
+	}
+	t = now_ns();
+	if (!idle_since) {
+		idle_since = t;
+		return 1;
+	}
+	if (t - idle_since < (uint64_t)pvbe.cfg.poll_idle_us * 1000)
+		return 1;
+	for_each_polled(doze, true);
+	asleep = true;
+	return 0;
 }

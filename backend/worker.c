@@ -268,11 +268,6 @@ static void on_signal(int fd, uint32_t events, void *arg)
 		pvbe_loop_stop();
 }
 
-static void poll_round(void)
-{
-	pvbe_poll_round();
-}
-
 static int add_guest(struct pvbe_guest *g, bool restart)
 {
 	unsigned int v;
@@ -348,7 +343,7 @@ int pvbe_worker_main(bool restart)
 	if (ret)
 		return ret;
 	if (pvbe_poll_wanted())
-		pvbe_loop_set_poll(poll_round);
+		pvbe_loop_set_poll(pvbe_poll_round);
 	pvbe_info("worker", "serving %d guest(s)%s", pvbe.nguests,
 		  restart ? " after a restart" : "");
 	ret = pvbe_loop_run();

@@ -1475,6 +1475,58 @@ TEST_F(net, poll_mode_serves_the_queues_without_doorbells)
 	EXPECT_EQ(200, queue_counter(json, 1, "packets"));
 }
 
+/* CPU time (ticks) the process @pid has used. */
+static long cpu_ticks(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	p = p ? strrchr(buf, ')') : NULL;
+	if (!p || sscanf(p, ") %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+TEST_F(net, poll_mode_sleeps_after_poll_idle_us_and_wakes_on_the_next_frame)
+{
+	long t0, t1, hz = sysconf(_SC_CLK_TCK);
+	char json[65536], *p;
+	uint64_t kicks;
+	int wpid;
+
+	if (null_up(_metadata, self,
+		    "net = null\nnull_rx = echo\npoll = yes\n[pviod]\npoll_idle_us = 2000\n"))
+		return;
+	EXPECT_EQ(100, echo_frames(_metadata, self, 100));
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	p = strstr(json, "\"worker_pid\":");
+	ASSERT_NE(NULL, p);
+	wpid = atoi(p + 13);
+	/* Idle: after 2 ms the worker sleeps instead of spinning. */
+	msleep(100);
+	t0 = cpu_ticks(wpid);
+	msleep(1000);
+	t1 = cpu_ticks(wpid);
+	fprintf(stderr, "# idle worker: expected under 20%% of a CPU, used %ld%%\n",
+		(t1 - t0) * 100 / hz);
+	ASSERT_LE(0, t0);
+	EXPECT_GT(hz / 5, t1 - t0);
+	/* Asleep, its event index is armed: the next frame rings, then it polls. */
+	kicks = self->d->q[1].kicks;
+	EXPECT_EQ(100, echo_frames(_metadata, self, 100));
+	fprintf(stderr, "# doorbells for 100 frames after the sleep: expected 1..10, got %llu\n",
+		(unsigned long long)(self->d->q[1].kicks - kicks));
+	EXPECT_LE(1, self->d->q[1].kicks - kicks);
+	EXPECT_GE(10, self->d->q[1].kicks - kicks);
+}
+
 TEST_F(net, bad_keys_are_rejected_with_their_line)
 {
 	static const struct { const char *extra; const char *msg; } cases[] = {
