@@ -3,19 +3,24 @@
  * blk_bench - pviod's block backend measured natively: libpvio-front plays
  * the guest and reads through a pvio blk device, next to fio with io_uring
  * straight on the same file (the limit a backend can reach), interleaved
- * job by job in one run: pvio (interrupts), pvio (polling), fio, repeat.
+ * job by job in one run: pvio (interrupts), pvio (polling), pvio with
+ * pviod polling too (-P), fio, repeat.
  *
  * Jobs: 4k random reads at QD1 and QD32, 128k sequential reads at QD8.
  * "pvio" waits for completions the way pvio_blk.ko does: it arms the
  * completion ring's event index and sleeps on its interrupt eventfd.
  * "pvio-poll" disarms it and spins on the completion ring instead (the
- * backend then sends no interrupts).  Latency is submit to completion seen
- * by the submitter, as fio's "lat".
+ * backend then sends no interrupts).  "pvio-busypoll" polls the same way
+ * on a device (-P SOCK) whose pviod busy-polls its queue too (poll = yes),
+ * so the guest rings no doorbell either: nobody sleeps, nobody wakes
+ * anybody.  Latency is submit to completion seen by the submitter, as
+ * fio's "lat".
  *
  * The caller starts pviod (pinned to the other core) with the device and
  * pins this program; fio inherits our CPU affinity.
  *
- * Usage: blk_bench -s SOCK -f FILE [-n NTH] [-l LABEL] [-D] [-t SEC] [-r REPEATS]
+ * Usage: blk_bench -s SOCK -f FILE [-P SOCK] [-n NTH] [-l LABEL] [-D] [-t SEC] [-r REPEATS]
+ *   -P SOCK  a guest whose NTH blk device (same file) pviod busy-polls
  *   -n NTH   the NTH blk device of the guest (default 0)
  *   -f FILE  the device's backing file, for fio
  *   -D       fio with --direct=1 (the device has cache = none)
@@ -53,8 +58,8 @@ static const struct job jobs[] = {
 };
 #define NJOBS	(sizeof(jobs) / sizeof(jobs[0]))
 
-enum side { SIDE_PVIO, SIDE_POLL, SIDE_FIO, NSIDES };
-static const char *const side_name[NSIDES] = { "pvio", "pvio-poll", "direct" };
+enum side { SIDE_PVIO, SIDE_POLL, SIDE_BUSYPOLL, SIDE_FIO, NSIDES };
+static const char *const side_name[NSIDES] = { "pvio", "pvio-poll", "pvio-busypoll", "direct" };
 
 struct result {
 	double iops, mbs, lat, p50, p99, kicks, irqs;
@@ -300,16 +305,17 @@ static int setup(struct ctx *c, const char *sock, int nth)
 
 int main(int argc, char **argv)
 {
-	const char *sock = NULL, *file = NULL, *label = "file";
+	const char *sock = NULL, *psock = NULL, *file = NULL, *label = "file";
 	int nth = 0, reps = 3, opt, k, ret;
 	double secs = 4;
 	bool direct = false;
 	unsigned int jn, s;
-	static struct ctx c;
+	static struct ctx c, cp;
 
-	while ((opt = getopt(argc, argv, "s:f:n:l:Dt:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:P:f:n:l:Dt:r:")) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
+		case 'P': psock = optarg; break;
 		case 'f': file = optarg; break;
 		case 'n': nth = atoi(optarg); break;
 		case 'l': label = optarg; break;
@@ -317,7 +323,7 @@ int main(int argc, char **argv)
 		case 't': secs = atof(optarg); break;
 		case 'r': reps = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: blk_bench -s SOCK -f FILE [-n NTH] [-l LABEL] [-D] [-t SEC] [-r REPEATS]\n");
+			fprintf(stderr, "usage: blk_bench -s SOCK -f FILE [-P SOCK] [-n NTH] [-l LABEL] [-D] [-t SEC] [-r REPEATS]\n");
 			return 2;
 		}
 	}
@@ -326,19 +332,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ret = setup(&c, sock, nth);
+	if (!ret && psock)
+		ret = setup(&cp, psock, nth);
 	if (ret) {
 		fprintf(stderr, "blk_bench: setup: %s\n", strerror(-ret));
 		return 1;
 	}
-	printf("# native-blk %s: %s (%s), %.1f s per run, %d repeats, interleaved pvio/pvio-poll/direct\n",
-	       label, file, direct ? "O_DIRECT" : "page cache", secs, reps);
+	printf("# native-blk %s: %s (%s), %.1f s per run, %d repeats, interleaved pvio/pvio-poll/%sdirect\n",
+	       label, file, direct ? "O_DIRECT" : "page cache", secs, reps,
+	       psock ? "pvio-busypoll/" : "");
 	for (k = 0; k < reps; k++) {
 		for (jn = 0; jn < NJOBS; jn++) {
 			for (s = 0; s < NSIDES; s++) {
 				struct result *r = &res[jn][s][k];
 
+				if (s == SIDE_BUSYPOLL && !psock)
+					continue;
 				if (s == SIDE_FIO)
 					ret = run_fio(file, direct, &jobs[jn], secs, r);
+				else if (s == SIDE_BUSYPOLL)
+					ret = run_pvio(&cp, &jobs[jn], true, secs, r);
 				else
 					ret = run_pvio(&c, &jobs[jn], s == SIDE_POLL, secs, r);
 				if (ret) {
@@ -359,6 +372,8 @@ int main(int argc, char **argv)
 		for (s = 0; s < NSIDES; s++) {
 			struct result m = median(s, jn, reps);
 
+			if (s == SIDE_BUSYPOLL && !psock)
+				continue;
 			printf("| %s | %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f |", label,
 			       jobs[jn].name, side_name[s], m.iops, m.mbs, m.lat, m.p50, m.p99);
 			if (s == SIDE_FIO)
@@ -371,9 +386,11 @@ int main(int argc, char **argv)
 	for (jn = 0; jn < NJOBS; jn++) {
 		struct result d = median(SIDE_FIO, jn, reps);
 
-		for (s = SIDE_PVIO; s <= SIDE_POLL; s++) {
+		for (s = SIDE_PVIO; s <= SIDE_BUSYPOLL; s++) {
 			struct result m = median(s, jn, reps);
 
+			if (s == SIDE_BUSYPOLL && !psock)
+				continue;
 			printf("RATIO iops_%s_%s %s/direct: %.2f\n", label, jobs[jn].name,
 			       side_name[s], m.iops / d.iops);
 			printf("RATIO lat_%s_%s %s/direct: %.2f\n", label, jobs[jn].name,
@@ -381,5 +398,7 @@ int main(int argc, char **argv)
 		}
 	}
 	pvfront_close(&c.f);
+	if (psock)
+		pvfront_close(&cp.f);
 	return 0;
 }

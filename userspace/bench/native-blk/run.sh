@@ -6,6 +6,10 @@
 #   core 0: blk_bench (libpvio-front)  --SQ/CQ + eventfds-->  core 1: pviod worker
 #           fio (io_uring)             ------------------->   the same file
 #
+# A second pviod, also on core 1, busy-polls the same files for the
+# "pvio-busypoll" side (poll = yes); with poll_idle_us it sleeps while the
+# other sides run, so it takes nothing from them.
+#
 # Two targets: an image file on the root file system with cache = none
 # (O_DIRECT; fio --direct=1) and a file on tmpfs with cache = writeback
 # (page cache; fio --direct=0), which takes the disk out of the picture.
@@ -29,8 +33,10 @@ dir=$(mktemp -d /tmp/pvio-nblk-XXXXXX)
 img=${IMG_DIR:-/var/tmp}/pvio-nblk-$$.img
 shm=/dev/shm/pvio-nblk-$$.img
 pid=
+pid2=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$pid2" ] && kill "$pid2" 2>/dev/null && wait "$pid2" 2>/dev/null
 	rm -f "$img" "$shm"
 	rm -rf "$dir"
 }
@@ -60,22 +66,32 @@ type = blk
 path = $shm
 cache = writeback
 INI
+# The busy-polling one: same devices, its own sockets.
+sed -e "s|$dir/\([a-z]*\)\.sock|$dir/\1-poll.sock|" \
+    -e 's/^cache = .*/&\npoll = yes/' \
+    -e 's/^control = .*/&\npoll_idle_us = 500/' "$dir/pviod.ini" > "$dir/pviod-poll.ini"
 
-taskset -c 1 "$pviod" -c "$dir/pviod.ini" 2> "$dir/pviod.log" &
-pid=$!
-i=0
-while [ ! -S "$dir/control.sock" ]; do
-	i=$((i + 1))
-	[ $i -lt 500 ] || { echo "native-blk: pviod did not start" >&2; cat "$dir/pviod.log" >&2; exit 1; }
-	sleep 0.01
-done
+start_pviod() {	# ini control-socket -> pid in $started
+	taskset -c 1 "$pviod" -c "$1" 2> "$1.log" &
+	started=$!
+	i=0
+	while [ ! -S "$2" ]; do
+		i=$((i + 1))
+		[ $i -lt 500 ] || { echo "native-blk: pviod did not start" >&2; cat "$1.log" >&2; exit 1; }
+		sleep 0.01
+	done
+}
+start_pviod "$dir/pviod.ini" "$dir/control.sock"
+pid=$started
+start_pviod "$dir/pviod-poll.ini" "$dir/control-poll.sock"
+pid2=$started
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $(fio --version), pviod $pviod, image ${size_mb} MiB"
 for t in $targets; do
 	case $t in
-	disk)  taskset -c 0 "$bin" -s "$dir/disk.sock" -f "$img" -D -l disk "$@" ;;
-	tmpfs) taskset -c 0 "$bin" -s "$dir/tmpfs.sock" -f "$shm" -l tmpfs "$@" ;;
+	disk)  taskset -c 0 "$bin" -s "$dir/disk.sock" -P "$dir/disk-poll.sock" -f "$img" -D -l disk "$@" ;;
+	tmpfs) taskset -c 0 "$bin" -s "$dir/tmpfs.sock" -P "$dir/tmpfs-poll.sock" -f "$shm" -l tmpfs "$@" ;;
 	*) echo "native-blk: unknown target $t" >&2; exit 1 ;;
 	esac
 done

@@ -122,15 +122,14 @@ fi
 
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | head -1; }
 
-# pvio sides: side (pvio-null|pvio-tap) mode (ev|poll) -> net_bench's output
+# pvio sides: side (pvio-null|pvio-tap) mode (ev|poll) -> net_bench's output.
+# They run in $(...): the caller starts the pviod for the mode first.
 pvio_tx() {	# side mode bytes
 	local sock=$dir/tx.sock
 	[ "$1" = pvio-tap ] && sock=$dir/tap.sock
-	pviod_start "$2"
 	taskset -c 0 "$bindir/net_bench" -s "$sock" -m tx -b "$3" -t "$secs"
 }
 pvio_rx() {	# side mode bytes
-	pviod_start "$2"
 	if [ "$1" = pvio-null ]; then
 		taskset -c 0 "$bindir/net_bench" -s "$dir/rx$3.sock" -m rx -t "$secs"
 		return
@@ -143,7 +142,6 @@ pvio_rx() {	# side mode bytes
 	cat "$dir/rx.out"
 }
 pvio_lat() {	# side mode
-	pviod_start "$2"
 	if [ "$1" = pvio-null ]; then
 		taskset -c 0 "$bindir/net_bench" -s "$dir/echo.sock" -m lat -n 20000 -E -A 10.77.0.1 -M 02:00:00:00:00:01
 	else
@@ -167,22 +165,25 @@ dpdk_pair() {
 	else amode=txonly; bmode=rxonly; rxlog=$dir/b.log; fi
 	eal="--no-pci -m 256 --single-file-segments"
 	# A (the backend side) forwards on core 1, B (the guest side) on core 0.
-	timeout -s INT $((secs + 6)) dpdk-testpmd -l 0,1 --main-lcore 0 $eal --file-prefix pvnb-$$-a \
+	timeout -s INT $((secs + 9)) dpdk-testpmd -l 0,1 --main-lcore 0 $eal --file-prefix pvnb-$$-a \
 		--vdev "$a" -- --forward-mode=$amode --txpkts="$size" --auto-start \
 		--stats-period 1 --nb-cores=1 > "$dir/a.log" 2>&1 &
 	local pa=$!
 	sleep 1.5
-	timeout -s INT $((secs + 3)) dpdk-testpmd -l 0,1 --main-lcore 1 $eal --file-prefix pvnb-$$-b \
+	timeout -s INT $((secs + 5)) dpdk-testpmd -l 0,1 --main-lcore 1 $eal --file-prefix pvnb-$$-b \
 		--vdev "$b" -- --forward-mode=$bmode --txpkts="$size" --auto-start \
 		--stats-period 1 --nb-cores=1 > "$dir/b.log" 2>&1 &
 	local pb=$!
 	tp_pids="$pa $pb"
 	wait $pb || true
+	kill -INT $pa 2>/dev/null || true	# the sender or receiver B fed is done
 	wait $pa || true
 	tp_pids=
-	# Per-second Rx-pps of the receiving side; the first and the last are ramp.
+	# Per-second Rx-pps of the receiving side; the first and the last are ramp
+	# (left out when there are more than two).  B gets 5 s more than the
+	# measurement for its EAL start; A is stopped when B is done.
 	grep -o 'Rx-pps: *[0-9]*' "$rxlog" | awk '{print $2}' | grep -v '^0$' |
-		sed '1d;$d' | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.0f\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print 0}'
+		awk '{v[NR]=$1} END {for (i = (NR > 2 ? 2 : 1); i <= (NR > 2 ? NR - 1 : NR); i++) print v[i]}' | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.0f\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print 0}'
 }
 
 med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (!NR) {print 0; exit} printf "%s\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
@@ -200,6 +201,7 @@ for k in $(seq "$reps"); do
 	for s in $sizes; do
 		for d in tx rx; do
 			for p in $pvio_sides; do
+				pviod_start "$(mode_of $p)"
 				put "${d}_$s" "$p" "$k" "$(pvio_$d "$(side_of $p)" "$(mode_of $p)" "$s" | field pps)"
 			done
 			pviod_stop	# a polling pviod would take core 1 from the peers
@@ -211,6 +213,7 @@ for k in $(seq "$reps"); do
 		done
 	done
 	for p in $pvio_sides; do
+		pviod_start "$(mode_of $p)"
 		l=$(pvio_lat "$(side_of $p)" "$(mode_of $p)")
 		put lat_rtt "$p" "$k" "$(echo "$l" | field rtt_us_p50)"
 		put lat_p99 "$p" "$k" "$(echo "$l" | field rtt_us_p99)"
