@@ -144,13 +144,14 @@ static void put_dev(struct out *o, const struct pvbe_dev *d, int queues)
 			    "\"cq_prod\":%u,\"cq_cons\":%u,\"kicks\":%" PRIu64 ","
 			    "\"interrupts\":%" PRIu64 ",\"requests\":%" PRIu64 ","
 			    "\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 ","
-			    "\"packets\":%" PRIu64 ",\"drops\":%" PRIu64 "}",
+			    "\"packets\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"mode\":\"%s\"}",
 			    q ? "," : "", q, pq->vector, pq->running ? "true" : "false",
 			    pq->sq_size, pvio_le32_to_cpu(sq->prod),
 			    pvio_le32_to_cpu(sq->cons), pvio_le32_to_cpu(cq->prod),
 			    pvio_le32_to_cpu(cq->cons), pq->st.kicks, pq->st.irqs,
 			    pq->st.reqs, pq->st.bytes, pq->st.errors, pq->st.packets,
-			    pq->st.drops);
+			    pq->st.drops,
+			    pq->polled ? "poll" : "event");
 		}
 		put(o, "]");
 	}

@@ -1472,6 +1472,7 @@ TEST_F(net, poll_mode_serves_the_queues_without_doorbells)
 	EXPECT_GE(1, self->d->q[1].kicks);
 	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
 	EXPECT_GE(1, queue_counter(json, 1, "kicks"));
+	EXPECT_NE(NULL, strstr(json, "\"drops\":0,\"mode\":\"poll\"}"));
 	EXPECT_EQ(200, queue_counter(json, 1, "packets"));
 }
 

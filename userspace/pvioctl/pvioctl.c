@@ -145,7 +145,7 @@ static void print_status(const char *j)
 {
 	static const char *const qk[] = { "index", "vector", "sq_prod", "sq_cons",
 		"cq_prod", "cq_cons", "kicks", "interrupts", "requests", "bytes",
-		"errors", "packets", "drops" };
+		"errors", "packets", "drops", "mode" };
 	char v[64];
 	const char *q;
 	size_t i;
