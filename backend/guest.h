@@ -186,6 +186,7 @@ int pvbe_queue_cq_arm(struct pvbe_queue *q);
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c);
 void pvbe_queue_flush(struct pvbe_queue *q);
 void pvbe_queue_yield(struct pvbe_queue *q);
+void pvbe_queue_disarm(struct pvbe_queue *q);
 
 /* poll.c: busy-poll mode (poll = no | yes | Q,Q,...) */
 int pvbe_dev_poll_parse(struct pvbe_dev *dev);

@@ -14,8 +14,9 @@
  *                     the device's MAC, EtherType 0x88b5 (local experimental)
  *   null_rx = echo    every tx frame comes back on the same pair's rx queue,
  *                     header included (a reflector, for round-trip times);
- *                     up to PVNET_NULL_ECHO frames wait for rx buffers, more
- *                     are dropped and counted
+ *                     up to PVNET_NULL_ECHO frames wait for rx buffers; one
+ *                     more is refused (ENOBUFS), which net_path.c counts as
+ *                     a drop, as it does for a TAP that refuses a frame
  *
  * Worker only, like the rest of the data path.
  */
@@ -153,7 +154,7 @@ void pvnet_null_reset(struct pvnet_pair *p)
 /*
  * writev() of a tx frame (header included): copied out of guest RAM, then
  * dropped, or queued for rx under echo.  Returns the bytes taken, as a
- * TAP would.
+ * TAP would, or -1 with errno ENOBUFS when the echo FIFO is full.
  */
 ssize_t pvnet_null_write(struct pvnet_pair *p, const struct iovec *iov,
 			 unsigned int n)
@@ -165,8 +166,9 @@ ssize_t pvnet_null_write(struct pvnet_pair *p, const struct iovec *iov,
 	if (p->nd->null_rx != PVNET_NULL_RX_ECHO)
 		return (ssize_t)iov_gather(np->buf, PVNET_RX_MAX, iov, n);
 	if (np->count == PVNET_NULL_ECHO) {
-		/* No room: taken and lost, as on a full host queue. */
-		return (ssize_t)iov_gather(np->buf, PVNET_RX_MAX, iov, n);
+		/* Every slot holds a waiting frame: none may be overwritten. */
+		errno = ENOBUFS;
+		return -1;
 	}
 	slot = (np->head + np->count) % PVNET_NULL_ECHO;
 	len = iov_gather(np->buf + (size_t)slot * PVNET_RX_MAX, PVNET_RX_MAX, iov, n);

@@ -99,11 +99,11 @@ static uint64_t progress(const struct pvbe_queue *q)
 /*
  * Every configured polled queue: @fn on it.  Queues of a guest with no
  * client are skipped; a queue that is not running is passed to @fn too
- * when @all (mode changes), never kicked.
+ * when @all (mode changes), never kicked.  Returns the work @fn did.
  */
 static uint64_t for_each_polled(void (*fn)(struct pvbe_queue *q), bool all)
 {
-	uint64_t done = 0;
+	uint64_t done = 0, before;
 	unsigned int q;
 	int i, j;
 
@@ -118,8 +118,9 @@ static uint64_t for_each_polled(void (*fn)(struct pvbe_queue *q), bool all)
 
 				if (!pq->polled || (!all && (!pq->running || g->conn_fd < 0)))
 					continue;
+				before = progress(pq);
 				fn(pq);
-				done += progress(pq);
+				done += progress(pq) - before;
 			}
 		}
 	}
@@ -131,19 +132,12 @@ static void kick(struct pvbe_queue *q)
 	pvbe_queue_kick(q);
 }
 
-static void count(struct pvbe_queue *q)
-{
-	(void)q;
-}
-
 /* Back to polling: the guest stops ringing. */
 static void wake(struct pvbe_queue *q)
 {
 	q->poll = true;
-	if (q->running) {
-		pvio_ring_cons_disarm(&q->sq);
-		pvio_ring_prod_disarm(&q->cq);
-	}
+	if (q->running)
+		pvbe_queue_disarm(q);
 }
 
 /* To event mode: the kick arms the event index and re-checks the ring. */
@@ -161,16 +155,14 @@ static void doze(struct pvbe_queue *q)
  */
 int pvbe_poll_round(void)
 {
-	uint64_t before, after, t;
+	uint64_t t;
 
 	if (asleep) {
 		for_each_polled(wake, true);
 		asleep = false;
 		idle_since = 0;
 	}
-	before = for_each_polled(count, false);
-	after = for_each_polled(kick, false);
-	if (after != before || !pvbe.cfg.poll_idle_us) {
+	if (for_each_polled(kick, false) || !pvbe.cfg.poll_idle_us) {
 		idle_since = 0;
 		return 1;
 	}

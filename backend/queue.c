@@ -37,12 +37,16 @@ int pvbe_queue_start(struct pvbe_queue *q)
 	q->running = true;
 	q->pending = 0;
 	q->sq_unpub = 0;
-	if (q->poll) {
-		/* Polled: the guest need not ring, nor wait for our rings. */
-		pvio_ring_cons_disarm(&q->sq);
-		pvio_ring_prod_disarm(&q->cq);
-	}
+	if (q->poll)
+		pvbe_queue_disarm(q);
 	return 0;
+}
+
+/* Polled: the guest need not ring for this queue, nor for room in its CQ. */
+void pvbe_queue_disarm(struct pvbe_queue *q)
+{
+	pvio_ring_cons_disarm(&q->sq);
+	pvio_ring_prod_disarm(&q->cq);
 }
 
 void pvbe_queue_stop(struct pvbe_queue *q)

@@ -211,14 +211,12 @@ static int start_pviod(struct __test_metadata *_metadata, FIXTURE_DATA(net) *sel
 
 	f = fopen(self->cfg, "w");
 	ASSERT_NE(NULL, f);
-	/* net = null has no TAP: an @extra that starts with it names its own keys. */
 	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n\n"
-		"[device g n0]\ntype = net\n%s%s%squeues = %u\nqueue_size = 64\n%s",
-		self->ctl, self->sock,
-		extra && !strncmp(extra, "net = null", 10) ? "" : "tap = ",
-		extra && !strncmp(extra, "net = null", 10) ? "" : self->tap,
-		extra && !strncmp(extra, "net = null", 10) ? "" : "\n",
-		queues, extra ? extra : "");
+		"[device g n0]\ntype = net\n", self->ctl, self->sock);
+	/* net = null has no TAP: an @extra that starts with it names its own keys. */
+	if (!extra || strncmp(extra, "net = null", 10))
+		fprintf(f, "tap = %s\n", self->tap);
+	fprintf(f, "queues = %u\nqueue_size = 64\n%s", queues, extra ? extra : "");
 	fclose(f);
 	unlink(self->ctl);
 	self->pid = fork();
@@ -1422,6 +1420,48 @@ TEST_F(net, null_echo_returns_every_tx_frame_intact)
 	EXPECT_EQ(200, queue_counter(json, 1, "packets"));
 	EXPECT_EQ(200, queue_counter(json, 0, "packets"));
 	EXPECT_EQ(0, queue_counter(json, 1, "drops"));
+}
+
+TEST_F(net, null_echo_keeps_32_waiting_frames_intact_and_counts_the_rest_as_drops)
+{
+	struct pvfront_queue *rx, *tx;
+	uint8_t frame[200];
+	struct pvio_cpl c;
+	unsigned int i, id, good = 0;
+	char json[65536];
+
+	if (null_up(_metadata, self, "net = null\nnull_rx = echo\n"))
+		return;
+	rx = &self->d->q[0];
+	tx = &self->d->q[1];
+	/* No rx buffers yet: 32 frames wait in pviod, 8 more are dropped. */
+	for (i = 0; i < 40; i++) {
+		make_frame(frame, peer_mac, self->config->mac, i, sizeof(frame));
+		ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame, sizeof(frame), 1, (uint16_t)i));
+		ASSERT_EQ(0, reap_one(tx, &c, 2000));
+		EXPECT_EQ(PVIO_S_OK, pvio_le32_to_cpu(c.status));
+	}
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	for (i = 0; i < 32; i++) {
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		id = pvio_le16_to_cpu(c.id);
+		ASSERT_LT(id, NBUF);
+		make_frame(frame, peer_mac, self->config->mac, i, sizeof(frame));
+		if (pvio_le32_to_cpu(c.len) == HDR + sizeof(frame) &&
+		    !memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, sizeof(frame)))
+			good++;
+		else
+			fprintf(stderr, "# waiting frame %u: expected it back intact, got %u bytes%s\n",
+				i, pvio_le32_to_cpu(c.len), " (or other content)");
+	}
+	EXPECT_EQ(32, good);
+	EXPECT_EQ(-1, reap_one(rx, &c, 200));	/* the 8 dropped stay dropped */
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	fprintf(stderr, "# tx queue: expected 32 packets and 8 drops, got %lld and %lld\n",
+		queue_counter(json, 1, "packets"), queue_counter(json, 1, "drops"));
+	EXPECT_EQ(32, queue_counter(json, 1, "packets"));
+	EXPECT_EQ(8, queue_counter(json, 1, "drops"));
 }
 
 TEST_F(net, null_source_fills_every_posted_rx_buffer)
