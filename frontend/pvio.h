@@ -117,6 +117,8 @@ int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c,
  * pvio_queue_reap() on this queue.
  */
 bool pvio_queue_enable_cb(struct pvio_queue *q);
+/* The same, but the interrupt comes once @n (>= 1) completions are there. */
+bool pvio_queue_enable_cb_after(struct pvio_queue *q, unsigned int n);
 void pvio_queue_disable_cb(struct pvio_queue *q);
 
 #endif /* PVIO_H */

@@ -13,20 +13,28 @@
  * there.  Without MRG_RXBUF each buffer holds a whole frame of the MTU.
  * With it (the host then also sends 64 KiB GSO frames, GUEST_TSO4/6), the
  * buffers are about one packet of the recent average size (an EWMA, as
- * virtio-net does), cut in posting order from a per-queue page_frag, and a
- * frame spans num_buffers consecutive completions: the first buffer
- * becomes the skb, the others its page frags (a frag_list skb takes those
- * beyond MAX_SKB_FRAGS).  TX maps the skb head and frags straight into one
- * chain.
+ * virtio-net does), cut back to back in posting order from a per-queue
+ * page_frag of 32 KiB pages, and a frame spans num_buffers consecutive
+ * completions.  Its first bytes (up to PVNET_COPY_LEN) are copied into a
+ * small skb; everything else stays where the host wrote it, as page frags.
+ * Buffers that follow each other in memory become one frag, so a 64 KiB
+ * frame in 4 KiB buffers is a few frags, not a frag_list (which would stop
+ * TCP from coalescing it).  TX maps the skb head and frags straight into
+ * one chain.
  *
  * Every completion is checked (id in range and outstanding, length within
  * the buffer, header sane); a bad one marks the device broken and stops the
  * queue instead of touching memory.
  *
+ * TX completions interrupt once per batch, when three quarters of what is
+ * in flight is done (virtio-net's enable_cb_delayed); xmit reaps whatever
+ * is done before it queues more.
+ *
  * Locking: the SQ of a TX queue is produced under the netdev TX queue lock
- * (xmit); its CQ is reaped in NAPI, also under that lock, because both
- * sides share the id allocator.  RX SQ and CQ belong to NAPI (and to
- * process context while NAPI is disabled).
+ * (xmit); its CQ is reaped and armed under that lock too, in xmit and in
+ * NAPI after a TX interrupt, because both sides share the id allocator.
+ * RX SQ and CQ belong to NAPI (and to process context while NAPI is
+ * disabled).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -54,12 +62,12 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_TX_MAX_SEGS	(MAX_SKB_FRAGS + 1)
 #define PVNET_RX_PAD		(NET_SKB_PAD + NET_IP_ALIGN)
 #define PVNET_MAX_MTU		16000	/* rx buffers are page fragments <= 32 KiB */
-#define PVNET_RX_SHINFO		SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
-/* MRG_RXBUF buffer sizes: a full-size Ethernet frame .. one page in all. */
+/* MRG_RXBUF buffer sizes: a full-size Ethernet frame .. one page. */
 #define PVNET_MRG_MIN		ALIGN(PVNET_HDR + ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN, \
 				      L1_CACHE_BYTES)
-#define PVNET_MRG_MAX		rounddown(SKB_WITH_OVERHEAD(PAGE_SIZE) - PVNET_RX_PAD, \
-					  L1_CACHE_BYTES)
+#define PVNET_MRG_MAX		PAGE_SIZE
+/* MRG_RXBUF: bytes of a packet copied into its skb (all of a small one). */
+#define PVNET_COPY_LEN		128
 #define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
 
 static const u64 pvnet_features =
@@ -86,7 +94,7 @@ struct pvnet_stats {
 
 struct pvnet_rxbuf {
 	void *buf;		/* page fragment, truesize bytes */
-	dma_addr_t dma;		/* of buf + PVNET_RX_PAD, len bytes */
+	dma_addr_t dma;		/* of buf (+ PVNET_RX_PAD without MRG), len bytes */
 	u32 len;
 	u32 truesize;
 };
@@ -123,6 +131,7 @@ struct pvnet_pair {
 	u16 *tx_free;			/* stack of free ids, under the tx lock */
 	unsigned int tx_nfree;
 	unsigned int tx_size;
+	bool tx_irq;			/* TX interrupt not yet handled by NAPI */
 	struct pvnet_stats tx_stats;
 };
 
@@ -193,21 +202,28 @@ static unsigned int pvnet_mrg_len(struct pvnet_pair *p)
 					  L1_CACHE_BYTES), PVNET_MRG_MAX);
 }
 
-/* A fragment for one MRG_RXBUF buffer of @len bytes, with its truesize. */
-static void *pvnet_mrg_alloc(struct pvnet_pair *p, unsigned int len,
-			     unsigned int *truesize, gfp_t gfp)
+/*
+ * A fragment for one MRG_RXBUF buffer of *@len bytes, right after the
+ * previous one.  A tail of the page too short for another buffer is added
+ * to this one (*@len grows), so the next buffer starts a page.
+ */
+static void *pvnet_mrg_alloc(struct pvnet_pair *p, unsigned int *len, gfp_t gfp)
 {
 	struct page_frag *f = &p->rx_frag;
-	unsigned int sz = SKB_DATA_ALIGN(PVNET_RX_PAD + len) + PVNET_RX_SHINFO;
+	unsigned int hole;
 	void *buf;
 
 	/* Never more than a page: refill may fall back to an order-0 page. */
-	if (!skb_page_frag_refill(sz, f, gfp) || f->offset + sz > f->size)
+	if (!skb_page_frag_refill(*len, f, gfp) || f->offset + *len > f->size)
 		return NULL;
 	buf = page_address(f->page) + f->offset;
 	get_page(f->page);
-	f->offset += sz;
-	*truesize = sz;
+	f->offset += *len;
+	hole = f->size - f->offset;
+	if (hole < *len) {
+		*len += hole;
+		f->offset += hole;
+	}
 	return buf;
 }
 
@@ -215,7 +231,7 @@ static int pvnet_rx_post_one(struct pvnet_pair *p, gfp_t gfp)
 {
 	struct pvnet *pn = p->pn;
 	struct device *dma = pvio_dma_dev(pn->pdev);
-	unsigned int len = pn->buf_len, truesize = pn->truesize;
+	unsigned int len = pn->buf_len, truesize = pn->truesize, pad = 0;
 	struct pvnet_rxbuf *rb;
 	struct pvio_desc d;
 	void *buf;
@@ -225,16 +241,20 @@ static int pvnet_rx_post_one(struct pvnet_pair *p, gfp_t gfp)
 	if (!p->rx_nfree)
 		return -ENOSPC;
 	if (pn->mrg) {
+		/* Bare data: the skb is built around a copy of the head. */
 		len = pvnet_mrg_len(p);
-		buf = pvnet_mrg_alloc(p, len, &truesize, gfp);
+		buf = pvnet_mrg_alloc(p, &len, gfp);
+		truesize = len;
 	} else {
+		/* build_skb() wants headroom and the shared info around it. */
+		pad = PVNET_RX_PAD;
 		buf = napi_alloc_frag(truesize);
 	}
 	if (!buf)
 		return -ENOMEM;
 	id = p->rx_free[p->rx_nfree - 1];
 	rb = &p->rxbufs[id];
-	rb->dma = dma_map_single(dma, buf + PVNET_RX_PAD, len, DMA_FROM_DEVICE);
+	rb->dma = dma_map_single(dma, buf + pad, len, DMA_FROM_DEVICE);
 	if (dma_mapping_error(dma, rb->dma)) {
 		skb_free_frag(buf);
 		return -ENOMEM;
@@ -370,14 +390,29 @@ static int pvnet_rx_mrg_fail(struct pvnet_pair *p, void *buf, const char *why)
 	return -EPROTO;
 }
 
-/* Attach a following buffer to the packet being put together. */
-static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *buf, u32 len,
+/*
+ * Attach @len bytes at @data, in a buffer of @truesize, to the packet being
+ * put together; the frag takes over the buffer's page reference.
+ */
+static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *data, u32 len,
 			     unsigned int truesize)
 {
 	struct sk_buff *head = p->rx_skb, *tail = p->rx_tail;
-	struct page *page = virt_to_head_page(buf);
+	struct page *page = virt_to_head_page(data);
+	unsigned int off = data - page_address(page);
 	int nr = skb_shinfo(tail)->nr_frags;
 
+	if (skb_can_coalesce(tail, nr, page, off)) {
+		/* Right after the last frag: grow it, keep one reference. */
+		put_page(page);
+		skb_coalesce_rx_frag(tail, nr - 1, len, truesize);
+		if (tail != head) {
+			head->data_len += len;
+			head->len += len;
+			head->truesize += truesize;
+		}
+		return 0;
+	}
 	if (nr == MAX_SKB_FRAGS) {
 		/* Full: the rest goes into skbs on head's frag_list. */
 		struct sk_buff *nskb = alloc_skb(0, GFP_ATOMIC);
@@ -398,9 +433,37 @@ static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *buf, u32 len,
 		head->len += len;
 		head->truesize += truesize;
 	}
-	skb_add_rx_frag(tail, nr, page,
-			buf + PVNET_RX_PAD - page_address(page), len, truesize);
+	skb_add_rx_frag(tail, nr, page, off, len, truesize);
 	return 0;
+}
+
+/*
+ * The first buffer of a MRG_RXBUF packet (@len bytes, header included) as
+ * an skb: its head copied, the rest of the buffer a page frag.  NULL (the
+ * buffer freed, the drop counted) without memory.
+ */
+static struct sk_buff *pvnet_rx_mrg_head(struct pvnet_pair *p, void *buf,
+					 unsigned int truesize, u32 len)
+{
+	u32 dlen = len - PVNET_HDR, copy;
+	struct sk_buff *skb;
+
+	skb = napi_alloc_skb(&p->napi, PVNET_COPY_LEN);
+	if (unlikely(!skb)) {
+		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+		skb_free_frag(buf);
+		return NULL;
+	}
+	copy = min_t(u32, dlen, skb_tailroom(skb));
+	skb_put_data(skb, buf + PVNET_HDR, copy);
+	if (copy == dlen) {
+		skb_free_frag(buf);
+		return skb;
+	}
+	p->rx_skb = skb;
+	p->rx_tail = skb;
+	pvnet_rx_mrg_frag(p, buf + PVNET_HDR + copy, dlen - copy, truesize);
+	return skb;
 }
 
 /*
@@ -434,13 +497,13 @@ static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
 		if (len < PVNET_HDR + ETH_HLEN || len > rb->len)
 			return pvnet_rx_mrg_fail(p, buf, "rx completion length outside its buffer");
 		/* The header once into private memory; nb checked there. */
-		memcpy(&p->rx_hdr, buf + PVNET_RX_PAD, PVNET_HDR);
+		memcpy(&p->rx_hdr, buf, PVNET_HDR);
 		nb = le16_to_cpu(p->rx_hdr.num_buffers);
 		if (nb < 1 || nb > outstanding)
 			return pvnet_rx_mrg_fail(p, buf, "rx num_buffers impossible");
 		p->rx_left = nb;
 		p->rx_len = len;
-		p->rx_skb = pvnet_rx_build(p, buf, truesize, len);
+		p->rx_skb = pvnet_rx_mrg_head(p, buf, truesize, len);
 		p->rx_tail = p->rx_skb;
 		if (nb > 1)
 			pvnet_stat_inc(&p->rx_stats, &p->rx_stats.multibuf);
@@ -541,6 +604,31 @@ out:
 		netif_tx_wake_queue(txq);
 }
 
+/*
+ * Ask for a TX interrupt once three quarters of the packets in flight are
+ * done; none in flight, none needed (the next xmit arms).  Called with the
+ * TX lock held.  False when that many completions are already there: reap
+ * again.
+ */
+static bool pvnet_tx_arm(struct pvnet_pair *p)
+{
+	unsigned int inflight = p->tx_size - p->tx_nfree;
+
+	if (!inflight) {
+		pvio_queue_disable_cb(p->txq);
+		return true;
+	}
+	return pvio_queue_enable_cb_after(p->txq, max(inflight * 3 / 4, 1U));
+}
+
+/* Reap, then re-arm for the next batch; with the TX lock held. */
+static void pvnet_tx_reap_arm(struct pvnet_pair *p, int budget)
+{
+	do {
+		pvnet_tx_clean(p, budget);
+	} while (!pvnet_tx_arm(p));
+}
+
 static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 {
 	struct pvnet *pn = netdev_priv(ndev);
@@ -554,6 +642,8 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 	unsigned int i, nfrags;
 	u16 id;
 
+	/* Make room from what is done; the interrupt only comes per batch. */
+	pvnet_tx_clean(p, 0);
 	if (virtio_net_hdr_from_skb(skb, &vh.hdr, true, false, 0) ||
 	    skb_cow_head(skb, PVNET_HDR))
 		goto drop;
@@ -564,6 +654,7 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 		     pvio_queue_space(p->txq, nfrags + 1) < (int)nfrags + 1)) {
 		/* Stopped too late: should not happen, see the check below. */
 		netif_tx_stop_queue(txq);
+		pvnet_tx_reap_arm(p, 0);
 		return NETDEV_TX_BUSY;
 	}
 	memcpy(skb_push(skb, PVNET_HDR), &vh, PVNET_HDR);
@@ -603,9 +694,13 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 		netif_tx_stop_queue(txq);
 		kick = true;
 	}
-	if ((kick || netif_xmit_stopped(txq)) && pvio_queue_kick_prepare(p->txq)) {
-		pvio_queue_notify(p->txq);
-		pvnet_stat_inc(&p->tx_stats, &p->tx_stats.kicks);
+	if (kick || netif_xmit_stopped(txq)) {
+		if (pvio_queue_kick_prepare(p->txq)) {
+			pvio_queue_notify(p->txq);
+			pvnet_stat_inc(&p->tx_stats, &p->tx_stats.kicks);
+		}
+		/* End of a burst: interrupt after most of it is done. */
+		pvnet_tx_reap_arm(p, 0);
 	}
 	return NETDEV_TX_OK;
 
@@ -626,6 +721,8 @@ static void pvnet_irq(struct pvio_queue *q)
 	struct pvnet_pair *p = pvio_queue_priv(q);
 
 	/* Event indices make the interrupt one-shot until NAPI re-arms. */
+	if (q == p->txq)
+		WRITE_ONCE(p->tx_irq, true);
 	napi_schedule(&p->napi);
 }
 
@@ -633,27 +730,31 @@ static int pvnet_poll(struct napi_struct *napi, int budget)
 {
 	struct pvnet_pair *p = container_of(napi, struct pvnet_pair, napi);
 	struct netdev_queue *txq = netdev_get_tx_queue(p->pn->ndev, p->index);
-	bool more;
 	int done;
 
-	__netif_tx_lock(txq, raw_smp_processor_id());
-	pvnet_tx_clean(p, budget);
-	__netif_tx_unlock(txq);
+	/*
+	 * A TX interrupt must be answered: reap and re-arm.  Without one, TX
+	 * is still armed, and xmit reaps on its own: no reason to contend for
+	 * the TX lock with xmit on another CPU.
+	 */
+	if (READ_ONCE(p->tx_irq)) {
+		WRITE_ONCE(p->tx_irq, false);
+		__netif_tx_lock(txq, raw_smp_processor_id());
+		pvnet_tx_reap_arm(p, budget);
+		__netif_tx_unlock(txq);
+	}
 	done = pvnet_rx_poll(p, budget);
 	if (done >= budget)
 		return budget;
 	/*
-	 * Re-arm both rings while this poll still owns NAPI: arming touches
-	 * the rx ring's consumer state, which only the NAPI owner may do.
-	 * Once napi_complete_done() returns, the other vCPU may already be
-	 * polling this pair.  An interrupt between arming and completing
-	 * sets NAPIF_STATE_MISSED, and napi_complete_done() reschedules.
+	 * Re-arm rx while this poll still owns NAPI: arming touches the rx
+	 * ring's consumer state, which only the NAPI owner may do.  Once
+	 * napi_complete_done() returns, the other vCPU may already be polling
+	 * this pair.  An interrupt between arming and completing sets
+	 * NAPIF_STATE_MISSED, and napi_complete_done() reschedules.  TX was
+	 * armed above, or by xmit.
 	 */
-	more = !pvio_queue_enable_cb(p->rxq);
-	__netif_tx_lock(txq, raw_smp_processor_id());
-	more |= !pvio_queue_enable_cb(p->txq);
-	__netif_tx_unlock(txq);
-	if (more)
+	if (!pvio_queue_enable_cb(p->rxq))
 		return budget;		/* work slipped in: stay scheduled */
 	napi_complete_done(napi, done);
 	return done;
@@ -759,6 +860,37 @@ static u64 pvnet_wanted(struct pvnet *pn)
 	return pvnet_features;
 }
 
+/*
+ * Spread the pairs' interrupts over the online CPUs (CPU k serves pair
+ * k mod pairs).  No XPS map: a flow keeps the TX queue its hash picks.
+ * With XPS, a receiving socket's ACKs follow whichever CPU sent them, the
+ * host's TAP steers the flow's receive traffic after the queue it last
+ * heard it on, and the flow then bounces between RX queues, out of order
+ * (measured: hundreds of out-of-order and duplicate segments per 10 s).
+ */
+static void pvnet_set_affinity(struct pvnet *pn)
+{
+	cpumask_var_t mask;
+	unsigned int i, k, cpu;
+
+	if (!zalloc_cpumask_var(&mask, GFP_KERNEL))
+		return;
+	for (i = 0; i < pn->pairs; i++) {
+		struct pvnet_pair *p = &pn->pair[i];
+
+		cpumask_clear(mask);
+		k = 0;
+		for_each_online_cpu(cpu)
+			if (k++ % pn->pairs == i)
+				cpumask_set_cpu(cpu, mask);
+		if (cpumask_empty(mask))
+			continue;
+		pvio_queue_set_affinity(p->rxq, mask);
+		pvio_queue_set_affinity(p->txq, mask);
+	}
+	free_cpumask_var(mask);
+}
+
 /* Queues, buffers, DRIVER_OK.  The device is reset and has no queues. */
 static int pvnet_setup(struct pvnet *pn)
 {
@@ -781,6 +913,7 @@ static int pvnet_setup(struct pvnet *pn)
 	ret = pvio_device_ready(pn->pdev, 2 * pn->pairs);
 	if (ret)
 		goto err;
+	pvnet_set_affinity(pn);
 	/* napi_alloc_frag() wants BHs off; then nothing may sleep. */
 	local_bh_disable();
 	for (i = 0; i < pn->pairs; i++)
@@ -1144,7 +1277,8 @@ static int pvnet_probe(struct pvio_device *pdev)
 		ndev->hw_features |= NETIF_F_GRO_HW;
 	ndev->features = ndev->hw_features | NETIF_F_HIGHDMA;
 	ndev->vlan_features = ndev->features;
-	netif_set_tso_max_segs(ndev, PVNET_TX_MAX_SEGS);
+	/* Room for the header in front of every packet: no skb_cow_head() copy. */
+	ndev->needed_headroom = PVNET_HDR;
 	netif_set_real_num_tx_queues(ndev, pn->pairs);
 	netif_set_real_num_rx_queues(ndev, pn->pairs);
 

@@ -196,6 +196,21 @@ bool pvio_queue_enable_cb(struct pvio_queue *q)
 }
 EXPORT_SYMBOL_GPL(pvio_queue_enable_cb);
 
+bool pvio_queue_enable_cb_after(struct pvio_queue *q, unsigned int n)
+{
+	int avail;
+
+	if (unlikely(q->pdev->broken))
+		return true;
+	avail = pvio_ring_cons_arm_after(&q->cq, max(n, 1U));
+	if (unlikely(avail < 0)) {
+		pvio_queue_protocol_error(q, "impossible completion producer index");
+		return true;
+	}
+	return (unsigned int)avail < max(n, 1U);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_enable_cb_after);
+
 void pvio_queue_disable_cb(struct pvio_queue *q)
 {
 	pvio_ring_cons_disarm(&q->cq);

@@ -387,6 +387,22 @@ static inline int pvio_ring_cons_arm(struct pvio_ring *r)
 }
 
 /*
+ * Like pvio_ring_cons_arm(), but notify only once @n (>= 1) more entries
+ * are there: a consumer that can wait for a batch (a transmitter reaping
+ * its completions) takes one notification per batch instead of one per
+ * publication.  Returns the count available, which is >= @n when the batch
+ * arrived meanwhile (do not sleep) and < @n when it is safe to sleep, or
+ * -EPROTO on a bad producer index.
+ */
+static inline int pvio_ring_cons_arm_after(struct pvio_ring *r, __u32 n)
+{
+	pvio_write_once(r->sh->prod_event, pvio_cpu_to_le32(r->idx + n - 1));
+	/* [M2] pairs with [M1]: prod_event is visible before prod is re-read. */
+	pvio_mb();
+	return pvio_ring_cons_avail(r, n);
+}
+
+/*
  * Consumer going to poll: move prod_event half the index space away so the
  * producer stops notifying.  A stale event may still cause one spurious
  * notification after 2^31 entries; notifications are hints, never required

@@ -258,6 +258,25 @@ TEST_F(ring, one_notify_per_batch)
 	EXPECT_TRUE(pvio_ring_prod_need_notify(&self->prod));
 }
 
+TEST_F(ring, arm_after_notifies_once_per_batch)
+{
+	uint32_t n = 4, i;	/* every variant has >= 8 slots */
+
+	/* Waiting for n entries: the first n - 1 publications stay silent. */
+	EXPECT_EQ(0, pvio_ring_cons_arm_after(&self->cons, n));
+	for (i = 1; i < n; i++) {
+		ASSERT_EQ(1, push(self, 1));
+		EXPECT_FALSE(pvio_ring_prod_need_notify(&self->prod));
+	}
+	ASSERT_EQ(1, push(self, 1));
+	EXPECT_TRUE(pvio_ring_prod_need_notify(&self->prod));
+	/* Batch already there when arming: the re-check reports it. */
+	EXPECT_EQ((int)n, pvio_ring_cons_arm_after(&self->cons, n));
+	/* Fewer than asked for: safe to sleep, the count is reported. */
+	ASSERT_EQ(1, pop(self, 1));
+	EXPECT_EQ((int)n - 1, pvio_ring_cons_arm_after(&self->cons, n));
+}
+
 TEST_F(ring, full_producer_is_woken_by_consumer)
 {
 	uint32_t i;

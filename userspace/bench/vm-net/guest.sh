@@ -5,7 +5,8 @@
 # between PVIO-JSON markers for the host to parse.
 set -u
 DUR=${DUR:-10}
-for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; esac; done
+PERF=
+for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; bench.perf=1) PERF=1 ;; esac; done
 [ "$MOD" = virtio_net ] && modprobe virtio_pci   # no udev here to load it
 modprobe "$MOD" || { echo "modprobe $MOD failed"; exit 1; }
 w=0
@@ -28,9 +29,20 @@ run() {
 	name=$1
 	shift
 	echo "PVIO-JSON-BEGIN $name"
-	iperf3 -c 10.77.0.1 -t "$DUR" -J "$@" | tr -d '\n'
+	if [ -n "$PERF" ]; then
+		perf record -q -e cpu-clock -a -o "/tmp/perf.$name" -- iperf3 -c 10.77.0.1 -t "$DUR" -J "$@" | tr -d '\n'
+	else
+		iperf3 -c 10.77.0.1 -t "$DUR" -J "$@" | tr -d '\n'
+	fi
 	echo
 	echo "PVIO-JSON-END $name"
+	# Cumulative packet and notification counters after each test.
+	ethtool -S "$IF" 2>/dev/null | grep -E 'packets|kicks' | grep -vE ': 0$' | tr -s ' \t' ' ' |
+		tr '\n' ' ' | sed "s/^/# counters after $name:/"
+	echo
+	# Profile (PROFILE=1 on the host): where the guest's vCPUs spent the run.
+	[ -n "$PERF" ] && perf report -q -i "/tmp/perf.$name" --stdio --sort sym 2>/dev/null |
+		grep -v '^$' | head -n 40 | sed "s/^/# perf $name: /"
 }
 run tcp_g2h
 run tcp_h2g -R

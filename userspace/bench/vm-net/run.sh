@@ -8,6 +8,10 @@
 #
 #   run.sh [DURATION_SECONDS]      (default 10)
 #
+# NICS="e1000 virtio-net pvio_net" picks the sides; PROFILE=1 runs each test
+# under perf record in the guest (cpu-clock, all vCPUs) and prints the top
+# kernel symbols per test into the guest's log (build/vm/bench-net-NAME.log).
+#
 # All traffic stays inside a network namespace this script creates: QEMU,
 # pviod and the iperf3 server run in it, and the guest's only NIC is a TAP
 # in it.  Everything started here is stopped by PID on exit.
@@ -40,7 +44,7 @@ make -C "$REPO" --no-print-directory all modules >/dev/null
 KVER=$("$VM/vm.sh" kver)
 "$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
-	--bin /usr/bin/iperf3 --bin /usr/sbin/ethtool --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+	--bin /usr/bin/iperf3 --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
 
 ip netns add "$NS"
 nsx ip link set lo up
@@ -57,7 +61,7 @@ tap_up() {
 boot() { # boot NAME MODULE QEMU_NIC_ARGS
 	local name=$1 mod=$2 nic=$3 log=$TMP/$1.log
 	nsx "$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/bench.sh --mem $MEM --smp $SMP \
-		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR" \
+		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR${PROFILE:+ bench.perf=1}" \
 		${RAMFILE:+--ram-file "$RAMFILE"} --qemu-extra "$nic" &
 	local vm=$!
 	tap_up "$TAPNAME"
