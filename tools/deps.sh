@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config make gcc clang
 	linux-source-6.1 sparse
 	liburing-dev libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
-	iproute2 ethtool fio iperf3 procps e2fsprogs util-linux
+	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
 	xz-utils perl python3"
 
 missing=""

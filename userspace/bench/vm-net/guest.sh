@@ -1,8 +1,9 @@
 #!/bin/sh
 # Guest side of userspace/bench/vm-net/run.sh (busybox sh): bring up the NIC
 # under test, run iperf3 against the host end (10.77.0.1, inside the
-# benchmark's own network namespace) and ping it; print each result as JSON
-# between PVIO-JSON markers for the host to parse.
+# benchmark's own network namespace), ping it and run sockperf ping-pong
+# against it; print each iperf3 result as JSON between PVIO-JSON markers,
+# and the others on PVIO-PING / PVIO-RR lines, for the host to parse.
 set -u
 DUR=${DUR:-10}
 PERF=
@@ -23,7 +24,10 @@ ip link set lo up
 ip addr add 10.77.0.2/24 dev "$IF"
 ip link set "$IF" up
 w=0
-until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1 || [ $w -ge 30 ]; do w=$((w + 1)); done
+until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1; do
+	w=$((w + 1))
+	[ $w -lt 30 ] || { echo "# $MOD: $IF: no answer from 10.77.0.1 after 30 pings"; exit 1; }
+done
 echo "# $MOD: $IF up after $w pings; driver $(basename "$(readlink /sys/class/net/$IF/device/driver)")"
 run() {
 	name=$1
@@ -48,6 +52,10 @@ run tcp_g2h
 run tcp_h2g -R
 run udp64_g2h -u -b 0 -l 18
 echo "PVIO-PING $(ping -q -c 200 -i 0.01 10.77.0.1 | tail -n 1)"
+# Request/response back to back: UDP 64 B ping-pong, round-trip percentiles.
+sockperf ping-pong -i 10.77.0.1 -p 11111 -m 64 -t "$DUR" --full-rtt --no-rdtsc 2>&1 |
+	grep -E 'percentile (50|99)\.000|avg-rtt|Summary' | sed 's/^/PVIO-RR /'
+
 # Diagnostics: packets, notifications and interrupts behind the figures.
 ethtool -S "$IF" 2>/dev/null | grep -vE ': 0$' | sed 's/^/# ethtool: /'
 # The guest's TCP receive side (drops, pruning, out-of-order): nonzero TcpExt.

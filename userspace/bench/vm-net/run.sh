@@ -1,20 +1,27 @@
 #!/bin/bash
 # userspace/bench/vm-net/run.sh - one command, one run: the same guest image
-# booted three times with identical CPU/memory settings, once per NIC:
-# emulated e1000, virtio-net-pci (QEMU's own backend) and pvio_net (pviod on
-# a TAP).  Measures TCP throughput guest->host and host->guest and UDP 64-byte
-# packet rate with iperf3, and ICMP request/response latency with ping.
-# Prints a table and RATIO lines.
+# booted with identical CPU/memory settings, once per NIC: emulated e1000,
+# virtio-net-pci (QEMU's own backend) and pvio_net (pviod on a TAP).
+# Measures TCP throughput guest->host and host->guest and UDP 64-byte packet
+# rate with iperf3, UDP 64-byte request/response round trips back to back
+# with sockperf ping-pong, and the ICMP round trip of an idle guest (ping
+# every 10 ms).  Prints a table of medians and RATIO lines.
 #
-#   run.sh [DURATION_SECONDS]      (default 10)
+#   run.sh [DURATION_SECONDS [ROUNDS]]      (defaults 10 and 3)
+#
+# Each round boots every NIC once, the order rotating from round to round,
+# so that the host's drift (it is shared and noisy) falls on all sides; the
+# table shows the median over the rounds.
 #
 # NICS="e1000 virtio-net pvio_net" picks the sides; PROFILE=1 runs each test
 # under perf record in the guest (cpu-clock, all vCPUs) and prints the top
 # kernel symbols per test into the guest's log (build/vm/bench-net-NAME.log).
+# PVIOD_GLOBAL / PVIOD_DEVICE: extra lines for pviod's [pviod] and net
+# device sections (e.g. PVIOD_DEVICE="poll = yes").
 #
 # All traffic stays inside a network namespace this script creates: QEMU,
-# pviod and the iperf3 server run in it, and the guest's only NIC is a TAP
-# in it.  Everything started here is stopped by PID on exit.
+# pviod and the iperf3 and sockperf servers run in it, and the guest's only
+# NIC is a TAP in it.  Everything started here is stopped by PID on exit.
 set -eu
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -22,6 +29,8 @@ O=${O:-$REPO/build}
 VM=$REPO/tests/vm
 HERE=$REPO/userspace/bench/vm-net
 DUR=${1:-10}
+ROUNDS=${2:-3}
+case $DUR$ROUNDS in *[!0-9]*) echo "usage: run.sh [DURATION_SECONDS [ROUNDS]]" >&2; exit 2 ;; esac
 NS=pvbench$$
 TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)
 MEM=1024
@@ -31,6 +40,7 @@ PIDS=()
 cleanup() {
 	local p
 	[ -f "$TMP/iperf3.pid" ] && kill "$(cat "$TMP/iperf3.pid")" 2>/dev/null
+	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NS" 2>/dev/null || true
@@ -44,11 +54,14 @@ make -C "$REPO" --no-print-directory all modules >/dev/null
 KVER=$("$VM/vm.sh" kver)
 "$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
-	--bin /usr/bin/iperf3 --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+	--bin /usr/bin/iperf3 --bin /usr/bin/sockperf --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
 
 ip netns add "$NS"
 nsx ip link set lo up
 nsx iperf3 -s -D --pidfile "$TMP/iperf3.pid" >/dev/null 2>&1
+# Not through nsx(): $! must be sockperf itself.
+ip netns exec "$NS" sockperf server -i 0.0.0.0 -p 11111 >/dev/null 2>&1 &
+SOCKPERF=$!
 
 # tap_up NAME: wait for the interface QEMU/pviod creates, give it the host address.
 tap_up() {
@@ -58,10 +71,10 @@ tap_up() {
 	nsx ip link set "$1" up
 }
 
-boot() { # boot NAME MODULE QEMU_NIC_ARGS
-	local name=$1 mod=$2 nic=$3 log=$TMP/$1.log
+boot() { # boot NAME MODULE QEMU_NIC_ARGS (round $ROUND)
+	local name=$1 mod=$2 nic=$3 log=$TMP/$1.$ROUND.log
 	nsx "$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/bench.sh --mem $MEM --smp $SMP \
-		--timeout $((DUR * 3 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR${PROFILE:+ bench.perf=1}" \
+		--timeout $((DUR * 4 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR${PROFILE:+ bench.perf=1}" \
 		${RAMFILE:+--ram-file "$RAMFILE"} --qemu-extra "$nic" &
 	local vm=$!
 	tap_up "$TAPNAME"
@@ -72,16 +85,13 @@ boot() { # boot NAME MODULE QEMU_NIC_ARGS
 mkdir -p "$O/vm"
 NICS=${NICS:-e1000 virtio-net pvio_net}
 want() { case " $NICS " in *" $1 "*) return 0 ;; esac; return 1; }
-# e1000 and virtio-net: QEMU's own TAP backend (vhost off: not available here).
-want e1000 && TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
-nsx ip link del pvbe1000 2>/dev/null || true
-want virtio-net && TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
-nsx ip link del pvbvirtio 2>/dev/null || true
 
-# pvio_net: pviod in the namespace, TAP created by pviod.
+# pvio_net: pviod in the namespace, TAP created by pviod; one pviod for
+# every round (the guest reconnects).
 cat > "$TMP/pviod.ini" <<INI
 [pviod]
 control = $TMP/control.sock
+${PVIOD_GLOBAL:-}
 [guest bench]
 socket = $TMP/bench.sock
 ram = /dev/shm/pvio-vmnet-$$
@@ -90,13 +100,41 @@ ram_size = ${MEM}M
 type = net
 queues = 4
 tap = pvbpvio
+${PVIOD_DEVICE:-}
 INI
-# Not through nsx(): $! must be pviod itself (ip netns exec execs it).
-ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
-want pvio_net && TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
-	"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=8"
+if want pvio_net; then
+	# Not through nsx(): $! must be pviod itself (ip netns exec execs it).
+	ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
+fi
+
+# e1000 and virtio-net: QEMU's own TAP backend (vhost off: not available here).
+run_nic() {
+	case $1 in
+	e1000)
+		TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
+		nsx ip link del pvbe1000 2>/dev/null || true ;;
+	virtio-net)
+		TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
+		nsx ip link del pvbvirtio 2>/dev/null || true ;;
+	pvio_net)
+		TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
+			"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=8"
+		# pviod's TAP outlives the guest: its address would take the
+		# next side's route.
+		nsx ip addr flush dev pvbpvio 2>/dev/null || true ;;
+	esac
+}
+ORDER=()
+for n in e1000 virtio-net pvio_net; do want $n && ORDER+=("$n"); done
+for ROUND in $(seq "$ROUNDS"); do
+	k=$(((ROUND - 1) % ${#ORDER[@]}))
+	for n in "${ORDER[@]:k}" "${ORDER[@]:0:k}"; do
+		echo "# round $ROUND: $n" >&2
+		run_nic "$n"
+	done
+done
 if want pvio_net; then
 	# pviod's per-queue counters (drops) and the host side of the TAP.
 	"$O/pvioctl" -s "$TMP/control.sock" status bench net0 2>&1 | sed 's/^/# pviod: /'
@@ -104,17 +142,13 @@ if want pvio_net; then
 	nsx nstat -az TcpRetransSegs TcpExtTCPLostRetransmit TcpExtTCPSackRecovery 2>&1 | sed 's/^/# host: /'
 fi
 
-python3 - "$TMP" "$DUR" <<'PY'
-import json, re, sys, os
-tmp, dur = sys.argv[1], sys.argv[2]
+python3 - "$TMP" "$DUR" "$ROUNDS" <<'PY'
+import glob, json, os, re, statistics, sys
+tmp, dur, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
 nics = ["e1000", "virtio-net", "pvio_net"]
-res = {}
-for n in nics:
+
+def parse(log):
     r = {}
-    try:
-        log = open(os.path.join(tmp, n + ".log"), errors="replace").read().replace("\r", "")
-    except OSError:
-        log = ""
     for m in re.finditer(r"PVIO-JSON-BEGIN (\S+)\n(.*?)\nPVIO-JSON-END", log, re.S):
         try:
             j = json.loads(m.group(2))
@@ -130,13 +164,36 @@ for n in nics:
     p = re.search(r"PVIO-PING .*= [\d.]+/([\d.]+)/", log)
     if p:
         r["ping_us"] = float(p.group(1)) * 1000
-    res[n] = r
+    for key, pat in (("rr_p50_us", r"percentile 50\.000 =\s*([\d.]+)"),
+                     ("rr_p99_us", r"percentile 99\.000 =\s*([\d.]+)")):
+        q = re.search(r"PVIO-RR .*" + pat, log)
+        if q:
+            r[key] = float(q.group(1))
+    return r
+
+res, runs = {}, {}
+for n in nics:
+    per = []
+    for f in sorted(glob.glob(os.path.join(tmp, n + ".*.log"))):
+        per.append(parse(open(f, errors="replace").read().replace("\r", "")))
+    runs[n] = per
+    keys = {k for r in per for k in r}
+    res[n] = {k: statistics.median([r[k] for r in per if k in r]) for k in keys}
 rows = [("tcp_g2h", "TCP guest->host Gbit/s", True), ("tcp_h2g", "TCP host->guest Gbit/s", True),
-        ("udp64_g2h", "UDP 64B guest->host kpps", True), ("ping_us", "ping RTT us (lower better)", False)]
-print(f"# vm-net: TCG, {os.cpu_count()} host cores, guest 1 GiB / 2 vCPUs, iperf3 {dur} s per test")
+        ("udp64_g2h", "UDP 64B guest->host kpps", True),
+        ("rr_p50_us", "UDP RR p50 us (lower better)", False),
+        ("rr_p99_us", "UDP RR p99 us (lower better)", False),
+        ("ping_us", "ping idle RTT us (lower bet.)", False)]
+print(f"# vm-net: TCG, {os.cpu_count()} host cores, guest 1 GiB / 2 vCPUs, {dur} s per test, "
+      f"median of {rounds} round(s)")
 print(f"{'metric':<30}" + "".join(f"{n:>12}" for n in nics))
 for key, label, _ in rows:
     print(f"{label:<30}" + "".join(f"{res[n].get(key, float('nan')):>12.2f}" for n in nics))
+for key, label, _ in rows:
+    for n in nics:
+        vals = [r[key] for r in runs[n] if key in r]
+        if len(vals) > 1:
+            print(f"# {key} {n} per round: " + " ".join(f"{v:.2f}" for v in vals))
 for key, label, higher in rows:
     p = res["pvio_net"].get(key)
     for peer in ("virtio-net", "e1000"):
