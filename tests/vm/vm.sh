@@ -200,7 +200,7 @@ vm_boot() {
 	# "rep movsq" or unrolled moves.  Measured on the vm-net benchmark:
 	# virtio-net TCP 1.1 -> 2.1 Gbit/s guest->host, 1.5 -> 3.5 host->guest.
 	cmdline="console=ttyS0 tsc=reliable panic=-1 quiet pvio_test.script=$script${append:+ $append}"
-	args=(-name "pvio-vm.$BASHPID" -accel "$accel" -machine "$machine" -cpu "${PVIO_VM_CPU:-max,-erms,-fsrm}"
+	args=(-name "guest=pvio-vm.$BASHPID,debug-threads=on" -accel "$accel" -machine "$machine" -cpu "${PVIO_VM_CPU:-max,-erms,-fsrm}"
 		-m "${mem}M" -smp "$smp" -display none -nodefaults -no-reboot
 		-serial "file:$log" -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 		"${args[@]}" "${extra[@]}")

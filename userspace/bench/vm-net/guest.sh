@@ -43,6 +43,7 @@ run() {
 	# Cumulative packet and notification counters after each test.
 	ethtool -S "$IF" 2>/dev/null | grep -E 'packets|kicks' | grep -vE ': 0$' | tr -s ' \t' ' ' |
 		tr '\n' ' ' | sed "s/^/# counters after $name:/"
+	awk -v n="$(nproc)" '/pvio|virtio|eth/ { s = 0; for (i = 2; i <= n + 1; i++) s += $i; printf " %s=%d", $NF, s }' /proc/interrupts
 	echo
 	# Profile (PROFILE=1 on the host): where the guest's vCPUs spent the run.
 	[ -n "$PERF" ] && perf report -q -i "/tmp/perf.$name" --stdio --sort sym 2>/dev/null |
