@@ -19,8 +19,11 @@
  * small skb; everything else stays where the host wrote it, as page frags.
  * Buffers that follow each other in memory become one frag, so a 64 KiB
  * frame in 4 KiB buffers is a few frags, not a frag_list (which would stop
- * TCP from coalescing it).  TX maps the skb head and frags straight into
- * one chain.
+ * TCP from coalescing it).  A used-up page is kept, and cut again once the
+ * stack has freed every buffer of it: no allocation, and none of the
+ * zeroing that init_on_alloc (Debian's default) does to each new page,
+ * which costs as much guest CPU as copying the data once.  TX maps the
+ * skb head and frags straight into one chain.
  *
  * Every completion is checked (id in range and outstanding, length within
  * the buffer, header sane); a bad one marks the device broken and stops the
@@ -68,6 +71,14 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_MRG_MAX		PAGE_SIZE
 /* MRG_RXBUF: bytes of a packet copied into its skb (all of a small one). */
 #define PVNET_COPY_LEN		128
+/*
+ * MRG_RXBUF: pages the buffers are cut from, and how many used-up ones are
+ * kept for reuse: 8 MiB per queue at most, enough to cover a full TCP
+ * receive window (fewer kept let most come back still in use: measured,
+ * 64 pages saved nothing, 128 half of the zeroing, 256 all of it).
+ */
+#define PVNET_FRAG_ORDER	get_order(32768)
+#define PVNET_RECYCLE		256
 #define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
 
 static const u64 pvnet_features =
@@ -119,6 +130,8 @@ struct pvnet_pair {
 	struct pvnet_stats rx_stats;
 	/* MRG_RXBUF */
 	struct page_frag rx_frag;	/* buffers are cut from it */
+	struct page *rx_pages[PVNET_RECYCLE];	/* used up, our reference kept */
+	unsigned int rx_page_next;	/* oldest of them, checked next */
 	struct ewma_pkt_len rx_avg;
 	struct sk_buff *rx_skb;		/* packet being put together */
 	struct sk_buff *rx_tail;	/* rx_skb or the frag_list skb filling */
@@ -203,6 +216,39 @@ static unsigned int pvnet_mrg_len(struct pvnet_pair *p)
 }
 
 /*
+ * A fresh page for the MRG_RXBUF page_frag, for buffers of @len bytes.  The
+ * used-up one joins the reuse ring in place of the oldest there, which
+ * becomes the new page if the stack has let go of all of it (our reference
+ * is the only one left).  Only NAPI (or setup with NAPI off) gets here.
+ */
+static bool pvnet_mrg_refill(struct pvnet_pair *p, unsigned int len, gfp_t gfp)
+{
+	struct page_frag *f = &p->rx_frag;
+	struct page *old = p->rx_pages[p->rx_page_next], *page = NULL;
+
+	if (f->page && f->offset + len <= f->size)
+		return true;
+	if (old && page_ref_count(old) == 1 && !page_is_pfmemalloc(old)) {
+		page = old;
+	} else {
+		page = alloc_pages(gfp | __GFP_COMP | __GFP_NOWARN | __GFP_NORETRY,
+				   PVNET_FRAG_ORDER);
+		if (!page)
+			page = alloc_page(gfp);
+		if (!page)
+			return false;
+		if (old)
+			put_page(old);
+	}
+	p->rx_pages[p->rx_page_next] = f->page;
+	p->rx_page_next = (p->rx_page_next + 1) % PVNET_RECYCLE;
+	f->page = page;
+	f->offset = 0;
+	f->size = page_size(page);
+	return f->size >= len;
+}
+
+/*
  * A fragment for one MRG_RXBUF buffer of *@len bytes, right after the
  * previous one.  A tail of the page too short for another buffer is added
  * to this one (*@len grows), so the next buffer starts a page.
@@ -214,7 +260,7 @@ static void *pvnet_mrg_alloc(struct pvnet_pair *p, unsigned int *len, gfp_t gfp)
 	void *buf;
 
 	/* Never more than a page: refill may fall back to an order-0 page. */
-	if (!skb_page_frag_refill(*len, f, gfp) || f->offset + *len > f->size)
+	if (!pvnet_mrg_refill(p, *len, gfp))
 		return NULL;
 	buf = page_address(f->page) + f->offset;
 	get_page(f->page);
@@ -797,6 +843,11 @@ static void pvnet_free_buffers(struct pvnet *pn)
 		if (p->rx_frag.page)
 			put_page(p->rx_frag.page);
 		p->rx_frag.page = NULL;
+		for (j = 0; j < PVNET_RECYCLE; j++) {
+			if (p->rx_pages[j])
+				put_page(p->rx_pages[j]);
+			p->rx_pages[j] = NULL;
+		}
 		for (j = 0; p->txbufs && j < p->tx_size; j++) {
 			if (!p->txbufs[j].skb)
 				continue;
