@@ -13,13 +13,14 @@
  * there.  Without MRG_RXBUF each buffer holds a whole frame of the MTU.
  * With it (the host then also sends 64 KiB GSO frames, GUEST_TSO4/6), the
  * buffers are about one packet of the recent average size (an EWMA, as
- * virtio-net does), cut back to back in posting order from a per-queue
+ * virtio-net does; a large packet's size is cut evenly into buffers of at
+ * most 16 KiB), cut back to back in posting order from a per-queue
  * page_frag of 32 KiB pages, and a frame spans num_buffers consecutive
  * completions.  Its first bytes (up to PVNET_COPY_LEN) are copied into a
  * small skb; everything else stays where the host wrote it, as page frags.
  * Buffers that follow each other in memory become one frag, so a 64 KiB
- * frame in 4 KiB buffers is a few frags, not a frag_list (which would stop
- * TCP from coalescing it).  A used-up page is kept, and cut again once the
+ * frame is a few frags, never a frag_list (which would stop TCP from
+ * coalescing it).  A used-up page is kept, and cut again once the
  * stack has freed every buffer of it: no allocation, and none of the
  * zeroing that init_on_alloc (Debian's default) does to each new page,
  * which costs as much guest CPU as copying the data once.  TX maps the
@@ -49,6 +50,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
+#include <linux/sizes.h>
 #include <linux/skbuff.h>
 #include <linux/u64_stats_sync.h>
 #include <linux/virtio_net.h>
@@ -65,10 +67,13 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_TX_MAX_SEGS	(MAX_SKB_FRAGS + 1)
 #define PVNET_RX_PAD		(NET_SKB_PAD + NET_IP_ALIGN)
 #define PVNET_MAX_MTU		16000	/* rx buffers are page fragments <= 32 KiB */
-/* MRG_RXBUF buffer sizes: a full-size Ethernet frame .. one page. */
+/*
+ * MRG_RXBUF buffer sizes: a full-size Ethernet frame .. 16 KiB, two to a
+ * 32 KiB page (one page when an allocation falls back to order 0).
+ */
 #define PVNET_MRG_MIN		ALIGN(PVNET_HDR + ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN, \
 				      L1_CACHE_BYTES)
-#define PVNET_MRG_MAX		PAGE_SIZE
+#define PVNET_MRG_MAX		SZ_16K
 /* MRG_RXBUF: bytes of a packet copied into its skb (all of a small one). */
 #define PVNET_COPY_LEN		128
 /*
@@ -209,14 +214,23 @@ static void pvnet_update_link(struct pvnet *pn)
  */
 static unsigned int pvnet_mrg_len(struct pvnet_pair *p)
 {
-	unsigned long avg = ewma_pkt_len_read(&p->rx_avg);
+	unsigned long avg = ewma_pkt_len_read(&p->rx_avg), n;
 
-	return min_t(unsigned long, ALIGN(max_t(unsigned long, avg, PVNET_MRG_MIN),
-					  L1_CACHE_BYTES), PVNET_MRG_MAX);
+	if (avg <= PVNET_MRG_MIN)
+		return PVNET_MRG_MIN;
+	/*
+	 * Larger: the fewest buffers of at most PVNET_MRG_MAX, evenly cut,
+	 * so that the last buffer of an average packet is not nearly empty
+	 * (a 64 KiB GSO frame in five 13 KiB buffers, not four full and a
+	 * fifth with 14 bytes): truesize stays close to the data.
+	 */
+	n = DIV_ROUND_UP(avg, PVNET_MRG_MAX);
+	return ALIGN(DIV_ROUND_UP(avg, n), L1_CACHE_BYTES);
 }
 
 /*
- * A fresh page for the MRG_RXBUF page_frag, for buffers of @len bytes.  The
+ * A page with room for a MRG_RXBUF buffer of @len bytes (a fresh one may
+ * be an order-0 page with less: the caller cuts the buffer to fit).  The
  * used-up one joins the reuse ring in place of the oldest there, which
  * becomes the new page if the stack has let go of all of it (our reference
  * is the only one left).  Only NAPI (or setup with NAPI off) gets here.
@@ -245,7 +259,7 @@ static bool pvnet_mrg_refill(struct pvnet_pair *p, unsigned int len, gfp_t gfp)
 	f->page = page;
 	f->offset = 0;
 	f->size = page_size(page);
-	return f->size >= len;
+	return true;
 }
 
 /*
@@ -259,9 +273,10 @@ static void *pvnet_mrg_alloc(struct pvnet_pair *p, unsigned int *len, gfp_t gfp)
 	unsigned int hole;
 	void *buf;
 
-	/* Never more than a page: refill may fall back to an order-0 page. */
 	if (!pvnet_mrg_refill(p, *len, gfp))
 		return NULL;
+	/* Never more than the page: refill may fall back to order 0. */
+	*len = min(*len, f->size - f->offset);
 	buf = page_address(f->page) + f->offset;
 	get_page(f->page);
 	f->offset += *len;
