@@ -126,6 +126,15 @@ if want vm; then
 	tap vm_transport 600 env O="$O" tests/vm/transport.sh
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late
 	tap vm_net 900 env O="$O" tests/vm/net.sh
+	# The same net test on the PREEMPT_RT guest kernel, with the RT build
+	# of the modules (NAPI, the TX lock and softirqs run in threads there).
+	rtk=$(cd /lib/modules && ls -d 6.1*-rt-amd64 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$rtk" ] && [ -r "/boot/vmlinuz-$rtk" ] && [ -d "/lib/modules/$rtk/kernel" ] &&
+		[ -f "$O/kmod-rt/frontend/pvio_net.ko" ]; then
+		tap vm_net_rt 900 env O="$O" PVIO_GUEST_KVER="$rtk" KMOD="$O/kmod-rt" tests/vm/net.sh
+	else
+		skip vm_net_rt "no PREEMPT_RT guest kernel (linux-image-rt-amd64) or RT modules"
+	fi
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
 	tap vm_net_dpdk 600 env O="$O" tests/vm/net-dpdk.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh
