@@ -218,13 +218,18 @@ void pvbe_queue_flush(struct pvbe_queue *q)
 {
 	bool notify;
 
-	if (q->pending) {
-		pvio_ring_prod_commit(&q->cq, q->pending);
-		q->pending = 0;
-	}
+	/*
+	 * Slots first, then completions: a guest that sees a request done
+	 * also finds its slots free (one that stopped for want of slots and
+	 * has nothing left in flight would otherwise wait for nothing).
+	 */
 	if (q->sq_unpub) {
 		pvio_ring_cons_publish(&q->sq);
 		q->sq_unpub = 0;
+	}
+	if (q->pending) {
+		pvio_ring_prod_commit(&q->cq, q->pending);
+		q->pending = 0;
 	}
 	/* Completions for the guest, or room in the SQ for a blocked guest. */
 	notify = pvio_ring_prod_need_notify(&q->cq);

@@ -119,6 +119,12 @@ int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c,
 bool pvio_queue_enable_cb(struct pvio_queue *q);
 /* The same, but the interrupt comes once @n (>= 1) completions are there. */
 bool pvio_queue_enable_cb_after(struct pvio_queue *q, unsigned int n);
+/*
+ * Ask for an interrupt when the backend frees submission slots; false if
+ * @want are free already.  Call it under the lock that serialises
+ * submission on this queue.
+ */
+bool pvio_queue_arm_space(struct pvio_queue *q, unsigned int want);
 void pvio_queue_disable_cb(struct pvio_queue *q);
 
 #endif /* PVIO_H */

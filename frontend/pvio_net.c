@@ -76,6 +76,8 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_MRG_MAX		SZ_16K
 /* MRG_RXBUF: bytes of a packet copied into its skb (all of a small one). */
 #define PVNET_COPY_LEN		128
+/* pvnet_pair.tx_flags: a TX interrupt NAPI has not answered yet. */
+#define PVNET_TX_IRQ		0
 /*
  * MRG_RXBUF: pages the buffers are cut from, and how many used-up ones are
  * kept for reuse: 8 MiB per queue at most, enough to cover a full TCP
@@ -149,7 +151,7 @@ struct pvnet_pair {
 	u16 *tx_free;			/* stack of free ids, under the tx lock */
 	unsigned int tx_nfree;
 	unsigned int tx_size;
-	bool tx_irq;			/* TX interrupt not yet handled by NAPI */
+	unsigned long tx_flags;		/* PVNET_TX_IRQ */
 	struct pvnet_stats tx_stats;
 };
 
@@ -248,7 +250,7 @@ static bool pvnet_mrg_refill(struct pvnet_pair *p, unsigned int len, gfp_t gfp)
 		page = alloc_pages(gfp | __GFP_COMP | __GFP_NOWARN | __GFP_NORETRY,
 				   PVNET_FRAG_ORDER);
 		if (!page)
-			page = alloc_page(gfp);
+			page = alloc_page(gfp | __GFP_NOWARN);
 		if (!page)
 			return false;
 		if (old)
@@ -657,9 +659,9 @@ static void pvnet_tx_clean(struct pvnet_pair *p, int budget)
 		}
 	}
 out:
-	if (!pkts)
-		return;
-	netdev_tx_completed_queue(txq, pkts, bytes);
+	if (pkts)
+		netdev_tx_completed_queue(txq, pkts, bytes);
+	/* Room may also have come from slots freed without a completion. */
 	if (netif_tx_queue_stopped(txq) && !pn->pdev->broken &&
 	    p->tx_nfree && pvio_queue_space(p->txq, PVNET_TX_MAX_SEGS) >= PVNET_TX_MAX_SEGS)
 		netif_tx_wake_queue(txq);
@@ -673,8 +675,16 @@ out:
  */
 static bool pvnet_tx_arm(struct pvnet_pair *p)
 {
+	struct netdev_queue *txq = netdev_get_tx_queue(p->pn->ndev, p->index);
 	unsigned int inflight = p->tx_size - p->tx_nfree;
 
+	/*
+	 * Stopped for want of ring slots (ids are free): ask to hear when the
+	 * host hands slots back, which it may do after the completions.
+	 */
+	if (netif_tx_queue_stopped(txq) && p->tx_nfree &&
+	    !pvio_queue_arm_space(p->txq, PVNET_TX_MAX_SEGS))
+		return false;
 	if (!inflight) {
 		pvio_queue_disable_cb(p->txq);
 		return true;
@@ -682,12 +692,33 @@ static bool pvnet_tx_arm(struct pvnet_pair *p)
 	return pvio_queue_enable_cb_after(p->txq, max(inflight * 3 / 4, 1U));
 }
 
-/* Reap, then re-arm for the next batch; with the TX lock held. */
+/*
+ * Reap, then re-arm for the next batch; with the TX lock held.  Each pass
+ * reaps what a well-behaved host completed meanwhile; a host that keeps
+ * moving its index back and forth is not worth spinning for under the
+ * lock: NAPI carries on.
+ */
 static void pvnet_tx_reap_arm(struct pvnet_pair *p, int budget)
 {
-	do {
+	int pass;
+
+	for (pass = 0; pass < 8; pass++) {
 		pvnet_tx_clean(p, budget);
-	} while (!pvnet_tx_arm(p));
+		if (pvnet_tx_arm(p))
+			return;
+	}
+	set_bit(PVNET_TX_IRQ, &p->tx_flags);
+	napi_schedule(&p->napi);
+}
+
+/* End of a burst (or stopped): ring the host, arm for the completions. */
+static void pvnet_tx_flush(struct pvnet_pair *p)
+{
+	if (pvio_queue_kick_prepare(p->txq)) {
+		pvio_queue_notify(p->txq);
+		pvnet_stat_inc(&p->tx_stats, &p->tx_stats.kicks);
+	}
+	pvnet_tx_reap_arm(p, 0);
 }
 
 static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
@@ -755,14 +786,8 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 		netif_tx_stop_queue(txq);
 		kick = true;
 	}
-	if (kick || netif_xmit_stopped(txq)) {
-		if (pvio_queue_kick_prepare(p->txq)) {
-			pvio_queue_notify(p->txq);
-			pvnet_stat_inc(&p->tx_stats, &p->tx_stats.kicks);
-		}
-		/* End of a burst: interrupt after most of it is done. */
-		pvnet_tx_reap_arm(p, 0);
-	}
+	if (kick || netif_xmit_stopped(txq))
+		pvnet_tx_flush(p);
 	return NETDEV_TX_OK;
 
 unmap:
@@ -772,6 +797,9 @@ drop_pushed:
 drop:
 	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
 	dev_kfree_skb_any(skb);
+	/* The last of a burst: what the burst queued still needs its kick. */
+	if (kick || netif_xmit_stopped(txq))
+		pvnet_tx_flush(p);
 	return NETDEV_TX_OK;
 }
 
@@ -783,7 +811,7 @@ static void pvnet_irq(struct pvio_queue *q)
 
 	/* Event indices make the interrupt one-shot until NAPI re-arms. */
 	if (q == p->txq)
-		WRITE_ONCE(p->tx_irq, true);
+		set_bit(PVNET_TX_IRQ, &p->tx_flags);
 	napi_schedule(&p->napi);
 }
 
@@ -796,10 +824,12 @@ static int pvnet_poll(struct napi_struct *napi, int budget)
 	/*
 	 * A TX interrupt must be answered: reap and re-arm.  Without one, TX
 	 * is still armed, and xmit reaps on its own: no reason to contend for
-	 * the TX lock with xmit on another CPU.
+	 * the TX lock with xmit on another CPU.  Netpoll (budget 0) and a
+	 * stopped queue have no xmit to count on.
 	 */
-	if (READ_ONCE(p->tx_irq)) {
-		WRITE_ONCE(p->tx_irq, false);
+	if (test_and_clear_bit(PVNET_TX_IRQ, &p->tx_flags) || !budget ||
+	    netif_tx_queue_stopped(txq)) {
+		/* (Also for netpoll, budget 0, and a stopped queue.) */
 		__netif_tx_lock(txq, raw_smp_processor_id());
 		pvnet_tx_reap_arm(p, budget);
 		__netif_tx_unlock(txq);
@@ -905,6 +935,7 @@ static int pvnet_setup_pair(struct pvnet *pn, unsigned int i)
 	for (j = 0; j < p->tx_size; j++)
 		p->tx_free[j] = p->tx_size - 1 - j;
 	p->tx_nfree = p->tx_size;
+	p->tx_flags = 0;
 	return 0;
 }
 

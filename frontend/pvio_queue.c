@@ -192,7 +192,17 @@ EXPORT_SYMBOL_GPL(pvio_queue_reap);
 
 bool pvio_queue_enable_cb(struct pvio_queue *q)
 {
-	return pvio_ring_cons_arm(&q->cq) == 0;
+	int avail;
+
+	/* A broken device has nothing more to say: never ask to poll again. */
+	if (unlikely(q->pdev->broken))
+		return true;
+	avail = pvio_ring_cons_arm(&q->cq);
+	if (unlikely(avail < 0)) {
+		pvio_queue_protocol_error(q, "impossible completion producer index");
+		return true;
+	}
+	return avail == 0;
 }
 EXPORT_SYMBOL_GPL(pvio_queue_enable_cb);
 
@@ -210,6 +220,21 @@ bool pvio_queue_enable_cb_after(struct pvio_queue *q, unsigned int n)
 	return (unsigned int)avail < max(n, 1U);
 }
 EXPORT_SYMBOL_GPL(pvio_queue_enable_cb_after);
+
+bool pvio_queue_arm_space(struct pvio_queue *q, unsigned int want)
+{
+	int space;
+
+	if (unlikely(q->pdev->broken))
+		return true;
+	space = pvio_ring_prod_arm(&q->sq);
+	if (unlikely(space < 0)) {
+		pvio_queue_protocol_error(q, "impossible submission consumer index");
+		return true;
+	}
+	return (unsigned int)space < want;
+}
+EXPORT_SYMBOL_GPL(pvio_queue_arm_space);
 
 void pvio_queue_disable_cb(struct pvio_queue *q)
 {
