@@ -1149,6 +1149,28 @@ static void pvnet_get_stats64(struct net_device *ndev,
 	}
 }
 
+/*
+ * A TX queue stopped for a watchdog period.  Every path that stops one
+ * arms a notification, so this should not happen; if a notification got
+ * lost anyway, ring the host and reap from NAPI as after an interrupt.
+ * A host that never answers has its device marked broken elsewhere.
+ */
+static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
+{
+	struct pvnet *pn = netdev_priv(ndev);
+	struct pvnet_pair *p;
+
+	if (txqueue >= pn->pairs || !pn->set_up)
+		return;
+	p = &pn->pair[txqueue];
+	netdev_warn(ndev, "tx queue %u stopped too long (%u in flight): kicking it\n",
+		    txqueue, p->tx_size - p->tx_nfree);
+	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
+	pvio_queue_notify(p->txq);
+	set_bit(PVNET_TX_IRQ, &p->tx_flags);
+	napi_schedule(&p->napi);
+}
+
 static const struct net_device_ops pvnet_netdev_ops = {
 	.ndo_open = pvnet_open,
 	.ndo_stop = pvnet_stop,
@@ -1156,6 +1178,7 @@ static const struct net_device_ops pvnet_netdev_ops = {
 	.ndo_change_mtu = pvnet_change_mtu,
 	.ndo_set_features = pvnet_set_features,
 	.ndo_get_stats64 = pvnet_get_stats64,
+	.ndo_tx_timeout = pvnet_tx_timeout,
 	.ndo_set_mac_address = eth_mac_addr,
 	.ndo_validate_addr = eth_validate_addr,
 };
@@ -1357,6 +1380,7 @@ static int pvnet_probe(struct pvio_device *pdev)
 	ndev->max_mtu = max_mtu;
 	ndev->mtu = mtu;
 	ndev->netdev_ops = &pvnet_netdev_ops;
+	ndev->watchdog_timeo = 5 * HZ;
 	ndev->ethtool_ops = &pvnet_ethtool_ops;
 	ndev->priv_flags |= IFF_UNICAST_FLT | IFF_LIVE_ADDR_CHANGE;
 	ndev->hw_features = NETIF_F_SG;
