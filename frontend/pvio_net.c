@@ -32,7 +32,7 @@
  *
  * TX completions interrupt once per batch, when three quarters of what is
  * in flight is done (virtio-net's enable_cb_delayed); xmit reaps whatever
- * is done before it queues more.
+ * is done at the end of each burst, when it re-arms.
  *
  * Locking: the SQ of a TX queue is produced under the netdev TX queue lock
  * (xmit); its CQ is reaped and armed under that lock too, in xmit and in
@@ -464,19 +464,9 @@ static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *data, u32 len,
 	struct page *page = virt_to_head_page(data);
 	unsigned int off = data - page_address(page);
 	int nr = skb_shinfo(tail)->nr_frags;
+	bool coalesce = skb_can_coalesce(tail, nr, page, off);
 
-	if (skb_can_coalesce(tail, nr, page, off)) {
-		/* Right after the last frag: grow it, keep one reference. */
-		put_page(page);
-		skb_coalesce_rx_frag(tail, nr - 1, len, truesize);
-		if (tail != head) {
-			head->data_len += len;
-			head->len += len;
-			head->truesize += truesize;
-		}
-		return 0;
-	}
-	if (nr == MAX_SKB_FRAGS) {
+	if (!coalesce && nr == MAX_SKB_FRAGS) {
 		/* Full: the rest goes into skbs on head's frag_list. */
 		struct sk_buff *nskb = alloc_skb(0, GFP_ATOMIC);
 
@@ -496,7 +486,13 @@ static int pvnet_rx_mrg_frag(struct pvnet_pair *p, void *data, u32 len,
 		head->len += len;
 		head->truesize += truesize;
 	}
-	skb_add_rx_frag(tail, nr, page, off, len, truesize);
+	if (coalesce) {
+		/* Right after the last frag: grow it, keep one reference. */
+		put_page(page);
+		skb_coalesce_rx_frag(tail, nr - 1, len, truesize);
+	} else {
+		skb_add_rx_frag(tail, nr, page, off, len, truesize);
+	}
 	return 0;
 }
 
@@ -692,6 +688,13 @@ static bool pvnet_tx_arm(struct pvnet_pair *p)
 	return pvio_queue_enable_cb_after(p->txq, max(inflight * 3 / 4, 1U));
 }
 
+/* Have NAPI reap and re-arm TX under the TX lock, as after an interrupt. */
+static void pvnet_tx_napi(struct pvnet_pair *p)
+{
+	set_bit(PVNET_TX_IRQ, &p->tx_flags);
+	napi_schedule(&p->napi);
+}
+
 /*
  * Reap, then re-arm for the next batch; with the TX lock held.  Each pass
  * reaps what a well-behaved host completed meanwhile; a host that keeps
@@ -707,8 +710,7 @@ static void pvnet_tx_reap_arm(struct pvnet_pair *p, int budget)
 		if (pvnet_tx_arm(p))
 			return;
 	}
-	set_bit(PVNET_TX_IRQ, &p->tx_flags);
-	napi_schedule(&p->napi);
+	pvnet_tx_napi(p);
 }
 
 /* End of a burst (or stopped): ring the host, arm for the completions. */
@@ -734,8 +736,6 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 	unsigned int i, nfrags;
 	u16 id;
 
-	/* Make room from what is done; the interrupt only comes per batch. */
-	pvnet_tx_clean(p, 0);
 	if (virtio_net_hdr_from_skb(skb, &vh.hdr, true, false, 0) ||
 	    skb_cow_head(skb, PVNET_HDR))
 		goto drop;
@@ -811,8 +811,9 @@ static void pvnet_irq(struct pvio_queue *q)
 
 	/* Event indices make the interrupt one-shot until NAPI re-arms. */
 	if (q == p->txq)
-		set_bit(PVNET_TX_IRQ, &p->tx_flags);
-	napi_schedule(&p->napi);
+		pvnet_tx_napi(p);
+	else
+		napi_schedule(&p->napi);
 }
 
 static int pvnet_poll(struct napi_struct *napi, int budget)
@@ -829,7 +830,6 @@ static int pvnet_poll(struct napi_struct *napi, int budget)
 	 */
 	if (test_and_clear_bit(PVNET_TX_IRQ, &p->tx_flags) || !budget ||
 	    netif_tx_queue_stopped(txq)) {
-		/* (Also for netpoll, budget 0, and a stopped queue.) */
 		__netif_tx_lock(txq, raw_smp_processor_id());
 		pvnet_tx_reap_arm(p, budget);
 		__netif_tx_unlock(txq);
@@ -1167,8 +1167,7 @@ static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 		    txqueue, p->tx_size - p->tx_nfree);
 	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
 	pvio_queue_notify(p->txq);
-	set_bit(PVNET_TX_IRQ, &p->tx_flags);
-	napi_schedule(&p->napi);
+	pvnet_tx_napi(p);
 }
 
 static const struct net_device_ops pvnet_netdev_ops = {

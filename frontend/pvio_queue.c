@@ -190,49 +190,44 @@ int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c, unsigned int max)
 }
 EXPORT_SYMBOL_GPL(pvio_queue_reap);
 
-bool pvio_queue_enable_cb(struct pvio_queue *q)
+/*
+ * The outcome of arming: @got (entries or free slots seen by the re-check,
+ * or -EPROTO) against the @want asked for.  True when it is safe to wait;
+ * a bad index breaks the device, which then never asks to be polled again.
+ */
+static bool pvio_queue_armed(struct pvio_queue *q, int got, unsigned int want,
+			     const char *what)
 {
-	int avail;
-
-	/* A broken device has nothing more to say: never ask to poll again. */
-	if (unlikely(q->pdev->broken))
-		return true;
-	avail = pvio_ring_cons_arm(&q->cq);
-	if (unlikely(avail < 0)) {
-		pvio_queue_protocol_error(q, "impossible completion producer index");
+	if (unlikely(got < 0)) {
+		pvio_queue_protocol_error(q, what);
 		return true;
 	}
-	return avail == 0;
+	return (unsigned int)got < want;
+}
+
+bool pvio_queue_enable_cb(struct pvio_queue *q)
+{
+	return pvio_queue_enable_cb_after(q, 1);
 }
 EXPORT_SYMBOL_GPL(pvio_queue_enable_cb);
 
 bool pvio_queue_enable_cb_after(struct pvio_queue *q, unsigned int n)
 {
-	int avail;
-
+	n = max(n, 1U);
+	/* A broken device has nothing more to say. */
 	if (unlikely(q->pdev->broken))
 		return true;
-	avail = pvio_ring_cons_arm_after(&q->cq, max(n, 1U));
-	if (unlikely(avail < 0)) {
-		pvio_queue_protocol_error(q, "impossible completion producer index");
-		return true;
-	}
-	return (unsigned int)avail < max(n, 1U);
+	return pvio_queue_armed(q, pvio_ring_cons_arm_after(&q->cq, n), n,
+				"impossible completion producer index");
 }
 EXPORT_SYMBOL_GPL(pvio_queue_enable_cb_after);
 
 bool pvio_queue_arm_space(struct pvio_queue *q, unsigned int want)
 {
-	int space;
-
 	if (unlikely(q->pdev->broken))
 		return true;
-	space = pvio_ring_prod_arm(&q->sq);
-	if (unlikely(space < 0)) {
-		pvio_queue_protocol_error(q, "impossible submission consumer index");
-		return true;
-	}
-	return (unsigned int)space < want;
+	return pvio_queue_armed(q, pvio_ring_prod_arm(&q->sq), want,
+				"impossible submission consumer index");
 }
 EXPORT_SYMBOL_GPL(pvio_queue_arm_space);
 

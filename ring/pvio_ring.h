@@ -373,23 +373,10 @@ static inline bool pvio_ring_cons_need_notify(struct pvio_ring *r)
 }
 
 /*
- * Consumer found the ring empty and wants to sleep until the producer
- * publishes.  Arms prod_event at our index, then re-checks.  Returns >0 when
- * entries arrived meanwhile (do not sleep), 0 when it is safe to sleep,
- * -EPROTO on a bad producer index.
- */
-static inline int pvio_ring_cons_arm(struct pvio_ring *r)
-{
-	pvio_write_once(r->sh->prod_event, pvio_cpu_to_le32(r->idx));
-	/* [M2] pairs with [M1]: prod_event is visible before prod is re-read. */
-	pvio_mb();
-	return pvio_ring_cons_avail(r, 1);
-}
-
-/*
- * Like pvio_ring_cons_arm(), but notify only once @n (>= 1) more entries
- * are there: a consumer that can wait for a batch (a transmitter reaping
- * its completions) takes one notification per batch instead of one per
+ * Consumer wants to sleep until @n (>= 1) more entries are there.  Arms
+ * prod_event at our index + @n - 1, then re-checks.  With @n > 1, a
+ * consumer that can wait for a batch (a transmitter reaping its
+ * completions) takes one notification per batch instead of one per
  * publication.  Returns the count available, which is >= @n when the batch
  * arrived meanwhile (do not sleep) and < @n when it is safe to sleep, or
  * -EPROTO on a bad producer index.
@@ -400,6 +387,17 @@ static inline int pvio_ring_cons_arm_after(struct pvio_ring *r, __u32 n)
 	/* [M2] pairs with [M1]: prod_event is visible before prod is re-read. */
 	pvio_mb();
 	return pvio_ring_cons_avail(r, n);
+}
+
+/*
+ * Consumer found the ring empty and wants to sleep until the producer
+ * publishes.  Arms prod_event at our index, then re-checks.  Returns >0 when
+ * entries arrived meanwhile (do not sleep), 0 when it is safe to sleep,
+ * -EPROTO on a bad producer index.
+ */
+static inline int pvio_ring_cons_arm(struct pvio_ring *r)
+{
+	return pvio_ring_cons_arm_after(r, 1);
 }
 
 /*
