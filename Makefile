@@ -29,12 +29,12 @@ DPDK_LIBS	:= $(shell pkg-config --libs libdpdk 2>/dev/null)
 RING_HDRS	:= $(wildcard ring/*.h)
 HARNESS		:= $(O)/ksrc/.extracted
 
-DPDK_NET_SRCS	:= $(wildcard backend/net_dpdk*.c)
-PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*.c))
-PVIOD_HDRS	:= $(wildcard backend/*.h) $(RING_HDRS)
+DPDK_NET_SRCS	:= $(wildcard backend/net/dpdk*.c)
+PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*/*.c))
+PVIOD_HDRS	:= $(wildcard backend/*/*.h) $(RING_HDRS)
 PVIOD_LIBS	:= -luring
-# net = dpdk (backend/net_dpdk*.c): built against DPDK when pkg-config has it,
-# else a stub that rejects the key (net_dpdk.c; the other files compile to
+# net = dpdk (backend/net/dpdk*.c): built against DPDK when pkg-config has it,
+# else a stub that rejects the key (net/dpdk.c; the other files compile to
 # nothing).  Their own objects: DPDK's flags and the warnings its headers
 # need stay out of the rest of pviod.
 ifneq ($(DPDK_LIBS),)
@@ -63,14 +63,14 @@ $(HARNESS):
 
 # ---- backend -------------------------------------------------------------------
 
-DPDK_NET_OBJS		:= $(patsubst backend/%.c,$(O)/obj/%.o,$(DPDK_NET_SRCS))
-DPDK_NET_SAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/%-san.o,$(DPDK_NET_SRCS))
+DPDK_NET_OBJS		:= $(patsubst backend/%.c,$(O)/obj/backend/%.o,$(DPDK_NET_SRCS))
+DPDK_NET_SAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/backend/%-san.o,$(DPDK_NET_SRCS))
 
-$(DPDK_NET_OBJS): $(O)/obj/%.o: backend/%.c $(PVIOD_HDRS)
+$(DPDK_NET_OBJS): $(O)/obj/backend/%.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
-$(DPDK_NET_SAN_OBJS): $(O)/obj/%-san.o: backend/%.c $(PVIOD_HDRS)
+$(DPDK_NET_SAN_OBJS): $(O)/obj/backend/%-san.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * blk.h - the block device class: a raw image file or a host block device
+ * served through one io_uring per queue, straight from and into guest RAM.
+ *
+ *   blk/blk.c    configuration keys, opening the backing store (supervisor),
+ *                the config area, start/stop, resize
+ *   blk/io.c   the data path: validate, submit, complete, drain
+ *
+ * Ownership: struct pvbe_blk_dev is built by the supervisor (parse, setup)
+ * and inherited by every worker through fork().  The backing fd belongs to
+ * the supervisor and survives a worker crash; the worker never closes it.
+ * Everything in struct pvbe_blk_queue (the ring, its eventfd, the in-flight
+ * slots) is made by the worker that uses it, on first start, and dies with
+ * that worker; only the worker's single thread touches it.
+ */
+#ifndef PVBE_BLK_H
+#define PVBE_BLK_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "transport/guest.h"
+#include "core/log.h"
+
+#define PVBE_BLK_MAX_SEGMENTS	63	/* + the header slot = PVIO_MAX_CHAIN */
+#define PVBE_BLK_MAX_SEG_SIZE	(1u << 20)
+#define PVBE_BLK_MAX_SECTORS	2048u	/* 1 MiB per READ/WRITE */
+#define PVBE_BLK_MAX_DZ_SECTORS	(1u << 21)	/* 1 GiB per DISCARD/WRITE_ZEROES */
+#define PVBE_BLK_SERIAL_MAX	PVIO_BLK_ID_BYTES
+
+/* What an in-flight slot is waiting for. */
+enum pvbe_blk_phase {
+	PVBE_BLK_PH_MAIN,		/* the request's own operation */
+	PVBE_BLK_PH_SYNC,		/* the fdatasync that makes it durable */
+};
+
+/* One request between its submission to io_uring and its completion. */
+struct pvbe_blk_io {
+	uint16_t id;			/* the guest's request id */
+	uint8_t op;			/* PVIO_BLK_OP_* */
+	uint8_t phase;			/* enum pvbe_blk_phase */
+	bool busy;
+	bool sync_after;		/* fdatasync once the main op is done */
+	bool dsync;			/* RWF_DSYNC on the write */
+	int fmode;			/* fallocate mode (DISCARD, WRITE_ZEROES) */
+	uint64_t off;			/* bytes, in the backing store */
+	uint64_t len;			/* bytes */
+	uint64_t done;			/* READ/WRITE: bytes transferred */
+	unsigned int iov_first;		/* first iovec not yet fully done */
+	unsigned int niov;
+	struct iovec iov[PVBE_BLK_MAX_SEGMENTS];	/* translated guest RAM */
+};
+
+/* The worker-side state of one queue. */
+struct pvbe_blk_queue {
+	struct pvbe_blk_dev *bd;
+	struct pvbe_queue *q;
+	bool ring_ok;			/* ring and efd exist in this worker */
+	struct io_uring ring;
+	int efd;			/* completion eventfd, in the epoll loop */
+	unsigned int depth;		/* slots == cq_size */
+	unsigned int inflight;		/* slots busy (prepared or in the kernel) */
+	unsigned int unsubmitted;	/* SQEs prepared, not yet submitted */
+	struct pvbe_blk_io *io;		/* [depth] */
+	uint16_t *free;			/* stack of free slot indices */
+	unsigned int nfree;
+};
+
+struct pvbe_blk_dev {
+	struct pvbe_dev *dev;
+	char path[224];
+	bool readonly;
+	bool direct;			/* cache = none asked for */
+	bool discard;
+	char serial[PVBE_BLK_SERIAL_MAX];	/* NUL-padded, maybe not terminated */
+	/* Set by setup (supervisor). */
+	int fd;
+	bool is_bdev;
+	bool o_direct;			/* fd really has O_DIRECT */
+	uint32_t dio_mem_align;		/* O_DIRECT: segment address alignment */
+	uint32_t dio_len_align;		/* O_DIRECT: segment length alignment */
+	uint32_t lbs, pbs;		/* logical / physical block size */
+	uint32_t discard_gran;		/* bytes */
+	/* Worker: the size validation uses (never read back from the window). */
+	uint64_t size;			/* bytes, a multiple of lbs */
+	uint64_t features;		/* accepted by the guest at DRIVER_OK */
+	struct pvbe_ratelimit log_rl;	/* data-path warnings */
+	unsigned int nq;
+	struct pvbe_blk_queue *bq;		/* [nq] */
+};
+
+/* blk/blk.c */
+bool pvbe_blk_ratelimit(struct pvbe_blk_dev *bd);
+int pvbe_blk_backing_size(struct pvbe_blk_dev *bd, uint64_t *bytes);
+/*
+ * Control socket: grow the image to @size bytes (@size NULL: take the
+ * backing store's size as it is now), show the guest the new capacity.
+ * 0 or -errno with @err set; *@sectors is the new capacity.
+ */
+int pvbe_blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
+		    char *err, size_t len);
+
+/* blk/io.c */
+int pvbe_blk_queue_open(struct pvbe_blk_queue *bq);
+void pvbe_blk_queue_run(struct pvbe_blk_queue *bq);
+void pvbe_blk_queue_drain(struct pvbe_blk_queue *bq);
+
+/* Did the guest accept feature @bit? */
+static inline bool pvbe_blk_has(const struct pvbe_blk_dev *bd, int bit)
+{
+	return bd->features & (1ull << bit);
+}
+
+#endif

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * config.c - INI parser for pviod.  Strict: an unknown section or key, a
+ * duplicate name, a bad number or a missing required key is an error that
+ * names the file and line; nothing is guessed.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "transport/memtable.h"
+
+static const char *cfg_path;
+
+#define cfg_error(line, ...) do { \
+	fprintf(stderr, "pviod: %s:%d: ", cfg_path, line); \
+	fprintf(stderr, __VA_ARGS__); \
+	fputc('\n', stderr); \
+} while (0)
+
+int pvbe_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'G':
+		v <<= 10;
+		/* fallthrough */
+	case 'M':
+		v <<= 10;
+		/* fallthrough */
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end && strcmp(end, "iB") && strcmp(end, "B"))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned int min, unsigned int max,
+		      unsigned int *out)
+{
+	uint64_t v;
+
+	if (pvbe_parse_size(s, &v) || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int copy_str(char *dst, size_t n, const char *src, int line,
+		    const char *what)
+{
+	if (strlen(src) >= n) {
+		cfg_error(line, "%s too long (max %zu)", what, n - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, src);
+	return 0;
+}
+
+static int valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= PVBE_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return 0;
+	return 1;
+}
+
+static int dev_type(const char *s)
+{
+	if (!strcmp(s, "net"))
+		return PVIO_DEV_NET;
+	if (!strcmp(s, "blk"))
+		return PVIO_DEV_BLK;
+	if (!strcmp(s, "balloon"))
+		return PVIO_DEV_BALLOON;
+	if (!strcmp(s, "echo"))
+		return PVIO_DEV_ECHO;
+	return -1;
+}
+
+static struct pvbe_guest_cfg *find_guest(struct pvbe_cfg *cfg, const char *n)
+{
+	int i;
+
+	for (i = 0; i < cfg->nguests; i++)
+		if (!strcmp(cfg->guest[i].name, n))
+			return &cfg->guest[i];
+	return NULL;
+}
+
+static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
+		      int line)
+{
+	if (!strcmp(k, "control"))
+		return copy_str(cfg->control, sizeof(cfg->control), v, line,
+				"control socket path");
+	if (!strcmp(k, "heartbeat_ms")) {
+		if (parse_uint(v, 10, 10000, &cfg->heartbeat_ms)) {
+			cfg_error(line, "heartbeat_ms must be 10..10000");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "poll_idle_us")) {
+		if (parse_uint(v, 0, 10000000, &cfg->poll_idle_us)) {
+			cfg_error(line, "poll_idle_us must be 0..10000000");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	cfg_error(line, "unknown key '%s' in [pviod]", k);
+	return -EINVAL;
+}
+
+static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
+		     int line)
+{
+	if (!strcmp(k, "socket"))
+		return copy_str(g->socket, sizeof(g->socket), v, line,
+				"socket path");
+	if (!strcmp(k, "ram"))
+		return copy_str(g->ram_path, sizeof(g->ram_path), v, line,
+				"ram path");
+	if (!strcmp(k, "ram_size")) {
+		if (pvbe_parse_size(v, &g->ram_size) || !g->ram_size) {
+			cfg_error(line, "bad ram_size '%s'", v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "machine")) {
+		if (strcmp(v, "pc") && strcmp(v, "q35")) {
+			cfg_error(line, "machine must be pc or q35");
+			return -EINVAL;
+		}
+		return copy_str(g->machine, sizeof(g->machine), v, line, "machine");
+	}
+	if (!strcmp(k, "ready_delay_ms")) {
+		if (parse_uint(v, 0, 600000, &g->ready_delay_ms)) {
+			cfg_error(line, "ready_delay_ms must be 0..600000");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "ram_layout")) {
+		struct pvbe_memtable mt;
+
+		if (pvbe_memtable_parse(&mt, v)) {
+			cfg_error(line, "bad ram_layout '%s': want GPA:SIZE:FILE_OFFSET[,...], "
+				  "decimal or 0x hex, 4 KiB aligned, at most %d regions, none overlapping",
+				  v, PVBE_MAX_REGIONS);
+			return -EINVAL;
+		}
+		return copy_str(g->ram_layout, sizeof(g->ram_layout), v, line,
+				"ram_layout");
+	}
+	cfg_error(line, "unknown key '%s' in [guest %s]", k, g->name);
+	return -EINVAL;
+}
+
+static int set_dev(struct pvbe_dev_cfg *d, const char *k, const char *v,
+		   int line)
+{
+	struct pvbe_param *p;
+
+	if (!strcmp(k, "type")) {
+		d->type = dev_type(v);
+		if (d->type < 0) {
+			cfg_error(line, "unknown device type '%s' (net, blk, balloon, echo)", v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "queues")) {
+		if (parse_uint(v, 1, PVIO_MAX_QUEUES, &d->queues)) {
+			cfg_error(line, "queues must be 1..%d", PVIO_MAX_QUEUES);
+			return -EINVAL;
+		}
+		d->queues_line = line;
+		return 0;
+	}
+	if (!strcmp(k, "queue_size")) {
+		if (parse_uint(v, 2, 4096, &d->queue_size) ||
+		    (d->queue_size & (d->queue_size - 1))) {
+			cfg_error(line, "queue_size must be a power of two, 2..4096");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "poll")) {
+		/* Resolved per queue once the class has set the queue count. */
+		d->poll_line = line;
+		return copy_str(d->poll, sizeof(d->poll), v, line, "value");
+	}
+	if (d->nparams == PVBE_MAX_PARAMS) {
+		cfg_error(line, "too many keys for device %s", d->name);
+		return -EINVAL;
+	}
+	p = &d->params[d->nparams++];
+	p->line = line;
+	if (copy_str(p->key, sizeof(p->key), k, line, "key") ||
+	    copy_str(p->val, sizeof(p->val), v, line, "value"))
+		return -EINVAL;
+	return 0;
+}
+
+/* A class key: the last one given wins; all of them count as used. */
+const struct pvbe_param *pvbe_dev_param_get(struct pvbe_dev_cfg *d, const char *key)
+{
+	const struct pvbe_param *p = NULL;
+	int i;
+
+	for (i = 0; i < d->nparams; i++) {
+		if (!strcmp(d->params[i].key, key)) {
+			d->params[i].used = 1;
+			p = &d->params[i];
+		}
+	}
+	return p;
+}
+
+const char *pvbe_dev_param(struct pvbe_dev_cfg *d, const char *key)
+{
+	const struct pvbe_param *p = pvbe_dev_param_get(d, key);
+
+	return p ? p->val : NULL;
+}
+
+int pvbe_dev_param_bool(const char *tag, struct pvbe_dev_cfg *d,
+			const char *key, bool *out)
+{
+	const struct pvbe_param *p = pvbe_dev_param_get(d, key);
+
+	if (!p)
+		return 0;
+	if (!strcmp(p->val, "yes") || !strcmp(p->val, "true") || !strcmp(p->val, "1")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(p->val, "no") || !strcmp(p->val, "false") || !strcmp(p->val, "0")) {
+		*out = false;
+		return 0;
+	}
+	pvbe_err(tag, "line %d: %s = %s: want yes or no", p->line, key, p->val);
+	return -EINVAL;
+}
+
+static int check(struct pvbe_cfg *cfg)
+{
+	int i, j, k;
+
+	if (!cfg->nguests) {
+		fprintf(stderr, "pviod: %s: no [guest NAME] section\n", cfg_path);
+		return -EINVAL;
+	}
+	for (i = 0; i < cfg->nguests; i++) {
+		struct pvbe_guest_cfg *g = &cfg->guest[i];
+
+		if (!g->socket[0]) {
+			fprintf(stderr, "pviod: %s: guest %s: 'socket' is required\n",
+				cfg_path, g->name);
+			return -EINVAL;
+		}
+		if (g->ram_path[0] && !g->ram_size) {
+			fprintf(stderr, "pviod: %s: guest %s: 'ram' needs 'ram_size'\n",
+				cfg_path, g->name);
+			return -EINVAL;
+		}
+		if (!g->ndev) {
+			fprintf(stderr, "pviod: %s: guest %s has no devices\n",
+				cfg_path, g->name);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg->guest[j].socket, g->socket)) {
+				fprintf(stderr, "pviod: %s: guests %s and %s share socket %s\n",
+					cfg_path, cfg->guest[j].name, g->name, g->socket);
+				return -EINVAL;
+			}
+		for (k = 0; k < g->ndev; k++) {
+			if (g->dev[k].type <= 0) {
+				fprintf(stderr, "pviod: %s: device %s %s: 'type' is required\n",
+					cfg_path, g->name, g->dev[k].name);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
+{
+	enum { S_NONE, S_GLOBAL, S_GUEST, S_DEV } sect = S_NONE;
+	struct pvbe_guest_cfg *g = NULL;
+	struct pvbe_dev_cfg *d = NULL;
+	char buf[512];
+	int line = 0, ret = 0;
+	FILE *f;
+
+	cfg_path = path;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->heartbeat_ms = 100;
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "pviod: cannot open config %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	while (!ret && fgets(buf, sizeof(buf), f)) {
+		char *s, *eq, a[64], b[64], c[64], extra;
+		int n;
+
+		line++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			cfg_error(line, "line too long");
+			ret = -EINVAL;
+			break;
+		}
+		s = strpbrk(buf, "#;");
+		if (s)
+			*s = '\0';
+		s = trim(buf);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			n = sscanf(s, "[%63s %63s %63[^] ] %c", a, b, c, &extra);
+			if (n == 1 && !strcmp(a, "pviod]")) {
+				sect = S_GLOBAL;
+			} else if (n == 2 && !strcmp(a, "guest") &&
+				   b[strlen(b) - 1] == ']') {
+				b[strlen(b) - 1] = '\0';
+				if (!valid_name(b) || find_guest(cfg, b) ||
+				    cfg->nguests == PVBE_MAX_GUESTS) {
+					cfg_error(line, "bad, duplicate or one too many guest '%s'", b);
+					ret = -EINVAL;
+					break;
+				}
+				g = &cfg->guest[cfg->nguests++];
+				strcpy(g->name, b);
+				strcpy(g->machine, "pc");
+				sect = S_GUEST;
+			} else if (n == 4 && !strcmp(a, "device") && extra == ']') {
+				g = find_guest(cfg, b);
+				if (!g) {
+					cfg_error(line, "device for unknown guest '%s' (declare [guest %s] first)", b, b);
+					ret = -EINVAL;
+					break;
+				}
+				if (!valid_name(c) || g->ndev == PVIO_MAX_DEVICES) {
+					cfg_error(line, "bad device name '%s' or too many devices", c);
+					ret = -EINVAL;
+					break;
+				}
+				for (n = 0; n < g->ndev; n++)
+					if (!strcmp(g->dev[n].name, c))
+						break;
+				if (n < g->ndev) {
+					cfg_error(line, "duplicate device '%s'", c);
+					ret = -EINVAL;
+					break;
+				}
+				d = &g->dev[g->ndev++];
+				strcpy(d->name, c);
+				d->queues = 1;
+				d->queue_size = 256;
+				sect = S_DEV;
+			} else {
+				cfg_error(line, "bad section header: want [pviod], [guest NAME] or [device GUEST NAME]");
+				ret = -EINVAL;
+			}
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			cfg_error(line, "expected key = value");
+			ret = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		switch (sect) {
+		case S_GLOBAL:
+			ret = set_global(cfg, trim(s), trim(eq + 1), line);
+			break;
+		case S_GUEST:
+			ret = set_guest(g, trim(s), trim(eq + 1), line);
+			break;
+		case S_DEV:
+			ret = set_dev(d, trim(s), trim(eq + 1), line);
+			break;
+		default:
+			cfg_error(line, "key outside a section");
+			ret = -EINVAL;
+		}
+	}
+	fclose(f);
+	return ret ? ret : check(cfg);
+}

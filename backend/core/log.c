@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+/* log.c - pviod log lines: "pviod[pid] LEVEL tag: message" on stderr. */
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+int pvbe_log_level = PVBE_LOG_INFO;
+
+static const char *const level_name[] = { "error", "warn", "info", "debug" };
+
+void pvbe_log(int level, const char *tag, const char *fmt, ...)
+{
+	struct timespec ts;
+	char msg[512];
+	va_list ap;
+
+	if (level > pvbe_log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* One write per line so lines from supervisor and worker never mix. */
+	fprintf(stderr, "%ld.%03ld pviod[%d] %s %s: %s\n", (long)ts.tv_sec,
+		ts.tv_nsec / 1000000, (int)getpid(), level_name[level],
+		tag ? tag : "-", msg);
+}
+
+bool pvbe_ratelimit(struct pvbe_ratelimit *rl, const char *tag)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (now - rl->window >= 5000) {
+		if (rl->count > 5)
+			pvbe_warn(tag, "%u more data-path warnings suppressed",
+				  rl->count - 5);
+		rl->window = now;
+		rl->count = 0;
+	}
+	return rl->count++ < 5;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * net/dpdk.h - a net device whose host side is a DPDK ethdev port
+ * (`net = dpdk,DEVARGS`), served by a poll thread of its own.  Private to
+ * net_dpdk*.c: the rest of pviod sees only pvbe_net_dpdk_parse() (net.h) and
+ * an opaque struct pvbe_net_dpdk.
+ *
+ *   net/dpdk.c        configuration, EAL, port setup, ops start/stop (worker)
+ *   net/dpdk_path.c   the poll-mode data path and the poll thread
+ *
+ * Thread contract: while the device is live, its guest queues belong to
+ * exactly one thread, the device's poll thread: it pops tx chains, posts
+ * completions and fills rx buffers; the worker thread does not touch them.
+ * The worker starts the poll thread in ops->start and joins it in
+ * ops->stop, so every reset, stop, BROKEN and disconnect (window.c,
+ * worker.c: all through dev_stop -> ops->stop) happens with no poller
+ * running.  A protocol violation the poll thread finds is handed to the
+ * worker (ops->defer_broken) instead of stopping the device from inside the
+ * thread the stop must join.
+ *
+ * Shared between the two threads, nothing else:
+ *   pvbe_net_dpdk.stop        worker -> poller, atomic (release/acquire)
+ *   pvbe_net_dpdk.broken_*    poller -> worker, atomic flag published last
+ *   pvbe_net_shared.link_up   worker -> poller, atomic (relaxed: a hint)
+ *   pvbe_queue.st          poller writes, control.c reads: plain 64-bit
+ *                          counters read racily for statistics; we live
+ *                          with a value that is one packet old.
+ */
+#ifndef PVBE_NET_DPDK_H
+#define PVBE_NET_DPDK_H
+
+#include <pthread.h>
+
+#include "net/net.h"
+
+#define PVBE_NET_DPDK_BURST	32
+
+struct rte_mbuf;
+struct rte_mempool;
+
+/* One queue pair: rx chains waiting for packets, packets waiting for chains. */
+struct pvbe_net_dpdk_pair {
+	struct pvbe_net_rxbuf *fifo;	/* supervisor-allocated, size = queue_size */
+	unsigned int head, count, size;
+	struct rte_mbuf *rx[PVBE_NET_DPDK_BURST];	/* received, not delivered yet */
+	unsigned int rx_i, rx_n;
+};
+
+struct pvbe_net_dpdk {
+	/* configuration (supervisor, inherited) */
+	char devargs[224];
+	char name[64];			/* the ethdev's name: devargs up to ',' */
+	bool pci;
+	unsigned int cpu;		/* the poll thread's CPU */
+	unsigned int idle_us;
+	/* worker, set once by port_setup() */
+	bool ready;
+	uint16_t port;
+	struct rte_mempool *pool;
+	uint64_t tx_off;		/* tx offloads enabled on the port */
+	unsigned int port_mtu;
+	/* worker: the poll thread */
+	pthread_t thread;
+	bool thread_live;
+	bool stop;			/* worker -> poller, atomic */
+	/* poller -> worker: a protocol violation to act on (defer_broken) */
+	bool failed;			/* poller's own: stop serving */
+	uint32_t broken_reason;
+	char broken_msg[256];
+	bool broken_pending;		/* atomic; written last (release) */
+	struct pvbe_net_dpdk_pair pair[PVBE_NET_MAX_PAIRS];
+};
+
+/* net/dpdk_path.c: the poll thread (started and joined by net/dpdk.c). */
+
+/* pthread_create() start routine; @arg is the device's struct pvbe_net_dev. */
+void *pvbe_net_dpdk_poll_main(void *arg);
+/* ops->defer_broken: true on the device's poll thread (the worker is rung). */
+bool pvbe_net_dpdk_defer_broken(struct pvbe_dev *dev, uint32_t reason, const char *msg);
+
+#endif
