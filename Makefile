@@ -32,7 +32,7 @@ HARNESS		:= $(O)/ksrc/.extracted
 DPDK_NET_SRCS	:= $(wildcard backend/net/dpdk*.c)
 PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*/*.c))
 PVIOD_HDRS	:= $(wildcard backend/*/*.h) $(RING_HDRS)
-PVIOD_LIBS	:= -luring
+PVIOD_LIBS	:= -luring -lseccomp -ljson-c
 # net = dpdk (backend/net/dpdk*.c): built against DPDK when pkg-config has it,
 # else a stub that rejects the key (net/dpdk.c; the other files compile to
 # nothing).  Their own objects: DPDK's flags and the warnings its headers
@@ -81,10 +81,13 @@ $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -flto=auto -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
 
-# The same daemon under ASan/UBSan: the backend tests run this one.
+# The same daemon under ASan/UBSan: the backend tests run this one.  It
+# also answers `test-escape` (control.c), which shows what a worker taken
+# over by its guest could still reach; the production build has no such
+# request.
 $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)

@@ -67,6 +67,7 @@ static int balloon_parse(struct pvbe_dev *dev)
 	bd->reporting = true;
 	bd->deflate_on_oom = true;
 	bd->headroom = 256ull << 20;
+	bd->p = (struct pvbe_bal_persist *)dev->persist->cls;
 	dev->priv = bd;
 
 	p = pvbe_dev_param_get(c, "stats_interval_ms");
@@ -129,17 +130,17 @@ static int balloon_parse(struct pvbe_dev *dev)
 	return 0;
 }
 
-/* Nothing to open on the host; present so that uninit runs at shutdown. */
-static int balloon_setup(struct pvbe_dev *dev)
-{
-	(void)dev;
-	return 0;
-}
-
+/* Undo parse: nothing is opened on the host. */
 static void balloon_uninit(struct pvbe_dev *dev)
 {
 	free(dev->priv);
 	dev->priv = NULL;
+}
+
+/* Worker, before the sandbox: the statistics and policy timer. */
+static int balloon_prepare(struct pvbe_dev *dev)
+{
+	return pvbe_bal_timer_start(dev->priv);
 }
 
 /* ---- config area (worker) ----------------------------------------------- */
@@ -160,42 +161,31 @@ uint64_t pvbe_bal_ram_bytes(const struct pvbe_dev *dev)
 /*
  * Every fresh layout and every takeover.  Only (B) fields are written: on
  * a takeover the guest's actual_pages and statistics stay as they are (its
- * balloon still holds those pages).  The target survives guest reconnects
- * in the worker; a new worker takes it from the window, clamped.
+ * balloon still holds those pages).  The target survives reconnects and
+ * workers in the persist page.
  */
 static int balloon_init(struct pvbe_dev *dev)
 {
 	struct pvbe_bal_dev *bd = dev->priv;
 	struct pvio_balloon_config *c = dev->config;
 	uint64_t ram_pages = pvbe_bal_ram_bytes(dev) / PVBE_BAL_PAGE;
-	uint64_t win;
-	int ret;
 
 	dev->host_features = 1ull << PVIO_BAL_F_STATS;
 	if (bd->reporting)
 		dev->host_features |= 1ull << PVIO_BAL_F_REPORTING;
 	if (bd->deflate_on_oom)
 		dev->host_features |= 1ull << PVIO_BAL_F_DEFLATE_ON_OOM;
-	if (!bd->have_target) {
-		win = pvio_le64_to_cpu(pvio_read_once(c->target_pages));
-		bd->target_pages = win ? win : bd->initial / PVBE_BAL_PAGE;
-		if (ram_pages && bd->target_pages > ram_pages)
-			bd->target_pages = ram_pages;
-		bd->have_target = true;
-		if (win)
-			pvbe_info(dev->tag, "target %" PRIu64 " pages taken over from the window",
-				  bd->target_pages);
+	if (!bd->p->have_target) {
+		bd->p->target_pages = bd->initial / PVBE_BAL_PAGE;
+		bd->p->have_target = 1;
 	}
-	pvio_write_once(c->target_pages, pvio_cpu_to_le64(bd->target_pages));
+	if (ram_pages && bd->p->target_pages > ram_pages)
+		bd->p->target_pages = ram_pages;
+	pvio_write_once(c->target_pages, pvio_cpu_to_le64(bd->p->target_pages));
 	pvio_write_once(c->floor_pages, pvio_cpu_to_le64(bd->floor / PVBE_BAL_PAGE));
 	pvio_write_once(c->stats_interval_ms, pvio_cpu_to_le32(bd->stats_interval_ms));
 	pvio_write_once(c->reserved0, 0);
 	memset(c->reserved, 0, sizeof(c->reserved));
-	if (bd->tfd < 0) {
-		ret = pvbe_bal_timer_start(bd);
-		if (ret)
-			return ret;
-	}
 	return 0;
 }
 
@@ -215,8 +205,7 @@ static int punch(struct pvbe_bal_dev *bd, uint64_t off, uint64_t len)
 	return -errno;
 }
 
-static void balloon_process(struct pvbe_queue *q, const struct pvbe_req *req,
-			    struct pvio_cpl *cpl)
+static uint32_t balloon_process(struct pvbe_queue *q, const struct pvbe_req *req)
 {
 	struct pvbe_dev *dev = q->dev;
 	struct pvbe_bal_dev *bd = dev->priv;
@@ -226,14 +215,9 @@ static void balloon_process(struct pvbe_queue *q, const struct pvbe_req *req,
 	unsigned int i;
 	int ret = 0;
 
-	cpl->len = 0;
-	cpl->status = pvio_cpu_to_le32(PVIO_S_OK);
 	if (q->index == PVIO_BAL_Q_REPORT &&
-	    !(pvio_le64_to_cpu(pvio_read_once(dev->desc->guest_features)) &
-	      (1ull << PVIO_BAL_F_REPORTING))) {
-		cpl->status = pvio_cpu_to_le32(PVIO_S_UNSUPP);
-		return;
-	}
+	    !(dev->guest_features & (1ull << PVIO_BAL_F_REPORTING)))
+		return PVIO_S_UNSUPP;
 	/* Class rules first, on the private copy: nothing happens unless all pass. */
 	for (i = 0; i < req->nslots; i++) {
 		uint16_t fl = pvio_le16_to_cpu(req->d[i].flags);
@@ -241,10 +225,8 @@ static void balloon_process(struct pvbe_queue *q, const struct pvbe_req *req,
 		uint32_t len = pvio_le32_to_cpu(req->d[i].len);
 
 		if ((fl & (PVIO_DESC_F_WRITE | PVIO_DESC_F_HDR)) ||
-		    addr % PVBE_BAL_PAGE || len % PVBE_BAL_PAGE) {
-			cpl->status = pvio_cpu_to_le32(PVIO_S_INVAL);
-			return;
-		}
+		    addr % PVBE_BAL_PAGE || len % PVBE_BAL_PAGE)
+			return PVIO_S_INVAL;
 		pages += len / PVBE_BAL_PAGE;
 	}
 	for (i = 0; give && i < req->nslots; i++) {
@@ -276,8 +258,7 @@ static void balloon_process(struct pvbe_queue *q, const struct pvbe_req *req,
 		bd->punch_errors++;
 		pvbe_warn(dev->tag, "queue %u: releasing guest RAM at file offset %#" PRIx64 ": %s",
 			  q->index, cur_off, strerror(-ret));
-		cpl->status = pvio_cpu_to_le32(PVIO_S_IOERR);
-		return;
+		return PVIO_S_IOERR;
 	}
 	switch (q->index) {
 	case PVIO_BAL_Q_INFLATE:
@@ -290,6 +271,16 @@ static void balloon_process(struct pvbe_queue *q, const struct pvbe_req *req,
 		bd->reported_pages += pages;
 		break;
 	}
+	return PVIO_S_OK;
+}
+
+static int64_t balloon_request(struct pvbe_queue *q, const struct pvbe_req *req)
+{
+	uint32_t st = balloon_process(q, req);
+
+	pvbe_queue_complete(q, req->id, st, 0);
+	/* A range costs a punch, not a copy: count it as its page count. */
+	return req->in_bytes / PVBE_BAL_PAGE;
 }
 
 static void balloon_start(struct pvbe_dev *dev)
@@ -297,7 +288,7 @@ static void balloon_start(struct pvbe_dev *dev)
 	struct pvbe_bal_dev *bd = dev->priv;
 
 	pvbe_info(dev->tag, "target %" PRIu64 " pages, guest has %" PRIu64 " in its balloon",
-		  bd->target_pages, pvbe_bal_actual_pages(bd));
+		  bd->p->target_pages, pvbe_bal_actual_pages(bd));
 }
 
 const struct pvbe_dev_ops pvbe_balloon_ops = {
@@ -307,9 +298,10 @@ const struct pvbe_dev_ops pvbe_balloon_ops = {
 	.cq_esize = sizeof(struct pvio_cpl),
 	.config_len = sizeof(struct pvio_balloon_config),
 	.parse = balloon_parse,
-	.setup = balloon_setup,
 	.uninit = balloon_uninit,
+	.prepare = balloon_prepare,
 	.init = balloon_init,
-	.process = balloon_process,
+	.request = balloon_request,
+	.control = pvbe_bal_control,
 	.start = balloon_start,
 };

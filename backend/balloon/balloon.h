@@ -10,10 +10,11 @@
  *                     what the control socket asks for
  *
  * Ownership: struct pvbe_bal_dev is built by the supervisor (parse) and
- * inherited by every worker through fork(); everything below "worker" is
- * written by the worker's single thread only.  The target lives in the
- * worker and in the window's config area: a restarted worker takes it back
- * from there (clamped like any other value it reads from shared memory).
+ * inherited by the guest's worker through fork(); everything below
+ * "worker" is written by the worker's single thread only.  The target is
+ * the host's: it lives in the device's persist page (guest.h), so a
+ * restarted worker takes it from there, never from the config area the
+ * guest can write.
  */
 #ifndef PVBE_BALLOON_H
 #define PVBE_BALLOON_H
@@ -39,9 +40,8 @@ struct pvbe_bal_dev {
 	uint64_t headroom;		/* auto: guest memory to leave available */
 	uint64_t min, max;		/* auto and set: balloon size bounds, bytes */
 	uint64_t initial;		/* target at the first layout, bytes */
+	struct pvbe_bal_persist *p;	/* the target, across workers */
 	/* Worker. */
-	bool have_target;		/* target below is valid */
-	uint64_t target_pages;		/* what we asked the guest for */
 	int tfd;			/* statistics / policy timer, -1: none yet */
 	bool stats_valid;
 	struct pvio_balloon_stats stats;/* last consistent sample, CPU order */
@@ -56,17 +56,10 @@ struct pvbe_bal_dev {
 	uint64_t policy_changes;	/* targets set by the auto policy */
 };
 
-/* A device's state for the control socket (all sizes in bytes). */
-struct pvbe_bal_status {
-	uint64_t ram, target, actual, backed, floor;
-	uint64_t headroom, min, max;
-	const char *policy;
-	bool stats_valid;
-	uint64_t stats_age_ms;
-	struct pvio_balloon_stats stats;	/* CPU order */
-	uint64_t inflated_pages, deflated_pages, reported_pages;
-	uint64_t punched_bytes, punch_errors, stats_skipped, policy_changes;
-	uint64_t guest_features;
+/* In the device's persist page (struct pvbe_dev_persist.cls). */
+struct pvbe_bal_persist {
+	uint64_t target_pages;		/* what we ask the guest for */
+	uint8_t have_target;		/* target_pages is valid */
 };
 
 /* balloon/balloon.c */
@@ -80,17 +73,11 @@ void pvbe_bal_tick(struct pvbe_bal_dev *bd);
 int pvbe_bal_timer_start(struct pvbe_bal_dev *bd);
 
 /*
- * Control socket.  Each returns 0 or -errno with @err set.
- * set: the balloon should hold @bytes (rounded down to 4 KiB); a value
- * above guest RAM or outside [min, max] is refused, never clamped silently.
+ * ops->control: balloon status | set SIZE | policy auto|off | headroom SIZE.
+ * set: the balloon should hold SIZE (rounded down to 4 KiB); a value above
+ * guest RAM or outside [min, max] is refused, never clamped silently.
  */
-int pvbe_balloon_set(struct pvbe_dev *dev, const char *size, uint64_t *pages,
-		     char *err, size_t len);
-int pvbe_balloon_policy(struct pvbe_dev *dev, const char *mode,
-			char *err, size_t len);
-int pvbe_balloon_headroom(struct pvbe_dev *dev, const char *size,
-			  char *err, size_t len);
-int pvbe_balloon_status(struct pvbe_dev *dev, struct pvbe_bal_status *st,
-			char *err, size_t len);
+int pvbe_bal_control(struct pvbe_dev *dev, int argc, char **argv,
+		     struct json_object *out, char *err, size_t len);
 
 #endif

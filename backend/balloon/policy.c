@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,17 +29,16 @@
 
 #define PVBE_BAL_STATS_TRIES	4
 
-extern const struct pvbe_dev_ops pvbe_balloon_ops;
 
 void pvbe_bal_write_target(struct pvbe_bal_dev *bd, uint64_t pages)
 {
 	struct pvbe_dev *dev = bd->dev;
 	struct pvio_balloon_config *c = dev->config;
 
-	bd->target_pages = pages;
-	bd->have_target = true;
+	bd->p->target_pages = pages;
+	bd->p->have_target = 1;
 	if (!c)
-		return;
+		return;		/* no window: the next layout writes it */
 	pvbe_guest_config_begin(dev);
 	pvio_write_once(c->target_pages, pvio_cpu_to_le64(pages));
 	pvbe_guest_config_changed(dev);
@@ -72,8 +72,7 @@ int pvbe_bal_read_stats(struct pvbe_bal_dev *bd)
 	uint32_t s1, s2;
 	int i;
 
-	if (!c || !(pvio_le64_to_cpu(pvio_read_once(bd->dev->desc->guest_features)) &
-		    (1ull << PVIO_BAL_F_STATS)))
+	if (!c || !(bd->dev->guest_features & (1ull << PVIO_BAL_F_STATS)))
 		return -ENODATA;
 	sh = &c->stats;
 	for (i = 0; i < PVBE_BAL_STATS_TRIES; i++) {
@@ -121,7 +120,7 @@ static uint64_t upper_bound(const struct pvbe_bal_dev *bd)
 static void policy_run(struct pvbe_bal_dev *bd)
 {
 	struct pvbe_dev *dev = bd->dev;
-	uint64_t actual = pvbe_bal_actual_pages(bd), target = bd->target_pages;
+	uint64_t actual = pvbe_bal_actual_pages(bd), target = bd->p->target_pages;
 	uint64_t hyst = bd->headroom / 8, avail, want, lo, hi;
 	bool pressure;
 
@@ -159,7 +158,7 @@ static void policy_run(struct pvbe_bal_dev *bd)
 
 void pvbe_bal_tick(struct pvbe_bal_dev *bd)
 {
-	if (!bd->dev->desc || bd->dev->g->conn_fd < 0)
+	if (!bd->dev->desc || !bd->dev->g->connected)
 		return;
 	pvbe_bal_read_stats(bd);
 	if (bd->policy == PVBE_BAL_POLICY_AUTO)
@@ -200,24 +199,12 @@ int pvbe_bal_timer_start(struct pvbe_bal_dev *bd)
 
 /* ---- control socket (worker) --------------------------------------------- */
 
-static struct pvbe_bal_dev *balloon_of(struct pvbe_dev *dev, char *err, size_t len)
+static int balloon_set(struct pvbe_bal_dev *bd, const char *size, struct json_object *out,
+		       char *err, size_t len)
 {
-	if (dev->ops != &pvbe_balloon_ops) {
-		snprintf(err, len, "%s is a %s device, not balloon", dev->cfg->name,
-			 dev->ops->name);
-		return NULL;
-	}
-	return dev->priv;
-}
-
-int pvbe_balloon_set(struct pvbe_dev *dev, const char *size, uint64_t *pages,
-		     char *err, size_t len)
-{
-	struct pvbe_bal_dev *bd = balloon_of(dev, err, len);
+	struct pvbe_dev *dev = bd->dev;
 	uint64_t want, ram;
 
-	if (!bd)
-		return -EINVAL;
 	if (pvbe_parse_size(size, &want)) {
 		snprintf(err, len, "bad size '%s' (bytes, or with a K, M or G suffix)", size);
 		return -EINVAL;
@@ -243,19 +230,16 @@ int pvbe_balloon_set(struct pvbe_dev *dev, const char *size, uint64_t *pages,
 		pvbe_info(dev->tag, "a target set by hand turns the auto policy off");
 	bd->policy = PVBE_BAL_POLICY_OFF;
 	pvbe_info(dev->tag, "target %" PRIu64 " -> %" PRIu64 " pages (%" PRIu64 " MiB)",
-		  bd->target_pages, want / PVBE_BAL_PAGE, want >> 20);
+		  bd->p->target_pages, want / PVBE_BAL_PAGE, want >> 20);
 	pvbe_bal_write_target(bd, want / PVBE_BAL_PAGE);
-	*pages = want / PVBE_BAL_PAGE;
+	json_object_object_add(out, "target_pages", json_object_new_uint64(want / PVBE_BAL_PAGE));
+	json_object_object_add(out, "target_bytes", json_object_new_uint64(want));
 	return 0;
 }
 
-int pvbe_balloon_policy(struct pvbe_dev *dev, const char *mode, char *err,
-			size_t len)
+static int balloon_policy(struct pvbe_bal_dev *bd, const char *mode, char *err,
+			  size_t len)
 {
-	struct pvbe_bal_dev *bd = balloon_of(dev, err, len);
-
-	if (!bd)
-		return -EINVAL;
 	if (!strcmp(mode, "auto")) {
 		bd->policy = PVBE_BAL_POLICY_AUTO;
 		bd->last_pressure = bd->stats_valid ? bd->stats.deflated_on_pressure : 0;
@@ -265,19 +249,16 @@ int pvbe_balloon_policy(struct pvbe_dev *dev, const char *mode, char *err,
 		snprintf(err, len, "policy wants auto or off, not '%s'", mode);
 		return -EINVAL;
 	}
-	pvbe_info(dev->tag, "policy %s", mode);
+	pvbe_info(bd->dev->tag, "policy %s", mode);
 	return 0;
 }
 
-int pvbe_balloon_headroom(struct pvbe_dev *dev, const char *size, char *err,
-			  size_t len)
+static int balloon_headroom(struct pvbe_bal_dev *bd, const char *size, char *err,
+			    size_t len)
 {
-	struct pvbe_bal_dev *bd = balloon_of(dev, err, len);
 	uint64_t v;
 
-	if (!bd)
-		return -EINVAL;
-	if (pvbe_parse_size(size, &v) || v > pvbe_bal_ram_bytes(dev)) {
+	if (pvbe_parse_size(size, &v) || v > pvbe_bal_ram_bytes(bd->dev)) {
 		snprintf(err, len, "bad headroom '%s' (a size up to the guest's RAM)", size);
 		return -EINVAL;
 	}
@@ -285,6 +266,7 @@ int pvbe_balloon_headroom(struct pvbe_dev *dev, const char *size, char *err,
 	return 0;
 }
 
+/* Host memory behind guest RAM: only through the fd we have. */
 static uint64_t backed_bytes(const struct pvbe_dev *dev)
 {
 	const struct pvbe_guest *g = dev->g;
@@ -292,41 +274,86 @@ static uint64_t backed_bytes(const struct pvbe_dev *dev)
 
 	if (g->mem_ready && g->mem.fd >= 0 && fstat(g->mem.fd, &st) == 0)
 		return (uint64_t)st.st_blocks * 512;
-	if (g->cfg->ram_path[0] && stat(g->cfg->ram_path, &st) == 0)
-		return (uint64_t)st.st_blocks * 512;
 	return 0;
 }
 
-int pvbe_balloon_status(struct pvbe_dev *dev, struct pvbe_bal_status *st,
-			char *err, size_t len)
-{
-	struct pvbe_bal_dev *bd = balloon_of(dev, err, len);
+#define J_U64(o, k, v)	json_object_object_add(o, k, json_object_new_uint64(v))
 
-	if (!bd)
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	if (dev->desc && dev->g->conn_fd >= 0)
+static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
+{
+	struct pvbe_dev *dev = bd->dev;
+	const struct pvio_balloon_stats *s = &bd->stats;
+	struct json_object *so;
+
+	if (dev->desc && dev->g->connected)
 		pvbe_bal_read_stats(bd);
-	st->ram = pvbe_bal_ram_bytes(dev);
-	st->target = bd->target_pages * PVBE_BAL_PAGE;
-	st->actual = pvbe_bal_actual_pages(bd) * PVBE_BAL_PAGE;
-	st->backed = backed_bytes(dev);
-	st->floor = bd->floor;
-	st->headroom = bd->headroom;
-	st->min = bd->min;
-	st->max = upper_bound(bd);
-	st->policy = bd->policy == PVBE_BAL_POLICY_AUTO ? "auto" : "off";
-	st->stats_valid = bd->stats_valid;
-	st->stats_age_ms = bd->stats_valid ? pvbe_now_ms() - bd->stats_at : 0;
-	st->stats = bd->stats;
-	st->inflated_pages = bd->inflated_pages;
-	st->deflated_pages = bd->deflated_pages;
-	st->reported_pages = bd->reported_pages;
-	st->punched_bytes = bd->punched_bytes;
-	st->punch_errors = bd->punch_errors;
-	st->stats_skipped = bd->stats_skipped;
-	st->policy_changes = bd->policy_changes;
-	st->guest_features = dev->desc ?
-		pvio_le64_to_cpu(pvio_read_once(dev->desc->guest_features)) : 0;
-	return 0;
+	json_object_object_add(o, "name", json_object_new_string(dev->cfg->name));
+	json_object_object_add(o, "state", json_object_new_string(pvbe_dev_state_name(dev)));
+	J_U64(o, "guest_features", dev->guest_features);
+	J_U64(o, "ram_bytes", pvbe_bal_ram_bytes(dev));
+	J_U64(o, "target_bytes", bd->p->target_pages * PVBE_BAL_PAGE);
+	J_U64(o, "actual_bytes", pvbe_bal_actual_pages(bd) * PVBE_BAL_PAGE);
+	J_U64(o, "backed_bytes", backed_bytes(dev));
+	J_U64(o, "floor_bytes", bd->floor);
+	json_object_object_add(o, "policy", json_object_new_string(
+		bd->policy == PVBE_BAL_POLICY_AUTO ? "auto" : "off"));
+	J_U64(o, "headroom_bytes", bd->headroom);
+	J_U64(o, "min_bytes", bd->min);
+	J_U64(o, "max_bytes", upper_bound(bd));
+	J_U64(o, "inflated_pages", bd->inflated_pages);
+	J_U64(o, "deflated_pages", bd->deflated_pages);
+	J_U64(o, "reported_pages", bd->reported_pages);
+	J_U64(o, "punched_bytes", bd->punched_bytes);
+	J_U64(o, "punch_errors", bd->punch_errors);
+	J_U64(o, "policy_changes", bd->policy_changes);
+	J_U64(o, "stats_skipped", bd->stats_skipped);
+	if (!bd->stats_valid)
+		return;
+	so = json_object_new_object();
+	J_U64(so, "age_ms", pvbe_now_ms() - bd->stats_at);
+	J_U64(so, "seq", s->seq);
+	J_U64(so, "interval_ms", s->interval_ms);
+	J_U64(so, "free_bytes", s->free_bytes);
+	J_U64(so, "avail_bytes", s->avail_bytes);
+	J_U64(so, "cache_bytes", s->cache_bytes);
+	J_U64(so, "total_bytes", s->total_bytes);
+	J_U64(so, "swap_in", s->swap_in);
+	J_U64(so, "swap_out", s->swap_out);
+	J_U64(so, "major_faults", s->major_faults);
+	J_U64(so, "minor_faults", s->minor_faults);
+	J_U64(so, "oom_kills", s->oom_kills);
+	J_U64(so, "psi_some_avg10", s->psi_some_avg10);
+	J_U64(so, "psi_full_avg10", s->psi_full_avg10);
+	J_U64(so, "deflated_on_pressure", s->deflated_on_pressure);
+	json_object_object_add(o, "stats", so);
+}
+
+int pvbe_bal_control(struct pvbe_dev *dev, int argc, char **argv,
+		     struct json_object *out, char *err, size_t len)
+{
+	struct pvbe_bal_dev *bd = dev->priv;
+	int ret;
+
+	if (strcmp(argv[0], "balloon"))
+		return -ENOSYS;
+	if (argc == 2 && !strcmp(argv[1], "status")) {
+		balloon_status(bd, out);
+		return 0;
+	}
+	if (argc != 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "policy") &&
+			  strcmp(argv[1], "headroom"))) {
+		snprintf(err, len, "balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE");
+		return -EINVAL;
+	}
+	if (!strcmp(argv[1], "set"))
+		return balloon_set(bd, argv[2], out, err, len);
+	if (!strcmp(argv[1], "policy"))
+		ret = balloon_policy(bd, argv[2], err, len);
+	else if (!strcmp(argv[1], "headroom"))
+		ret = balloon_headroom(bd, argv[2], err, len);
+	else
+		return -ENOSYS;
+	if (!ret)
+		balloon_status(bd, out);
+	return ret;
 }

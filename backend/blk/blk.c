@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,6 @@
 #include "blk/blk.h"
 #include "core/log.h"
 
-extern const struct pvbe_dev_ops pvbe_blk_ops;
 
 /* At most 5 data-path warnings per 5 s per device; then a count. */
 bool pvbe_blk_ratelimit(struct pvbe_blk_dev *bd)
@@ -291,14 +291,20 @@ static int blk_setup(struct pvbe_dev *dev)
 	return 0;
 }
 
+/* Undo parse and setup. */
 static void blk_uninit(struct pvbe_dev *dev)
 {
 	struct pvbe_blk_dev *bd = dev->priv;
 
-	if (bd->fd >= 0)
+	if (!bd)
+		return;
+	if (bd->fd >= 0) {
 		close(bd->fd);
-	bd->fd = -1;
-	pvbe_info(dev->tag, "%s released", bd->path);
+		pvbe_info(dev->tag, "%s released", bd->path);
+	}
+	free(bd->bq);
+	free(bd);
+	dev->priv = NULL;
 }
 
 /* ---- config area (worker) ----------------------------------------------- */
@@ -363,19 +369,14 @@ static int blk_init(struct pvbe_dev *dev)
 
 /* ---- resize (worker, from the control socket) --------------------------- */
 
-int pvbe_blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
-		    char *err, size_t len)
+static int blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
+		      char *err, size_t len)
 {
 	struct pvio_blk_config *c = dev->config;
 	struct pvbe_blk_dev *bd = dev->priv;
 	uint64_t want, cur, old;
 	int ret;
 
-	if (dev->ops != &pvbe_blk_ops) {
-		snprintf(err, len, "%s is a %s device, not blk", dev->cfg->name,
-			 dev->ops->name);
-		return -EINVAL;
-	}
 	ret = pvbe_blk_backing_size(bd, &cur);
 	if (ret) {
 		snprintf(err, len, "size of %s: %s", bd->path, strerror(-ret));
@@ -417,65 +418,96 @@ int pvbe_blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
 	if (bd->size < old)
 		pvbe_warn(dev->tag, "%s shrank under the guest: %" PRIu64 " -> %" PRIu64 " bytes",
 			  bd->path, old, bd->size);
-	pvbe_guest_config_begin(dev);
-	pvio_write_once(c->capacity, pvio_cpu_to_le64(bd->size / PVIO_BLK_SECTOR_SIZE));
-	pvbe_guest_config_changed(dev);
+	if (c) {
+		pvbe_guest_config_begin(dev);
+		pvio_write_once(c->capacity, pvio_cpu_to_le64(bd->size / PVIO_BLK_SECTOR_SIZE));
+		pvbe_guest_config_changed(dev);
+	}
 	pvbe_info(dev->tag, "capacity %" PRIu64 " -> %" PRIu64 " sectors", old / 512,
 		  bd->size / 512);
 	*sectors = bd->size / PVIO_BLK_SECTOR_SIZE;
 	return 0;
 }
 
+/* ops->control: blk-resize [SIZE] */
+static int blk_control(struct pvbe_dev *dev, int argc, char **argv,
+		       struct json_object *out, char *err, size_t len)
+{
+	uint64_t sectors = 0;
+	int ret;
+
+	if (strcmp(argv[0], "blk-resize"))
+		return -ENOSYS;
+	if (argc > 2) {
+		snprintf(err, len, "blk-resize GUEST DEVICE [SIZE]");
+		return -EINVAL;
+	}
+	ret = blk_resize(dev, argc == 2 ? argv[1] : NULL, &sectors, err, len);
+	if (ret)
+		return ret;
+	json_object_object_add(out, "capacity", json_object_new_uint64(sectors));
+	json_object_object_add(out, "bytes", json_object_new_uint64(sectors * PVIO_BLK_SECTOR_SIZE));
+	return 0;
+}
+
 /* ---- queues, start and stop (worker) ------------------------------------ */
 
-static void blk_kick(struct pvbe_queue *q)
+/* Worker, before the sandbox: every queue's ring (none can be made after). */
+static int blk_prepare(struct pvbe_dev *dev)
 {
-	struct pvbe_blk_dev *bd = q->dev->priv;
+	struct pvbe_blk_dev *bd = dev->priv;
+	unsigned int i;
+	int ret;
 
-	pvbe_blk_queue_run(&bd->bq[q->index]);
+	for (i = 0; i < bd->nq; i++) {
+		ret = pvbe_blk_queue_open(&bd->bq[i]);
+		if (ret) {
+			pvbe_err(dev->tag, "queue %u: io_uring: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int blk_host_fds(struct pvbe_dev *dev, int *fds, int max)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+
+	if (max < 1 || bd->fd < 0)
+		return 0;
+	fds[0] = bd->fd;
+	return 1;
 }
 
 static void blk_start(struct pvbe_dev *dev)
 {
 	struct pvbe_blk_dev *bd = dev->priv;
 	unsigned int i, used = 0;
-	int ret;
 
-	bd->features = pvio_le64_to_cpu(pvio_read_once(dev->desc->guest_features));
-	for (i = 0; i < bd->nq; i++) {
-		struct pvbe_blk_queue *bq = &bd->bq[i];
-
-		if (!dev->q[i].running)
-			continue;
-		used++;
-		if (bq->ring_ok)
-			continue;
-		ret = pvbe_blk_queue_open(bq);
-		if (ret) {
-			pvbe_dev_mark_broken(dev, PVIO_BROKEN_BACKEND, "queue %u: io_uring: %s",
-					     i, strerror(-ret));
-			return;
-		}
-	}
+	bd->features = dev->guest_features;
+	for (i = 0; i < bd->nq; i++)
+		used += dev->q[i].running;
 	pvbe_info(dev->tag, "%u of %u queue(s) in use, capacity %" PRIu64 " sectors", used,
 		  bd->nq, bd->size / PVIO_BLK_SECTOR_SIZE);
 }
 
 /*
- * Guest reset, driver gone, device broken, guest disconnected: every
- * request already given to the kernel completes before we return, so
- * neither the queue memory nor guest RAM is written once the caller
- * reuses them.  Those completions are dropped: the guest has forgotten
- * the requests.
+ * Guest reset, driver gone, device broken, guest disconnected: nothing is
+ * waited for here.  Returns how many requests the kernel still has; each
+ * completion is dropped when it comes (the guest has forgotten the
+ * requests) and the last one raises the device's event, so the caller
+ * reuses neither the queue memory nor guest RAM before they are done.
  */
-static void blk_stop(struct pvbe_dev *dev)
+static int blk_stop(struct pvbe_dev *dev)
 {
 	struct pvbe_blk_dev *bd = dev->priv;
-	unsigned int i;
+	unsigned int i, n = 0;
 
 	for (i = 0; i < bd->nq; i++)
-		pvbe_blk_queue_drain(&bd->bq[i]);
-	bd->features = 0;
+		n += pvbe_blk_queue_stop(&bd->bq[i]);
+	if (!n)
+		bd->features = 0;
+	return (int)n;
 }
 
 const struct pvbe_dev_ops pvbe_blk_ops = {
@@ -487,9 +519,14 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.parse = blk_parse,
 	.setup = blk_setup,
 	.uninit = blk_uninit,
+	.host_fds = blk_host_fds,
+	.prepare = blk_prepare,
 	.init = blk_init,
-	.kick = blk_kick,
+	.request = pvbe_blk_request,
+	.held = pvbe_blk_held,
+	.run_end = pvbe_blk_run_end,
 	.start = blk_start,
 	.stop = blk_stop,
+	.control = blk_control,
 	.can_poll = true,
 };

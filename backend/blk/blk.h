@@ -8,11 +8,12 @@
  *   blk/io.c   the data path: validate, submit, complete, drain
  *
  * Ownership: struct pvbe_blk_dev is built by the supervisor (parse, setup)
- * and inherited by every worker through fork().  The backing fd belongs to
- * the supervisor and survives a worker crash; the worker never closes it.
- * Everything in struct pvbe_blk_queue (the ring, its eventfd, the in-flight
- * slots) is made by the worker that uses it, on first start, and dies with
- * that worker; only the worker's single thread touches it.
+ * and inherited by the guest's worker through fork().  The backing fd
+ * belongs to the supervisor and survives a worker crash; the worker never
+ * closes it.  Everything in struct pvbe_blk_queue (the ring, its eventfd,
+ * the in-flight slots) is made by the worker that uses it, before it is
+ * sandboxed (ops->prepare), and dies with that worker; only the worker's
+ * single thread touches it.
  */
 #ifndef PVBE_BLK_H
 #define PVBE_BLK_H
@@ -44,6 +45,7 @@ struct pvbe_blk_io {
 	uint8_t op;			/* PVIO_BLK_OP_* */
 	uint8_t phase;			/* enum pvbe_blk_phase */
 	bool busy;
+	bool retried;			/* write-zeroes: the other fallocate mode */
 	bool sync_after;		/* fdatasync once the main op is done */
 	bool dsync;			/* RWF_DSYNC on the write */
 	int fmode;			/* fallocate mode (DISCARD, WRITE_ZEROES) */
@@ -60,6 +62,7 @@ struct pvbe_blk_queue {
 	struct pvbe_blk_dev *bd;
 	struct pvbe_queue *q;
 	bool ring_ok;			/* ring and efd exist in this worker */
+	bool draining;			/* stopped: completions are dropped */
 	struct io_uring ring;
 	int efd;			/* completion eventfd, in the epoll loop */
 	unsigned int depth;		/* slots == cq_size */
@@ -96,18 +99,13 @@ struct pvbe_blk_dev {
 /* blk/blk.c */
 bool pvbe_blk_ratelimit(struct pvbe_blk_dev *bd);
 int pvbe_blk_backing_size(struct pvbe_blk_dev *bd, uint64_t *bytes);
-/*
- * Control socket: grow the image to @size bytes (@size NULL: take the
- * backing store's size as it is now), show the guest the new capacity.
- * 0 or -errno with @err set; *@sectors is the new capacity.
- */
-int pvbe_blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
-		    char *err, size_t len);
 
 /* blk/io.c */
 int pvbe_blk_queue_open(struct pvbe_blk_queue *bq);
-void pvbe_blk_queue_run(struct pvbe_blk_queue *bq);
-void pvbe_blk_queue_drain(struct pvbe_blk_queue *bq);
+int64_t pvbe_blk_request(struct pvbe_queue *q, const struct pvbe_req *req);
+unsigned int pvbe_blk_held(struct pvbe_queue *q);
+int pvbe_blk_run_end(struct pvbe_queue *q, uint64_t *work);
+unsigned int pvbe_blk_queue_stop(struct pvbe_blk_queue *bq);
 
 /* Did the guest accept feature @bit? */
 static inline bool pvbe_blk_has(const struct pvbe_blk_dev *bd, int bit)

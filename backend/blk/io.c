@@ -9,15 +9,24 @@
  *   ring eventfd (epoll) -> reap CQEs -> resubmit a short transfer or post
  *   the completion -> pop more
  *
- * CQ room: a request is popped only while the CQ has a slot for it, for
- * every request in flight and for every completion not yet published, so a
- * completion can always be posted.  Requests the backend answers itself
- * (an error status, GET_ID, a block device's discard) take their slot at
- * once.
+ * The generic queue loop (transport/queue.c) pops; this file is its
+ * ops->request (validate, prepare an SQE), ops->held (requests in flight:
+ * each holds a CQ slot, so a completion can always be posted) and
+ * ops->run_end (one io_uring_submit per run, inline completions reaped at
+ * once).  Completions arriving later wake on_ring(), which posts them and
+ * then runs the queue through the loop's gate, never around it: a reset
+ * the guest asked for is acted on before another request is taken.
  *
- * Stop: every SQE of the queue is submitted and waited for before the
- * caller may reuse the queue memory or guest RAM; its completion is
- * dropped.  Worker only.
+ * Nothing blocks the worker: discard and write-zeroes go through io_uring
+ * as fallocate() (a host block device takes the same modes), and a stop
+ * does not wait for the kernel.  It submits what is prepared and returns
+ * the number in flight; their completions are dropped as they come, and
+ * the last one raises the device's event, so a reset is echoed only when
+ * neither the queue memory nor guest RAM will be written any more.
+ *
+ * The rings are made before the worker is sandboxed, restricted to the
+ * opcodes below (IORING_REGISTER_RESTRICTIONS): a worker its guest took
+ * over cannot make io_uring open a file either.  Worker only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +51,33 @@ static void finish(struct pvbe_blk_queue *bq, unsigned int s, uint32_t status);
 
 /* ---- slots and submission ---------------------------------------------- */
 
+/* What a ring may do: the data path's operations and nothing else. */
+static int ring_restrict(struct io_uring *ring)
+{
+	static const uint8_t ops[] = {
+		IORING_OP_NOP, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+		IORING_OP_FALLOCATE,
+	};
+	struct io_uring_restriction res[sizeof(ops)];
+	unsigned int i;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < sizeof(ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	/*
+	 * liburing 2.3 declares io_uring_register_restrictions() and
+	 * io_uring_enable_rings() but does not export them: the raw calls.
+	 */
+	return io_uring_register(ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res,
+				 sizeof(ops));
+}
+
+/* Worker, before the sandbox: the queue's ring, its eventfd and slots. */
 int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 {
+	struct io_uring_params p;
 	unsigned int i, depth = bq->q->cq_size;
 	int ret;
 
@@ -53,7 +87,9 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	ret = io_uring_queue_init(depth, &bq->ring, 0);
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_R_DISABLED;
+	ret = io_uring_queue_init_params(depth, &bq->ring, &p);
 	if (ret < 0)
 		goto err_free;
 	bq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -62,6 +98,11 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 		goto err_ring;
 	}
 	ret = io_uring_register_eventfd(&bq->ring, bq->efd);
+	if (!ret)
+		ret = ring_restrict(&bq->ring);
+	if (!ret)
+		ret = io_uring_register(bq->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+					NULL, 0);
 	if (ret < 0)
 		goto err_efd;
 	ret = pvbe_loop_add(bq->efd, EPOLLIN, on_ring, bq);
@@ -73,6 +114,7 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 	bq->nfree = depth;
 	bq->inflight = 0;
 	bq->unsubmitted = 0;
+	bq->draining = false;
 	bq->ring_ok = true;
 	return 0;
 
@@ -211,6 +253,11 @@ static void finish(struct pvbe_blk_queue *bq, unsigned int s, uint32_t status)
 	struct pvbe_blk_io *io = &bq->io[s];
 	struct pvio_cpl cpl;
 
+	/* A stopped queue's requests are void: the guest resets. */
+	if (!bq->q->running || bq->draining) {
+		slot_put(bq, s);
+		return;
+	}
 	memset(&cpl, 0, sizeof(cpl));
 	cpl.id = pvio_cpu_to_le16(io->id);
 	cpl.status = pvio_cpu_to_le32(status);
@@ -250,9 +297,16 @@ static void complete(struct pvbe_blk_queue *bq, unsigned int s, int res)
 
 	if (res < 0 && io->phase == PVBE_BLK_PH_MAIN) {
 		if (io->op == PVIO_BLK_OP_WRITE_ZEROES && res == -EOPNOTSUPP &&
-		    (io->fmode & FALLOC_FL_ZERO_RANGE)) {
-			/* No ZERO_RANGE here: a punched hole reads zeroes too. */
-			io->fmode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		    !io->retried) {
+			/*
+			 * The other way to zeroes: a punched hole where there
+			 * is no ZERO_RANGE (tmpfs), ZERO_RANGE where a device
+			 * cannot unmap and zero.
+			 */
+			io->fmode = io->fmode & FALLOC_FL_ZERO_RANGE ?
+				    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+				    FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+			io->retried = true;
 			io_prep(bq, s);
 			return;
 		}
@@ -439,6 +493,11 @@ static uint32_t check(struct pvbe_blk_queue *bq, const struct pvbe_req *req,
 		io->len = nsect * PVIO_BLK_SECTOR_SIZE;
 		if (io->off % bd->lbs || io->len % bd->lbs)
 			return PVIO_S_INVAL;
+		/*
+		 * On a host block device, a punched hole is an unmapping
+		 * zero-out if the device does that cheaply, else EOPNOTSUPP:
+		 * a discard is a hint either way (complete()).
+		 */
 		if (h.op == PVIO_BLK_OP_DISCARD)
 			io->fmode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		else if (h.rflags & PVIO_BLK_RF_UNMAP)
@@ -471,59 +530,34 @@ static void get_id(const struct pvbe_blk_dev *bd, const struct pvbe_blk_io *io)
 	}
 }
 
-/* DISCARD and WRITE_ZEROES on a host block device: its own ioctls. */
-static int bdev_range_op(const struct pvbe_blk_dev *bd, const struct pvbe_blk_io *io)
+/* ops->request: one popped request, answered now or handed to the kernel. */
+int64_t pvbe_blk_request(struct pvbe_queue *q, const struct pvbe_req *req)
 {
-	uint64_t range[2] = { io->off, io->len };
-	int err = 0;
-
-	if (ioctl(bd->fd, io->op == PVIO_BLK_OP_DISCARD ? BLKDISCARD : BLKZEROOUT,
-		  range) < 0)
-		err = errno;
-	if (err == EOPNOTSUPP && io->op == PVIO_BLK_OP_DISCARD)
-		err = 0;	/* a hint */
-	if (!err && io->sync_after && fdatasync(bd->fd) < 0)
-		err = errno;
-	return err;
-}
-
-/* One popped request: answer it now, or hand it to the kernel. */
-static void start(struct pvbe_blk_queue *bq, const struct pvbe_req *req)
-{
-	struct pvbe_blk_dev *bd = bq->bd;
+	struct pvbe_blk_dev *bd = q->dev->priv;
+	struct pvbe_blk_queue *bq = &bd->bq[q->index];
 	unsigned int s = slot_get(bq);
 	struct pvbe_blk_io *io = &bq->io[s];
 	uint32_t st;
-	int err;
 
 	io->id = req->id;
 	st = check(bq, req, io);
 	if (st) {
 		pvbe_dbg(bd->dev->tag, "queue %u: request %u (op %u) refused with status %u",
-			 bq->q->index, req->id, io->op, st);
+			 q->index, req->id, io->op, st);
 		finish(bq, s, st);
-		return;
+		return 0;
 	}
 	if (io->op == PVIO_BLK_OP_GET_ID) {
 		get_id(bd, io);
 		finish(bq, s, PVIO_S_OK);
-		return;
-	}
-	if (bd->is_bdev && (io->op == PVIO_BLK_OP_DISCARD ||
-			    io->op == PVIO_BLK_OP_WRITE_ZEROES)) {
-		/* io_uring has no discard ioctl (before 6.12): synchronous. */
-		err = bdev_range_op(bd, io);
-		if (err && pvbe_blk_ratelimit(bd))
-			pvbe_warn(bd->dev->tag, "queue %u: %s of %llu bytes at %llu: %s",
-				  bq->q->index, op_name[io->op], (unsigned long long)io->len,
-				  (unsigned long long)io->off, strerror(err));
-		finish(bq, s, errno_status(err));
-		return;
+		return 0;
 	}
 	io_prep(bq, s);
+	/* The budget counts what the host is asked to move or clear. */
+	return (int64_t)io->len;
 }
 
-/* ---- the queue loop ----------------------------------------------------- */
+/* ---- the queue loop's hooks, completions, stop -------------------------- */
 
 /* Push prepared SQEs; a ring that refuses them makes the device unusable. */
 static int submit_or_break(struct pvbe_blk_queue *bq)
@@ -543,93 +577,80 @@ static int submit_or_break(struct pvbe_blk_queue *bq)
 	return 0;
 }
 
-void pvbe_blk_queue_run(struct pvbe_blk_queue *bq)
+/* ops->held: every request in flight holds a CQ slot. */
+unsigned int pvbe_blk_held(struct pvbe_queue *q)
 {
-	struct pvbe_queue *q = bq->q;
-	unsigned int done = 0;
-	struct pvbe_req req;
+	struct pvbe_blk_dev *bd = q->dev->priv;
+
+	return bd->bq[q->index].inflight;
+}
+
+/*
+ * ops->run_end: one submission for everything prepared.  Reads served
+ * from the page cache (and other requests the kernel finishes inline) are
+ * complete when io_uring_submit() returns: post them now instead of after
+ * another trip through epoll.  The eventfd is muted meanwhile, so those
+ * completions do not wake us again; any completion posted while it was
+ * muted is found by the reap after it is back on.  Returns >0 when that
+ * freed slots (the loop looks at the SQ again).
+ */
+int pvbe_blk_run_end(struct pvbe_queue *q, uint64_t *work)
+{
+	struct pvbe_blk_dev *bd = q->dev->priv;
+	struct pvbe_blk_queue *bq = &bd->bq[q->index];
+	unsigned int before = bq->inflight;
 	int r;
 
-	if (!q->running || !bq->ring_ok)
-		return;
-	reap(bq);
-	for (;;) {
-		if (done >= PVBE_BLK_BUDGET) {
-			pvbe_queue_yield(q);
-			break;
-		}
-		/* A CQ slot for this one, for all in flight, for all unpublished. */
-		r = pvbe_queue_cq_room(q, bq->inflight + 1);
-		if (r < 0)
-			return;		/* broken: stopped and drained */
-		if ((unsigned int)r <= bq->inflight) {
-			/* The guest kicks when it reaps. */
-			r = pvbe_queue_cq_arm(q);
-			if (r < 0)
-				return;
-			r = pvbe_queue_cq_room(q, bq->inflight + 1);
-			if (r < 0)
-				return;
-			if ((unsigned int)r <= bq->inflight)
-				break;
-			continue;
-		}
-		r = pvbe_queue_pop(q, &req);
-		if (r < 0)
-			return;		/* broken: stopped and drained */
-		if (r == 0) {
-			if (pvbe_queue_arm(q) == 0)
-				break;	/* sleep until kicked */
-			continue;
-		}
-		start(bq, &req);
-		done++;
-	}
-	/*
-	 * Reads served from the page cache (and other requests the kernel
-	 * finishes inline) are complete when io_uring_submit() returns: post
-	 * them now instead of after another trip through epoll.  The eventfd
-	 * is muted meanwhile, so those completions do not wake us again; any
-	 * completion posted while it was muted is found by the reap after it
-	 * is back on.
-	 */
+	(void)work;
 	io_uring_cq_eventfd_toggle(&bq->ring, false);
 	r = submit_or_break(bq);
 	io_uring_cq_eventfd_toggle(&bq->ring, true);
 	if (r)
-		return;
+		return r;
 	reap(bq);
 	if (bq->unsubmitted && submit_or_break(bq))
-		return;
-	pvbe_queue_flush(q);
+		return -EIO;
+	return bq->inflight < before;
 }
 
+/* Completions: post them, then run the queue -- through the loop's gate. */
 static void on_ring(int fd, uint32_t events, void *arg)
 {
 	struct pvbe_blk_queue *bq = arg;
+	struct pvbe_queue *q = bq->q;
 	uint64_t v;
 
 	(void)events;
 	while (read(fd, &v, sizeof(v)) == sizeof(v))
 		;
-	if (bq->q->running)
-		pvbe_blk_queue_run(bq);
+	reap(bq);
+	if (bq->draining) {
+		/* The stop waits for these; the last one wakes it. */
+		if (!bq->inflight) {
+			bq->draining = false;
+			pvbe_dev_event(q->dev);
+		}
+		return;
+	}
+	if (q->running) {
+		pvbe_queue_flush(q);
+		pvbe_queue_run(q);
+	}
 }
 
 /*
- * Wait until the kernel is done with every SQE of this queue, dropping the
- * completions: the guest is resetting, or gone.  Blocks the worker for as
- * long as the backing store takes to finish what it was given.
+ * ops->stop for one queue: the guest resets, its driver went, the device
+ * broke, the client left.  Whatever is prepared goes to the kernel (so no
+ * SQE lingers to land in guest RAM later), nothing is waited for: the
+ * number still in flight is returned, their completions are dropped by
+ * on_ring(), and the last one raises the device's event.
  */
-void pvbe_blk_queue_drain(struct pvbe_blk_queue *bq)
+unsigned int pvbe_blk_queue_stop(struct pvbe_blk_queue *bq)
 {
-	struct io_uring_cqe *cqe;
-	unsigned int dropped = 0;
-	uint64_t s, v;
 	int r, tries;
 
 	if (!bq->ring_ok)
-		return;
+		return 0;
 	for (tries = 0; bq->unsubmitted; tries++) {
 		r = submit(bq);
 		if (r == -EAGAIN && tries < 100)
@@ -640,29 +661,10 @@ void pvbe_blk_queue_drain(struct pvbe_blk_queue *bq)
 			neuter_unsubmitted(bq);
 		}
 	}
-	while (bq->inflight) {
-		r = io_uring_wait_cqe(&bq->ring, &cqe);
-		if (r == -EINTR || r == -EAGAIN)
-			continue;
-		if (r < 0) {
-			/* Cannot happen with a live ring; nothing safe is left to do. */
-			pvbe_err(bq->bd->dev->tag, "queue %u: waiting for %u request(s): %s",
-				 bq->q->index, bq->inflight, strerror(-r));
-			break;
-		}
-		s = io_uring_cqe_get_data64(cqe);
-		if (s < bq->depth && bq->io[s].busy) {
-			slot_put(bq, (unsigned int)s);
-			dropped++;
-		}
-		io_uring_cqe_seen(&bq->ring, cqe);
-	}
-	/* CQEs of neutered SQEs, if any. */
-	while (io_uring_peek_cqe(&bq->ring, &cqe) == 0)
-		io_uring_cqe_seen(&bq->ring, cqe);
-	while (read(bq->efd, &v, sizeof(v)) == sizeof(v))
-		;
-	if (dropped)
-		pvbe_info(bq->bd->dev->tag, "queue %u: %u request(s) in flight finished and dropped",
-			  bq->q->index, dropped);
+	reap(bq);
+	bq->draining = bq->inflight > 0;
+	if (bq->draining)
+		pvbe_info(bq->bd->dev->tag, "queue %u: %u request(s) in flight: dropped as they finish",
+			  bq->q->index, bq->inflight);
+	return bq->inflight;
 }

@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,35 @@
 #include "transport/memtable.h"
 
 static const char *cfg_path;
+static char cfg_err[360];	/* the last error, for the control socket */
+static char cfg_ctx[80];	/* "guest NAME: " or "device GUEST NAME: " */
 
-#define cfg_error(line, ...) do { \
-	fprintf(stderr, "pviod: %s:%d: ", cfg_path, line); \
-	fprintf(stderr, __VA_ARGS__); \
-	fputc('\n', stderr); \
-} while (0)
+static void cfg_errorf(int line, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "path:line: reason" (line 0: "path: reason") on stderr and in cfg_err. */
+static void cfg_errorf(int line, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line)
+		snprintf(cfg_err, sizeof(cfg_err), "%.120s:%d: %.79s%.140s", cfg_path,
+			 line, cfg_ctx, msg);
+	else
+		snprintf(cfg_err, sizeof(cfg_err), "%.120s: %.230s", cfg_path, msg);
+	fprintf(stderr, "pviod: %s\n", cfg_err);
+}
+
+#define cfg_error(line, ...)	cfg_errorf(line, __VA_ARGS__)
+
+const char *pvbe_config_error(void)
+{
+	return cfg_err;
+}
 
 int pvbe_parse_size(const char *s, uint64_t *out)
 {
@@ -117,8 +141,8 @@ static struct pvbe_guest_cfg *find_guest(struct pvbe_cfg *cfg, const char *n)
 	int i;
 
 	for (i = 0; i < cfg->nguests; i++)
-		if (!strcmp(cfg->guest[i].name, n))
-			return &cfg->guest[i];
+		if (!strcmp(cfg->guest[i]->name, n))
+			return cfg->guest[i];
 	return NULL;
 }
 
@@ -140,6 +164,26 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 			cfg_error(line, "poll_idle_us must be 0..10000000");
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (!strcmp(k, "sandbox")) {
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) {
+			cfg->sandbox = true;
+		} else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) {
+			cfg->sandbox = false;
+		} else {
+			cfg_error(line, "sandbox must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "user")) {
+		if (!*v || strlen(v) >= sizeof(cfg->user) || strchr(v, ':')) {
+			cfg_error(line, "user must be a user name (at most %zu characters)",
+				  sizeof(cfg->user) - 1);
+			return -EINVAL;
+		}
+		strcpy(cfg->user, v);
 		return 0;
 	}
 	cfg_error(line, "unknown key '%s' in [pviod]", k);
@@ -283,38 +327,31 @@ static int check(struct pvbe_cfg *cfg)
 {
 	int i, j, k;
 
-	if (!cfg->nguests) {
-		fprintf(stderr, "pviod: %s: no [guest NAME] section\n", cfg_path);
-		return -EINVAL;
-	}
 	for (i = 0; i < cfg->nguests; i++) {
-		struct pvbe_guest_cfg *g = &cfg->guest[i];
+		struct pvbe_guest_cfg *g = cfg->guest[i];
 
 		if (!g->socket[0]) {
-			fprintf(stderr, "pviod: %s: guest %s: 'socket' is required\n",
-				cfg_path, g->name);
+			cfg_error(0, "guest %s: 'socket' is required", g->name);
 			return -EINVAL;
 		}
 		if (g->ram_path[0] && !g->ram_size) {
-			fprintf(stderr, "pviod: %s: guest %s: 'ram' needs 'ram_size'\n",
-				cfg_path, g->name);
+			cfg_error(0, "guest %s: 'ram' needs 'ram_size'", g->name);
 			return -EINVAL;
 		}
 		if (!g->ndev) {
-			fprintf(stderr, "pviod: %s: guest %s has no devices\n",
-				cfg_path, g->name);
+			cfg_error(0, "guest %s has no devices", g->name);
 			return -EINVAL;
 		}
 		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->guest[j].socket, g->socket)) {
-				fprintf(stderr, "pviod: %s: guests %s and %s share socket %s\n",
-					cfg_path, cfg->guest[j].name, g->name, g->socket);
+			if (!strcmp(cfg->guest[j]->socket, g->socket)) {
+				cfg_error(0, "guests %s and %s share socket %s",
+					  cfg->guest[j]->name, g->name, g->socket);
 				return -EINVAL;
 			}
 		for (k = 0; k < g->ndev; k++) {
 			if (g->dev[k].type <= 0) {
-				fprintf(stderr, "pviod: %s: device %s %s: 'type' is required\n",
-					cfg_path, g->name, g->dev[k].name);
+				cfg_error(0, "device %s %s: 'type' is required",
+					  g->name, g->dev[k].name);
 				return -EINVAL;
 			}
 		}
@@ -322,7 +359,69 @@ static int check(struct pvbe_cfg *cfg)
 	return 0;
 }
 
-int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
+void pvbe_config_free(struct pvbe_cfg *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->nguests; i++)
+		free(cfg->guest[i]);
+	cfg->nguests = 0;
+}
+
+/* Two device sections: the first key that differs, or NULL. */
+static const char *dev_cfg_diff(const struct pvbe_dev_cfg *a, const struct pvbe_dev_cfg *b)
+{
+	int i;
+
+	if (strcmp(a->name, b->name))
+		return "devices";
+	if (a->type != b->type)
+		return "type";
+	if (a->queues != b->queues || !a->queues_line != !b->queues_line)
+		return "queues";
+	if (a->queue_size != b->queue_size)
+		return "queue_size";
+	if (strcmp(a->poll, b->poll))
+		return "poll";
+	if (a->nparams != b->nparams)
+		return a->nparams > b->nparams ? a->params[b->nparams].key :
+						  b->params[a->nparams].key;
+	for (i = 0; i < a->nparams; i++)
+		if (strcmp(a->params[i].key, b->params[i].key) ||
+		    strcmp(a->params[i].val, b->params[i].val))
+			return a->params[i].key;
+	return NULL;
+}
+
+const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
+				const struct pvbe_guest_cfg *b)
+{
+	const char *k;
+	int i;
+
+	if (strcmp(a->socket, b->socket))
+		return "socket";
+	if (strcmp(a->ram_path, b->ram_path))
+		return "ram";
+	if (a->ram_size != b->ram_size)
+		return "ram_size";
+	if (strcmp(a->machine, b->machine))
+		return "machine";
+	if (strcmp(a->ram_layout, b->ram_layout))
+		return "ram_layout";
+	if (a->ready_delay_ms != b->ready_delay_ms)
+		return "ready_delay_ms";
+	if (a->ndev != b->ndev)
+		return "devices";
+	for (i = 0; i < a->ndev; i++) {
+		k = dev_cfg_diff(&a->dev[i], &b->dev[i]);
+		if (k)
+			return k;
+	}
+	return NULL;
+}
+
+int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only)
 {
 	enum { S_NONE, S_GLOBAL, S_GUEST, S_DEV } sect = S_NONE;
 	struct pvbe_guest_cfg *g = NULL;
@@ -332,13 +431,17 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
 	FILE *f;
 
 	cfg_path = path;
+	cfg_err[0] = '\0';
+	cfg_ctx[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->heartbeat_ms = 100;
+	cfg->sandbox = true;
+	strcpy(cfg->user, "nobody");
 	f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "pviod: cannot open config %s: %s\n", path,
-			strerror(errno));
-		return -errno;
+		ret = -errno;
+		cfg_error(0, "cannot open config: %s", strerror(errno));
+		return ret;
 	}
 	while (!ret && fgets(buf, sizeof(buf), f)) {
 		char *s, *eq, a[64], b[64], c[64], extra;
@@ -359,7 +462,13 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
 		if (*s == '[') {
 			n = sscanf(s, "[%63s %63s %63[^] ] %c", a, b, c, &extra);
 			if (n == 1 && !strcmp(a, "pviod]")) {
+				if (guests_only) {
+					cfg_error(line, "[pviod] belongs in the main configuration, not in a guest file");
+					ret = -EINVAL;
+					break;
+				}
 				sect = S_GLOBAL;
+				cfg_ctx[0] = '\0';
 			} else if (n == 2 && !strcmp(a, "guest") &&
 				   b[strlen(b) - 1] == ']') {
 				b[strlen(b) - 1] = '\0';
@@ -369,10 +478,16 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
 					ret = -EINVAL;
 					break;
 				}
-				g = &cfg->guest[cfg->nguests++];
+				g = calloc(1, sizeof(*g));
+				if (!g) {
+					ret = -ENOMEM;
+					break;
+				}
+				cfg->guest[cfg->nguests++] = g;
 				strcpy(g->name, b);
 				strcpy(g->machine, "pc");
 				sect = S_GUEST;
+				snprintf(cfg_ctx, sizeof(cfg_ctx), "guest %.31s: ", b);
 			} else if (n == 4 && !strcmp(a, "device") && extra == ']') {
 				g = find_guest(cfg, b);
 				if (!g) {
@@ -398,6 +513,7 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
 				d->queues = 1;
 				d->queue_size = 256;
 				sect = S_DEV;
+				snprintf(cfg_ctx, sizeof(cfg_ctx), "device %.31s %.31s: ", b, c);
 			} else {
 				cfg_error(line, "bad section header: want [pviod], [guest NAME] or [device GUEST NAME]");
 				ret = -EINVAL;
@@ -427,5 +543,10 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path)
 		}
 	}
 	fclose(f);
-	return ret ? ret : check(cfg);
+	cfg_ctx[0] = '\0';
+	if (!ret)
+		ret = check(cfg);
+	if (ret)
+		pvbe_config_free(cfg);
+	return ret;
 }

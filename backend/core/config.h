@@ -2,7 +2,8 @@
 /*
  * config.h - pviod configuration: an INI file with one [pviod] section, a
  * [guest NAME] section per guest and a [device GUEST NAME] section per
- * device.  See docs/operations.md for every key.
+ * device.  See docs/operations.md for every key.  The same parser reads
+ * the guest files of `pvioctl guest add` (guest and device sections only).
  */
 #ifndef PVBE_CONFIG_H
 #define PVBE_CONFIG_H
@@ -12,7 +13,7 @@
 
 #include "pvio_abi.h"
 
-#define PVBE_MAX_GUESTS		16
+#define PVBE_MAX_GUESTS		64
 #define PVBE_NAME_MAX		32
 #define PVBE_PATH_MAX		108	/* sun_path */
 #define PVBE_MAX_PARAMS		16
@@ -52,12 +53,27 @@ struct pvbe_cfg {
 	char control[PVBE_PATH_MAX];
 	unsigned int heartbeat_ms;
 	unsigned int poll_idle_us;	/* busy-poll: sleep after this long idle; 0 never */
+	bool sandbox;			/* workers: own uid, no other fds, seccomp */
+	char user[PVBE_NAME_MAX];	/* the workers' user when run as root */
 	int nguests;
-	struct pvbe_guest_cfg guest[PVBE_MAX_GUESTS];
+	struct pvbe_guest_cfg *guest[PVBE_MAX_GUESTS];	/* heap, owned */
 };
 
-/* Parse @path into @cfg; on error print "path:line: reason" and fail. */
-int pvbe_config_load(struct pvbe_cfg *cfg, const char *path);
+/*
+ * Parse @path into @cfg (zeroed first; free it with pvbe_config_free).
+ * @guests_only: a guest file, no [pviod] section allowed.  On error the
+ * reason, "path:line: reason", is printed and kept for
+ * pvbe_config_error().  A configuration with no guest is valid.
+ */
+int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only);
+void pvbe_config_free(struct pvbe_cfg *cfg);
+const char *pvbe_config_error(void);
+/*
+ * Do two guest configurations differ?  NULL if not, else the name of the
+ * first key (or "devices") that differs.  Line numbers do not count.
+ */
+const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
+				const struct pvbe_guest_cfg *b);
 /* Parse a size with an optional K/M/G suffix. */
 int pvbe_parse_size(const char *s, uint64_t *out);
 /* Class-specific parameters: the last one given wins, every one of them

@@ -5,189 +5,102 @@
  * root or pviod's own user may connect (socket mode 0600 and SO_PEERCRED).
  * The protocol is in docs/operations.md; pvioctl is its client.
  *
- * Requests:
- *   list                       guests, devices, their states
+ * The supervisor serves the socket.  What concerns a guest's devices is
+ * answered by that guest's worker: the supervisor forwards the request
+ * (CTL), waits for the answer (CTL_REPLY) at most a second, parses it as
+ * JSON -- a worker may be its guest's by now, so its answer is checked,
+ * never pasted -- and sends it on.  A stalled worker gives a timeout, not
+ * a stalled control socket.
+ *
+ * Requests (supervisor):
+ *   list                       guests, their workers, devices and states
+ *   workers                    guests and their worker PIDs only
+ *   guest add FILE             add the guests of a guest file
+ *   guest remove GUEST         stop its worker, release its resources
+ *   reload                     re-read the configuration (as SIGHUP)
+ * Requests for one device (its guest's worker; net-link's carrier is set
+ * by the supervisor first, the class's sup_control):
  *   status GUEST DEVICE        one device with per-queue counters
  *   net-link GUEST DEVICE up|down
- *                              set a net device's link: the TAP's carrier
- *                              and the guest's config status (vector 0);
- *                              answers {"link":"up"|"down"}
  *   blk-resize GUEST DEVICE [SIZE]
- *                              grow a blk device's image file to SIZE
- *                              (K/M/G suffix), or without SIZE take the
- *                              backing store's current size; the guest
- *                              sees the new capacity (vector 0); answers
- *                              {"capacity":SECTORS,"bytes":BYTES}
- *   balloon GUEST DEVICE status
- *                              target, actual, host-backed RAM, statistics
- *   balloon GUEST DEVICE set SIZE
- *                              the balloon should hold SIZE (K/M/G); more
- *                              than guest RAM, or outside min..max, is
- *                              refused; answers {"target_pages":N}
- *   balloon GUEST DEVICE policy auto|off
- *   balloon GUEST DEVICE headroom SIZE
+ *   balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE
  */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "balloon/balloon.h"
-#include "blk/blk.h"
 #include "core/log.h"
-#include "core/unixsock.h"
 #include "core/loop.h"
+#include "core/msg.h"
 #include "core/pviod.h"
+#include "core/supervisor.h"
+#include "core/unixsock.h"
 
-struct out {
-	char buf[65536];
-	size_t len;
-	int overflow;
-};
+#define PVBE_CTL_MAX_WORDS	8
+#define PVBE_CTL_PENDING	64
+#define PVBE_CTL_TIMEOUT_MS	1000
 
-static void put(struct out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* ---- request words ------------------------------------------------------------ */
 
-static void put(struct out *o, const char *fmt, ...)
+/* Names: letters, digits, '-' and '_'. */
+static bool valid_name(const char *s)
 {
-	va_list ap;
-	int n;
-
-	if (o->overflow)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, sizeof(o->buf) - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(o->buf) - o->len)
-		o->overflow = 1;
-	else
-		o->len += (size_t)n;
-}
-
-/* JSON string body for @s: quotes, backslashes and controls escaped. */
-static const char *jesc(const char *s, char *buf, size_t n)
-{
-	size_t o = 0;
-
-	for (; *s && o + 7 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(buf + o, n - o, "\\u%04x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-/* Request arguments are names: refuse anything else before echoing it. */
-static int valid_arg(const char *s)
-{
+	if (!*s)
+		return false;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-int pvbe_control_listen(const char *path)
+/* Paths: names, '/' and '.', no "..". */
+static bool valid_path(const char *s)
 {
-	int fd = pvbe_unix_listen(path, 8, "control");
-
-	if (fd >= 0)
-		pvbe_info("control", "listening on %s", path);
-	return fd;
+	if (!*s || strstr(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_/.", *s))
+			return false;
+	return true;
 }
 
-static const char *dev_state_name(const struct pvbe_dev *d)
+static int split(char *line, char **w, int max)
 {
-	uint32_t s = pvio_le32_to_cpu(d->desc->device_state);
+	int n = 0;
+	char *save = NULL, *t;
 
-	if (s & PVIO_DEV_S_BROKEN)
-		return "broken";
-	if (s & PVIO_DEV_S_NEEDS_RESET)
-		return "needs-reset";
-	if (d->live)
-		return "running";
-	return "idle";
-}
-
-static void put_dev(struct out *o, const struct pvbe_dev *d, int queues)
-{
-	unsigned int q;
-
-	put(o, "{\"name\":\"%s\",\"type\":\"%s\",\"state\":\"%s\","
-	    "\"driver_status\":%u,\"broken_reason\":%u,\"reset_count\":%u,"
-	    "\"host_features\":%" PRIu64 ",\"guest_features\":%" PRIu64 ","
-	    "\"max_queues\":%u",
-	    d->cfg->name, d->ops->name, dev_state_name(d),
-	    pvio_le32_to_cpu(d->desc->driver_status),
-	    pvio_le32_to_cpu(d->desc->broken_reason),
-	    pvio_le32_to_cpu(d->desc->reset_count), d->host_features,
-	    (uint64_t)pvio_le64_to_cpu(d->desc->guest_features), d->nqueues);
-	if (queues) {
-		put(o, ",\"queues\":[");
-		for (q = 0; q < d->nqueues; q++) {
-			const struct pvbe_queue *pq = &d->q[q];
-			const struct pvio_ring_shared *sq = pq->sq_mem, *cq = pq->cq_mem;
-
-			put(o, "%s{\"index\":%u,\"vector\":%u,\"running\":%s,"
-			    "\"sq_size\":%u,\"sq_prod\":%u,\"sq_cons\":%u,"
-			    "\"cq_prod\":%u,\"cq_cons\":%u,\"kicks\":%" PRIu64 ","
-			    "\"interrupts\":%" PRIu64 ",\"requests\":%" PRIu64 ","
-			    "\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 ","
-			    "\"packets\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"mode\":\"%s\"}",
-			    q ? "," : "", q, pq->vector, pq->running ? "true" : "false",
-			    pq->sq_size, pvio_le32_to_cpu(sq->prod),
-			    pvio_le32_to_cpu(sq->cons), pvio_le32_to_cpu(cq->prod),
-			    pvio_le32_to_cpu(cq->cons), pq->st.kicks, pq->st.irqs,
-			    pq->st.reqs, pq->st.bytes, pq->st.errors, pq->st.packets,
-			    pq->st.drops,
-			    pq->polled ? "poll" : "event");
-		}
-		put(o, "]");
+	for (t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return -1;
+		w[n++] = t;
 	}
-	put(o, "}");
+	return n;
 }
 
-static void put_guest(struct out *o, const struct pvbe_guest *g)
+static struct json_object *error_obj(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static struct json_object *error_obj(const char *fmt, ...)
 {
-	char sock[4 * PVBE_PATH_MAX];
-	int i;
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
 
-	put(o, "{\"name\":\"%s\",\"socket\":\"%s\",\"connected\":%s,\"peer\":%u,"
-	    "\"generation\":%u,\"vectors\":%u,\"window_bytes\":%" PRIu64 ","
-	    "\"ram_mapped\":%s,\"devices\":[",
-	    g->cfg->name, jesc(g->cfg->socket, sock, sizeof(sock)),
-	    g->conn_fd >= 0 ? "true" : "false",
-	    g->conn_fd >= 0 ? g->client_id : 0,
-	    pvio_le32_to_cpu(g->hdr->generation), g->nvectors, g->win_size,
-	    g->mem_ready ? "true" : "false");
-	for (i = 0; i < g->ndev; i++) {
-		if (i)
-			put(o, ",");
-		put_dev(o, &g->dev[i], 0);
-	}
-	put(o, "]}");
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
 }
 
-static struct pvbe_guest *find_guest(const char *name)
-{
-	int i;
-
-	for (i = 0; i < pvbe.nguests; i++)
-		if (!strcmp(pvbe.guests[i].cfg->name, name))
-			return &pvbe.guests[i];
-	return NULL;
-}
+/* ---- the worker's answers ------------------------------------------------------ */
 
 static struct pvbe_dev *find_dev(struct pvbe_guest *g, const char *name)
 {
@@ -199,216 +112,446 @@ static struct pvbe_dev *find_dev(struct pvbe_guest *g, const char *name)
 	return NULL;
 }
 
-static void net_link(struct pvbe_dev *d, const char *arg, struct out *o)
-{
-	char err[160], e2[400];
+#define J_U64(o, k, v)	json_object_object_add(o, k, json_object_new_uint64(v))
+#define J_STR(o, k, v)	json_object_object_add(o, k, json_object_new_string(v))
+#define J_BOOL(o, k, v)	json_object_object_add(o, k, json_object_new_boolean(v))
 
-	if (strcmp(arg, "up") && strcmp(arg, "down")) {
-		put(o, "{\"error\":\"net-link wants up or down\"}");
-		return;
+static struct json_object *queue_obj(const struct pvbe_queue *q)
+{
+	struct json_object *o = json_object_new_object();
+	const struct pvio_ring_shared *sq = q->sq_mem, *cq = q->cq_mem;
+
+	J_U64(o, "index", q->index);
+	J_U64(o, "vector", q->vector);
+	J_BOOL(o, "running", q->running);
+	J_U64(o, "sq_size", q->sq_size);
+	/* The guest's indices, for display only (read once, used for nothing). */
+	if (sq && cq) {
+		J_U64(o, "sq_prod", pvio_le32_to_cpu(pvio_read_once(sq->prod)));
+		J_U64(o, "sq_cons", pvio_le32_to_cpu(pvio_read_once(sq->cons)));
+		J_U64(o, "cq_prod", pvio_le32_to_cpu(pvio_read_once(cq->prod)));
+		J_U64(o, "cq_cons", pvio_le32_to_cpu(pvio_read_once(cq->cons)));
 	}
-	if (pvbe_net_set_link(d, !strcmp(arg, "up"), err, sizeof(err))) {
-		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
-		return;
-	}
-	put(o, "{\"link\":\"%s\"}", arg);
+	J_U64(o, "kicks", q->st.kicks);
+	J_U64(o, "interrupts", q->st.irqs);
+	J_U64(o, "requests", q->st.reqs);
+	J_U64(o, "bytes", q->st.bytes);
+	J_U64(o, "errors", q->st.errors);
+	J_U64(o, "yields", q->st.yields);
+	J_U64(o, "doorbells_muted", q->st.muted);
+	J_U64(o, "packets", q->st.packets);
+	J_U64(o, "drops", q->st.drops);
+	J_STR(o, "mode", q->polled ? "poll" : "event");
+	return o;
 }
 
-static void blk_resize(struct pvbe_dev *d, const char *size, struct out *o)
+static struct json_object *dev_obj(struct pvbe_dev *d, bool full)
 {
-	char err[200], e2[500];
-	uint64_t sectors = 0;
+	struct json_object *o = json_object_new_object(), *qs;
+	unsigned int q;
 
-	if (pvbe_blk_resize(d, size, &sectors, err, sizeof(err))) {
-		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
-		return;
-	}
-	put(o, "{\"capacity\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", sectors,
-	    sectors * PVIO_BLK_SECTOR_SIZE);
+	J_STR(o, "name", d->cfg->name);
+	J_STR(o, "type", d->ops->name);
+	J_STR(o, "state", pvbe_dev_state_name(d));
+	J_U64(o, "driver_status", d->desc ?
+	      pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) : 0);
+	J_U64(o, "broken_reason", d->broken_reason);
+	J_U64(o, "reset_count", d->seen_reset);
+	J_U64(o, "host_features", d->host_features);
+	J_U64(o, "guest_features", d->guest_features);
+	J_U64(o, "max_queues", d->nqueues);
+	if (!full)
+		return o;
+	qs = json_object_new_array();
+	for (q = 0; q < d->nqueues; q++)
+		json_object_array_add(qs, queue_obj(&d->q[q]));
+	json_object_object_add(o, "queues", qs);
+	if (d->ops->status)
+		d->ops->status(d, o);
+	return o;
 }
 
-static void balloon_status(struct pvbe_dev *d, struct out *o)
-{
-	char err[200], e2[500];
-	struct pvbe_bal_status st;
-	const struct pvio_balloon_stats *s = &st.stats;
+#ifdef PVBE_TEST_HOOKS
+#include <fcntl.h>
+#include <sys/un.h>
 
-	if (pvbe_balloon_status(d, &st, err, sizeof(err))) {
-		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
-		return;
+/* Test builds only: what a worker taken over by its guest could reach. */
+static struct json_object *test_escape(const char *path, const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct json_object *o = json_object_new_object();
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	J_STR(o, "open", err ? strerrorname_np(err) : "ok");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	err = fd < 0 ? errno : 0;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	J_STR(o, "connect", err ? strerrorname_np(err) : "ok");
+	J_U64(o, "uid", getuid());
+	return o;
+}
+#endif
+
+/* Worker: one request line for this guest; the answer into @buf. */
+size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t len)
+{
+	struct json_object *o = NULL, *arr;
+	char *w[PVBE_CTL_MAX_WORDS], err[256];
+	struct pvbe_dev *d;
+	const char *s;
+	int n, i, ret;
+
+	n = split(line, w, PVBE_CTL_MAX_WORDS);
+	if (n == 1 && !strcmp(w[0], "devices")) {
+		arr = json_object_new_array();
+		for (i = 0; i < g->ndev; i++)
+			json_object_array_add(arr, dev_obj(&g->dev[i], false));
+		o = json_object_new_object();
+		json_object_object_add(o, "devices", arr);
+#ifdef PVBE_TEST_HOOKS
+	} else if (n == 3 && !strcmp(w[0], "test-escape")) {
+		o = test_escape(w[1], w[2]);
+#endif
+	} else if (n >= 2 && (d = find_dev(g, w[1]))) {
+		if (n == 2 && !strcmp(w[0], "status")) {
+			o = dev_obj(d, true);
+		} else {
+			o = json_object_new_object();
+			err[0] = '\0';
+			w[1] = w[0];	/* the class sees VERB ARGS... */
+			ret = d->ops->control ? d->ops->control(d, n - 1, w + 1, o, err, sizeof(err)) :
+						-ENOSYS;
+			if (ret) {
+				json_object_put(o);
+				o = ret == -ENOSYS ?
+				    error_obj("%s devices take no request '%s'", d->ops->name, w[0]) :
+				    error_obj("%s", err[0] ? err : strerror(-ret));
+			}
+		}
+	} else {
+		o = error_obj("no such device on guest %s", g->cfg->name);
 	}
-	put(o, "{\"name\":\"%s\",\"state\":\"%s\",\"guest_features\":%" PRIu64 ","
-	    "\"ram_bytes\":%" PRIu64 ",\"target_bytes\":%" PRIu64 ","
-	    "\"actual_bytes\":%" PRIu64 ",\"backed_bytes\":%" PRIu64 ","
-	    "\"floor_bytes\":%" PRIu64 ",\"policy\":\"%s\",\"headroom_bytes\":%" PRIu64 ","
-	    "\"min_bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ","
-	    "\"inflated_pages\":%" PRIu64 ",\"deflated_pages\":%" PRIu64 ","
-	    "\"reported_pages\":%" PRIu64 ",\"punched_bytes\":%" PRIu64 ","
-	    "\"punch_errors\":%" PRIu64 ",\"policy_changes\":%" PRIu64 ","
-	    "\"stats_skipped\":%" PRIu64,
-	    d->cfg->name, dev_state_name(d), st.guest_features, st.ram, st.target,
-	    st.actual, st.backed, st.floor, st.policy, st.headroom, st.min, st.max,
-	    st.inflated_pages, st.deflated_pages, st.reported_pages,
-	    st.punched_bytes, st.punch_errors, st.policy_changes, st.stats_skipped);
-	if (st.stats_valid)
-		put(o, ",\"stats\":{\"age_ms\":%" PRIu64 ",\"seq\":%u,\"interval_ms\":%u,"
-		    "\"free_bytes\":%" PRIu64 ",\"avail_bytes\":%" PRIu64 ","
-		    "\"cache_bytes\":%" PRIu64 ",\"total_bytes\":%" PRIu64 ","
-		    "\"swap_in\":%" PRIu64 ",\"swap_out\":%" PRIu64 ","
-		    "\"major_faults\":%" PRIu64 ",\"minor_faults\":%" PRIu64 ","
-		    "\"oom_kills\":%" PRIu64 ",\"psi_some_avg10\":%u,"
-		    "\"psi_full_avg10\":%u,\"deflated_on_pressure\":%" PRIu64 "}",
-		    st.stats_age_ms, (unsigned int)s->seq, (unsigned int)s->interval_ms,
-		    (uint64_t)s->free_bytes, (uint64_t)s->avail_bytes,
-		    (uint64_t)s->cache_bytes, (uint64_t)s->total_bytes,
-		    (uint64_t)s->swap_in, (uint64_t)s->swap_out,
-		    (uint64_t)s->major_faults, (uint64_t)s->minor_faults,
-		    (uint64_t)s->oom_kills, (unsigned int)s->psi_some_avg10,
-		    (unsigned int)s->psi_full_avg10, (uint64_t)s->deflated_on_pressure);
-	put(o, "}");
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	n = snprintf(buf, len, "%s", s);
+	if (n < 0 || (size_t)n >= len)
+		n = snprintf(buf, len, "{\"error\":\"response too large\"}");
+	json_object_put(o);
+	return (size_t)n;
 }
 
-/* balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE */
-static void balloon_req(struct pvbe_dev *d, const char *verb, const char *arg,
-			struct out *o)
+/* ---- the supervisor: clients and pending requests ------------------------------- */
+
+struct ctl_req {
+	bool used;
+	int fd;				/* the client */
+	uint64_t id;
+	uint64_t deadline;		/* ms */
+	unsigned int waiting;		/* worker answers still to come */
+	struct json_object *resp;	/* what goes back */
+	/* list: one entry per guest, filled as workers answer */
+	struct json_object *guests[PVBE_MAX_GUESTS];
+	struct pvbe_guest *for_guest;	/* a device request: its guest */
+	struct pvbe_guest *removing;	/* guest remove: done when it is gone */
+};
+
+static struct ctl_req reqs[PVBE_CTL_PENDING];
+static uint64_t next_id = 1;
+
+static void req_reply(struct ctl_req *r)
 {
-	char err[200], e2[500];
-	uint64_t pages = 0;
+	const char *s = json_object_to_json_string_ext(r->resp, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(s);
+
+	/* Small, local, one shot: the client reads; a full buffer is its loss. */
+	if (send(r->fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+	    send(r->fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		pvbe_warn("control", "reply: %s", strerror(errno));
+	pvbe_loop_del(r->fd);
+	close(r->fd);
+	json_object_put(r->resp);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct ctl_req *req_new(int fd)
+{
+	int i;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++) {
+		if (reqs[i].used)
+			continue;
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		reqs[i].used = true;
+		reqs[i].fd = fd;
+		reqs[i].id = next_id++;
+		reqs[i].deadline = pvbe_now_ms() + PVBE_CTL_TIMEOUT_MS;
+		return &reqs[i];
+	}
+	return NULL;
+}
+
+static int forward(struct ctl_req *r, struct pvbe_guest *g, const char *line)
+{
+	if (!g->worker || g->pair[0] < 0)
+		return -ESRCH;
+	return pvbe_msg_send(g->pair[0], PVBE_MSG_CTL, r->id, 0, 0, line, strlen(line),
+			     NULL, 0);
+}
+
+static struct json_object *guest_obj(struct pvbe_guest *g)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_STR(o, "name", g->cfg->name);
+	J_STR(o, "socket", g->cfg->socket);
+	J_BOOL(o, "connected", g->conn_fd >= 0);
+	J_U64(o, "peer", g->conn_fd >= 0 ? g->client_id : 0);
+	J_U64(o, "generation", g->generation);
+	J_U64(o, "vectors", g->nvectors);
+	J_U64(o, "window_bytes", g->win_size);
+	J_U64(o, "worker_pid", (uint64_t)(g->worker > 0 ? g->worker : 0));
+	J_U64(o, "worker_restarts", g->restarts);
+	J_STR(o, "worker", g->removing ? "removing" : g->worker ? "running" :
+	      g->restart_at ? "on hold after repeated crashes" : "starting");
+	return o;
+}
+
+/* list: a guest's worker answered (@json NULL: it did not). */
+static void list_fill(struct ctl_req *r, struct pvbe_guest *g, const char *json)
+{
+	struct json_object *ans, *devs = NULL, *go = r->guests[g->index];
+	enum json_tokener_error jerr;
+
+	if (!go)
+		return;
+	if (json) {
+		ans = json_tokener_parse_verbose(json, &jerr);
+		if (ans && json_object_object_get_ex(ans, "devices", &devs) &&
+		    json_object_is_type(devs, json_type_array)) {
+			json_object_object_add(go, "devices", json_object_get(devs));
+		} else {
+			J_STR(go, "devices_error", "the worker's answer was not valid");
+		}
+		json_object_put(ans);
+	} else {
+		J_STR(go, "devices_error", "the worker did not answer");
+	}
+	r->guests[g->index] = NULL;
+}
+
+static void do_list(struct ctl_req *r)
+{
+	struct json_object *arr = json_object_new_array();
+	int i;
+
+	r->resp = json_object_new_object();
+	J_U64(r->resp, "supervisor_pid", (uint64_t)getpid());
+	json_object_object_add(r->resp, "guests", arr);
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+		struct json_object *go;
+
+		if (!g)
+			continue;
+		go = guest_obj(g);
+		json_object_array_add(arr, go);
+		if (!forward(r, g, "devices")) {
+			r->guests[i] = go;
+			r->waiting++;
+		} else {
+			J_STR(go, "devices_error", "no worker");
+		}
+	}
+}
+
+static void do_workers(struct ctl_req *r)
+{
+	struct json_object *arr = json_object_new_array();
+	int i;
+
+	r->resp = json_object_new_object();
+	J_U64(r->resp, "supervisor_pid", (uint64_t)getpid());
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+		struct json_object *go;
+
+		if (!g)
+			continue;
+		go = json_object_new_object();
+		J_STR(go, "name", g->cfg->name);
+		J_U64(go, "worker_pid", (uint64_t)(g->worker > 0 ? g->worker : 0));
+		json_object_array_add(arr, go);
+	}
+	json_object_object_add(r->resp, "guests", arr);
+}
+
+static void do_guest(struct ctl_req *r, int n, char **w)
+{
+	struct pvbe_guest *g;
+	struct pvbe_cfg cfg;
+	char err[320];
 	int ret;
 
-	if (!strcmp(verb, "status") && !arg[0]) {
-		balloon_status(d, o);
+	if (n == 3 && !strcmp(w[1], "add") && valid_path(w[2])) {
+		if (pvbe_config_load(&cfg, w[2], true)) {
+			r->resp = error_obj("%s", pvbe_config_error());
+			return;
+		}
+		if (!cfg.nguests) {
+			pvbe_config_free(&cfg);
+			r->resp = error_obj("%s: no [guest NAME] section", w[2]);
+			return;
+		}
+		ret = pvbe_guests_add(&cfg, err, sizeof(err));
+		r->resp = ret < 0 ? error_obj("%s", err) : json_object_new_object();
+		if (ret >= 0)
+			J_U64(r->resp, "added", (uint64_t)ret);
 		return;
 	}
-	if (!arg[0] || (strcmp(verb, "set") && strcmp(verb, "policy") &&
-			strcmp(verb, "headroom"))) {
-		put(o, "{\"error\":\"balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE\"}");
+	if (n == 3 && !strcmp(w[1], "remove") && valid_name(w[2])) {
+		g = pvbe_guest_find(w[2]);
+		if (!g) {
+			r->resp = error_obj("no guest %s", w[2]);
+			return;
+		}
+		if (g->removing) {
+			r->resp = error_obj("guest %s is being removed already", w[2]);
+			return;
+		}
+		r->resp = json_object_new_object();
+		J_STR(r->resp, "removed", g->cfg->name);
+		/* The answer goes when the guest is gone. */
+		r->removing = g;
+		r->deadline = pvbe_now_ms() + 10000;
+		pvbe_guest_remove(g, NULL);
 		return;
 	}
-	if (!strcmp(verb, "set"))
-		ret = pvbe_balloon_set(d, arg, &pages, err, sizeof(err));
-	else if (!strcmp(verb, "policy"))
-		ret = pvbe_balloon_policy(d, arg, err, sizeof(err));
-	else
-		ret = pvbe_balloon_headroom(d, arg, err, sizeof(err));
-	if (ret) {
-		put(o, "{\"error\":\"%s\"}", jesc(err, e2, sizeof(e2)));
-		return;
-	}
-	if (!strcmp(verb, "set"))
-		put(o, "{\"target_pages\":%" PRIu64 ",\"target_bytes\":%" PRIu64 "}",
-		    pages, pages * PVBE_BAL_PAGE);
-	else
-		balloon_status(d, o);
+	r->resp = error_obj("guest add FILE | guest remove GUEST");
 }
 
-static void handle(char *line, struct out *o)
+static void handle(struct ctl_req *r, char *line)
 {
-	char cmd[32] = "", a[64] = "", b[64] = "", c[16] = "", e[32] = "";
+	char *w[PVBE_CTL_MAX_WORDS], fwd[512], err[256];
 	struct pvbe_guest *g;
 	struct pvbe_dev *d;
-	int i, n;
+	int n, i, ret, argc;
 
-	n = sscanf(line, "%31s %63s %63s %15s %31s", cmd, a, b, c, e);
-	if (!valid_arg(cmd) || !valid_arg(a) || !valid_arg(b) || !valid_arg(c) ||
-	    !valid_arg(e)) {
-		put(o, "{\"error\":\"request words are names: letters, digits, '-' and '_'\"}");
+	n = split(line, w, PVBE_CTL_MAX_WORDS);
+	argc = n;
+	if (n <= 0) {
+		r->resp = error_obj("empty or too long request");
 		return;
 	}
-	if (n >= 1 && !strcmp(cmd, "list")) {
-		put(o, "{\"supervisor_pid\":%d,\"worker_pid\":%d,\"guests\":[",
-		    (int)getppid(), (int)getpid());
-		for (i = 0; i < pvbe.nguests; i++) {
-			if (i)
-				put(o, ",");
-			put_guest(o, &pvbe.guests[i]);
-		}
-		put(o, "]}");
-		return;
-	}
-	if (n == 3 && !strcmp(cmd, "status")) {
-		g = find_guest(a);
-		d = g ? find_dev(g, b) : NULL;
-		if (!d) {
-			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+	for (i = 0; i < n; i++) {
+		bool path_ok = (!strcmp(w[0], "guest") && i == 2) ||
+			       (!strcmp(w[0], "test-escape") && i >= 2);
+
+		if (!(path_ok ? valid_path(w[i]) : valid_name(w[i]))) {
+			r->resp = error_obj("request words are names: letters, digits, '-' and '_'");
 			return;
 		}
-		put_dev(o, d, 1);
+	}
+	if (!strcmp(w[0], "list") && n == 1) {
+		do_list(r);
 		return;
 	}
-	if (n == 4 && !strcmp(cmd, "net-link")) {
-		g = find_guest(a);
-		d = g ? find_dev(g, b) : NULL;
-		if (!d) {
-			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
+	if (!strcmp(w[0], "workers") && n == 1) {
+		do_workers(r);
+		return;
+	}
+	if (!strcmp(w[0], "guest")) {
+		do_guest(r, n, w);
+		return;
+	}
+	if (!strcmp(w[0], "reload") && n == 1) {
+		ret = pvbe_reload(err, sizeof(err));
+		r->resp = ret ? error_obj("%s", err) : json_object_new_object();
+		if (!ret)
+			J_STR(r->resp, "reloaded", pvbe.config_path);
+		return;
+	}
+	if (n < 3) {
+		r->resp = error_obj("unknown request; try: list | workers | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload");
+		return;
+	}
+	/* VERB GUEST DEVICE ARGS...: the guest's worker answers. */
+	g = pvbe_guest_find(w[1]);
+	if (!g) {
+		r->resp = error_obj("no guest %s", w[1]);
+		return;
+	}
+	d = NULL;
+	for (i = 0; i < g->ndev; i++)
+		if (!strcmp(g->dev[i].cfg->name, w[2]))
+			d = &g->dev[i];
+	if (!d && strcmp(w[0], "test-escape")) {
+		r->resp = error_obj("no device %s on guest %s", w[2], w[1]);
+		return;
+	}
+	/* What only the supervisor may do (a TAP's carrier) comes first. */
+	if (d && d->ops->sup_control) {
+		err[0] = '\0';
+		w[2] = w[0];
+		ret = d->ops->sup_control(d, n - 2, w + 2, err, sizeof(err));
+		w[2] = d->cfg->name;
+		if (ret < 0) {
+			r->resp = error_obj("%s", err[0] ? err : strerror(-ret));
 			return;
 		}
-		net_link(d, c, o);
+	}
+	/* To the worker: VERB DEVICE ARGS... */
+	n = snprintf(fwd, sizeof(fwd), "%s", w[0]);
+	for (i = 2; i < (int)PVBE_CTL_MAX_WORDS && i < argc && n < (int)sizeof(fwd); i++)
+		n += snprintf(fwd + n, sizeof(fwd) - (size_t)n, " %s", w[i]);
+	if (forward(r, g, fwd)) {
+		r->resp = error_obj("guest %s has no worker running at the moment", w[1]);
 		return;
 	}
-	if ((n == 3 || n == 4) && !strcmp(cmd, "blk-resize")) {
-		g = find_guest(a);
-		d = g ? find_dev(g, b) : NULL;
-		if (!d) {
-			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
-			return;
-		}
-		blk_resize(d, n == 4 ? c : NULL, o);
-		return;
-	}
-	if ((n == 4 || n == 5) && !strcmp(cmd, "balloon")) {
-		g = find_guest(a);
-		d = g ? find_dev(g, b) : NULL;
-		if (!d) {
-			put(o, "{\"error\":\"no device %s on guest %s\"}", b, a);
-			return;
-		}
-		balloon_req(d, c, n == 5 ? e : "", o);
-		return;
-	}
-	put(o, "{\"error\":\"unknown request; try: list | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG]\"}");
+	r->for_guest = g;
+	r->waiting = 1;
 }
 
 static void on_client(int fd, uint32_t events, void *arg)
 {
-	static struct out o;
+	struct ctl_req *r = arg;
 	char line[512];
 	ssize_t n;
 
 	(void)events;
-	(void)arg;
 	n = recv(fd, line, sizeof(line) - 1, MSG_DONTWAIT);
 	if (n < 0 && errno == EAGAIN)
 		return;
-	if (n > 0) {
-		line[n] = '\0';
-		line[strcspn(line, "\r\n")] = '\0';
-		o.len = 0;
-		o.overflow = 0;
-		handle(line, &o);
-		if (o.overflow) {
-			o.len = 0;
-			o.overflow = 0;
-			put(&o, "{\"error\":\"response too large\"}");
-		}
-		put(&o, "\n");
-		/* Small, local, one shot: a blocking send is fine here. */
-		if (send(fd, o.buf, o.len, MSG_NOSIGNAL) < 0)
-			pvbe_warn("control", "reply: %s", strerror(errno));
-	}
 	pvbe_loop_del(fd);
-	close(fd);
+	if (n <= 0) {
+		close(fd);
+		memset(r, 0, sizeof(*r));
+		return;
+	}
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	handle(r, line);
+	/* Answered now, unless it waits for a worker or a removal. */
+	if (r->used && !r->waiting && !r->removing)
+		req_reply(r);
 }
 
 void pvbe_control_accept(int lfd, uint32_t events, void *arg)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
+	struct ctl_req *r;
 	int fd;
 
 	(void)events;
 	(void)arg;
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
@@ -417,6 +560,122 @@ void pvbe_control_accept(int lfd, uint32_t events, void *arg)
 		close(fd);
 		return;
 	}
-	if (pvbe_loop_add(fd, EPOLLIN, on_client, NULL))
+	r = req_new(fd);
+	if (!r) {
+		pvbe_warn("control", "too many requests in progress: client refused");
 		close(fd);
+		return;
+	}
+	if (pvbe_loop_add(fd, EPOLLIN, on_client, r)) {
+		close(fd);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+int pvbe_control_listen(const char *path)
+{
+	int fd = pvbe_unix_listen(path, 16, "control");
+
+	if (fd >= 0)
+		pvbe_info("control", "listening on %s", path);
+	return fd;
+}
+
+static struct ctl_req *req_by_id(uint64_t id)
+{
+	int i;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++)
+		if (reqs[i].used && reqs[i].id == id)
+			return &reqs[i];
+	return NULL;
+}
+
+/* A worker answered request @id (@json NULL: it never will). */
+void pvbe_control_reply(struct pvbe_guest *g, uint64_t id, const char *json)
+{
+	struct ctl_req *r = req_by_id(id);
+	enum json_tokener_error jerr;
+	struct json_object *o;
+
+	if (!r || !r->waiting)
+		return;
+	if (r->for_guest) {
+		if (r->for_guest != g)
+			return;		/* not this worker's to answer */
+		o = json ? json_tokener_parse_verbose(json, &jerr) : NULL;
+		if (o && !json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			o = NULL;
+		}
+		r->resp = o ? o : error_obj(json ? "guest %s: the worker's answer was not valid" :
+					    "guest %s: the worker did not answer", g->cfg->name);
+		r->waiting = 0;
+		req_reply(r);
+		return;
+	}
+	if (!r->guests[g->index])
+		return;
+	list_fill(r, g, json);
+	if (--r->waiting == 0)
+		req_reply(r);
+}
+
+/* A guest's worker died: what waits for it gets no answer. */
+void pvbe_control_guest_gone(struct pvbe_guest *g)
+{
+	int i;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++)
+		if (reqs[i].used && reqs[i].waiting &&
+		    (reqs[i].for_guest == g || reqs[i].guests[g->index]))
+			pvbe_control_reply(g, reqs[i].id, NULL);
+}
+
+void pvbe_control_guest_removed(struct pvbe_guest *g)
+{
+	int i;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++) {
+		if (!reqs[i].used)
+			continue;
+		if (reqs[i].removing == g) {
+			reqs[i].removing = NULL;
+			if (!reqs[i].waiting)
+				req_reply(&reqs[i]);
+		}
+		if (reqs[i].for_guest == g)
+			reqs[i].for_guest = NULL;
+		reqs[i].guests[g->index] = NULL;
+	}
+}
+
+/* Answers that are late: go without them. */
+void pvbe_control_tick(uint64_t now)
+{
+	int i, k;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++) {
+		struct ctl_req *r = &reqs[i];
+
+		if (!r->used || (!r->waiting && !r->removing) || now < r->deadline)
+			continue;
+		if (r->removing) {
+			json_object_put(r->resp);
+			r->resp = error_obj("guest %s: its worker has not exited yet",
+					    r->removing->cfg->name);
+			r->removing = NULL;
+			req_reply(r);
+			continue;
+		}
+		if (r->for_guest) {
+			pvbe_control_reply(r->for_guest, r->id, NULL);
+			continue;
+		}
+		for (k = 0; k < PVBE_MAX_GUESTS; k++)
+			if (r->guests[k])
+				list_fill(r, pvbe.guests[k], NULL);
+		r->waiting = 0;
+		req_reply(r);
+	}
 }

@@ -7,6 +7,7 @@
 #include "core/log.h"
 
 int pvbe_log_level = PVBE_LOG_INFO;
+char pvbe_log_last_err[256];
 
 static const char *const level_name[] = { "error", "warn", "info", "debug" };
 
@@ -21,6 +22,9 @@ void pvbe_log(int level, const char *tag, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (level == PVBE_LOG_ERR)
+		snprintf(pvbe_log_last_err, sizeof(pvbe_log_last_err), "%.60s%s%.190s",
+			 tag ? tag : "", tag ? ": " : "", msg);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* One write per line so lines from supervisor and worker never mix. */
 	fprintf(stderr, "%ld.%03ld pviod[%d] %s %s: %s\n", (long)ts.tv_sec,

@@ -13,6 +13,8 @@
 enum pvbe_log_level { PVBE_LOG_ERR, PVBE_LOG_WARN, PVBE_LOG_INFO, PVBE_LOG_DEBUG };
 
 extern int pvbe_log_level;
+/* The last error line logged (tag: message), for control-socket replies. */
+extern char pvbe_log_last_err[256];
 
 void pvbe_log(int level, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -16,7 +16,7 @@
 #include "core/loop.h"
 #include "core/log.h"
 
-#define PVBE_LOOP_MAX_FDS	4096
+#define PVBE_LOOP_MAX_FDS	65536
 
 struct pvbe_loop_ent {
 	pvbe_fd_cb cb;
@@ -28,25 +28,34 @@ static struct {
 	int epfd;
 	int stop;
 	struct pvbe_loop_ent ent[PVBE_LOOP_MAX_FDS];
-	int (*poll)(void);
+	int (*prepare)(void);
 } loop = { .epfd = -1 };
 
-/*
- * Busy-poll mode (poll.c): between epoll waits, which then do not block,
- * run @fn this many times.  Other fds (control, heartbeat, TAPs of event
- * queues) are served at most PVBE_LOOP_POLL_ROUNDS rounds late.
- */
-#define PVBE_LOOP_POLL_ROUNDS	64
-
-void pvbe_loop_set_poll(int (*fn)(void))
+void pvbe_loop_set_prepare(int (*fn)(void))
 {
-	loop.poll = fn;
+	loop.prepare = fn;
 }
 
 int pvbe_loop_init(void)
 {
 	loop.epfd = epoll_create1(EPOLL_CLOEXEC);
 	return loop.epfd < 0 ? -errno : 0;
+}
+
+int pvbe_loop_reinit(void)
+{
+	/* The parent's epoll set is shared with it: only our fd goes. */
+	if (loop.epfd >= 0)
+		close(loop.epfd);
+	memset(loop.ent, 0, sizeof(loop.ent));
+	loop.stop = 0;
+	loop.prepare = NULL;
+	return pvbe_loop_init();
+}
+
+int pvbe_loop_fd(void)
+{
+	return loop.epfd;
 }
 
 void pvbe_loop_uninit(void)
@@ -93,15 +102,10 @@ int pvbe_loop_run(void)
 	while (!loop.stop) {
 		int timeout = -1;
 
-		if (loop.poll) {
-			timeout = 0;
-			for (i = 0; i < PVBE_LOOP_POLL_ROUNDS; i++) {
-				if (!loop.poll()) {
-					timeout = -1;	/* idle: sleep until an fd is ready */
-					break;
-				}
-			}
-		}
+		if (loop.prepare && loop.prepare())
+			timeout = 0;	/* more to do: only look at the fds */
+		if (loop.stop)
+			break;
 		n = epoll_wait(loop.epfd, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)

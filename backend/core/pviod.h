@@ -1,50 +1,55 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* pviod.h - daemon-wide state and the pieces main() wires together. */
+/*
+ * pviod.h - daemon-wide state and the pieces main() wires together.
+ *
+ *   supervisor.c  guests, their sockets, windows, eventfds and host
+ *                 resources; one worker process per guest; the control
+ *                 socket; guests added and removed at run time
+ *   worker.c      one guest's I/O, sandboxed (sandbox.c)
+ *   msg.c         the messages between the two
+ *   control.c     control requests: parsing, and the worker's answers
+ */
 #ifndef PVBE_PVIOD_H
 #define PVBE_PVIOD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "core/config.h"
 #include "transport/guest.h"
-#include "transport/ivshmem.h"
-
-/* Worker -> supervisor messages. */
-enum {
-	PVBE_SUP_CONN = 1,	/* fd: a guest's connection; arg: its peer ID */
-	PVBE_SUP_RAM,		/* fd: RAM memfd a frontend offered; arg: size */
-	PVBE_SUP_GONE,		/* the guest's client left: drop its fds */
-	PVBE_SUP_NEXT_ID,	/* arg: next peer ID to hand out */
-};
-
-struct pvbe_sup_msg {
-	int op;
-	int guest;
-	uint64_t arg;
-};
 
 struct pvbe_daemon {
-	struct pvbe_cfg cfg;
-	int nguests;
-	struct pvbe_guest guests[PVBE_MAX_GUESTS];
-	int control_fd;		/* listening, kept by the supervisor */
-	int sup_fd;		/* supervisor end of the pair */
-	int worker_fd;		/* worker end of the pair */
-	pid_t worker_pid;	/* in the supervisor */
-	uint16_t next_client_id;
-	uint64_t started;	/* worker start, seconds */
+	char config_path[4096];
+	struct pvbe_cfg cfg;		/* global keys; guests move to guests[] */
+	struct pvbe_guest *guests[PVBE_MAX_GUESTS];	/* (S) NULL: free slot */
+	int control_fd;			/* (S) listening */
+	uint16_t next_client_id;	/* (S) never reused while it can be */
+	uid_t uid;			/* workers drop to these when root */
+	gid_t gid;
+	/* In a worker: its guest and its end of the supervisor pair. */
+	struct pvbe_guest *self;
+	int sup_fd;
 };
 
 extern struct pvbe_daemon pvbe;
 
-void pvbe_sup_send(int op, int guest, int fd, uint64_t arg);
+/* supervisor.c */
+int pvbe_supervise(void);
+int pvbe_guest_new(struct pvbe_guest_cfg *cfg, struct pvbe_guest **out);
+void pvbe_guest_free(struct pvbe_guest *g);
 
 /* worker.c */
-int pvbe_worker_main(bool restart);
+int pvbe_worker_main(struct pvbe_guest *g);
 
 /* control.c */
 int pvbe_control_listen(const char *path);
 void pvbe_control_accept(int fd, uint32_t events, void *arg);
+/* Worker: answer one request line for its guest into @buf (one JSON object). */
+size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t len);
+/* Supervisor: a worker's answer to request @id arrived (NULL: none). */
+void pvbe_control_reply(struct pvbe_guest *g, uint64_t id, const char *json);
+/* Supervisor: the guest's worker is gone; fail what waits for it. */
+void pvbe_control_guest_gone(struct pvbe_guest *g);
 
 #endif

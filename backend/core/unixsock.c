@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* unixsock.c - listening unix sockets and fd passing for pviod. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,63 +45,94 @@ int pvbe_unix_listen(const char *path, int backlog, const char *tag)
 	return fd;
 }
 
-union fd_cmsg {
-	char buf[CMSG_SPACE(sizeof(int))];
-	struct cmsghdr align;
-};
-
-int pvbe_send_fd(int sock, const void *buf, size_t len, int fd)
+int pvbe_send_fds(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned int nfds)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	union fd_cmsg u;
+	size_t space = CMSG_SPACE(nfds * sizeof(int));
 	struct cmsghdr *c;
+	void *ctl = NULL;
 	ssize_t n;
 
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
+	if (nfds) {
+		/* cmsghdr alignment: calloc's is enough. */
+		ctl = calloc(1, space);
+		if (!ctl)
+			return -ENOMEM;
+		msg.msg_control = ctl;
+		msg.msg_controllen = space;
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	do {
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
+	n = n < 0 ? -errno : n;
+	free(ctl);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-ssize_t pvbe_recv_fd(int sock, void *buf, size_t len, int *fd, int flags)
+ssize_t pvbe_recv_fds(int sock, void *buf, size_t len, int *fds,
+		      unsigned int max, unsigned int *nfds, int flags)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	union fd_cmsg u;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
+	/* Room for one fd more than @max: a message with too many is seen. */
+	size_t space = CMSG_SPACE((max + 1) * sizeof(int));
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	unsigned int got = 0, i, k;
+	bool bad = false;
 	struct cmsghdr *c;
+	void *ctl;
 	ssize_t n;
 
-	*fd = -1;
+	*nfds = 0;
+	ctl = calloc(1, space);
+	if (!ctl)
+		return -ENOMEM;
+	msg.msg_control = ctl;
+	msg.msg_controllen = space;
 	do {
 		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if (msg.msg_flags & MSG_CTRUNC) {
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
+	if (n < 0) {
+		n = -errno;
+		free(ctl);
+		return n;
+	}
+	/*
+	 * Every fd the kernel installed is ours to hand out or close, in
+	 * however many SCM_RIGHTS headers they came: never assume one fd
+	 * per message (a peer that sends two would leak both).
+	 */
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		k = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < max)
+				fds[got++] = fd;
+			else {
+				close(fd);
+				bad = true;
+			}
+		}
+	}
+	free(ctl);
+	if (bad || (msg.msg_flags & MSG_CTRUNC)) {
+		for (i = 0; i < got; i++)
+			close(fds[i]);
 		return -EPROTO;
 	}
+	*nfds = got;
 	return n;
 }

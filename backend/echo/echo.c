@@ -11,6 +11,8 @@
 #include "transport/guest.h"
 #include "core/log.h"
 
+#define PVBE_ECHO_MAX	(1u << 20)
+
 /* Runs at configuration time, so --check-config catches typos too. */
 static int echo_parse(struct pvbe_dev *dev)
 {
@@ -29,13 +31,15 @@ static int echo_init(struct pvbe_dev *dev)
 	return 0;
 }
 
-static void echo_process(struct pvbe_queue *q, const struct pvbe_req *req,
-			 struct pvio_cpl *cpl)
+static int64_t echo_request(struct pvbe_queue *q, const struct pvbe_req *req)
 {
 	unsigned int ri = 0, wi = 0;
 	uint32_t roff = 0, woff = 0, copied = 0;
 
-	(void)q;
+	if (req->in_bytes > PVBE_ECHO_MAX) {
+		pvbe_queue_complete(q, req->id, PVIO_S_INVAL, 0);
+		return 0;
+	}
 	for (;;) {
 		uint32_t rlen, wlen, n;
 
@@ -63,8 +67,9 @@ static void echo_process(struct pvbe_queue *q, const struct pvbe_req *req,
 			woff = 0;
 		}
 	}
-	cpl->len = pvio_cpu_to_le32(copied);
-	cpl->status = pvio_cpu_to_le32(PVIO_S_OK);
+	q->st.bytes += copied + req->in_bytes;
+	pvbe_queue_complete(q, req->id, PVIO_S_OK, copied);
+	return copied;
 }
 
 const struct pvbe_dev_ops pvbe_echo_ops = {
@@ -75,6 +80,6 @@ const struct pvbe_dev_ops pvbe_echo_ops = {
 	.config_len = 0,
 	.parse = echo_parse,
 	.init = echo_init,
-	.process = echo_process,
+	.request = echo_request,
 	.can_poll = true,
 };

@@ -16,7 +16,9 @@
  *                ops->kick: act on a BROKEN the poll thread deferred.
  *
  * The threading contract is in net/dpdk.h.  Nothing here touches the guest
- * queues while the poll thread runs.
+ * queues while the poll thread runs.  EAL needs hugepages, device files
+ * and threads at run time: a guest with a DPDK port has an unconfined
+ * worker (core/sandbox.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -142,13 +144,6 @@ static int dpdk_setup(struct pvbe_dev *dev)
 	struct pvbe_net_dpdk *dp = nd->dpdk;
 	unsigned int i;
 
-	nd->sh = mmap(NULL, sizeof(*nd->sh), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (nd->sh == MAP_FAILED) {
-		nd->sh = NULL;
-		return -errno;
-	}
-	nd->sh->link_up = true;
 	for (i = 0; i < nd->npairs; i++) {
 		dp->pair[i].size = dev->cfg->queue_size;
 		dp->pair[i].fifo = calloc(dp->pair[i].size, sizeof(struct pvbe_net_rxbuf));
@@ -160,18 +155,19 @@ static int dpdk_setup(struct pvbe_dev *dev)
 	return 0;
 }
 
+/* Undo parse and setup. */
 static void dpdk_uninit(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
 	unsigned int i;
 
-	for (i = 0; i < nd->npairs; i++) {
+	if (!nd)
+		return;
+	for (i = 0; i < nd->npairs; i++)
 		free(nd->dpdk->pair[i].fifo);
-		nd->dpdk->pair[i].fifo = NULL;
-	}
-	if (nd->sh)
-		munmap(nd->sh, sizeof(*nd->sh));
-	nd->sh = NULL;
+	free(nd->dpdk);
+	free(nd);
+	dev->priv = NULL;
 }
 
 /* ---- EAL and ports (worker, once per process) --------------------------- */
@@ -395,13 +391,23 @@ static int dpdk_init(struct pvbe_dev *dev)
  */
 static void dpdk_kick(struct pvbe_queue *q)
 {
-	struct pvbe_net_dpdk *dp = ((struct pvbe_net_dev *)q->dev->priv)->dpdk;
+	struct pvbe_dev *d = q->dev;
+	struct pvbe_net_dpdk *dp = ((struct pvbe_net_dev *)d->priv)->dpdk;
 
 	/* Pairs with the release in pvbe_net_dpdk_defer_broken() (net/dpdk_path.c). */
-	if (__atomic_load_n(&dp->broken_pending, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&dp->broken_pending, __ATOMIC_ACQUIRE)) {
 		/* the worker thread: this time it stops the device (joins) */
-		pvbe_dev_mark_broken(q->dev, dp->broken_reason, "%s (poll thread)",
+		pvbe_dev_mark_broken(d, dp->broken_reason, "%s (poll thread)",
 				     dp->broken_msg);
+		return;
+	}
+	/*
+	 * The gate passed (pvbe_queue_run): whatever the guest last wrote to
+	 * its status and reset fields has been acted on.  The poll thread
+	 * serves as long as it finds those values (net/dpdk_path.c).
+	 */
+	__atomic_store_n(&dp->gate_status, d->seen_status, __ATOMIC_RELEASE);
+	__atomic_store_n(&dp->gate_reset, d->seen_reset, __ATOMIC_RELEASE);
 }
 
 static void pairs_reset(struct pvbe_net_dev *nd)
@@ -425,8 +431,11 @@ static void dpdk_start(struct pvbe_dev *dev)
 	sigset_t all, old;
 	int ret;
 
-	nd->features = pvio_le64_to_cpu(pvio_read_once(dev->desc->guest_features));
+	nd->features = dev->guest_features;
 	pairs_reset(nd);
+	dp->gate_status = dev->seen_status;
+	dp->gate_reset = dev->seen_reset;
+	dp->paused = false;
 	dp->stop = false;
 	dp->failed = false;
 	dp->broken_pending = false;
@@ -450,7 +459,7 @@ static void dpdk_start(struct pvbe_dev *dev)
  * BROKEN, disconnect): the poll thread is gone when this returns, so the
  * caller may re-initialise the rings.
  */
-static void dpdk_stop(struct pvbe_dev *dev)
+static int dpdk_stop(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
 	struct pvbe_net_dpdk *dp = nd->dpdk;
@@ -464,6 +473,7 @@ static void dpdk_stop(struct pvbe_dev *dev)
 	dp->broken_pending = false;
 	pairs_reset(nd);
 	nd->features = 0;
+	return 0;
 }
 
 static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
@@ -478,7 +488,10 @@ static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
 	.kick = dpdk_kick,
 	.start = dpdk_start,
 	.stop = dpdk_stop,
+	.sup_control = pvbe_net_sup_control,
+	.control = pvbe_net_control,
 	.defer_broken = pvbe_net_dpdk_defer_broken,
+	.unconfined = true,
 };
 
 #endif /* PVIO_HAVE_DPDK */

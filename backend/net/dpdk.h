@@ -20,6 +20,7 @@
  *
  * Shared between the two threads, nothing else:
  *   pvbe_net_dpdk.stop        worker -> poller, atomic (release/acquire)
+ *   pvbe_net_dpdk.gate_*      worker -> poller, atomic (release/acquire)
  *   pvbe_net_dpdk.broken_*    poller -> worker, atomic flag published last
  *   pvbe_net_shared.link_up   worker -> poller, atomic (relaxed: a hint)
  *   pvbe_queue.st          poller writes, control.c reads: plain 64-bit
@@ -63,6 +64,14 @@ struct pvbe_net_dpdk {
 	pthread_t thread;
 	bool thread_live;
 	bool stop;			/* worker -> poller, atomic */
+	/*
+	 * worker -> poller, atomic: the guest's driver_status and
+	 * reset_request as the worker last acted on them.  The poller serves
+	 * only while the window still holds these: a reset or status change
+	 * is the worker's to act on first (protocol.md 9.2).
+	 */
+	uint32_t gate_status, gate_reset;
+	bool paused;			/* poller's own: waiting for the worker */
 	/* poller -> worker: a protocol violation to act on (defer_broken) */
 	bool failed;			/* poller's own: stop serving */
 	uint32_t broken_reason;

@@ -427,6 +427,34 @@ static unsigned int rx_round(struct pvbe_net_dev *nd, unsigned int i)
 
 /* ---- the poll thread ----------------------------------------------------- */
 
+/*
+ * Act on a reset first: the guest wrote a reset or a new status the worker
+ * has not acted on yet?  Then serve nothing and ring the worker's
+ * configuration doorbell; its kick opens the gate again once it has.
+ */
+static bool gate_open(struct pvbe_net_dev *nd)
+{
+	struct pvbe_net_dpdk *dp = nd->dpdk;
+	struct pvbe_dev *d = nd->dev;
+	uint32_t rr = pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request));
+	uint32_t st = pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status));
+	uint64_t one = 1;
+
+	/* Pairs with the release in dpdk_kick() (net/dpdk.c). */
+	if (rr == __atomic_load_n(&dp->gate_reset, __ATOMIC_ACQUIRE) &&
+	    st == __atomic_load_n(&dp->gate_status, __ATOMIC_ACQUIRE)) {
+		dp->paused = false;
+		return true;
+	}
+	if (!dp->paused) {
+		dp->paused = true;
+		if (write(d->g->be_efd[PVIO_CONFIG_VECTOR], &one, sizeof(one)) < 0)
+			pvbe_warn(d->tag, "poll thread: wake the worker: %s (the heartbeat will)",
+				  strerror(errno));
+	}
+	return false;
+}
+
 void *pvbe_net_dpdk_poll_main(void *arg)
 {
 	struct pvbe_net_dev *nd = arg;
@@ -446,6 +474,10 @@ void *pvbe_net_dpdk_poll_main(void *arg)
 			  rte_strerror(rte_errno));
 	/* Pairs with the release in dpdk_stop() (net/dpdk.c). */
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE) && !dp->failed) {
+		if (!gate_open(nd)) {
+			nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+			continue;
+		}
 		work = 0;
 		for (i = 0; i < nd->npairs && !dp->failed; i++) {
 			work += tx_round(nd, i);

@@ -5,6 +5,7 @@
  * data path net/path.c.
  */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 
 #define PVBE_NET_VLAN_ETH_HLEN	18
 
-extern const struct pvbe_dev_ops pvbe_net_ops;
 
 /* At most 5 data-path warnings per 5 s per device; then a count. */
 bool pvbe_net_ratelimit(struct pvbe_net_dev *nd)
@@ -97,6 +97,12 @@ static int net_parse(struct pvbe_dev *dev)
 	if (!nd)
 		return -ENOMEM;
 	nd->dev = dev;
+	/* The link state lives in the persist page: up until told otherwise. */
+	nd->sh = (struct pvbe_net_shared *)dev->persist->cls;
+	if (!nd->sh->link_set) {
+		nd->sh->link_up = true;
+		nd->sh->link_set = true;
+	}
 	dev->priv = nd;
 	for (i = 0; i < PVBE_NET_MAX_PAIRS; i++) {
 		nd->pair[i].nd = nd;
@@ -206,13 +212,6 @@ static int net_setup(struct pvbe_dev *dev)
 	unsigned int i;
 	int ret;
 
-	nd->sh = mmap(NULL, sizeof(*nd->sh), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (nd->sh == MAP_FAILED) {
-		nd->sh = NULL;
-		return -errno;
-	}
-	nd->sh->link_up = true;
 	for (i = 0; i < nd->npairs; i++) {
 		struct pvbe_net_pair *p = &nd->pair[i];
 
@@ -239,30 +238,46 @@ fail:
 		nd->pair[i].fifo = NULL;
 		nd->pair[i].ovf = NULL;
 	}
-	munmap(nd->sh, sizeof(*nd->sh));
-	nd->sh = NULL;
 	return ret;
 }
 
+/* Undo parse and setup (either may not have happened or finished). */
 static void net_uninit(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
+	bool opened = false;
 	unsigned int i;
 
+	if (!nd)
+		return;
+	for (i = 0; i < nd->npairs; i++)
+		opened |= nd->pair[i].fd >= 0;
 	if (nd->null)
 		pvbe_net_null_uninit(nd);
-	else
+	else if (opened)
 		pvbe_net_tap_close(nd);
 	for (i = 0; i < nd->npairs; i++) {
 		free(nd->pair[i].fifo);
 		free(nd->pair[i].ovf);
-		nd->pair[i].fifo = NULL;
-		nd->pair[i].ovf = NULL;
 	}
-	munmap(nd->sh, sizeof(*nd->sh));
-	nd->sh = NULL;
-	if (!nd->null)
+	if (opened)
 		pvbe_info(dev->tag, "TAP %s released", nd->tap);
+	free(nd->dpdk);
+	free(nd);
+	dev->priv = NULL;
+}
+
+/* The worker keeps the TAP queues (the supervisor keeps its own copies). */
+static int net_host_fds(struct pvbe_dev *dev, int *fds, int max)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+	unsigned int i;
+	int n = 0;
+
+	for (i = 0; i < nd->npairs && n < max; i++)
+		if (nd->pair[i].fd >= 0)
+			fds[n++] = nd->pair[i].fd;
+	return n;
 }
 
 /* ---- config area and link (worker) ----------------------------------- */
@@ -281,29 +296,37 @@ static int net_init(struct pvbe_dev *dev)
 	if (nd->npairs > 1)
 		dev->host_features |= 1ull << PVIO_NET_F_MQ;
 	memcpy(c->mac, nd->mac, sizeof(c->mac));
-	c->status = pvio_cpu_to_le16(nd->sh->link_up ? PVIO_NET_S_LINK_UP : 0);
+	c->status = pvio_cpu_to_le16(__atomic_load_n(&nd->sh->link_up, __ATOMIC_RELAXED) ?
+				     PVIO_NET_S_LINK_UP : 0);
 	c->max_queue_pairs = pvio_cpu_to_le16(nd->npairs);
 	c->mtu = pvio_cpu_to_le16(nd->mtu);
 	c->min_mtu = pvio_cpu_to_le16(PVBE_NET_MIN_MTU);
 	c->max_mtu = pvio_cpu_to_le16(nd->max_mtu);
 	c->rx_buf_len = pvio_cpu_to_le32(PVBE_NET_HDR_LEN + nd->mtu + PVBE_NET_VLAN_ETH_HLEN);
 	for (q = 0; q < dev->nqueues; q++)
-		dev->q[q].desc->flags = pvio_cpu_to_le16(q % 2 ? PVIO_QF_TX : PVIO_QF_RX);
+		pvio_write_once(dev->q[q].desc->flags,
+				pvio_cpu_to_le16(q % 2 ? PVIO_QF_TX : PVIO_QF_RX));
 	return 0;
 }
 
-int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
+/*
+ * net-link GUEST DEVICE up|down, the supervisor's half: the TAP's carrier
+ * (CAP_NET_ADMIN, which workers do not have) and the state in the persist
+ * page.  Returns 1: the worker does the rest.
+ */
+int pvbe_net_sup_control(struct pvbe_dev *dev, int argc, char **argv, char *err, size_t len)
 {
 	struct pvbe_net_dev *nd = dev->priv;
-	struct pvio_net_config *c = dev->config;
-	unsigned int i;
+	bool up;
 	int ret;
 
-	if (dev->ops->type != PVIO_DEV_NET) {
-		snprintf(err, len, "%s is a %s device, not net", dev->cfg->name,
-			 dev->ops->name);
+	if (strcmp(argv[0], "net-link"))
+		return 1;
+	if (argc != 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down"))) {
+		snprintf(err, len, "net-link wants up or down");
 		return -EINVAL;
 	}
+	up = !strcmp(argv[1], "up");
 	ret = nd->dpdk || nd->null ? 0 : pvbe_net_tap_set_carrier(nd, up);
 	if (ret) {
 		snprintf(err, len, "TAP %s: set carrier: %s", nd->tap, strerror(-ret));
@@ -311,9 +334,31 @@ int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
 	}
 	/* Atomic: a DPDK device's poll thread reads it. */
 	__atomic_store_n(&nd->sh->link_up, up, __ATOMIC_RELAXED);
-	pvbe_guest_config_begin(dev);
-	pvio_write_once(c->status, pvio_cpu_to_le16(up ? PVIO_NET_S_LINK_UP : 0));
-	pvbe_guest_config_changed(dev);
+	return 1;
+}
+
+/* net-link, the worker's half: what the guest sees, and rx resumes. */
+int pvbe_net_control(struct pvbe_dev *dev, int argc, char **argv,
+		     struct json_object *out, char *err, size_t len)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+	struct pvio_net_config *c = dev->config;
+	unsigned int i;
+	bool up;
+
+	if (strcmp(argv[0], "net-link"))
+		return -ENOSYS;
+	if (argc != 2) {
+		snprintf(err, len, "net-link wants up or down");
+		return -EINVAL;
+	}
+	/* The supervisor set it; we only show it. */
+	up = __atomic_load_n(&nd->sh->link_up, __ATOMIC_RELAXED);
+	if (c) {
+		pvbe_guest_config_begin(dev);
+		pvio_write_once(c->status, pvio_cpu_to_le16(up ? PVIO_NET_S_LINK_UP : 0));
+		pvbe_guest_config_changed(dev);
+	}
 	if (nd->dpdk)
 		pvbe_info(dev->tag, "link %s (DPDK port: tx dropped, rx left in the port while down)",
 			  up ? "up" : "down");
@@ -325,21 +370,28 @@ int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len)
 	/* Down: tx is dropped and rx stops on the next packet; up: resume rx. */
 	if (up && !nd->dpdk)
 		for (i = 0; i < nd->npairs; i++)
-			pvbe_net_rx_run(&nd->pair[i]);
+			if (dev->q[2 * i].running)
+				dev->q[2 * i].kick = true;
+	json_object_object_add(out, "link", json_object_new_string(up ? "up" : "down"));
 	return 0;
 }
 
 /* ---- queues, start and stop (worker) ----------------------------------- */
 
-static void net_kick(struct pvbe_queue *q)
+/* Queue 2n receives, 2n+1 transmits: each hook to its half. */
+static int64_t net_request(struct pvbe_queue *q, const struct pvbe_req *req)
 {
-	struct pvbe_net_dev *nd = q->dev->priv;
-	struct pvbe_net_pair *p = &nd->pair[q->index / 2];
+	return q->index % 2 ? pvbe_net_tx_request(q, req) : pvbe_net_rx_request(q, req);
+}
 
-	if (q->index % 2)
-		pvbe_net_tx_run(p, q);
-	else
-		pvbe_net_rx_run(p);
+static unsigned int net_held(struct pvbe_queue *q)
+{
+	return q->index % 2 ? 0 : pvbe_net_rx_held(q);
+}
+
+static int net_run_end(struct pvbe_queue *q, uint64_t *work)
+{
+	return q->index % 2 ? 0 : pvbe_net_rx_run_end(q, work);
 }
 
 static void net_start(struct pvbe_dev *dev)
@@ -347,7 +399,7 @@ static void net_start(struct pvbe_dev *dev)
 	struct pvbe_net_dev *nd = dev->priv;
 	unsigned int i, used = 0;
 
-	nd->features = pvio_le64_to_cpu(pvio_read_once(dev->desc->guest_features));
+	nd->features = dev->guest_features;
 	/*
 	 * Only the pairs the guest runs keep their TAP queue enabled: the
 	 * kernel spreads host traffic over enabled queues, and a queue nobody
@@ -376,7 +428,7 @@ static void net_start(struct pvbe_dev *dev)
 		  used, nd->npairs, nd->sh->link_up ? "up" : "down");
 }
 
-static void net_stop(struct pvbe_dev *dev)
+static int net_stop(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
 	unsigned int i;
@@ -391,6 +443,7 @@ static void net_stop(struct pvbe_dev *dev)
 	nd->features = 0;
 	if (!nd->null)
 		pvbe_net_tap_set_offload(nd, 0);
+	return 0;
 }
 
 const struct pvbe_dev_ops pvbe_net_ops = {
@@ -402,9 +455,14 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.parse = net_parse,
 	.setup = net_setup,
 	.uninit = net_uninit,
+	.host_fds = net_host_fds,
+	.sup_control = pvbe_net_sup_control,
 	.init = net_init,
-	.kick = net_kick,
+	.request = net_request,
+	.held = net_held,
+	.run_end = net_run_end,
 	.start = net_start,
 	.stop = net_stop,
+	.control = pvbe_net_control,
 	.can_poll = true,
 };

@@ -4,9 +4,10 @@
  * queue per pvio queue pair (queue 2n receives, 2n+1 transmits).
  *
  * Ownership: struct pvbe_net_dev is built by the supervisor (parse, setup) and
- * inherited by every worker through fork(); from then on only the worker's
- * single thread touches its copy.  The TAP fds belong to the supervisor and
- * survive a worker crash; the worker never closes them.
+ * inherited by the guest's worker through fork(); from then on only the
+ * worker's thread touches its copy (and, for net = dpdk, the device's poll
+ * thread: net/dpdk.h).  The TAP fds belong to the supervisor and survive a
+ * worker crash; the worker never closes them.
  */
 #ifndef PVBE_NET_H
 #define PVBE_NET_H
@@ -14,6 +15,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "transport/guest.h"
@@ -67,12 +69,14 @@ struct pvbe_net_pair {
 };
 
 /*
- * What a restarted worker must inherit from the one that died: a page
- * shared by the supervisor and all its workers (MAP_SHARED, made before
- * the first fork).  Written by the worker only.
+ * The link state, in the device's persist page (guest.h): set by the
+ * supervisor (net-link: it sets the TAP's carrier, which needs its
+ * privileges), read by the worker (and a DPDK poll thread), kept across
+ * workers and clients.
  */
 struct pvbe_net_shared {
 	bool link_up;			/* what the guest sees in status */
+	bool link_set;			/* link_up was initialised */
 };
 
 struct pvbe_net_dev {
@@ -112,14 +116,26 @@ bool pvbe_net_null_rx_pending(const struct pvbe_net_pair *p);
 
 /* net/net.c */
 bool pvbe_net_ratelimit(struct pvbe_net_dev *nd);
-int pvbe_net_rx_stock(struct pvbe_queue *q, struct pvbe_net_rxbuf *fifo,
-		   unsigned int head, unsigned int *count, unsigned int size);
+int pvbe_net_sup_control(struct pvbe_dev *dev, int argc, char **argv, char *err, size_t len);
+int pvbe_net_control(struct pvbe_dev *dev, int argc, char **argv,
+		     struct json_object *out, char *err, size_t len);
 
-/* net/path.c: the data path of one pair. */
-void pvbe_net_tx_run(struct pvbe_net_pair *p, struct pvbe_queue *q);
-void pvbe_net_rx_run(struct pvbe_net_pair *p);
-void pvbe_net_watch(struct pvbe_net_pair *p, bool on);
+/* net/tx.c: the transmit path of one pair (ops->request of queue 2n+1). */
+int64_t pvbe_net_tx_request(struct pvbe_queue *q, const struct pvbe_req *req);
 uint32_t pvbe_net_tx_hdr_check(const struct pvbe_net_dev *nd, const struct pvio_net_hdr *h);
+
+/* net/rx.c: the receive path of one pair (queue 2n). */
+int64_t pvbe_net_rx_request(struct pvbe_queue *q, const struct pvbe_req *req);
+unsigned int pvbe_net_rx_held(struct pvbe_queue *q);
+int pvbe_net_rx_run_end(struct pvbe_queue *q, uint64_t *work);
+void pvbe_net_watch(struct pvbe_net_pair *p, bool on);
+int pvbe_net_rx_stock(struct pvbe_queue *q, struct pvbe_net_rxbuf *fifo,
+		      unsigned int head, unsigned int *count, unsigned int size);
+
+/* net/tap.c: the data path's host side, a TAP queue or net = null. */
+ssize_t pvbe_net_host_write(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n);
+ssize_t pvbe_net_host_read(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n);
+void pvbe_net_pair_dead(struct pvbe_net_pair *p, const char *what, int err);
 
 /* net/dpdk.c: `net = dpdk,DEVARGS` (parse time, supervisor); swaps dev->ops. */
 int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line);

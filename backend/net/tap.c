@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -314,4 +315,41 @@ int pvbe_net_tap_set_carrier(struct pvbe_net_dev *nd, bool up)
 		pvbe_err(nd->dev->tag, "TAP %s: set carrier %s: %s", nd->tap,
 			 up ? "on" : "off", strerror(-ret));
 	return ret;
+}
+
+/* ---- the data path's host side (worker) ------------------------------- */
+
+/* The host side: a TAP queue, or net = null's stand-in for one. */
+ssize_t pvbe_net_host_write(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n)
+{
+	ssize_t w;
+
+	if (p->null)
+		return pvbe_net_null_write(p, iov, n);
+	do {
+		w = writev(p->fd, iov, (int)n);
+	} while (w < 0 && errno == EINTR);
+	return w;
+}
+
+ssize_t pvbe_net_host_read(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n)
+{
+	ssize_t r;
+
+	if (p->null)
+		return pvbe_net_null_read(p, iov, n);
+	do {
+		r = readv(p->fd, iov, (int)n);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* A TAP queue that fails other than EAGAIN (interface deleted, queue detached). */
+void pvbe_net_pair_dead(struct pvbe_net_pair *p, const char *what, int err)
+{
+	pvbe_net_watch(p, false);
+	if (!p->dead)
+		pvbe_err(p->nd->dev->tag, "TAP %s queue %u: %s: %s; dropping its traffic until the guest restarts the device",
+			 p->nd->tap, p->index, what, strerror(err));
+	p->dead = true;
 }

@@ -1,10 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * guest.h - the worker's state for guests, devices and queues.
+ * guest.h - guests, devices and queues as pviod sees them.
  *
- * Ownership: everything here belongs to the single worker thread.  The
- * window and guest RAM are shared with the guest and hostile: fields are
- * read once (pvio_read_once) into locals and validated before use.
+ * Ownership.  A struct pvbe_guest is built by the supervisor from the
+ * configuration (class parse and setup run there) and inherited by the
+ * guest's worker through fork(); from then on each process has its own
+ * copy.  Fields are marked (S) supervisor, (W) worker, (SW) set by the
+ * supervisor before the fork and read by the worker.  A worker serves
+ * exactly one guest, on one thread (a class may add a poll thread of its
+ * own, net = dpdk; see net/dpdk.h for that contract).
+ *
+ * Trust.  The window and guest RAM are shared with the guest and hostile:
+ * a field the guest writes is read once (pvio_read_once) into private
+ * memory and only that copy is used; a field the backend owns is kept in
+ * private memory and only ever written out, never read back.
+ * docs/security.md lists every shared field, its writer and where it is
+ * copied.
  */
 #ifndef PVBE_GUEST_H
 #define PVBE_GUEST_H
@@ -12,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/config.h"
 #include "transport/memtable.h"
@@ -19,6 +31,11 @@
 
 #define PVBE_BACKEND_PEER	0	/* our ivshmem peer ID on every socket */
 
+/* One queue run: at most this many requests and bytes of work, then yield. */
+#define PVBE_QUEUE_BUDGET	256
+#define PVBE_QUEUE_BUDGET_BYTES	(16ull << 20)
+
+struct json_object;
 struct pvbe_dev;
 struct pvbe_queue;
 
@@ -40,18 +57,24 @@ struct pvbe_queue_stats {
 	uint64_t errors;	/* requests completed with an error */
 	uint64_t packets;	/* net: frames moved to or from the host */
 	uint64_t drops;		/* net: frames dropped (link down, too big) */
+	uint64_t popped;	/* requests taken off the SQ */
+	uint64_t yields;	/* runs cut short by the budget */
+	uint64_t muted;		/* doorbell floods: times the doorbell was muted */
 };
 
+/* (W) everything but the configuration fields. */
 struct pvbe_queue {
 	struct pvbe_dev *dev;
 	unsigned int index;
-	unsigned int vector;
-	struct pvio_queue_desc *desc;	/* in the window */
+	unsigned int vector;		/* (SW) from the layout */
+	uint64_t sq_off, cq_off;	/* (SW) in the window, from the layout */
 	void *sq_mem, *cq_mem;		/* in the window */
+	struct pvio_queue_desc *desc;	/* in the window */
 	uint32_t sq_size, cq_size;
 	struct pvio_ring sq;		/* we consume */
 	struct pvio_ring cq;		/* we produce */
 	bool running;
+	bool kick;			/* run at the top of the loop */
 	/*
 	 * Busy-polled (poll = ...): the worker's poll round serves it and it
 	 * never arms an event index, so the guest does not ring for it.
@@ -60,6 +83,9 @@ struct pvbe_queue {
 	 */
 	bool polled;
 	bool poll;
+	/* Doorbell flood: kicks that found nothing to do in this period. */
+	unsigned int idle_kicks;
+	bool muted;			/* doorbell out of the loop until the tick */
 	unsigned int pending;		/* completions written, not committed */
 	unsigned int sq_unpub;		/* SQ slots taken, cons not published */
 	void *priv;			/* class state */
@@ -67,36 +93,69 @@ struct pvbe_queue {
 };
 
 /*
- * Device class handler.  process() handles one validated request and
- * returns the completion to post (status and bytes written).
- *
- * Where each hook runs: parse, setup and uninit in the supervisor (what
- * setup opens is inherited by every worker, so it outlives a worker
- * crash); everything else in the worker.
+ * Device class handler.  Where each hook runs: parse, setup, uninit,
+ * host_fds and sup_control in the supervisor (what setup opens is
+ * inherited by every worker, so it outlives a worker crash); everything
+ * else in the guest's worker, and only from the places named: no hook
+ * that runs on a data path may call back into the device state machine.
  */
 struct pvbe_dev_ops {
 	int type;
 	const char *name;
 	unsigned int sq_esize, cq_esize;
 	unsigned int config_len;
-	/* Supervisor, at start-up and for --check-config: check the class
-	 * keys (may adjust cfg->queues); -errno on bad config. */
+	/* Supervisor, at start-up, guest add and --check-config: check the
+	 * class keys (may adjust cfg->queues); -errno on bad config. */
 	int (*parse)(struct pvbe_dev *dev);
-	/* Supervisor, before the first worker: open host resources. */
+	/* Supervisor, before the guest's first worker: open host resources. */
 	int (*setup)(struct pvbe_dev *dev);
-	/* Supervisor, clean shutdown: undo setup. */
+	/* Supervisor, clean shutdown or guest removal: undo parse and setup. */
 	void (*uninit)(struct pvbe_dev *dev);
+	/* Supervisor: the fds setup opened that the worker needs; the
+	 * sandbox closes every other one.  Returns how many it stored. */
+	int (*host_fds)(struct pvbe_dev *dev, int *fds, int max);
+	/* Supervisor: the privileged half of a control request the class
+	 * knows (a TAP's carrier); 0, 1 to forward it to the worker, or
+	 * -errno with @err set. */
+	int (*sup_control)(struct pvbe_dev *dev, int argc, char **argv,
+			   char *err, size_t len);
+	/* Worker, once, before the sandbox closes in: what needs syscalls
+	 * the sandbox forbids later (io_uring rings, DPDK's EAL). */
+	int (*prepare)(struct pvbe_dev *dev);
 	/* Worker, on every fresh layout and takeover: fill the config area
 	 * and per-queue descriptors; -errno on bad config. */
 	int (*init)(struct pvbe_dev *dev);
-	/* Fill one completion for @req (generic queue loop). */
-	void (*process)(struct pvbe_queue *q, const struct pvbe_req *req,
-			struct pvio_cpl *cpl);
-	/* Or run the queue yourself with the pvbe_queue_* primitives. */
+	/*
+	 * The generic queue loop (pvbe_queue_run, queue.c):
+	 * @request handles one popped, validated request: it posts the
+	 * completion now or later (then it holds a CQ slot, counted by
+	 * @held); returns the bytes of work it stands for (the budget), or
+	 * <0 when the device broke.  @held: CQ slots the queue's requests
+	 * in flight need (default 0).  @run_end: after popping, the class's
+	 * own work (submit to io_uring, read the TAP); returns >0 when it
+	 * made room and the loop should look at the ring again.
+	 */
+	int64_t (*request)(struct pvbe_queue *q, const struct pvbe_req *req);
+	unsigned int (*held)(struct pvbe_queue *q);
+	int (*run_end)(struct pvbe_queue *q, uint64_t *work);
+	/* Or: the queue is served elsewhere (net = dpdk's poll thread); a
+	 * doorbell or tick for it calls this on the worker thread. */
 	void (*kick)(struct pvbe_queue *q);
-	/* Queues started/stopped (guest DRIVER_OK, reset). */
+	/* Queues started (guest DRIVER_OK). */
 	void (*start)(struct pvbe_dev *dev);
-	void (*stop)(struct pvbe_dev *dev);
+	/*
+	 * Queues stopped (reset, driver gone, BROKEN, client gone).  Called
+	 * again until it returns 0: >0 is the number of requests the host
+	 * still has in flight; the class calls pvbe_dev_event() when that
+	 * number changes.  Never blocks.
+	 */
+	int (*stop)(struct pvbe_dev *dev);
+	/* Control requests for this class: add to @out (a JSON object) and
+	 * return 0, or -errno with @err set; -ENOSYS: unknown request. */
+	int (*control)(struct pvbe_dev *dev, int argc, char **argv,
+		       struct json_object *out, char *err, size_t len);
+	/* Class fields for `status`. */
+	void (*status)(struct pvbe_dev *dev, struct json_object *out);
 	/* Optional, for a class whose queues run on a thread of its own
 	 * (net = dpdk): called first by pvbe_dev_mark_broken(); returns true
 	 * when called on that thread, having taken the reason to repeat the
@@ -105,99 +164,160 @@ struct pvbe_dev_ops {
 	/* The class runs correctly when its queues are busy-polled by the
 	 * worker (poll = ...) instead of woken by doorbells. */
 	bool can_poll;
+	/* The class needs at run time what the sandbox forbids (DPDK's EAL:
+	 * hugepages, device files, threads): its guest's worker is not
+	 * confined (sandbox.c), and says so. */
+	bool unconfined;
 };
 
+/*
+ * What a restarted worker needs from the one that died and must not take
+ * from the window, per device: a page the supervisor maps shared before
+ * the guest's first worker (struct pvbe_persist).  Written by the worker
+ * (and, for net link state, by the supervisor); a worker only ever sees
+ * its own guest's page.
+ */
+struct pvbe_dev_persist {
+	uint32_t reset_served;		/* last reset_request echoed */
+	uint32_t config_gen;		/* config_generation last written */
+	uint8_t cls[56];		/* the class's own (balloon target, link) */
+};
+
+struct pvbe_persist {
+	uint64_t heartbeat;
+	struct pvbe_dev_persist dev[PVIO_MAX_DEVICES];
+};
+
+/* (W) everything but cfg, ops, tag, index, nqueues and the class's priv. */
 struct pvbe_dev {
 	struct pvbe_guest *g;
 	struct pvbe_dev_cfg *cfg;
 	const struct pvbe_dev_ops *ops;
 	char tag[80];			/* "guest/device" for logs */
 	unsigned int index;		/* in the device table */
+	uint64_t config_off, queue_off;	/* (SW) in the window, from the layout */
 	struct pvio_dev_desc *desc;	/* in the window */
 	void *config;			/* config area in the window */
 	uint32_t config_len;
-	uint64_t host_features;
-	unsigned int nqueues;
+	uint64_t host_features;		/* offered */
+	uint64_t guest_features;	/* accepted: copied at FEATURES_OK */
+	unsigned int nqueues;		/* configured */
+	unsigned int num_queues;	/* enabled by the guest: copied at DRIVER_OK */
 	struct pvbe_queue q[PVIO_MAX_QUEUES];
+	/* The state machine (device.c); written out, never read back. */
+	uint32_t state;			/* PVIO_DEV_S_* */
+	uint32_t broken_reason;
 	uint32_t seen_status;		/* driver_status last acted on */
 	uint32_t seen_reset;		/* reset_request last served */
-	bool set_up;			/* ops->setup succeeded (supervisor) */
-	bool live;			/* queues running */
-	bool broken;
+	uint32_t reset_req;		/* a reset being served (reset_pending) */
+	bool reset_pending;		/* echo reset_req once stopped */
+	bool stopping;			/* ops->stop still has I/O in flight */
+	bool event;			/* look at the device at the top of the loop */
+	bool wait_ram;			/* DRIVER_OK waits for guest RAM */
+	bool set_up;			/* (S) ops->setup succeeded */
+	bool live;			/* queues running, class started */
+	struct pvbe_dev_persist *persist;
 	void *priv;			/* class state */
 };
 
 struct pvbe_guest {
-	struct pvbe_guest_cfg *cfg;
-	unsigned int index;		/* in the configuration */
+	/* (S) configuration and the supervisor's bookkeeping */
+	struct pvbe_guest_cfg *cfg;	/* owned */
+	unsigned int index;		/* slot in the daemon's table */
 	char tag[PVBE_NAME_MAX + 8];
-	int listen_fd;			/* kept by the supervisor */
+	int listen_fd;			/* the ivshmem socket; supervisor only */
+	pid_t worker;			/* its worker, 0: none */
+	int pair[2];			/* [0] supervisor end, [1] worker end */
+	unsigned int restarts;		/* worker deaths in this period */
+	uint64_t restart_period;	/* ms, start of that period */
+	uint64_t restart_at;		/* ms, back-off: no worker until then */
+	bool removing;			/* guest remove: stop the worker, then free */
+	uint64_t stop_by;		/* ms: SIGKILL the worker after this */
+	struct pvbe_guest_cfg *replacement;	/* reload: add this once removed */
+	struct pvbe_persist *persist;	/* (SW) shared page */
+
+	/* (SW) the client connection and what it was handed */
 	int conn_fd;			/* QEMU / frontend connection, or -1 */
 	uint16_t client_id;		/* its ivshmem peer ID */
-	int shm_fd;			/* the window memfd */
-	void *win;
-	uint64_t win_size;
-	struct pvio_window_hdr *hdr;
-	unsigned int nvectors;
-	unsigned int hb_ms;
-	uint64_t ready_at;		/* ms, CLOCK_MONOTONIC; 0: READY now */
+	uint32_t generation;		/* of the layout the worker must publish */
+	int shm_fd;			/* the window memfd (sealed), or -1 */
+	uint64_t win_size;		/* (SW) from the layout */
+	uint64_t dev_table_off;		/* (SW) from the layout */
+	unsigned int nvectors;		/* (SW) from the layout */
 	int be_efd[PVIO_MAX_VECTORS];	/* doorbells: guest -> us */
 	int guest_efd[PVIO_MAX_VECTORS];/* interrupts: us -> guest */
+	int ram_fd;			/* guest RAM: the configured file or the
+					 * frontend's memfd; -1: not yet */
+	uint64_t ram_size;		/* offered by a frontend; 0: configured */
+
+	/* (W) the worker's view */
+	void *win;
+	struct pvio_window_hdr *hdr;
+	unsigned int hb_ms;
+	uint64_t heartbeat;
+	uint64_t ready_at;		/* ms, CLOCK_MONOTONIC; 0: READY now */
+	bool connected;			/* serving a client */
+	bool leaving;			/* client gone, devices stopping */
+	bool events;			/* some device has an event */
+	bool ram_asked;			/* RAM_OPEN sent, no answer yet */
+	uint64_t ram_asked_at;		/* ms */
 	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
 	struct pvbe_memtable mem;
 	bool mem_ready;
-	int ram_fd;			/* RAM memfd offered by a frontend, or -1 */
-	uint64_t ram_size;
 	int ndev;
 	struct pvbe_dev dev[PVIO_MAX_DEVICES];
 };
 
-/* window.c */
-int pvbe_window_create(struct pvbe_guest *g);	/* size + memfd, supervisor */
+/* window.c: layout, liveness, configuration changes */
+uint64_t pvbe_window_size(struct pvbe_guest *g);	/* computes the layout */
+int pvbe_window_stub(int fd, uint64_t size, uint32_t generation);
 int pvbe_window_map(struct pvbe_guest *g);
-int pvbe_window_layout(struct pvbe_guest *g, uint32_t generation);
-int pvbe_window_takeover(struct pvbe_guest *g);
+void pvbe_window_unmap(struct pvbe_guest *g);
+int pvbe_window_layout(struct pvbe_guest *g);	/* a new client */
+int pvbe_window_takeover(struct pvbe_guest *g);	/* a restarted worker */
 void pvbe_window_heartbeat(struct pvbe_guest *g);
 void pvbe_window_stop(struct pvbe_guest *g);
 void pvbe_window_ready(struct pvbe_guest *g);
 uint64_t pvbe_now_ms(void);
-void pvbe_guest_poll_status(struct pvbe_guest *g);
-bool pvbe_queue_may_run(struct pvbe_queue *q);
-void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
-			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void pvbe_guest_config_begin(struct pvbe_dev *dev);
 void pvbe_guest_config_changed(struct pvbe_dev *dev);
 void pvbe_guest_notify(struct pvbe_guest *g, unsigned int vector);
 
-/* worker.c: map the configured RAM file now if not done yet */
-int pvbe_guest_map_ram(struct pvbe_guest *g);
+/* device.c: the device state machine, run from the top of the loop */
+const struct pvbe_dev_ops *pvbe_dev_ops_find(int type);
+void pvbe_dev_event(struct pvbe_dev *dev);
+void pvbe_guest_event(struct pvbe_guest *g);
+bool pvbe_guest_service(struct pvbe_guest *g);
+void pvbe_dev_init_state(struct pvbe_dev *dev, uint32_t driver_status);
+int pvbe_guest_stop_all(struct pvbe_guest *g);
+void pvbe_dev_mark_broken(struct pvbe_dev *dev, uint32_t reason,
+			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *pvbe_dev_state_name(const struct pvbe_dev *dev);
+/* worker.c: guest RAM arrived (0) or cannot be had (-errno) */
+void pvbe_guest_ram_result(struct pvbe_guest *g, int err);
 
 /* queue.c */
 void pvbe_queue_init(struct pvbe_queue *q);
 int pvbe_queue_start(struct pvbe_queue *q);
 void pvbe_queue_stop(struct pvbe_queue *q);
-void pvbe_queue_kick(struct pvbe_queue *q);
-/* Primitives for classes that run their own queue loop (ops->kick). */
+bool pvbe_queue_may_run(struct pvbe_queue *q);
+void pvbe_queue_run(struct pvbe_queue *q);
+/* Primitives for class code that works a queue outside pvbe_queue_run. */
 int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req);
 int pvbe_queue_arm(struct pvbe_queue *q);
 int pvbe_queue_cq_space(struct pvbe_queue *q);
 int pvbe_queue_cq_room(struct pvbe_queue *q, unsigned int want);
-int pvbe_queue_cq_arm(struct pvbe_queue *q);
+int pvbe_queue_cq_wait(struct pvbe_queue *q, unsigned int k);
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c);
+void pvbe_queue_complete(struct pvbe_queue *q, uint16_t id, uint32_t status,
+			 uint32_t len);
 void pvbe_queue_flush(struct pvbe_queue *q);
 void pvbe_queue_yield(struct pvbe_queue *q);
 void pvbe_queue_disarm(struct pvbe_queue *q);
 
 /* poll.c: busy-poll mode (poll = no | yes | Q,Q,...) */
 int pvbe_dev_poll_parse(struct pvbe_dev *dev);
-int pvbe_poll_round(void);
-bool pvbe_poll_wanted(void);
-void *pvbe_req_buf(struct pvbe_queue *q, const struct pvio_desc *d);
-
-/* device.c */
-const struct pvbe_dev_ops *pvbe_dev_ops_find(int type);
-
-/* net/net.c: link state from the control socket; 0 or -errno, @err set. */
-int pvbe_net_set_link(struct pvbe_dev *dev, bool up, char *err, size_t len);
+int pvbe_poll_round(struct pvbe_guest *g);
+bool pvbe_poll_wanted(const struct pvbe_guest *g);
 
 #endif

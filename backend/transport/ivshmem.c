@@ -11,6 +11,10 @@
  *      one eventfd, once per vector, in vector order -- the client's
  *      doorbell writes land on these
  *   5. the client's own ID with one eventfd per vector: its interrupts
+ *
+ * The supervisor sends the handshake (it made the window and eventfds for
+ * this client); the guest's worker reads the one message a client may
+ * send afterwards, the RAM offer of a userspace frontend (protocol 2.3).
  */
 #include <errno.h>
 #include <endian.h>
@@ -32,7 +36,7 @@ static int send_msg(int conn, int64_t val, int fd)
 {
 	int64_t le = (int64_t)htole64((uint64_t)val);
 
-	return pvbe_send_fd(conn, &le, sizeof(le), fd);
+	return pvbe_send_fds(conn, &le, sizeof(le), &fd, fd >= 0);
 }
 
 int pvbe_ivshmem_handshake(struct pvbe_guest *g)
@@ -57,17 +61,20 @@ int pvbe_ivshmem_handshake(struct pvbe_guest *g)
 
 int pvbe_ivshmem_read_ext(int conn, int *fd, uint64_t *size)
 {
+	unsigned int nfds;
 	int64_t m[2];
 	ssize_t n;
 
-	n = pvbe_recv_fd(conn, m, sizeof(m), fd, 0);
+	*fd = -1;
+	/* One fd exactly: pvbe_recv_fds closes any beyond it. */
+	n = pvbe_recv_fds(conn, m, sizeof(m), fd, 1, &nfds, MSG_DONTWAIT);
 	if (n == 0 || n == -ECONNRESET)
 		return 0;
 	if (n < 0)
 		return (int)n;
 	if (n != sizeof(m) || (int64_t)le64toh((uint64_t)m[0]) != PVIO_IVSHMEM_EXT_RAM ||
-	    *fd < 0) {
-		if (*fd >= 0)
+	    nfds != 1) {
+		if (nfds)
 			close(*fd);
 		*fd = -1;
 		return -EPROTO;

@@ -15,7 +15,7 @@
  *
  * Interrupts to the guest are unchanged: the guest still sleeps on them
  * unless it polls too.  Pin pviod to a core of its own (taskset) when
- * polling.  Parse in the supervisor, the round in the worker.
+ * polling.  Parse in the supervisor, the round in the guest's worker.
  *
  * [pviod] poll_idle_us = N (0: never) lets the worker sleep when no polled
  * queue has moved for N microseconds: every polled queue goes back to event
@@ -30,7 +30,6 @@
 #include "core/log.h"
 #include "core/pviod.h"
 
-static unsigned int npolled;
 static bool asleep;		/* polled queues in event mode until an event */
 static uint64_t idle_since;	/* ns, CLOCK_MONOTONIC; 0: the last round worked */
 
@@ -72,14 +71,20 @@ int pvbe_dev_poll_parse(struct pvbe_dev *dev)
 		dev->q[q].poll = dev->q[q].polled;
 		n += dev->q[q].polled;
 	}
-	npolled += n;
 	pvbe_info(dev->tag, "%u of %u queue(s) busy-polled", n, dev->nqueues);
 	return 0;
 }
 
-bool pvbe_poll_wanted(void)
+bool pvbe_poll_wanted(const struct pvbe_guest *g)
 {
-	return npolled > 0;
+	unsigned int q;
+	int j;
+
+	for (j = 0; j < g->ndev; j++)
+		for (q = 0; q < g->dev[j].nqueues; q++)
+			if (g->dev[j].q[q].polled)
+				return true;
+	return false;
 }
 
 static uint64_t now_ns(void)
@@ -90,10 +95,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* What a queue has done so far: requests completed, packets moved. */
+/* What a queue has done so far: requests taken and completed, packets moved. */
 static uint64_t progress(const struct pvbe_queue *q)
 {
-	return q->st.reqs + q->st.packets;
+	return q->st.popped + q->st.reqs + q->st.packets;
 }
 
 /*
@@ -101,27 +106,24 @@ static uint64_t progress(const struct pvbe_queue *q)
  * client are skipped; a queue that is not running is passed to @fn too
  * when @all (mode changes), never kicked.  Returns the work @fn did.
  */
-static uint64_t for_each_polled(void (*fn)(struct pvbe_queue *q), bool all)
+static uint64_t for_each_polled(struct pvbe_guest *g, void (*fn)(struct pvbe_queue *q),
+				bool all)
 {
 	uint64_t done = 0, before;
 	unsigned int q;
-	int i, j;
+	int j;
 
-	for (i = 0; i < pvbe.nguests; i++) {
-		struct pvbe_guest *g = &pvbe.guests[i];
+	for (j = 0; j < g->ndev; j++) {
+		struct pvbe_dev *d = &g->dev[j];
 
-		for (j = 0; j < g->ndev; j++) {
-			struct pvbe_dev *d = &g->dev[j];
+		for (q = 0; q < d->nqueues; q++) {
+			struct pvbe_queue *pq = &d->q[q];
 
-			for (q = 0; q < d->nqueues; q++) {
-				struct pvbe_queue *pq = &d->q[q];
-
-				if (!pq->polled || (!all && (!pq->running || g->conn_fd < 0)))
-					continue;
-				before = progress(pq);
-				fn(pq);
-				done += progress(pq) - before;
-			}
+			if (!pq->polled || (!all && (!pq->running || !g->connected)))
+				continue;
+			before = progress(pq);
+			fn(pq);
+			done += progress(pq) - before;
 		}
 	}
 	return done;
@@ -129,7 +131,7 @@ static uint64_t for_each_polled(void (*fn)(struct pvbe_queue *q), bool all)
 
 static void kick(struct pvbe_queue *q)
 {
-	pvbe_queue_kick(q);
+	pvbe_queue_run(q);
 }
 
 /* Back to polling: the guest stops ringing. */
@@ -144,8 +146,8 @@ static void wake(struct pvbe_queue *q)
 static void doze(struct pvbe_queue *q)
 {
 	q->poll = false;
-	if (q->running && q->dev->g->conn_fd >= 0)
-		pvbe_queue_kick(q);
+	if (q->running && q->dev->g->connected)
+		pvbe_queue_run(q);
 }
 
 /*
@@ -153,16 +155,16 @@ static void doze(struct pvbe_queue *q)
  * 0 when the polled queues went back to event mode after poll_idle_us
  * without work: the loop may then block.
  */
-int pvbe_poll_round(void)
+int pvbe_poll_round(struct pvbe_guest *g)
 {
 	uint64_t t;
 
 	if (asleep) {
-		for_each_polled(wake, true);
+		for_each_polled(g, wake, true);
 		asleep = false;
 		idle_since = 0;
 	}
-	if (for_each_polled(kick, false) || !pvbe.cfg.poll_idle_us) {
+	if (for_each_polled(g, kick, false) || !pvbe.cfg.poll_idle_us) {
 		idle_since = 0;
 		return 1;
 	}
@@ -173,7 +175,7 @@ int pvbe_poll_round(void)
 	}
 	if (t - idle_since < (uint64_t)pvbe.cfg.poll_idle_us * 1000)
 		return 1;
-	for_each_polled(doze, true);
+	for_each_polled(g, doze, true);
 	asleep = true;
 	return 0;
 }

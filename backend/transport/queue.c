@@ -4,25 +4,36 @@
  * submission ring, copy them once into private memory, validate them, hand
  * them to the device class, post completions, notify only when asked.
  *
+ * pvbe_queue_run() is the one queue loop every class uses (net = dpdk's
+ * poll thread uses the primitives below it on a thread of its own):
+ *
+ *   gate: the guest asked for a reset or changed its status?  Then not now:
+ *         the state machine acts first, at the top of the worker's loop
+ *         (protocol.md 9.2, "act on a reset first")
+ *   loop: a CQ slot for one more request and for every one the class holds
+ *         -> pop -> ops->request; until the SQ is empty (armed), the CQ is
+ *         full (armed for the slots needed) or the budget is spent
+ *   then: ops->run_end (submit to io_uring, read the TAP); it may make room
+ *         and ask for another round; flush: publish, notify if asked
+ *
  * Anything impossible in what the guest wrote (an index, a chain, a
  * length, an address) marks the device broken: that guest's device stops,
- * the daemon and every other guest carry on.
+ * everything else carries on.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "transport/guest.h"
 #include "core/log.h"
+#include "transport/guest.h"
 
-/* Requests handled per kick before yielding to other queues. */
-#define PVBE_QUEUE_BUDGET	1024
 #define PVBE_CPL_BATCH		32
 
 void pvbe_queue_init(struct pvbe_queue *q)
 {
 	q->running = false;
+	q->kick = false;
 	q->pending = 0;
 	memset(&q->st, 0, sizeof(q->st));
 }
@@ -52,12 +63,33 @@ void pvbe_queue_disarm(struct pvbe_queue *q)
 void pvbe_queue_stop(struct pvbe_queue *q)
 {
 	q->running = false;
+	q->kick = false;
+}
+
+/*
+ * Before serving a queue: a reset or a status change the guest wrote comes
+ * first, even when its doorbell has not been read yet (a worker that was
+ * stalled finds both at once).  Not acted on here: the device gets an
+ * event and the queue is looked at again after it.
+ */
+bool pvbe_queue_may_run(struct pvbe_queue *q)
+{
+	struct pvbe_dev *d = q->dev;
+
+	if (!q->running)
+		return false;
+	if (pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request)) != d->seen_reset ||
+	    pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) != d->seen_status) {
+		pvbe_dev_event(d);
+		q->kick = true;
+		return false;
+	}
+	return true;
 }
 
 /*
  * Copy one chain starting at the SQ consumer position into @req and
- * validate it.  Returns slots used (>0), 0 when the chain is not complete
- * yet... which a conforming guest never does, or a negative PVIO_BROKEN_*.
+ * validate it.  Returns slots used (>0) or a negative PVIO_BROKEN_*.
  */
 static int read_chain(struct pvbe_queue *q, unsigned int avail,
 		      struct pvbe_req *req)
@@ -149,6 +181,7 @@ int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req)
 		pvio_ring_cons_publish(&q->sq);
 		q->sq_unpub = 0;
 	}
+	q->st.popped++;
 	return 1;
 }
 
@@ -184,24 +217,26 @@ int pvbe_queue_cq_room(struct pvbe_queue *q, unsigned int want)
 }
 
 /*
- * CQ full: publish what is pending and ask the guest to kick this queue's
- * vector when it reaps.  >0: room appeared meanwhile, go on; 0: sleep.
+ * The CQ has fewer than @k free slots: publish what is pending and ask the
+ * guest to kick this queue's vector once it has freed @k (protocol 7.4:
+ * cons_event = prod - size + k - 1).  Returns >0 when the room is there
+ * already (go on), 0 to sleep, <0 when the device broke.
  */
-int pvbe_queue_cq_arm(struct pvbe_queue *q)
+int pvbe_queue_cq_wait(struct pvbe_queue *q, unsigned int k)
 {
 	int r;
 
 	pvbe_queue_flush(q);
 	if (q->poll)
-		return 0;
-	r = pvio_ring_prod_arm(&q->cq);
-	if (r < 0) {
-		pvbe_dev_mark_broken(q->dev, PVIO_BROKEN_RING_INDEX,
-				     "queue %u: completion consumer index impossible",
-				     q->index);
-		return -EPROTO;
-	}
-	return r;
+		return 0;	/* the next poll round looks again */
+	pvio_write_once(q->cq.sh->cons_event,
+			pvio_cpu_to_le32(q->cq.idx - q->cq_size + k - 1));
+	/* [M4] pairs with [M3]: cons_event is visible before cons is re-read. */
+	pvio_mb();
+	r = pvbe_queue_cq_room(q, k);
+	if (r < 0)
+		return r;
+	return (unsigned int)r >= k;
 }
 
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)
@@ -212,6 +247,18 @@ void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)
 	q->st.reqs++;
 	if (++q->pending == PVBE_CPL_BATCH)
 		pvbe_queue_flush(q);
+}
+
+void pvbe_queue_complete(struct pvbe_queue *q, uint16_t id, uint32_t status,
+			 uint32_t len)
+{
+	struct pvio_cpl c;
+
+	memset(&c, 0, sizeof(c));
+	c.id = pvio_cpu_to_le16(id);
+	c.status = pvio_cpu_to_le32(status);
+	c.len = pvio_cpu_to_le32(len);
+	pvbe_queue_post(q, &c);
 }
 
 void pvbe_queue_flush(struct pvbe_queue *q)
@@ -240,56 +287,88 @@ void pvbe_queue_flush(struct pvbe_queue *q)
 	}
 }
 
+/* Budget spent: run again after the fds that are ready had their turn. */
 void pvbe_queue_yield(struct pvbe_queue *q)
 {
-	uint64_t one = 1;
-
-	if (q->poll)
-		return;		/* the next poll round comes back anyway */
-	/* Our own doorbell brings us back after the other fds had a turn. */
-	if (write(q->dev->g->be_efd[q->vector], &one, sizeof(one)) < 0)
-		pvbe_warn(q->dev->tag, "reschedule: %s", strerror(errno));
+	q->st.yields++;
+	if (!q->poll)
+		q->kick = true;		/* a poll round comes back anyway */
 }
 
-void pvbe_queue_kick(struct pvbe_queue *q)
+static bool over_budget(unsigned int done, uint64_t work)
 {
-	struct pvbe_dev *d = q->dev;
+	return done >= PVBE_QUEUE_BUDGET || work >= PVBE_QUEUE_BUDGET_BYTES;
+}
+
+/*
+ * Take requests while the budget and the CQ allow: until the SQ is empty
+ * (armed), the CQ has no slot for one more (armed for the slots needed)
+ * or the budget is spent.  0, or <0 when the device broke.
+ */
+static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
+{
+	const struct pvbe_dev_ops *ops = q->dev->ops;
 	struct pvbe_req req;
-	struct pvio_cpl cpl;
-	unsigned int done = 0;
+	unsigned int held;
+	int64_t w;
 	int r;
 
+	while (!over_budget(*done, *work)) {
+		/* A CQ slot for this one and for every one the class holds. */
+		held = ops->held ? ops->held(q) : 0;
+		r = pvbe_queue_cq_room(q, held + 1);
+		if (r < 0)
+			return r;
+		if ((unsigned int)r <= held) {
+			r = pvbe_queue_cq_wait(q, held + 1);
+			if (r <= 0)
+				return r;	/* the guest kicks when it reaps */
+			continue;
+		}
+		r = pvbe_queue_pop(q, &req);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			if (pvbe_queue_arm(q) == 0)
+				return 0;	/* the guest kicks when it posts */
+			continue;		/* published meanwhile */
+		}
+		w = ops->request(q, &req);
+		if (w < 0)
+			return -EPROTO;
+		*work += (uint64_t)w;
+		(*done)++;
+	}
+	return 0;
+}
+
+void pvbe_queue_run(struct pvbe_queue *q)
+{
+	const struct pvbe_dev_ops *ops = q->dev->ops;
+	unsigned int done = 0;
+	uint64_t work = 0;
+	int r;
+
+	q->kick = false;
 	if (!pvbe_queue_may_run(q))
 		return;
-	if (d->ops->kick) {
-		d->ops->kick(q);
+	if (ops->kick) {
+		ops->kick(q);
 		return;
 	}
 	for (;;) {
-		if (done >= PVBE_QUEUE_BUDGET) {
-			pvbe_queue_yield(q);
+		if (take(q, &done, &work) < 0)
+			return;
+		if (!ops->run_end)
 			break;
-		}
-		r = pvbe_queue_cq_space(q);
-		if (r < 0)
+		/* The class's own work; it may make room for another round. */
+		r = ops->run_end(q, &work);
+		if (r < 0 || !q->running)
 			return;
-		if (r == 0)
-			break;		/* guest not reaping: its kick brings us back */
-		r = pvbe_queue_pop(q, &req);
-		if (r < 0)
-			return;
-		if (r == 0) {
-			r = pvbe_queue_arm(q);
-			if (r == 0)
-				return;	/* flushed by arm; sleep until kicked */
-			continue;
-		}
-		memset(&cpl, 0, sizeof(cpl));
-		d->ops->process(q, &req, &cpl);
-		cpl.id = pvio_cpu_to_le16(req.id);
-		q->st.bytes += pvio_le32_to_cpu(cpl.len) + req.in_bytes;
-		pvbe_queue_post(q, &cpl);
-		done++;
+		if (r == 0 || over_budget(done, work))
+			break;
 	}
+	if (over_budget(done, work))
+		pvbe_queue_yield(q);
 	pvbe_queue_flush(q);
 }

@@ -159,7 +159,7 @@ int pvfront_connect(struct pvfront *f, const char *path, uint64_t ram_size)
 	}
 	f->hdr = f->win;
 	if (ram_size) {
-		f->ram_fd = memfd_create("pvfront-ram", MFD_CLOEXEC);
+		f->ram_fd = memfd_create("pvfront-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (f->ram_fd < 0 || ftruncate(f->ram_fd, (off_t)ram_size) < 0) {
 			ret = -errno;
 			goto err;

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * net/path.c - the net data path, between a guest's queue pairs and the
- * TAP queues, without bounce buffers: a tx chain goes to the TAP with one
- * writev() straight from guest RAM, an rx chain is filled with one readv()
- * straight into guest RAM.  Only the 12-byte header passes through private
- * memory, in both directions: it is what we validate (tx) or fix up (rx).
+ * net/rx.c - the receive half of the net data path: an rx chain is filled
+ * with one readv() straight into guest RAM; only the 12-byte header
+ * passes through private memory, where it is fixed up.
  *
- *   tx queue 2n+1:  pop chain -> check -> writev(TAP queue n) -> complete
- *   rx queue 2n:    pop chains into a private FIFO while each is sure of a
- *                   completion slot; readv(TAP queue n) into the oldest;
- *                   complete it.  The TAP fd is in the worker's epoll set
- *                   only while the FIFO holds chains and the TAP is empty.
+ *   rx queue 2n:    the generic queue loop pops chains into a private FIFO
+ *                   while each is sure of a completion slot (ops->held is
+ *                   the FIFO's count); then ops->run_end reads the TAP
+ *                   into the oldest chains and completes them.  The TAP
+ *                   fd is in the worker's epoll set only while the FIFO
+ *                   holds chains and the TAP is empty; its readiness runs
+ *                   the queue through the loop's gate like a doorbell.
  *   with MRG_RXBUF: one readv() spreads a packet over as many FIFO chains
  *                   as it needs (the TAP cannot be peeked, so the iovec
  *                   covers up to the largest packet); the chains it used
@@ -21,8 +21,8 @@
  *                   dropped for want of rx buffers, only when it is larger
  *                   than the whole ring can hold.
  *
- * Every queue runs under a budget and yields (pvbe_queue_yield) so one busy
- * guest does not starve the others.  Worker only.
+ * Worker only, but pvbe_net_rx_stock(), which the DPDK port's poll thread
+ * shares.
  */
 #include <errno.h>
 #include <string.h>
@@ -32,221 +32,9 @@
 #include "core/loop.h"
 #include "net/net.h"
 
-#define PVBE_NET_BUDGET		256	/* packets per queue per turn */
 #define PVBE_NET_RX_IOV		1024	/* IOV_MAX: segments of one readv() */
 
 static void on_tap(int fd, uint32_t events, void *arg);
-
-/* The host side: a TAP queue, or net = null's stand-in for one. */
-static ssize_t host_write(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n)
-{
-	ssize_t w;
-
-	if (p->null)
-		return pvbe_net_null_write(p, iov, n);
-	do {
-		w = writev(p->fd, iov, (int)n);
-	} while (w < 0 && errno == EINTR);
-	return w;
-}
-
-static ssize_t host_read(struct pvbe_net_pair *p, const struct iovec *iov, unsigned int n)
-{
-	ssize_t r;
-
-	if (p->null)
-		return pvbe_net_null_read(p, iov, n);
-	do {
-		r = readv(p->fd, iov, (int)n);
-	} while (r < 0 && errno == EINTR);
-	return r;
-}
-
-/* Watch the TAP queue in the event loop, or stop watching it. */
-void pvbe_net_watch(struct pvbe_net_pair *p, bool on)
-{
-	int ret;
-
-	/* No fd (net = null), or a polled rx queue: the caller comes back. */
-	if (on == p->watching || (on && (p->fd < 0 || p->nd->dev->q[2 * p->index].poll)))
-		return;
-	if (on) {
-		ret = pvbe_loop_add(p->fd, EPOLLIN, on_tap, p);
-		if (ret) {
-			/* The heartbeat tick still scans the queue. */
-			if (pvbe_net_ratelimit(p->nd))
-				pvbe_warn(p->nd->dev->tag, "TAP queue %u: epoll: %s",
-					  p->index, strerror(-ret));
-			return;
-		}
-	} else {
-		pvbe_loop_del(p->fd);
-	}
-	p->watching = on;
-}
-
-/* A TAP queue that fails other than EAGAIN (interface deleted, queue detached). */
-static void pair_dead(struct pvbe_net_pair *p, const char *what, int err)
-{
-	pvbe_net_watch(p, false);
-	if (!p->dead)
-		pvbe_err(p->nd->dev->tag, "TAP %s queue %u: %s: %s; dropping its traffic until the guest restarts the device",
-			 p->nd->tap, p->index, what, strerror(err));
-	p->dead = true;
-}
-
-/* Copy the first @len bytes of a chain's segments into @dst. */
-static void chain_read(const struct pvbe_req *req, void *dst, uint32_t len)
-{
-	unsigned int i;
-
-	for (i = 0; i < req->nslots && len; i++) {
-		uint32_t n = pvio_le32_to_cpu(req->d[i].len);
-
-		if (n > len)
-			n = len;
-		memcpy(dst, req->buf[i], n);
-		dst = (char *)dst + n;
-		len -= n;
-	}
-}
-
-/*
- * Status for a tx header (our private copy) under the accepted features.
- * Shared with the DPDK data path (net/dpdk_path.c).
- */
-uint32_t pvbe_net_tx_hdr_check(const struct pvbe_net_dev *nd, const struct pvio_net_hdr *h)
-{
-	unsigned int gso = h->gso_type & ~PVIO_NET_GSO_ECN;
-
-	if (h->flags & ~PVIO_NET_HDR_F_NEEDS_CSUM)
-		return PVIO_S_INVAL;
-	if ((h->flags & PVIO_NET_HDR_F_NEEDS_CSUM) && !pvbe_net_has(nd, PVIO_NET_F_CSUM))
-		return PVIO_S_UNSUPP;
-	if (h->gso_type == PVIO_NET_GSO_NONE)
-		return PVIO_S_OK;
-	if (gso == PVIO_NET_GSO_TCPV4 && pvbe_net_has(nd, PVIO_NET_F_HOST_TSO4))
-		return h->gso_size ? PVIO_S_OK : PVIO_S_INVAL;
-	if (gso == PVIO_NET_GSO_TCPV6 && pvbe_net_has(nd, PVIO_NET_F_HOST_TSO6))
-		return h->gso_size ? PVIO_S_OK : PVIO_S_INVAL;
-	return PVIO_S_UNSUPP;	/* UDP, USO, unknown, or not negotiated */
-}
-
-/* Send one tx chain; returns the completion status. */
-static uint32_t tx_one(struct pvbe_net_pair *p, struct pvbe_queue *q,
-		       const struct pvbe_req *req)
-{
-	struct pvbe_net_dev *nd = p->nd;
-	struct iovec iov[PVIO_MAX_CHAIN + 1];
-	struct pvio_net_hdr hdr;
-	uint32_t skip = PVBE_NET_HDR_LEN, frame, st;
-	unsigned int i, n = 1;
-	ssize_t w;
-
-	for (i = 0; i < req->nslots; i++)
-		if (!req->buf[i] || (pvio_le16_to_cpu(req->d[i].flags) & PVIO_DESC_F_WRITE))
-			return PVIO_S_INVAL;
-	if (req->in_bytes < PVBE_NET_HDR_LEN + PVBE_NET_ETH_HLEN ||
-	    req->in_bytes > PVBE_NET_HDR_LEN + PVIO_NET_MAX_FRAME)
-		return PVIO_S_INVAL;
-	frame = req->in_bytes - PVBE_NET_HDR_LEN;
-
-	/* The header once into private memory; the TAP gets that copy. */
-	if (pvio_le32_to_cpu(req->d[0].len) >= sizeof(hdr))
-		memcpy(&hdr, req->buf[0], sizeof(hdr));	/* the usual layout */
-	else
-		chain_read(req, &hdr, sizeof(hdr));
-	st = pvbe_net_tx_hdr_check(nd, &hdr);
-	if (st)
-		return st;
-	hdr.num_buffers = 0;
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	for (i = 0; i < req->nslots; i++) {
-		uint32_t len = pvio_le32_to_cpu(req->d[i].len);
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		iov[n].iov_base = (char *)req->buf[i] + skip;
-		iov[n].iov_len = len - skip;
-		n++;
-		skip = 0;
-	}
-	if (!nd->sh->link_up || p->dead) {
-		q->st.drops++;
-		return PVIO_S_OK;
-	}
-	w = host_write(p, iov, n);
-	if (w == (ssize_t)(PVBE_NET_HDR_LEN + frame)) {
-		q->st.packets++;
-		q->st.bytes += frame;
-		return PVIO_S_OK;
-	}
-	if (w >= 0 || errno == EINVAL || errno == EFAULT) {
-		/* The kernel refused what the guest built (header vs frame). */
-		if (pvbe_net_ratelimit(nd))
-			pvbe_warn(nd->dev->tag, "tx queue %u: TAP refused a %u-byte frame (gso %u, hdr_len %u, csum %u/%u): %s",
-				  q->index, frame, hdr.gso_type, pvio_le16_to_cpu(hdr.hdr_len),
-				  pvio_le16_to_cpu(hdr.csum_start),
-				  pvio_le16_to_cpu(hdr.csum_offset),
-				  w >= 0 ? "short write" : strerror(errno));
-		return PVIO_S_INVAL;
-	}
-	if (errno == EBADFD)
-		pair_dead(p, "write", errno);
-	else if (pvbe_net_ratelimit(nd))
-		pvbe_warn(nd->dev->tag, "tx queue %u: frame dropped: %s", q->index,
-			  strerror(errno));
-	q->st.drops++;		/* host side down or out of memory: a drop */
-	return PVIO_S_OK;
-}
-
-static void tx_run(struct pvbe_net_pair *p, struct pvbe_queue *q)
-{
-	struct pvio_cpl cpl;
-	struct pvbe_req req;
-	unsigned int done = 0;
-	int r;
-
-	for (;;) {
-		if (done >= PVBE_NET_BUDGET) {
-			pvbe_queue_yield(q);
-			break;
-		}
-		r = pvbe_queue_cq_space(q);
-		if (r < 0)
-			return;
-		if (r == 0) {
-			/* Guest not reaping: it kicks us when it does. */
-			if (pvbe_queue_cq_arm(q) <= 0)
-				return;
-			continue;
-		}
-		r = pvbe_queue_pop(q, &req);
-		if (r < 0)
-			return;
-		if (r == 0) {
-			if (pvbe_queue_arm(q) == 0)
-				return;		/* flushed; sleep until kicked */
-			continue;
-		}
-		memset(&cpl, 0, sizeof(cpl));
-		cpl.id = pvio_cpu_to_le16(req.id);
-		cpl.status = pvio_cpu_to_le32(tx_one(p, q, &req));
-		pvbe_queue_post(q, &cpl);
-		done++;
-	}
-	pvbe_queue_flush(q);
-}
-
-void pvbe_net_tx_run(struct pvbe_net_pair *p, struct pvbe_queue *q)
-{
-	tx_run(p, q);
-	if (pvbe_net_null_rx_pending(p))
-		pvbe_net_rx_run(p);	/* net = null, echo: the frames go back */
-}
 
 /* Take a popped rx chain into @b; false if it cannot carry a packet. */
 static bool rx_chain(struct pvbe_net_rxbuf *b, const struct pvbe_req *req)
@@ -263,7 +51,12 @@ static bool rx_chain(struct pvbe_net_rxbuf *b, const struct pvbe_req *req)
 	}
 	b->id = req->id;
 	b->niov = (uint16_t)req->nslots;
-	b->cap = req->out_bytes;
+	/*
+	 * No packet is larger than PVBE_NET_RX_MAX: a chain's capacity counts
+	 * up to that, so sums of capacities stay far from wrapping (chains may
+	 * overlap, each up to 4 GiB).
+	 */
+	b->cap = req->out_bytes < PVBE_NET_RX_MAX ? req->out_bytes : PVBE_NET_RX_MAX;
 	return true;
 }
 
@@ -340,11 +133,11 @@ static int rx_one(struct pvbe_net_pair *p, struct pvbe_queue *q)
 	iov[n].iov_base = &spill;
 	iov[n].iov_len = 1;
 	n++;
-	r = host_read(p, iov, n);
+	r = pvbe_net_host_read(p, iov, n);
 	if (r < 0) {
 		if (errno == EAGAIN)
 			return 0;
-		pair_dead(p, "read", errno);
+		pvbe_net_pair_dead(p, "read", errno);
 		return -1;
 	}
 	if ((size_t)r > b->cap || r < (ssize_t)(PVBE_NET_HDR_LEN + PVBE_NET_ETH_HLEN)) {
@@ -443,7 +236,8 @@ static int rx_mrg_one(struct pvbe_net_pair *p, struct pvbe_queue *q)
 	struct pvbe_net_dev *nd = p->nd;
 	struct iovec iov[PVBE_NET_RX_IOV];
 	struct pvio_net_hdr hdr;
-	uint32_t covered = 0, skip = PVBE_NET_HDR_LEN, got;
+	uint64_t covered = 0;
+	uint32_t skip = PVBE_NET_HDR_LEN, got;
 	unsigned int c, i, n = 1;
 	ssize_t r;
 
@@ -470,11 +264,11 @@ static int rx_mrg_one(struct pvbe_net_pair *p, struct pvbe_queue *q)
 	iov[n].iov_base = p->ovf;
 	iov[n].iov_len = covered < PVBE_NET_RX_MAX ? PVBE_NET_RX_MAX - covered + 1 : 1;
 	n++;
-	r = host_read(p, iov, n);
+	r = pvbe_net_host_read(p, iov, n);
 	if (r < 0) {
 		if (errno == EAGAIN)
 			return 0;
-		pair_dead(p, "read", errno);
+		pvbe_net_pair_dead(p, "read", errno);
 		return -1;
 	}
 	if ((size_t)r > (covered > PVBE_NET_RX_MAX ? covered : PVBE_NET_RX_MAX) ||
@@ -491,11 +285,11 @@ static int rx_mrg_one(struct pvbe_net_pair *p, struct pvbe_queue *q)
 	}
 	p->pend_hdr = hdr;
 	p->pend_len = (uint32_t)r;
-	p->ovf_base = covered;
+	p->ovf_base = (uint32_t)covered;	/* < 2 * PVBE_NET_RX_MAX */
 	/* The chains the readv filled, the last one maybe in part. */
 	p->pend_done = 0;
 	p->pend_chains = 0;
-	got = p->pend_len < covered ? p->pend_len : covered;
+	got = p->pend_len < covered ? p->pend_len : (uint32_t)covered;
 	while (p->pend_done < got) {
 		uint32_t cap = fifo_at(p, p->pend_chains)->cap;
 
@@ -542,95 +336,107 @@ int pvbe_net_rx_stock(struct pvbe_queue *q, struct pvbe_net_rxbuf *fifo,
 	return 0;
 }
 
-static int rx_refill(struct pvbe_net_pair *p, struct pvbe_queue *q)
+/* ops->request for an rx queue: the chain waits in the FIFO for a packet. */
+int64_t pvbe_net_rx_request(struct pvbe_queue *q, const struct pvbe_req *req)
 {
-	return pvbe_net_rx_stock(q, p->fifo, p->head, &p->count, p->size);
+	struct pvbe_net_dev *nd = q->dev->priv;
+	struct pvbe_net_pair *p = &nd->pair[q->index / 2];
+
+	if (!p->fifo || p->count == p->size || !rx_chain(&p->fifo[(p->head + p->count) % p->size], req)) {
+		pvbe_queue_complete(q, req->id, PVIO_S_INVAL, 0);
+		return 0;
+	}
+	p->count++;
+	return 0;
+}
+
+/* ops->held for an rx queue: every chain in the FIFO holds a CQ slot. */
+unsigned int pvbe_net_rx_held(struct pvbe_queue *q)
+{
+	struct pvbe_net_dev *nd = q->dev->priv;
+
+	return nd->pair[q->index / 2].count;
 }
 
 /*
- * Sleep until the guest has freed @k CQ slots (protocol 7.4: cons_event =
- * prod - N + k - 1), unlike pvbe_queue_cq_arm(), which wakes at the first
- * freed slot: with chains in the FIFO, every one of them holding a slot,
- * the first freed slot may be long gone.  Returns >0 when the room is
- * there already (go on), 0 to sleep, <0 when the device broke.
+ * ops->run_end for an rx queue: packets from the host side into the FIFO's
+ * chains, until the TAP is empty (watched), the chains are used up (>0:
+ * the loop takes more from the SQ), the link is down or the budget spent.
  */
-static int rx_cq_wait(struct pvbe_queue *q, unsigned int k)
+int pvbe_net_rx_run_end(struct pvbe_queue *q, uint64_t *work)
 {
-	int r;
-
-	pvbe_queue_flush(q);
-	if (q->poll)
-		return 0;	/* the next poll round looks again */
-	pvio_write_once(q->cq.sh->cons_event,
-			pvio_cpu_to_le32(q->cq.idx - q->cq_size + k - 1));
-	/* [M4] pairs with [M3]: cons_event is visible before cons is re-read. */
-	pvio_mb();
-	r = pvbe_queue_cq_room(q, k);
-	if (r < 0)
-		return r;
-	return (unsigned int)r >= k;
-}
-
-void pvbe_net_rx_run(struct pvbe_net_pair *p)
-{
-	struct pvbe_net_dev *nd = p->nd;
-	struct pvbe_queue *q = &nd->dev->q[2 * p->index];
+	struct pvbe_net_dev *nd = q->dev->priv;
+	struct pvbe_net_pair *p = &nd->pair[q->index / 2];
 	bool mrg = pvbe_net_has(nd, PVIO_NET_F_MRG_RXBUF);
 	unsigned int done = 0;
+	uint64_t before;
 	int r;
 
-	if (!q->running || !p->fifo) {
-		pvbe_net_watch(p, false);
-		return;
-	}
+	if (!p->fifo)
+		return 0;
 	for (;;) {
-		if (rx_refill(p, q))
-			return;
-		if (p->pend_len && !rx_mrg_finish(p, q) && p->count == p->size)
-			rx_mrg_drop(p, q);
-		if (!p->count || p->pend_len) {
-			/*
-			 * Nothing (more) to fill: the TAP keeps its packets
-			 * meanwhile.  Wait for the guest to post chains, or to
-			 * reap completions when the CQ has no slot for one
-			 * more chain (the FIFO's chains hold theirs).
-			 */
-			pvbe_net_watch(p, false);
-			r = pvbe_queue_cq_room(q, p->count + 1);
-			if (r < 0)
-				return;
-			if ((unsigned int)r <= p->count) {
-				if (rx_cq_wait(q, p->count + 1) <= 0)
-					return;	/* the guest kicks when it reaps */
-				continue;
+		if (p->pend_len && !rx_mrg_finish(p, q)) {
+			if (p->count < p->size) {
+				/* The guest kicks when it posts more chains. */
+				pvbe_net_watch(p, false);
+				return 0;
 			}
-			if (pvbe_queue_arm(q) == 0)
-				return;		/* flushed; the guest kicks when it posts */
-			continue;
+			rx_mrg_drop(p, q);
+		}
+		if (!p->count) {
+			/* The TAP keeps its packets until chains come. */
+			pvbe_net_watch(p, false);
+			return done > 0;
 		}
 		if (!nd->sh->link_up || p->dead) {
 			pvbe_net_watch(p, false);
-			break;
+			return 0;
 		}
-		if (done >= PVBE_NET_BUDGET) {
+		if (done >= PVBE_QUEUE_BUDGET || *work >= PVBE_QUEUE_BUDGET_BYTES) {
 			pvbe_queue_yield(q);
-			break;
+			return 0;
 		}
+		before = q->st.bytes;
 		r = mrg ? rx_mrg_one(p, q) : rx_one(p, q);
 		if (r == 0) {
 			pvbe_net_watch(p, true);	/* the TAP wakes us */
-			break;
+			return 0;
 		}
 		if (r < 0)
-			break;
+			return 0;
 		done++;
+		*work += q->st.bytes - before;
 	}
-	pvbe_queue_flush(q);
+}
+
+/* Watch the TAP queue in the event loop, or stop watching it. */
+void pvbe_net_watch(struct pvbe_net_pair *p, bool on)
+{
+	int ret;
+
+	/* No fd (net = null), or a polled rx queue: the caller comes back. */
+	if (on == p->watching || (on && (p->fd < 0 || p->nd->dev->q[2 * p->index].poll)))
+		return;
+	if (on) {
+		ret = pvbe_loop_add(p->fd, EPOLLIN, on_tap, p);
+		if (ret) {
+			/* The heartbeat tick still scans the queue. */
+			if (pvbe_net_ratelimit(p->nd))
+				pvbe_warn(p->nd->dev->tag, "TAP queue %u: epoll: %s",
+					  p->index, strerror(-ret));
+			return;
+		}
+	} else {
+		pvbe_loop_del(p->fd);
+	}
+	p->watching = on;
 }
 
 static void on_tap(int fd, uint32_t events, void *arg)
 {
+	struct pvbe_net_pair *p = arg;
+
 	(void)fd;
 	(void)events;
-	pvbe_net_rx_run(arg);
+	pvbe_queue_run(&p->nd->dev->q[2 * p->index]);
 }

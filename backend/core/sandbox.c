@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sandbox.c - confine a worker before it reads what its guest wrote.
+ *
+ * A worker parses guest-controlled memory all day; if its guest finds a
+ * bug in that code, the guest owns the worker.  What it then owns must be
+ * its own guest's devices and nothing else:
+ *
+ *   fds        everything but the guest's own connection, window, eventfds,
+ *              RAM and host resources is closed (the supervisor's sockets,
+ *              other guests' TAPs and images, the control socket);
+ *   user       the worker runs as `user` (default nobody) when pviod runs as
+ *              root: no capabilities, no access to root's files, and not
+ *              dumpable, so no process of that user can ptrace it;
+ *   syscalls   a seccomp filter (libseccomp) allows what the data path
+ *              needs -- I/O on fds it has, memory, time, io_uring_enter, a
+ *              few ioctls by number -- and refuses the rest: no open, no
+ *              socket or connect, no exec, no new io_uring (the rings are
+ *              made before, with their opcodes restricted), no executable
+ *              mappings.  A refused call fails with EPERM and is logged
+ *              with its name.
+ *
+ * Devices prepare what needs more before this (ops->prepare).  A guest
+ * with a DPDK port is the exception: EAL needs hugepages, device files
+ * and threads at run time, so that worker keeps root and has no filter,
+ * and says so in the log (docs/security.md).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/pviod.h"
+#include "core/sandbox.h"
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int pvbe_sandbox_close_fds(const int *keep, unsigned int n)
+{
+	int *k = malloc((n + 1) * sizeof(*k));
+	unsigned int i, m = 0;
+	int lo = 0;
+
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (keep[i] >= 0)
+			k[m++] = keep[i];
+	qsort(k, m, sizeof(*k), cmp_int);
+	for (i = 0; i < m; i++) {
+		if (k[i] > lo && syscall(SYS_close_range, (unsigned int)lo,
+					 (unsigned int)k[i] - 1, 0) < 0) {
+			free(k);
+			return -errno;
+		}
+		lo = k[i] + 1;
+	}
+	free(k);
+	if (syscall(SYS_close_range, (unsigned int)lo, ~0u, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Names for the SIGSYS handler, resolved before it can run. */
+#define PVBE_NSYS	512
+static const char *sys_name[PVBE_NSYS];
+
+#if defined(__x86_64__)
+/*
+ * A refused system call: say which, then let it fail with EPERM as if the
+ * filter had said so.  Async-signal-safe: write(2) only.
+ */
+static void sigsys_handler(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	char msg[128], num[12];
+	int nr = si->si_syscall, i = 0;
+	const char *name = nr >= 0 && nr < PVBE_NSYS && sys_name[nr] ? sys_name[nr] : "?";
+	unsigned int v = (unsigned int)nr;
+
+	(void)sig;
+	do {
+		num[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && i < 11);
+	strcpy(msg, "pviod worker: seccomp refused system call ");
+	strcat(msg, name);
+	strcat(msg, " (");
+	while (i)
+		strncat(msg, &num[--i], 1);
+	strcat(msg, "): EPERM\n");
+	if (write(2, msg, strlen(msg)) < 0)
+		(void)0;
+	uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+}
+#endif
+
+static int allow(scmp_filter_ctx ctx, int nr)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
+
+/* The data path's system calls.  Anything else fails. */
+static int build_filter(scmp_filter_ctx ctx)
+{
+	static const int plain[] = {
+		/* I/O on fds the worker has */
+		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+		SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
+		SCMP_SYS(close), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+		SCMP_SYS(fcntl), SCMP_SYS(fallocate), SCMP_SYS(fdatasync), SCMP_SYS(fsync),
+		SCMP_SYS(ftruncate), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+		SCMP_SYS(recvfrom), SCMP_SYS(sendto),
+		SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+		SCMP_SYS(io_uring_enter), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
+		/* memory (executable mappings: below) */
+		SCMP_SYS(munmap), SCMP_SYS(madvise), SCMP_SYS(mremap), SCMP_SYS(brk),
+		/* time, identity, signals, threads of the C library */
+		SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres), SCMP_SYS(clock_nanosleep),
+		SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(gettid),
+		SCMP_SYS(getppid), SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
+		SCMP_SYS(getegid), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn),
+		SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack),
+		SCMP_SYS(restart_syscall), SCMP_SYS(futex), SCMP_SYS(sched_yield),
+		SCMP_SYS(sched_getaffinity), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+		SCMP_SYS(getrandom), SCMP_SYS(uname), SCMP_SYS(getrusage),
+	};
+	static const unsigned long ioctls[] = {
+		TUNSETQUEUE, TUNSETOFFLOAD,		/* net: its own TAP queues */
+		BLKGETSIZE64,				/* blk: capacity on resize */
+	};
+	static const int prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP };
+	pid_t self = getpid();
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < sizeof(plain) / sizeof(plain[0]); i++)
+		ret = allow(ctx, plain[i]);
+	for (i = 0; !ret && i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_EQ, ioctls[i]));
+	for (i = 0; !ret && i < sizeof(prctls) / sizeof(prctls[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
+	/* Memory, never executable: no code the guest could have written runs. */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* Signals to ourselves only (abort(), sanitizer reports). */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+	/* Reading a limit is fine, setting one is not. */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+				       SCMP_A2(SCMP_CMP_EQ, 0));
+	return ret;
+}
+
+static int load_filter(const char *tag)
+{
+	uint32_t dflt = SCMP_ACT_ERRNO(EPERM);
+	scmp_filter_ctx ctx;
+	int nr, ret;
+
+#if defined(__x86_64__)
+	struct sigaction sa;
+
+	for (nr = 0; nr < PVBE_NSYS; nr++)
+		sys_name[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigsys_handler;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGSYS, &sa, NULL) == 0)
+		dflt = SCMP_ACT_TRAP;
+#else
+	(void)nr;
+#endif
+	ctx = seccomp_init(dflt);
+	if (!ctx)
+		return -ENOMEM;
+	ret = build_filter(ctx);
+	if (!ret)
+		ret = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (ret)
+		pvbe_err(tag, "seccomp filter: %s", strerror(-ret));
+	return ret;
+}
+
+static bool unconfined(const struct pvbe_guest *g)
+{
+	int j;
+
+	for (j = 0; j < g->ndev; j++)
+		if (g->dev[j].ops->unconfined)
+			return true;
+	return false;
+}
+
+int pvbe_sandbox_lock(struct pvbe_guest *g)
+{
+	if (!pvbe.cfg.sandbox) {
+		pvbe_info(g->tag, "sandbox = no: the worker keeps pviod's user and has no seccomp filter");
+		return 0;
+	}
+	if (unconfined(g)) {
+		pvbe_warn(g->tag, "a DPDK port needs hugepages, device files and threads at run time: this worker keeps pviod's user and has no seccomp filter");
+		return 0;
+	}
+	if (geteuid() == 0 && pvbe.uid != 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(pvbe.gid, pvbe.gid, pvbe.gid) < 0 ||
+		    setresuid(pvbe.uid, pvbe.uid, pvbe.uid) < 0) {
+			pvbe_err(g->tag, "drop to user %s: %s", pvbe.cfg.user, strerror(errno));
+			return -errno;
+		}
+		if (geteuid() == 0 || getuid() == 0) {
+			pvbe_err(g->tag, "still root after dropping to user %s", pvbe.cfg.user);
+			return -EPERM;
+		}
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		pvbe_err(g->tag, "prctl: %s", strerror(errno));
+		return -errno;
+	}
+	return load_filter(g->tag);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* supervisor.h - what the control socket asks of the supervisor. */
+#ifndef PVBE_SUPERVISOR_H
+#define PVBE_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "transport/guest.h"
+
+struct pvbe_guest *pvbe_guest_find(const char *name);
+/* Add every guest of @cfg (taken); >=0 added, or -errno with @err set. */
+int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len);
+/* Stop the guest's worker and free it; add @replacement afterwards. */
+void pvbe_guest_remove(struct pvbe_guest *g, struct pvbe_guest_cfg *replacement);
+/* Re-read the configuration file: 0, or -errno with @err set. */
+int pvbe_reload(char *err, size_t len);
+
+/* control.c, called by the supervisor */
+void pvbe_control_tick(uint64_t now_ms);
+void pvbe_control_guest_removed(struct pvbe_guest *g);
+
+#endif
