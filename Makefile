@@ -45,7 +45,7 @@ endif
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen
@@ -91,7 +91,7 @@ $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_SAN_OBJS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -ljson-c
 
 # ---- guest test programs: static, they run in the initramfs ------------------
 
@@ -129,6 +129,10 @@ $(O)/tests/blk_test: tests/backend/blk_test.c tests/backend/test_util.c tests/ba
 $(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
+
+$(O)/tests/isolation_test: tests/backend/isolation_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
 
 # ---- ring tests ------------------------------------------------------------
 

@@ -117,6 +117,7 @@ if want backend; then
 	PVIOD=$O/pviod-san tap net_test 600 "$O/tests/net_test"
 	PVIOD=$O/pviod-san tap blk_test 600 "$O/tests/blk_test"
 	PVIOD=$O/pviod-san tap balloon_test 300 "$O/tests/balloon_test"
+	PVIOD=$O/pviod-san tap isolation_test 600 "$O/tests/isolation_test"
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------

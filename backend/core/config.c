@@ -16,7 +16,7 @@
 #include "transport/memtable.h"
 
 static const char *cfg_path;
-static char cfg_err[360];	/* the last error, for the control socket */
+static char cfg_err[512];	/* the last error, for the control socket */
 static char cfg_ctx[80];	/* "guest NAME: " or "device GUEST NAME: " */
 
 static void cfg_errorf(int line, const char *fmt, ...)
@@ -25,17 +25,17 @@ static void cfg_errorf(int line, const char *fmt, ...)
 /* "path:line: reason" (line 0: "path: reason") on stderr and in cfg_err. */
 static void cfg_errorf(int line, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[300];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line)
-		snprintf(cfg_err, sizeof(cfg_err), "%.120s:%d: %.79s%.140s", cfg_path,
+		snprintf(cfg_err, sizeof(cfg_err), "%.120s:%d: %.79s%.290s", cfg_path,
 			 line, cfg_ctx, msg);
 	else
-		snprintf(cfg_err, sizeof(cfg_err), "%.120s: %.230s", cfg_path, msg);
+		snprintf(cfg_err, sizeof(cfg_err), "%.120s: %.380s", cfg_path, msg);
 	fprintf(stderr, "pviod: %s\n", cfg_err);
 }
 

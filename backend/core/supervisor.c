@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -343,8 +344,11 @@ static void worker_spawn(struct pvbe_guest *g)
 	g->worker = pid;
 	if (pvbe_loop_add(g->pair[0], EPOLLIN, on_worker_msg, g))
 		pvbe_err(g->tag, "worker %d: cannot watch its messages", (int)pid);
-	pvbe_info(g->tag, "worker %d started%s", (int)pid,
-		  g->conn_fd >= 0 ? " (takes the window over)" : "");
+	if (g->restarts)
+		pvbe_info(g->tag, "worker %d started (restart %u%s)", (int)pid, g->restarts,
+			  g->conn_fd >= 0 ? ", takes the window over" : "");
+	else
+		pvbe_info(g->tag, "worker %d started", (int)pid);
 }
 
 static void guest_finish_remove(struct pvbe_guest *g);
@@ -480,6 +484,13 @@ static void on_accept(int lfd, uint32_t events, void *arg)
 		}
 		return;
 	}
+	/* The last client may be gone with its hang-up not read yet. */
+	if (g->conn_fd >= 0) {
+		struct pollfd p = { .fd = g->conn_fd, .events = POLLRDHUP };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			conn_drop(g, "closed");
+	}
 	if (g->conn_fd >= 0 || g->removing) {
 		/* ivshmem peers share one window; pvio serves one per guest. */
 		pvbe_err(g->tag, "a second client connected while peer %u is attached: refused",
@@ -613,6 +624,10 @@ int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len)
 		struct pvbe_guest *g;
 
 		cfg->guest[i] = NULL;
+		if (ret) {
+			free(gc);	/* the first error stops it */
+			continue;
+		}
 		if (pvbe_guest_find(gc->name)) {
 			snprintf(err, len, "guest %s exists already", gc->name);
 			ret = -EEXIST;
@@ -649,6 +664,7 @@ int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len)
 			continue;
 		}
 		added++;
+		pvbe_info(g->tag, "guest added");
 	}
 	pvbe_config_free(cfg);
 	return ret ? ret : added;

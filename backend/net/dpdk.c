@@ -51,7 +51,6 @@ int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line)
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
-#define PVBE_NET_DPDK_MAX_DEVS	32
 #define PVBE_NET_DPDK_RXD		512
 #define PVBE_NET_DPDK_TXD		512
 #define PVBE_NET_DPDK_CSUM_OFF	(RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
@@ -59,9 +58,6 @@ int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line)
 extern const struct pvbe_dev_ops pvbe_net_ops;
 static const struct pvbe_dev_ops pvbe_net_dpdk_ops;
 
-/* Every DPDK device of the configuration: EAL takes them all at once. */
-static struct pvbe_dev *dpdk_devs[PVBE_NET_DPDK_MAX_DEVS];
-static unsigned int ndpdk_devs;
 
 /* ---- configuration (supervisor) ----------------------------------------- */
 
@@ -101,11 +97,6 @@ int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line)
 	struct pvbe_net_dpdk *dp;
 	size_t n;
 
-	if (ndpdk_devs == PVBE_NET_DPDK_MAX_DEVS) {
-		pvbe_err(dev->tag, "line %d: more than %d DPDK net devices", line,
-			 PVBE_NET_DPDK_MAX_DEVS);
-		return -EINVAL;
-	}
 	n = strcspn(devargs, ",");
 	if (!n || n >= sizeof(dp->name) || strlen(devargs) >= sizeof(dp->devargs) ||
 	    strpbrk(devargs, " \t")) {
@@ -134,7 +125,6 @@ int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line)
 	}
 	nd->dpdk = dp;
 	dev->ops = &pvbe_net_dpdk_ops;
-	dpdk_devs[ndpdk_devs++] = dev;
 	return 0;
 }
 
@@ -172,10 +162,12 @@ static void dpdk_uninit(struct pvbe_dev *dev)
 
 /* ---- EAL and ports (worker, once per process) --------------------------- */
 
-static int eal_init(void)
+/* EAL, once per worker, with every DPDK device of its guest at once. */
+static int eal_init(struct pvbe_guest *g)
 {
 	static int state;	/* 0: not yet, 1: up, <0: failed */
-	char *argv[16 + 2 * PVBE_NET_DPDK_MAX_DEVS], cores[256] = "", line[1024];
+	char *argv[16 + 2 * PVIO_MAX_DEVICES], cores[256] = "", line[1024];
+	int j;
 	cpu_set_t saved, want;
 	sigset_t all, old;
 	unsigned int i, argc = 0;
@@ -190,9 +182,12 @@ static int eal_init(void)
 	argv[argc++] = "-l";
 	argv[argc++] = cores;
 	CPU_ZERO(&want);
-	for (i = 0; i < ndpdk_devs; i++) {
-		struct pvbe_net_dpdk *dp = ((struct pvbe_net_dev *)dpdk_devs[i]->priv)->dpdk;
+	for (j = 0; j < g->ndev; j++) {
+		struct pvbe_net_dpdk *dp;
 
+		if (g->dev[j].ops != &pvbe_net_dpdk_ops)
+			continue;
+		dp = ((struct pvbe_net_dev *)g->dev[j].priv)->dpdk;
 		CPU_SET(dp->cpu, &want);
 		argv[argc++] = dp->pci ? "-a" : "--vdev";
 		argv[argc++] = dp->devargs;
@@ -345,26 +340,30 @@ static int port_setup(struct pvbe_dev *dev)
 	return 0;
 }
 
+/*
+ * Worker, once, when it starts: EAL with this guest's DPDK devices (a
+ * worker serves one guest, so only those), and this device's port.
+ */
+static int dpdk_prepare(struct pvbe_dev *dev)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+	int ret;
+
+	ret = eal_init(dev->g);
+	if (ret)
+		return ret;
+	return nd->dpdk->ready ? 0 : port_setup(dev);
+}
+
 /* Worker, on every fresh layout and takeover: the config area. */
 static int dpdk_init(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
 	struct pvbe_net_dpdk *dp = nd->dpdk;
-	unsigned int i;
 	int ret;
 
-	ret = eal_init();
-	if (ret)
-		return ret;
-	if (!dp->ready) {
-		/* Every DPDK device at once: the first init of this worker. */
-		for (i = 0; i < ndpdk_devs; i++) {
-			struct pvbe_net_dev *o = dpdk_devs[i]->priv;
-
-			if (!o->dpdk->ready && (ret = port_setup(dpdk_devs[i])))
-				return ret;
-		}
-	}
+	if (!dp->ready)
+		return -ENODEV;
 	if (nd->max_mtu > dp->port_mtu) {
 		pvbe_warn(dev->tag, "max_mtu %u capped to %u, the DPDK port's largest",
 			  nd->max_mtu, dp->port_mtu);
@@ -484,6 +483,7 @@ static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
 	.config_len = sizeof(struct pvio_net_config),
 	.setup = dpdk_setup,
 	.uninit = dpdk_uninit,
+	.prepare = dpdk_prepare,
 	.init = dpdk_init,
 	.kick = dpdk_kick,
 	.start = dpdk_start,

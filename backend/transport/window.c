@@ -186,8 +186,16 @@ void pvbe_window_unmap(struct pvbe_guest *g)
 	g->win = NULL;
 	g->hdr = NULL;
 	for (i = 0; i < g->ndev; i++) {
-		g->dev[i].desc = NULL;
-		g->dev[i].config = NULL;
+		struct pvbe_dev *d = &g->dev[i];
+		unsigned int q;
+
+		d->desc = NULL;
+		d->config = NULL;
+		for (q = 0; q < d->nqueues; q++) {
+			d->q[q].desc = NULL;
+			d->q[q].sq_mem = NULL;
+			d->q[q].cq_mem = NULL;
+		}
 	}
 }
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* test_util.c - helpers shared by the native backend tests. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,4 +97,134 @@ int pviod_stop(pid_t *pid, const char *log)
 		return 1;
 	}
 	return 0;
+}
+
+pid_t pviod_start(const char *cfg, const char *log, const char *ctl)
+{
+	int fd, i, status;
+	pid_t pid;
+
+	unlink(ctl);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 2);
+		execl(pviod_bin(), "pviod", "-c", cfg, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		if (access(ctl, F_OK) == 0)
+			return pid;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -1;
+		msleep(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+int guest_worker_pid(const char *ctl, const char *guest)
+{
+	char json[8192], pat[64];
+	const char *p;
+
+	if (control(ctl, "workers", json, sizeof(json)))
+		return -1;
+	snprintf(pat, sizeof(pat), "\"name\":\"%s\"", guest);
+	p = strstr(json, pat);
+	if (p && (p = strstr(p, "\"worker_pid\":")))
+		return atoi(p + strlen("\"worker_pid\":"));
+	/* A pviod before one worker per guest: its one worker serves all. */
+	if (control(ctl, "list", json, sizeof(json)))
+		return -1;
+	p = strstr(json, "\"worker_pid\":");
+	return p ? atoi(p + strlen("\"worker_pid\":")) : -1;
+}
+
+int log_count(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+int proc_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* One "Key:  value" line of /proc/PID/status, as a number. */
+static long status_field(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t k = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':') {
+			v = strtol(line + k + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+long proc_rss_kb(pid_t pid)
+{
+	return status_field(pid, "VmRSS");
+}
+
+long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* Fields after the command name, which may hold spaces. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p += 2;
+	for (i = 0; i < 11 && p; i++)
+		p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+	if (!p || sscanf(p, "%lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
 }

@@ -20,5 +20,19 @@ int log_contains(const char *path, const char *needle);
  * -1.  Returns 1, after saying so, when its log holds a sanitizer report.
  */
 int pviod_stop(pid_t *pid, const char *log);
+/*
+ * Start pviod -c @cfg with stderr appended to @log; wait up to 5 s for
+ * @ctl to appear (every guest socket exists once it does).  Returns the
+ * supervisor's PID, or -1 (pviod exited: its log says why).
+ */
+pid_t pviod_start(const char *cfg, const char *log, const char *ctl);
+/* The PID of @guest's worker from the control socket, or -1. */
+int guest_worker_pid(const char *ctl, const char *guest);
+/* How many lines of the file at @path contain @needle. */
+int log_count(const char *path, const char *needle);
+/* /proc facts about a process: open fds, resident KiB, CPU ticks used. */
+int proc_fds(pid_t pid);
+long proc_rss_kb(pid_t pid);
+long proc_cpu_ticks(pid_t pid);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,6 +182,26 @@ int pvfront_connect(struct pvfront *f, const char *path, uint64_t ram_size)
 err:
 	pvfront_close(f);
 	return ret;
+}
+
+int pvfront_use_ram_file(struct pvfront *f, const char *path)
+{
+	struct stat st;
+
+	if (f->ram)
+		return -EEXIST;
+	f->ram_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (f->ram_fd < 0 || fstat(f->ram_fd, &st) < 0 || !st.st_size)
+		return -errno ? -errno : -EINVAL;
+	f->ram = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      f->ram_fd, 0);
+	if (f->ram == MAP_FAILED) {
+		f->ram = NULL;
+		return -errno;
+	}
+	f->ram_size = (uint64_t)st.st_size;
+	f->ram_brk = 4096;
+	return 0;
 }
 
 void pvfront_close(struct pvfront *f)

@@ -60,6 +60,12 @@ struct pvfront {
 /* Connect, take the handshake, offer @ram_size bytes of RAM (0: none). */
 int pvfront_connect(struct pvfront *f, const char *socket_path,
 		    uint64_t ram_size);
+/*
+ * Guest RAM from a file, as QEMU's memory-backend-file: map @path (all of
+ * it) as this frontend's RAM, GPA == file offset, without offering it:
+ * pviod maps the same file from its configuration.
+ */
+int pvfront_use_ram_file(struct pvfront *f, const char *path);
 void pvfront_close(struct pvfront *f);
 /* Wait until backend_state is READY.  0, or -ETIMEDOUT. */
 int pvfront_wait_ready(struct pvfront *f, int timeout_ms);

@@ -4,12 +4,18 @@
  *
  *   pvioctl [-s SOCKET] [--json] list
  *   pvioctl [-s SOCKET] [--json] status GUEST DEVICE
- *   pvioctl [-s SOCKET] worker-pid
+ *   pvioctl [-s SOCKET] worker-pid [GUEST]
  *   pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down
  *   pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]
  *   pvioctl [-s SOCKET] [--json] balloon GUEST DEVICE status
  *   pvioctl [-s SOCKET] balloon GUEST DEVICE set SIZE [--wait [--timeout S]]
  *   pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]
+ *   pvioctl [-s SOCKET] guest add FILE
+ *   pvioctl [-s SOCKET] guest remove GUEST
+ *   pvioctl [-s SOCKET] reload
+ *
+ * worker-pid prints the PID of a guest's worker process (of the only guest
+ * when GUEST is left out).
  *
  * net-link sets a net device's link: pviod turns the TAP's carrier on or
  * off and shows the guest the new link status (a config change on vector
@@ -28,12 +34,19 @@
  * balloon status shows target, actual, the host memory behind the guest's
  * RAM file (allocated blocks) and the guest's last statistics.
  *
+ * guest add reads FILE (guest and device sections, as in the main
+ * configuration) and adds its guests; guest remove stops a guest's worker
+ * and releases its resources; reload re-reads the main configuration, as
+ * SIGHUP does.  Other guests are not touched by any of the three.
+ *
  * The daemon answers every request with one JSON object; --json prints it
- * as is, otherwise pvioctl renders a table.  The parsing below is only what
- * the table needs: it looks up keys in the daemon's own, flat output.
+ * as is, otherwise pvioctl renders a table.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,17 +58,22 @@
 
 #define DEFAULT_SOCKET	"/run/pviod.sock"
 
-static int request(const char *sock, const char *req, char *buf, size_t len)
+static char buf[1 << 20];
+
+/* One request, one JSON object back (parsed; NULL after saying why). */
+static struct json_object *request(const char *sock, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[512];
+	enum json_tokener_error jerr;
+	struct json_object *o;
+	char line[4200];
 	size_t got = 0;
 	ssize_t n;
 	int fd, l;
 
 	if (strlen(sock) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "pvioctl: socket path too long\n");
-		return -1;
+		return NULL;
 	}
 	strcpy(sa.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -64,121 +82,102 @@ static int request(const char *sock, const char *req, char *buf, size_t len)
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return NULL;
 	}
 	l = snprintf(line, sizeof(line), "%s\n", req);
 	if (l >= (int)sizeof(line) || send(fd, line, l, MSG_NOSIGNAL) != l) {
 		fprintf(stderr, "pvioctl: send: %s\n", strerror(errno));
 		close(fd);
-		return -1;
+		return NULL;
 	}
-	while (got < len - 1 && (n = read(fd, buf + got, len - 1 - got)) > 0)
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
 		got += (size_t)n;
 	close(fd);
 	buf[got] = '\0';
 	if (!got) {
 		fprintf(stderr, "pvioctl: pviod closed the connection without answering\n");
-		return -1;
-	}
-	return 0;
-}
-
-/* Value of "key": after @from, copied into @out (strings without quotes). */
-static const char *jget(const char *from, const char *key, char *out, size_t len)
-{
-	char pat[64];
-	const char *p, *e;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(from, pat);
-	if (!p) {
-		snprintf(out, len, "-");
 		return NULL;
 	}
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		e = strchr(p, '"');
-	} else {
-		e = p + strcspn(p, ",}]");
+	o = json_tokener_parse_verbose(buf, &jerr);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		fprintf(stderr, "pvioctl: pviod's answer is not a JSON object: %s\n",
+			o ? "wrong type" : json_tokener_error_desc(jerr));
+		json_object_put(o);
+		return NULL;
 	}
-	n = e ? (size_t)(e - p) : strlen(p);
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return p;
+	return o;
 }
 
-static void print_list(const char *j)
+static struct json_object *get(struct json_object *o, const char *key)
 {
-	char name[64], conn[16], gen[16], vec[16], dname[64], type[16], state[32];
-	const char *g = strstr(j, "\"guests\":["), *next, *d, *dend;
+	struct json_object *v = NULL;
 
-	jget(j, "supervisor_pid", name, sizeof(name));
-	jget(j, "worker_pid", gen, sizeof(gen));
-	printf("pviod supervisor %s, worker %s\n", name, gen);
-	printf("%-12s %-9s %-5s %-7s %-12s %-8s %s\n", "GUEST", "CONNECTED",
-	       "GEN", "VECTORS", "DEVICE", "TYPE", "STATE");
-	while (g && (g = strstr(g, "{\"name\":"))) {
-		jget(g, "name", name, sizeof(name));
-		jget(g, "connected", conn, sizeof(conn));
-		jget(g, "generation", gen, sizeof(gen));
-		jget(g, "vectors", vec, sizeof(vec));
-		d = strstr(g, "\"devices\":[");
-		dend = d ? strstr(d, "]}") : NULL;
-		next = dend ? dend + 2 : NULL;
-		for (d = d ? strstr(d, "{\"name\":") : NULL; d && (!dend || d < dend);
-		     d = strstr(d + 1, "{\"name\":")) {
-			jget(d, "name", dname, sizeof(dname));
-			jget(d, "type", type, sizeof(type));
-			jget(d, "state", state, sizeof(state));
-			printf("%-12s %-9s %-5s %-7s %-12s %-8s %s\n", name, conn, gen,
-			       vec, dname, type, state);
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *str(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	return v ? json_object_get_string(v) : "-";
+}
+
+static unsigned long long num(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	return v ? (unsigned long long)json_object_get_uint64(v) : 0;
+}
+
+static void print_list(struct json_object *j)
+{
+	struct json_object *gs = get(j, "guests"), *g, *ds, *d;
+	size_t i, k, n;
+
+	printf("pviod supervisor %s\n", str(j, "supervisor_pid"));
+	printf("%-12s %-9s %-7s %-5s %-7s %-12s %-8s %s\n", "GUEST", "CONNECTED",
+	       "WORKER", "GEN", "VECTORS", "DEVICE", "TYPE", "STATE");
+	n = gs ? json_object_array_length(gs) : 0;
+	for (i = 0; i < n; i++) {
+		g = json_object_array_get_idx(gs, i);
+		ds = get(g, "devices");
+		if (!ds || !json_object_array_length(ds)) {
+			printf("%-12s %-9s %-7s %-5s %-7s %-12s %-8s %s\n", str(g, "name"),
+			       str(g, "connected"), str(g, "worker_pid"), str(g, "generation"),
+			       str(g, "vectors"), "-", "-", get(g, "devices_error") ?
+			       str(g, "devices_error") : str(g, "worker"));
+			continue;
 		}
-		g = next;
+		for (k = 0; k < json_object_array_length(ds); k++) {
+			d = json_object_array_get_idx(ds, k);
+			printf("%-12s %-9s %-7s %-5s %-7s %-12s %-8s %s\n", str(g, "name"),
+			       str(g, "connected"), str(g, "worker_pid"), str(g, "generation"),
+			       str(g, "vectors"), str(d, "name"), str(d, "type"), str(d, "state"));
+		}
 	}
 }
 
-static void print_status(const char *j)
+static void print_status(struct json_object *j)
 {
 	static const char *const qk[] = { "index", "vector", "sq_prod", "sq_cons",
 		"cq_prod", "cq_cons", "kicks", "interrupts", "requests", "bytes",
 		"errors", "packets", "drops", "mode" };
-	char v[64];
-	const char *q;
-	size_t i;
+	struct json_object *qs = get(j, "queues"), *q;
+	size_t i, k;
 
-	jget(j, "name", v, sizeof(v));
-	printf("device %s", v);
-	jget(j, "type", v, sizeof(v));
-	printf(" (%s)", v);
-	jget(j, "state", v, sizeof(v));
-	printf(": %s", v);
-	jget(j, "broken_reason", v, sizeof(v));
-	if (strcmp(v, "0"))
-		printf(", broken reason %s", v);
-	jget(j, "guest_features", v, sizeof(v));
-	printf(", guest features %s\n", v);
+	printf("device %s (%s): %s", str(j, "name"), str(j, "type"), str(j, "state"));
+	if (num(j, "broken_reason"))
+		printf(", broken reason %llu", num(j, "broken_reason"));
+	printf(", guest features %s\n", str(j, "guest_features"));
 	for (i = 0; i < sizeof(qk) / sizeof(qk[0]); i++)
 		printf("%-11s", qk[i]);
 	printf("\n");
-	for (q = strstr(j, "{\"index\":"); q; q = strstr(q + 1, "{\"index\":")) {
-		for (i = 0; i < sizeof(qk) / sizeof(qk[0]); i++) {
-			jget(q, qk[i], v, sizeof(v));
-			printf("%-11s", v);
-		}
+	for (k = 0; qs && k < json_object_array_length(qs); k++) {
+		q = json_object_array_get_idx(qs, k);
+		for (i = 0; i < sizeof(qk) / sizeof(qk[0]); i++)
+			printf("%-11s", str(q, qk[i]));
 		printf("\n");
 	}
-}
-
-static unsigned long long jnum(const char *from, const char *key)
-{
-	char v[32];
-
-	jget(from, key, v, sizeof(v));
-	return strtoull(v, NULL, 10);
 }
 
 static void print_mib(const char *label, unsigned long long bytes)
@@ -186,43 +185,40 @@ static void print_mib(const char *label, unsigned long long bytes)
 	printf("  %-22s %10.1f MiB\n", label, bytes / 1048576.0);
 }
 
-static void print_balloon(const char *guest, const char *dev, const char *j)
+static void print_balloon(const char *guest, const char *dev, struct json_object *j)
 {
-	const char *s = strstr(j, "\"stats\":{");
-	char v[64], p[16];
+	struct json_object *s = get(j, "stats");
 
-	jget(j, "state", v, sizeof(v));
-	jget(j, "policy", p, sizeof(p));
-	printf("%s/%s (balloon): %s, policy %s\n", guest, dev, v, p);
-	print_mib("guest RAM", jnum(j, "ram_bytes"));
-	print_mib("target (balloon)", jnum(j, "target_bytes"));
-	print_mib("actual (balloon)", jnum(j, "actual_bytes"));
-	print_mib("host-backed RAM", jnum(j, "backed_bytes"));
-	print_mib("floor", jnum(j, "floor_bytes"));
-	if (!strcmp(p, "auto"))
-		print_mib("headroom", jnum(j, "headroom_bytes"));
+	printf("%s/%s (balloon): %s, policy %s\n", guest, dev, str(j, "state"),
+	       str(j, "policy"));
+	print_mib("guest RAM", num(j, "ram_bytes"));
+	print_mib("target (balloon)", num(j, "target_bytes"));
+	print_mib("actual (balloon)", num(j, "actual_bytes"));
+	print_mib("host-backed RAM", num(j, "backed_bytes"));
+	print_mib("floor", num(j, "floor_bytes"));
+	if (!strcmp(str(j, "policy"), "auto"))
+		print_mib("headroom", num(j, "headroom_bytes"));
 	printf("  %-22s %10llu / %llu / %llu\n", "pages in/out/reported",
-	       jnum(j, "inflated_pages"), jnum(j, "deflated_pages"),
-	       jnum(j, "reported_pages"));
-	print_mib("released on the host", jnum(j, "punched_bytes"));
-	if (jnum(j, "punch_errors"))
-		printf("  %-22s %10llu\n", "release errors", jnum(j, "punch_errors"));
+	       num(j, "inflated_pages"), num(j, "deflated_pages"), num(j, "reported_pages"));
+	print_mib("released on the host", num(j, "punched_bytes"));
+	if (num(j, "punch_errors"))
+		printf("  %-22s %10llu\n", "release errors", num(j, "punch_errors"));
 	if (!s) {
 		printf("  no statistics from the guest\n");
 		return;
 	}
-	printf("  guest statistics, %llu ms old:\n", jnum(s, "age_ms"));
-	print_mib("  total", jnum(s, "total_bytes"));
-	print_mib("  free", jnum(s, "free_bytes"));
-	print_mib("  available", jnum(s, "avail_bytes"));
-	print_mib("  page cache", jnum(s, "cache_bytes"));
-	printf("  %-22s %10llu / %llu\n", "  faults major/minor", jnum(s, "major_faults"),
-	       jnum(s, "minor_faults"));
-	printf("  %-22s %10llu / %llu\n", "  swap in/out (pages)", jnum(s, "swap_in"),
-	       jnum(s, "swap_out"));
-	printf("  %-22s %10llu\n", "  OOM kills", jnum(s, "oom_kills"));
+	printf("  guest statistics, %llu ms old:\n", num(s, "age_ms"));
+	print_mib("  total", num(s, "total_bytes"));
+	print_mib("  free", num(s, "free_bytes"));
+	print_mib("  available", num(s, "avail_bytes"));
+	print_mib("  page cache", num(s, "cache_bytes"));
+	printf("  %-22s %10llu / %llu\n", "  faults major/minor", num(s, "major_faults"),
+	       num(s, "minor_faults"));
+	printf("  %-22s %10llu / %llu\n", "  swap in/out (pages)", num(s, "swap_in"),
+	       num(s, "swap_out"));
+	printf("  %-22s %10llu\n", "  OOM kills", num(s, "oom_kills"));
 	printf("  %-22s %10llu pages\n", "  deflated on pressure",
-	       jnum(s, "deflated_on_pressure"));
+	       num(s, "deflated_on_pressure"));
 }
 
 static double now_s(void)
@@ -235,19 +231,24 @@ static double now_s(void)
 
 /* Poll until actual == target; 0, or 1 on timeout / error. */
 static int balloon_wait(const char *sock, const char *guest, const char *dev,
-			double timeout, char *buf, size_t len)
+			double timeout)
 {
-	char req[256];
-	double t0 = now_s();
 	unsigned long long target = 0, actual = 0;
+	struct json_object *o;
+	double t0 = now_s();
+	char req[256];
+	bool err;
 
 	snprintf(req, sizeof(req), "balloon %s %s status", guest, dev);
 	for (;;) {
-		if (request(sock, req, buf, len))
+		o = request(sock, req);
+		if (!o)
 			return 1;
-		target = jnum(buf, "target_bytes");
-		actual = jnum(buf, "actual_bytes");
-		if (!strstr(buf, "{\"error\":") && target == actual) {
+		target = num(o, "target_bytes");
+		actual = num(o, "actual_bytes");
+		err = get(o, "error") != NULL;
+		json_object_put(o);
+		if (!err && target == actual) {
 			printf("%s/%s: balloon at %.1f MiB after %.2f s\n", guest, dev,
 			       actual / 1048576.0, now_s() - t0);
 			return 0;
@@ -261,18 +262,88 @@ static int balloon_wait(const char *sock, const char *guest, const char *dev,
 	return 1;
 }
 
+/* worker-pid [GUEST]: from `workers`, which never waits for a worker. */
+static int worker_pid(struct json_object *j, const char *guest)
+{
+	struct json_object *gs = get(j, "guests"), *g;
+	size_t i, n = gs ? json_object_array_length(gs) : 0;
+
+	if (!guest && n != 1) {
+		fprintf(stderr, "pvioctl: %zu guests: name one (worker-pid GUEST)\n", n);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		g = json_object_array_get_idx(gs, i);
+		if (guest && strcmp(str(g, "name"), guest))
+			continue;
+		if (!num(g, "worker_pid")) {
+			fprintf(stderr, "pvioctl: guest %s has no worker running\n", str(g, "name"));
+			return 1;
+		}
+		printf("%llu\n", num(g, "worker_pid"));
+		return 0;
+	}
+	fprintf(stderr, "pvioctl: no guest %s\n", guest);
+	return 1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvioctl [-s SOCKET] [--json] list\n"
 		   "       pvioctl [-s SOCKET] [--json] status GUEST DEVICE\n"
-		   "       pvioctl [-s SOCKET] worker-pid\n"
+		   "       pvioctl [-s SOCKET] worker-pid [GUEST]\n"
 		   "       pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down\n"
 		   "       pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]\n"
 		   "       pvioctl [-s SOCKET] [--json] balloon GUEST DEVICE status\n"
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE set SIZE [--wait [--timeout S]]\n"
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]\n"
+		   "       pvioctl [-s SOCKET] guest add FILE | guest remove GUEST | reload\n"
 		   "balloon SIZE is what the guest gives to the host (0: all back)\n"
 		   "SOCKET defaults to $PVIOD_SOCKET or " DEFAULT_SOCKET "\n");
+}
+
+/* The request line from the command line; 0, or 2 for a usage error. */
+static int build(int argc, char **argv, char *req, size_t len)
+{
+	char path[PATH_MAX];
+	int n = 0, i;
+
+	if (argc == 1 && !strcmp(argv[0], "list"))
+		n = snprintf(req, len, "list");
+	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "worker-pid"))
+		n = snprintf(req, len, "workers");
+	else if (argc == 1 && !strcmp(argv[0], "reload"))
+		n = snprintf(req, len, "reload");
+	else if (argc == 3 && !strcmp(argv[0], "guest") && !strcmp(argv[1], "add")) {
+		/* pviod reads the file: it needs the whole path. */
+		if (!realpath(argv[2], path)) {
+			fprintf(stderr, "pvioctl: %s: %s\n", argv[2], strerror(errno));
+			return 2;
+		}
+		n = snprintf(req, len, "guest add %s", path);
+	} else if (argc == 3 && !strcmp(argv[0], "guest") && !strcmp(argv[1], "remove"))
+		n = snprintf(req, len, "guest remove %s", argv[2]);
+	else if ((argc == 3 && !strcmp(argv[0], "status")) ||
+		 (argc == 4 && !strcmp(argv[0], "net-link")) ||
+		 ((argc == 3 || argc == 4) && !strcmp(argv[0], "blk-resize")) ||
+		 ((argc == 4 || argc == 5) && !strcmp(argv[0], "balloon") &&
+		  (argc == 4) == !strcmp(argv[3], "status"))) {
+		if (!strcmp(argv[0], "net-link") && strcmp(argv[3], "up") &&
+		    strcmp(argv[3], "down")) {
+			fprintf(stderr, "pvioctl: net-link wants up or down, not '%s'\n", argv[3]);
+			return 2;
+		}
+		for (i = 0; i < argc && n >= 0 && (size_t)n < len; i++)
+			n += snprintf(req + n, len - (size_t)n, "%s%s", i ? " " : "", argv[i]);
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "pvioctl: request too long\n");
+		return 2;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -286,12 +357,12 @@ int main(int argc, char **argv)
 		{ "headroom", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char buf[1 << 20];
 	const char *sock = getenv("PVIOD_SOCKET");
-	char req[256], v[32];
 	const char *headroom = NULL;
+	struct json_object *o;
+	char req[4096];
 	double timeout = 60;
-	int json = 0, wait = 0, opt;
+	int json = 0, wait = 0, opt, ret = 0;
 
 	if (!sock)
 		sock = DEFAULT_SOCKET;
@@ -322,96 +393,65 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 1 && (!strcmp(argv[0], "list") || !strcmp(argv[0], "worker-pid"))) {
-		snprintf(req, sizeof(req), "list");
-	} else if (argc == 3 && !strcmp(argv[0], "status")) {
-		if (snprintf(req, sizeof(req), "status %s %s", argv[1], argv[2]) >=
-		    (int)sizeof(req)) {
-			fprintf(stderr, "pvioctl: names too long\n");
-			return 2;
-		}
-	} else if (argc == 4 && !strcmp(argv[0], "net-link")) {
-		if (strcmp(argv[3], "up") && strcmp(argv[3], "down")) {
-			fprintf(stderr, "pvioctl: net-link wants up or down, not '%s'\n", argv[3]);
-			return 2;
-		}
-		if (snprintf(req, sizeof(req), "net-link %s %s %s", argv[1], argv[2],
-			     argv[3]) >= (int)sizeof(req)) {
-			fprintf(stderr, "pvioctl: names too long\n");
-			return 2;
-		}
-	} else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "blk-resize")) {
-		if (snprintf(req, sizeof(req), "blk-resize %s %s%s%s", argv[1], argv[2],
-			     argc == 4 ? " " : "", argc == 4 ? argv[3] : "") >=
-		    (int)sizeof(req)) {
-			fprintf(stderr, "pvioctl: names too long\n");
-			return 2;
-		}
-	} else if ((argc == 4 || argc == 5) && !strcmp(argv[0], "balloon")) {
-		if ((argc == 4) != !strcmp(argv[3], "status")) {
-			usage(stderr);
-			return 2;
-		}
-		if (snprintf(req, sizeof(req), "balloon %s %s %s%s%s", argv[1], argv[2],
-			     argv[3], argc == 5 ? " " : "", argc == 5 ? argv[4] : "") >=
-		    (int)sizeof(req)) {
-			fprintf(stderr, "pvioctl: names too long\n");
-			return 2;
-		}
-		if (headroom) {
-			char hreq[256];
+	ret = build(argc, argv, req, sizeof(req));
+	if (ret)
+		return ret;
+	if (headroom && !strcmp(argv[0], "balloon") && argc >= 4) {
+		char hreq[256];
 
-			snprintf(hreq, sizeof(hreq), "balloon %s %s headroom %s", argv[1],
-				 argv[2], headroom);
-			if (request(sock, hreq, buf, sizeof(buf)))
-				return 1;
-			if (strstr(buf, "{\"error\":") == buf) {
-				jget(buf, "error", hreq, sizeof(hreq));
-				fprintf(stderr, "pvioctl: %s\n", hreq);
-				return 1;
-			}
+		snprintf(hreq, sizeof(hreq), "balloon %s %s headroom %s", argv[1], argv[2],
+			 headroom);
+		o = request(sock, hreq);
+		if (!o)
+			return 1;
+		if (get(o, "error")) {
+			fprintf(stderr, "pvioctl: %s\n", str(o, "error"));
+			json_object_put(o);
+			return 1;
 		}
-	} else {
-		usage(stderr);
-		return 2;
+		json_object_put(o);
 	}
-	if (request(sock, req, buf, sizeof(buf)))
+	o = request(sock, req);
+	if (!o)
 		return 1;
-	if (strstr(buf, "{\"error\":") == buf) {
-		jget(buf, "error", req, sizeof(req));
+	if (get(o, "error")) {
 		if (json)
-			fputs(buf, stdout);
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		else
-			fprintf(stderr, "pvioctl: %s\n", req);
+			fprintf(stderr, "pvioctl: %s\n", str(o, "error"));
+		json_object_put(o);
 		return 1;
 	}
 	if (!strcmp(argv[0], "worker-pid")) {
-		jget(buf, "worker_pid", v, sizeof(v));
-		printf("%s\n", v);
-	} else if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set")) {
-		if (json)
-			fputs(buf, stdout);
-		else
-			printf("%s/%s: balloon target %.1f MiB\n", argv[1], argv[2],
-			       jnum(buf, "target_bytes") / 1048576.0);
-		if (wait)
-			return balloon_wait(sock, argv[1], argv[2], timeout, buf, sizeof(buf));
+		ret = worker_pid(o, argc == 2 ? argv[1] : NULL);
 	} else if (json) {
-		fputs(buf, stdout);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set") && wait)
+			ret = balloon_wait(sock, argv[1], argv[2], timeout);
+	} else if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set")) {
+		printf("%s/%s: balloon target %.1f MiB\n", argv[1], argv[2],
+		       num(o, "target_bytes") / 1048576.0);
+		if (wait)
+			ret = balloon_wait(sock, argv[1], argv[2], timeout);
 	} else if (!strcmp(argv[0], "balloon")) {
-		print_balloon(argv[1], argv[2], buf);
+		print_balloon(argv[1], argv[2], o);
 	} else if (!strcmp(argv[0], "list")) {
-		print_list(buf);
+		print_list(o);
 	} else if (!strcmp(argv[0], "net-link")) {
-		jget(buf, "link", v, sizeof(v));
-		printf("%s/%s: link %s\n", argv[1], argv[2], v);
+		printf("%s/%s: link %s\n", argv[1], argv[2], str(o, "link"));
 	} else if (!strcmp(argv[0], "blk-resize")) {
-		jget(buf, "capacity", v, sizeof(v));
-		printf("%s/%s: capacity %s sectors", argv[1], argv[2], v);
-		jget(buf, "bytes", v, sizeof(v));
-		printf(" (%s bytes)\n", v);
+		printf("%s/%s: capacity %llu sectors (%llu bytes)\n", argv[1], argv[2],
+		       num(o, "capacity"), num(o, "bytes"));
+	} else if (!strcmp(argv[0], "guest")) {
+		if (!strcmp(argv[1], "add"))
+			printf("%llu guest(s) added\n", num(o, "added"));
+		else
+			printf("guest %s removed\n", str(o, "removed"));
+	} else if (!strcmp(argv[0], "reload")) {
+		printf("reloaded %s\n", str(o, "reloaded"));
 	} else {
-		print_status(buf);
+		print_status(o);
 	}
-	return 0;
+	json_object_put(o);
+	return ret;
 }

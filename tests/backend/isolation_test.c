@@ -1,0 +1,1135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * isolation_test - one guest attacks pviod while another, honest guest
+ * runs verified I/O beside it.  In every attack pviod survives, only the
+ * attacker's worker may die and restart, no sanitizer report appears, and
+ * the honest guest keeps its worker, its generation, its heartbeat and
+ * every byte of its traffic.  Also: the review's findings against the
+ * single-worker pviod (layout double fetch, a re-entrant state machine,
+ * fds leaked by a message with two fds, accept() spinning at EMFILE,
+ * windows and eventfds reused across clients), the worker sandbox, and
+ * guests added and removed at run time.
+ *
+ *   guest g1 (attacker)  echo, 2 queues; blk on a 4 GiB sparse image
+ *   guest g2 (honest)    echo, 1 queue: a thread of verified round trips
+ *
+ * Runs the ASan/UBSan build of pviod (PVIOD env, default build/pviod-san).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pvio_front.h"
+#include "kselftest_harness.h"
+#include "test_util.h"
+
+#define RAM1		(128u << 20)	/* room for 64 MiB segments */
+#define RAM2		(8u << 20)
+#define HB_MS		50
+/* Generous for an ASan build on a shared 2-core machine, far below a stall. */
+#define HB_STALL_MAX_MS	1500
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The honest guest: verified echo round trips until told to stop. */
+struct honest {
+	struct pvfront *f;
+	struct pvfront_queue *q;
+	pthread_t thread;
+	volatile int stop;
+	uint64_t rounds, errors, max_gap_ms, hb_stall_ms;
+};
+
+static int echo_once(struct pvfront *f, struct pvfront_queue *q, unsigned char *in,
+		     uint64_t gin, unsigned char *out, uint64_t gout, unsigned int len,
+		     uint16_t id, unsigned int seed)
+{
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	unsigned int k;
+	int tries, got;
+
+	(void)f;
+	for (k = 0; k < len; k++)
+		in[k] = (unsigned char)(seed + k * 7);
+	memset(out, 0, len);
+	d[0].addr = pvio_cpu_to_le64(gin);
+	d[0].len = pvio_cpu_to_le32(len);
+	d[0].id = pvio_cpu_to_le16(id);
+	d[0].flags = pvio_cpu_to_le16(PVIO_DESC_F_NEXT);
+	d[1].addr = pvio_cpu_to_le64(gout);
+	d[1].len = pvio_cpu_to_le32(len);
+	d[1].id = pvio_cpu_to_le16(id);
+	d[1].flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+	if (pvfront_submit(q, d, 2))
+		return -1;
+	pvfront_kick(q);
+	for (tries = 0; (got = pvfront_reap(q, &c, 1)) == 0 && tries < 50; tries++)
+		pvfront_wait(q, 100);
+	if (got != 1 || pvio_le16_to_cpu(c.id) != id || c.status ||
+	    pvio_le32_to_cpu(c.len) != len || memcmp(in, out, len))
+		return -1;
+	return 0;
+}
+
+static void *honest_main(void *arg)
+{
+	struct honest *h = arg;
+	uint64_t gin, gout, t0, t, hb, hb_at, last = 0;
+	unsigned char *in = pvfront_alloc(h->f, 4096, 64, &gin);
+	unsigned char *out = pvfront_alloc(h->f, 4096, 64, &gout);
+	uint16_t id = 0;
+
+	hb = pvfront_heartbeat(h->f);
+	hb_at = now_ms();
+	while (!h->stop) {
+		t0 = now_ms();
+		if (!in || !out || echo_once(h->f, h->q, in, gin, out, gout, 4096, id++,
+					     (unsigned int)h->rounds))
+			h->errors++;
+		h->rounds++;
+		t = now_ms();
+		if (t - t0 > h->max_gap_ms)
+			h->max_gap_ms = t - t0;
+		if (pvfront_heartbeat(h->f) != hb) {
+			hb = pvfront_heartbeat(h->f);
+			hb_at = t;
+		} else if (t - hb_at > h->hb_stall_ms) {
+			h->hb_stall_ms = t - hb_at;
+		}
+		if (t - last < 1)
+			usleep(200);	/* a few thousand round trips a second is plenty */
+		last = t;
+	}
+	return NULL;
+}
+
+FIXTURE(iso) {
+	char dir[64];
+	char cfg[96], log[96], sock1[96], sock2[96], ctl[96], img[96];
+	pid_t pid;
+	struct pvfront att, hon;
+	struct pvfront_dev *ad, *hd;
+	struct honest h;
+	int hon_wpid;
+	uint32_t hon_gen;
+};
+
+FIXTURE_SETUP(iso)
+{
+	FILE *f;
+	int fd;
+
+	strcpy(self->dir, "/tmp/pvio-iso-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->cfg, sizeof(self->cfg), "%s/pviod.ini", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/pviod.log", self->dir);
+	snprintf(self->sock1, sizeof(self->sock1), "%s/g1.sock", self->dir);
+	snprintf(self->sock2, sizeof(self->sock2), "%s/g2.sock", self->dir);
+	snprintf(self->ctl, sizeof(self->ctl), "%s/control.sock", self->dir);
+	snprintf(self->img, sizeof(self->img), "%s/disk.img", self->dir);
+	fd = open(self->img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 4ll << 30));
+	close(fd);
+	f = fopen(self->cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n\n"
+		"[guest g1]\nsocket = %s\n\n[guest g2]\nsocket = %s\n\n"
+		"[device g1 echo0]\ntype = echo\nqueues = 2\nqueue_size = 128\n\n"
+		"[device g1 disk0]\ntype = blk\npath = %s\ncache = writeback\nqueue_size = 64\n\n"
+		"[device g2 echo0]\ntype = echo\nqueues = 1\nqueue_size = 64\n",
+		self->ctl, HB_MS, self->sock1, self->sock2, self->img);
+	fclose(f);
+	self->pid = pviod_start(self->cfg, self->log, self->ctl);
+	ASSERT_LT(0, self->pid);
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	ASSERT_EQ(0, pvfront_connect(&self->hon, self->sock2, RAM2));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->att, 5000));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->hon, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->hon, 0, 0, 1, &self->hd));
+	self->hon_wpid = guest_worker_pid(self->ctl, "g2");
+	self->hon_gen = pvio_le32_to_cpu(self->hon.hdr->generation);
+	ASSERT_LT(0, self->hon_wpid);
+	self->h.f = &self->hon;
+	self->h.q = &self->hd->q[0];
+	ASSERT_EQ(0, pthread_create(&self->h.thread, NULL, honest_main, &self->h));
+}
+
+FIXTURE_TEARDOWN(iso)
+{
+	char cmd[160];
+
+	if (!self->h.stop) {
+		self->h.stop = 1;
+		pthread_join(self->h.thread, NULL);
+	}
+	pvfront_close(&self->att);
+	pvfront_close(&self->hon);
+	if (pviod_stop(&self->pid, self->log))
+		_metadata->passed = 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
+/* Stop the honest traffic and check it went through the attack untouched. */
+#define HONEST_UNTOUCHED() do { \
+	uint64_t r0_ = self->h.rounds, t0_ = now_ms(); \
+	/* Still served after the attack: 50 more round trips. */ \
+	while (self->h.rounds < r0_ + 50 && now_ms() - t0_ < 5000) \
+		msleep(10); \
+	self->h.stop = 1; \
+	pthread_join(self->h.thread, NULL); \
+	fprintf(stderr, "# honest guest: %lu round trips, %lu errors, slowest %lu ms, heartbeat stall %lu ms (expected 0 errors, stall < %d ms)\n", \
+	       (unsigned long)self->h.rounds, (unsigned long)self->h.errors, \
+	       (unsigned long)self->h.max_gap_ms, (unsigned long)self->h.hb_stall_ms, \
+	       HB_STALL_MAX_MS); \
+	EXPECT_EQ(0, self->h.errors); \
+	EXPECT_LE(r0_ + 50, self->h.rounds); \
+	EXPECT_GT(HB_STALL_MAX_MS, self->h.hb_stall_ms); \
+	fprintf(stderr, "# honest worker: expected %d, got %d; generation expected %u, got %u\n", \
+	       self->hon_wpid, guest_worker_pid(self->ctl, "g2"), self->hon_gen, \
+	       pvio_le32_to_cpu(self->hon.hdr->generation)); \
+	EXPECT_EQ(self->hon_wpid, guest_worker_pid(self->ctl, "g2")); \
+	EXPECT_EQ(self->hon_gen, pvio_le32_to_cpu(self->hon.hdr->generation)); \
+	EXPECT_EQ(0, log_count(self->log, "AddressSanitizer")); \
+	EXPECT_EQ(0, log_count(self->log, "runtime error")); \
+} while (0)
+
+/* Crashes of a worker other than by our SIGKILL. */
+static int crashes(const char *log)
+{
+	return log_count(log, "killed by signal 11") + log_count(log, "killed by signal 6") +
+	       log_count(log, "killed by signal 7") + log_count(log, "killed by signal 4") +
+	       log_count(log, "exited with 1");
+}
+
+static void echo_chain(struct pvfront_queue *q, struct pvio_desc *d, unsigned int n)
+{
+	pvfront_submit(q, d, n);
+	pvfront_kick(q);
+}
+
+static void fill_desc(struct pvio_desc *d, uint64_t addr, uint32_t len, uint16_t id,
+		      uint16_t flags)
+{
+	d->addr = pvio_cpu_to_le64(addr);
+	d->len = pvio_cpu_to_le32(len);
+	d->id = pvio_cpu_to_le16(id);
+	d->flags = pvio_cpu_to_le16(flags);
+}
+
+/* Wait for @d's device_state to become @state; 0 or -1 after @ms. */
+static int wait_state(struct pvfront_dev *d, uint32_t state, int ms)
+{
+	for (; ms > 0; ms -= 10) {
+		if (pvfront_device_state(d) == state)
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+static int wait_generation(struct pvfront *f, uint32_t above, int ms)
+{
+	for (; ms > 0; ms -= 10) {
+		if (pvio_le32_to_cpu(pvio_load_acquire(&f->hdr->generation)) > above &&
+		    pvio_le32_to_cpu(pvio_load_acquire(&f->hdr->backend_state)) == PVIO_BS_READY)
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+/* Reset the attacker's echo device and check it serves again. */
+static int attacker_recovers(struct pvfront *f, struct pvfront_dev **d)
+{
+	uint64_t gin, gout;
+	unsigned char *in = pvfront_alloc(f, 4096, 64, &gin);
+	unsigned char *out = pvfront_alloc(f, 4096, 64, &gout);
+
+	if (pvfront_dev_reset(*d, 3000) || pvfront_dev_setup(f, 0, 0, 2, d))
+		return -1;
+	return echo_once(f, &(*d)->q[0], in, gin, out, gout, 4096, 7, 3);
+}
+
+/* ---- the review's findings --------------------------------------------------- */
+
+struct hammer {
+	struct pvfront *f;
+	volatile int stop;
+	uint64_t writes;
+};
+
+/* Keep the backend's own layout fields pointing 2 GiB past the window. */
+static void *hammer_main(void *arg)
+{
+	struct hammer *hm = arg;
+	struct pvio_window_hdr *h = hm->f->hdr;
+	struct pvio_dev_desc *dd = (void *)((char *)hm->f->win +
+					    pvio_le32_to_cpu(h->dev_table_off));
+
+	while (!hm->stop) {
+		pvio_write_once(h->dev_table_off, pvio_cpu_to_le32(0x7ff00000));
+		pvio_write_once(dd[0].queue_off, pvio_cpu_to_le32(0x7ff00000));
+		pvio_write_once(dd[0].config_off, pvio_cpu_to_le32(0x7ff00000));
+		pvio_write_once(dd[1].queue_off, pvio_cpu_to_le32(0x7ff00000));
+		hm->writes++;
+	}
+	return NULL;
+}
+
+/*
+ * Finding 1: a takeover wrote dev_table_off and queue_off into the window,
+ * then read them back to find where to write next; a guest rewriting them
+ * in between made pviod write up to 4 GiB past the window.
+ */
+TEST_F(iso, takeover_ignores_offsets_the_guest_rewrites)
+{
+	struct hammer hm = { .f = &self->att };
+	uint32_t gen = pvio_le32_to_cpu(self->att.hdr->generation);
+	pthread_t t;
+	int i, wpid;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, hammer_main, &hm));
+	for (i = 0; i < 6; i++) {
+		wpid = guest_worker_pid(self->ctl, "g1");
+		ASSERT_LT(0, wpid);
+		kill(wpid, SIGKILL);
+		ASSERT_EQ(0, wait_generation(&self->att, gen, 5000));
+		gen = pvio_le32_to_cpu(self->att.hdr->generation);
+	}
+	hm.stop = 1;
+	pthread_join(t, NULL);
+	fprintf(stderr, "# %lu hammer writes; takeovers expected >= 6, got %d; crashes expected 0, got %d\n",
+	       (unsigned long)hm.writes, log_count(self->log, "took over window"),
+	       crashes(self->log));
+	EXPECT_LE(6, log_count(self->log, "took over window"));
+	EXPECT_EQ(0, crashes(self->log));
+	HONEST_UNTOUCHED();
+}
+
+struct toggler {
+	struct pvfront *f;
+	struct pvio_dev_desc *desc;
+	struct pvio_queue_desc *qd;
+	unsigned long iters;
+};
+
+static void *toggler_main(void *arg)
+{
+	struct toggler *t = arg;
+	uint32_t rr = pvio_le32_to_cpu(t->desc->reset_request);
+	uint64_t t0 = now_ms();
+	unsigned long i;
+
+	/*
+	 * First a valid set-up, reset over and over for 2 s: a backend that
+	 * starts the device from inside a queue's kick and resets it from
+	 * inside that start recurses once per reset it sees.
+	 */
+	for (i = 0; now_ms() - t0 < 2000; i++) {
+		pvio_write_once(t->desc->guest_features, 0);
+		pvio_write_once(t->desc->num_queues, pvio_cpu_to_le16(1));
+		pvio_write_once(t->qd[0].enabled, pvio_cpu_to_le32(1));
+		pvio_write_once(t->desc->driver_status, pvio_cpu_to_le32(0x0f));
+		pvio_store_release(&t->desc->reset_request, pvio_cpu_to_le32(++rr));
+		if (i % 512 == 0)
+			pvfront_kick_config(t->f);
+	}
+	/* Then every field at random. */
+	for (i = 0; i < t->iters; i++) {
+		pvio_write_once(t->desc->driver_status,
+				pvio_cpu_to_le32(i & 1 ? 0x0f : (i & 2 ? 0x8f : 0)));
+		pvio_write_once(t->desc->num_queues, pvio_cpu_to_le16(i % 4));
+		pvio_write_once(t->qd[i % 2].enabled, pvio_cpu_to_le32(i & 4 ? 1 : 0));
+		pvio_write_once(t->desc->guest_features, pvio_cpu_to_le64(i & 8 ? ~0ull : 0));
+		pvio_store_release(&t->desc->reset_request, pvio_cpu_to_le32(++rr));
+		if (i % 512 == 0)
+			pvfront_kick_config(t->f);
+	}
+	return NULL;
+}
+
+/*
+ * Finding 2: dev_start -> kick -> may_run -> dev_poll -> reset/start
+ * recursed; a guest toggling reset_request, num_queues and enabled could
+ * drive it deep enough to overflow the stack.
+ */
+TEST_F(iso, state_toggling_cannot_recurse_or_crash_the_worker)
+{
+	struct toggler tg = {
+		.f = &self->att, .desc = self->ad->desc, .iters = 1000000,
+		.qd = (void *)((char *)self->att.win +
+			       pvio_le32_to_cpu(self->ad->desc->queue_off)),
+	};
+	int wpid = guest_worker_pid(self->ctl, "g1"), i;
+	char path[64], line[128];
+	long stack_kb = -1;
+	pthread_t t;
+	FILE *f;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, toggler_main, &tg));
+	/* Doorbells on the queues too, while it toggles. */
+	for (i = 0; i < 2000; i++) {
+		uint64_t one = 1;
+
+		if (write(self->ad->q[i % 2].kick_fd, &one, sizeof(one)) < 0)
+			break;
+		if (i % 100 == 0)
+			usleep(1000);
+	}
+	pthread_join(t, NULL);
+	msleep(300);
+	snprintf(path, sizeof(path), "/proc/%d/status", wpid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmStk:", 6))
+			stack_kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	fprintf(stderr, "# attacker worker: expected %d alive with a stack under 1024 kB, got %d with %ld kB; crashes expected 0, got %d\n",
+	       wpid, guest_worker_pid(self->ctl, "g1"), stack_kb, crashes(self->log));
+	EXPECT_EQ(wpid, guest_worker_pid(self->ctl, "g1"));
+	EXPECT_LT(0, stack_kb);
+	EXPECT_GT(1024, stack_kb);
+	EXPECT_EQ(0, crashes(self->log));
+	/* Works again after a clean reset, or is broken with a reason. */
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* Finding 6: a RAM offer with two fds leaked both in the worker. */
+TEST_F(iso, a_message_with_two_fds_leaks_neither)
+{
+	int before, after, wpid, i, fds[2];
+
+	wpid = guest_worker_pid(self->ctl, "g1");
+	pvfront_close(&self->att);
+	msleep(200);
+	before = proc_fds(wpid);
+	for (i = 0; i < 50; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int64_t m[2] = { PVIO_IVSHMEM_EXT_RAM, 1 << 20 };
+		struct iovec iov = { .iov_base = m, .iov_len = sizeof(m) };
+		union {
+			char buf[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct msghdr msg = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+		};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char junk[4096];
+
+		strcpy(sa.sun_path, self->sock1);
+		ASSERT_EQ(0, connect(s, (struct sockaddr *)&sa, sizeof(sa)));
+		msleep(20);
+		while (recv(s, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		fds[0] = memfd_create("a", MFD_CLOEXEC);
+		fds[1] = memfd_create("b", MFD_CLOEXEC);
+		ASSERT_EQ(0, ftruncate(fds[0], 1 << 20));
+		memset(u.buf, 0, sizeof(u.buf));
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, sizeof(fds));
+		EXPECT_EQ((ssize_t)sizeof(m), sendmsg(s, &msg, MSG_NOSIGNAL));
+		close(fds[0]);
+		close(fds[1]);
+		msleep(20);
+		close(s);
+	}
+	msleep(300);
+	after = proc_fds(wpid);
+	fprintf(stderr, "# attacker worker's fds: expected %d, got %d after 50 offers with two fds\n",
+	       before, after);
+	EXPECT_EQ(before, after);
+	EXPECT_LE(1, log_count(self->log, "malformed message from peer"));
+	HONEST_UNTOUCHED();
+}
+
+/*
+ * Finding 8: the window memfd and eventfds were reused across clients, so
+ * a former client kept access to the next one's window; the memfd could
+ * be truncated under pviod.
+ */
+TEST_F(iso, each_client_gets_a_fresh_sealed_window)
+{
+	struct stat st1, st2;
+	struct pvfront old = self->att;
+	uint32_t gen;
+
+	/* Keep the first client's window and fds; connect a second client. */
+	ASSERT_EQ(0, fstat(old.shm_fd, &st1));
+	close(old.sock);
+	msleep(300);
+	memset(&self->att, 0, sizeof(self->att));
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->att, 5000));
+	ASSERT_EQ(0, fstat(self->att.shm_fd, &st2));
+	fprintf(stderr, "# window inode: first client %lu, second %lu (expected different)\n",
+	       (unsigned long)st1.st_ino, (unsigned long)st2.st_ino);
+	EXPECT_NE(st1.st_ino, st2.st_ino);
+	/* What the first client writes into its window reaches nobody. */
+	gen = pvio_le32_to_cpu(self->att.hdr->generation);
+	memset(old.win, 0xa5, old.win_size);
+	msleep(100);
+	EXPECT_EQ(PVIO_MAGIC, pvio_le32_to_cpu(self->att.hdr->magic));
+	EXPECT_EQ(gen, pvio_le32_to_cpu(self->att.hdr->generation));
+	/* Nobody can resize a window. */
+	errno = 0;
+	EXPECT_EQ(-1, ftruncate(self->att.shm_fd, 0));
+	fprintf(stderr, "# ftruncate of the window: expected EPERM, got %s\n", strerror(errno));
+	EXPECT_EQ(EPERM, errno);
+	munmap(old.win, old.win_size);
+	munmap(old.ram, old.ram_size);
+	close(old.shm_fd);
+	close(old.ram_fd);
+	for (unsigned int v = 0; v < PVIO_MAX_VECTORS; v++) {
+		if (old.be_efd[v] >= 0)
+			close(old.be_efd[v]);
+		if (old.my_efd[v] >= 0)
+			close(old.my_efd[v]);
+	}
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* pviod's processes: the supervisor and its children (the workers). */
+static int pviod_pids(pid_t sup, pid_t *pids, int max)
+{
+	char path[64], buf[1024], *p, *end;
+	int n = 0;
+	FILE *f;
+
+	pids[n++] = sup;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)sup, (int)sup);
+	f = fopen(path, "r");
+	if (!f)
+		return n;
+	if (fgets(buf, sizeof(buf), f))
+		for (p = buf; n < max; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			pids[n++] = (pid_t)v;
+		}
+	fclose(f);
+	return n;
+}
+
+/* Finding 6: at EMFILE the level-triggered accept() spun at 100% CPU. */
+TEST_F(iso, accept_at_emfile_does_not_spin)
+{
+	struct rlimit low = { 0 }, old[16];
+	int socks[8], i, n, lowered[16] = { 0 };
+	pid_t pids[16];
+	long t0 = 0, t1 = 0;
+
+	/* The attacker's client leaves: its socket is free to connect to. */
+	pvfront_close(&self->att);
+	msleep(200);
+	/*
+	 * No new fd for whichever of pviod's processes accepts: accept()
+	 * fails with EMFILE.  (A sandboxed worker refuses prlimit() from
+	 * outside; it does not accept anything either.)
+	 */
+	n = pviod_pids(self->pid, pids, 16);
+	for (i = 0; i < n; i++) {
+		if (prlimit(pids[i], RLIMIT_NOFILE, NULL, &old[i]))
+			continue;
+		low.rlim_max = old[i].rlim_max;
+		lowered[i] = !prlimit(pids[i], RLIMIT_NOFILE, &low, NULL);
+	}
+	ASSERT_EQ(1, lowered[0]);
+	for (i = 0; i < 8; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		strcpy(sa.sun_path, self->sock1);
+		/* Non-blocking: a full backlog would block connect(). */
+		socks[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		connect(socks[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	msleep(300);
+	for (i = 0; i < n; i++)
+		t0 += proc_cpu_ticks(pids[i]);
+	msleep(1000);
+	for (i = 0; i < n; i++)
+		t1 += proc_cpu_ticks(pids[i]);
+	fprintf(stderr, "# pviod's %d processes at EMFILE: expected under 20 ticks of CPU in 1 s, used %ld\n",
+		n, t1 - t0);
+	EXPECT_GT(20, t1 - t0);
+	for (i = 0; i < n; i++)
+		if (lowered[i])
+			ASSERT_EQ(0, prlimit(pids[i], RLIMIT_NOFILE, &old[i], NULL));
+	for (i = 0; i < 8; i++)
+		close(socks[i]);
+	msleep(500);
+	/* Accepting again: a client connects and is served. */
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->att, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* ---- attacks on the data path -------------------------------------------------- */
+
+TEST_F(iso, ring_index_jump_breaks_only_the_attacker)
+{
+	struct pvfront_queue *q = &self->ad->q[0];
+
+	pvio_store_release(&q->sq_sh->prod,
+			   pvio_cpu_to_le32(pvio_le32_to_cpu(q->sq_sh->cons) + 1000));
+	pvfront_kick(q);
+	pvfront_kick_config(&self->att);
+	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_RING_INDEX, pvio_le32_to_cpu(self->ad->desc->broken_reason));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+TEST_F(iso, chain_of_65_slots_breaks_only_the_attacker)
+{
+	struct pvio_desc d[65];
+	uint64_t g;
+	int i;
+
+	ASSERT_NE(NULL, pvfront_alloc(&self->att, 4096, 64, &g));
+	for (i = 0; i < 65; i++)
+		fill_desc(&d[i], g, 64, 1, i < 64 ? PVIO_DESC_F_NEXT : PVIO_DESC_F_WRITE);
+	echo_chain(&self->ad->q[0], d, 65);
+	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_DESC, pvio_le32_to_cpu(self->ad->desc->broken_reason));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+TEST_F(iso, mismatched_ids_break_only_the_attacker)
+{
+	struct pvio_desc d[2];
+	uint64_t g;
+
+	ASSERT_NE(NULL, pvfront_alloc(&self->att, 4096, 64, &g));
+	fill_desc(&d[0], g, 64, 1, PVIO_DESC_F_NEXT);
+	fill_desc(&d[1], g + 64, 64, 2, PVIO_DESC_F_WRITE);
+	echo_chain(&self->ad->q[1], d, 2);
+	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_DESC, pvio_le32_to_cpu(self->ad->desc->broken_reason));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+TEST_F(iso, address_outside_ram_breaks_only_the_attacker)
+{
+	struct pvio_desc d[2];
+	uint64_t g;
+
+	ASSERT_NE(NULL, pvfront_alloc(&self->att, 4096, 64, &g));
+	fill_desc(&d[0], RAM1 - 2048, 4096, 1, PVIO_DESC_F_NEXT);	/* runs past the end */
+	fill_desc(&d[1], g, 4096, 1, PVIO_DESC_F_WRITE);
+	echo_chain(&self->ad->q[0], d, 2);
+	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_ADDR, pvio_le32_to_cpu(self->ad->desc->broken_reason));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/*
+ * Chains whose segments all overlap one 64 MiB buffer: 63 of them read
+ * 4032 MiB, which an echo would copy on the worker's loop; 64 of them
+ * exceed 2^32 - 1 bytes.
+ */
+TEST_F(iso, overlapping_4gib_chains_cost_the_attacker_nothing)
+{
+	struct pvio_desc d[64];
+	struct pvio_cpl c;
+	uint64_t g, t0;
+	int i, got = 0;
+
+	ASSERT_NE(NULL, pvfront_alloc(&self->att, 64 << 20, 4096, &g));
+	for (i = 0; i < 63; i++)
+		fill_desc(&d[i], g, 64 << 20, 5, PVIO_DESC_F_NEXT);
+	fill_desc(&d[62], g, 64 << 20, 5, PVIO_DESC_F_WRITE);
+	t0 = now_ms();
+	for (i = 0; i < 20; i++) {
+		echo_chain(&self->ad->q[0], d, 63);
+		while (!pvfront_reap(&self->ad->q[0], &c, 1))
+			pvfront_wait(&self->ad->q[0], 100);
+		got += pvio_le32_to_cpu(c.status) == PVIO_S_INVAL;
+	}
+	fprintf(stderr, "# 20 echo requests of 3968 MiB: expected 20 refused (INVAL) quickly, got %d in %lu ms\n",
+	       got, (unsigned long)(now_ms() - t0));
+	EXPECT_EQ(20, got);
+	EXPECT_GT(5000, now_ms() - t0);
+	/* 64 x 64 MiB readable: 2^32 bytes, not representable in a completion. */
+	for (i = 0; i < 64; i++)
+		fill_desc(&d[i], g, 64 << 20, 6, i < 63 ? PVIO_DESC_F_NEXT : 0);
+	echo_chain(&self->ad->q[0], d, 64);
+	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_LEN, pvio_le32_to_cpu(self->ad->desc->broken_reason));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+TEST_F(iso, kick_flood_is_muted_and_costs_the_neighbour_nothing)
+{
+	uint64_t one = 1, t0 = now_ms(), n = 0;
+	char json[65536];
+	const char *p;
+	long muted = 0;
+
+	while (now_ms() - t0 < 3000) {
+		if (write(self->ad->q[0].kick_fd, &one, sizeof(one)) < 0)
+			break;
+		n++;
+	}
+	ASSERT_EQ(0, control(self->ctl, "status g1 echo0", json, sizeof(json)));
+	p = strstr(json, "\"doorbells_muted\":");
+	if (p)
+		muted = atol(p + strlen("\"doorbells_muted\":"));
+	fprintf(stderr, "# %lu doorbells in 3 s: expected the queue muted at least once, got %ld\n",
+	       (unsigned long)n, muted);
+	EXPECT_LT(0, muted);
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* Discards of 1 GiB, 32 at a time, with resets while they are in flight. */
+TEST_F(iso, gib_discards_in_a_loop_block_no_worker)
+{
+	struct pvfront_dev *bd;
+	struct pvio_cpl c[64];
+	struct pvio_desc d[2];
+	struct pvio_blk_req h;
+	struct pvio_blk_range r;
+	uint64_t hb0, t0 = now_ms(), hb_at = now_ms(), stall = 0, hb;
+	unsigned int round, i, done = 0;
+	int n;
+
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 1, 1ull << PVIO_BLK_F_DISCARD |
+				       1ull << PVIO_BLK_F_FLUSH, 1, &bd));
+	hb0 = hb = pvfront_heartbeat(&self->att);
+	for (round = 0; round < 8; round++) {
+		for (i = 0; i < 32; i++) {
+			memset(&h, 0, sizeof(h));
+			h.op = PVIO_BLK_OP_DISCARD;
+			h.sector = pvio_cpu_to_le64((uint64_t)(i % 3) << 21);
+			memset(&r, 0, sizeof(r));
+			r.nr_sectors = pvio_cpu_to_le64(1u << 21);	/* 1 GiB */
+			memcpy(&d[0], &h, sizeof(h));
+			d[0].id = pvio_cpu_to_le16(i);
+			d[0].flags = pvio_cpu_to_le16(PVIO_DESC_F_HDR | PVIO_DESC_F_NEXT);
+			memcpy(&d[1], &r, sizeof(r));
+			d[1].id = pvio_cpu_to_le16(i);
+			d[1].flags = pvio_cpu_to_le16(PVIO_DESC_F_HDR);
+			if (pvfront_submit(&bd->q[0], d, 2))
+				break;
+		}
+		pvfront_kick(&bd->q[0]);
+		if (round % 2) {
+			/* Reset with the discards in flight: the stop must not block. */
+			ASSERT_EQ(0, pvfront_dev_reset(bd, 10000));
+			ASSERT_EQ(0, pvfront_dev_setup(&self->att, 1, 1ull << PVIO_BLK_F_DISCARD |
+						       1ull << PVIO_BLK_F_FLUSH, 1, &bd));
+		} else {
+			uint64_t until = now_ms() + 10000;
+
+			for (i = 0; i < 32 && now_ms() < until;) {
+				n = pvfront_reap(&bd->q[0], c, 64);
+				if (n > 0) {
+					i += (unsigned int)n;
+					done += (unsigned int)n;
+				} else {
+					pvfront_wait(&bd->q[0], 50);
+				}
+				if (pvfront_heartbeat(&self->att) != hb) {
+					hb = pvfront_heartbeat(&self->att);
+					hb_at = now_ms();
+				} else if (now_ms() - hb_at > stall) {
+					stall = now_ms() - hb_at;
+				}
+			}
+		}
+	}
+	fprintf(stderr, "# %u discards of 1 GiB completed, %lu heartbeats in %lu ms, attacker's heartbeat stall %lu ms (expected < %d)\n",
+	       done, (unsigned long)(pvfront_heartbeat(&self->att) - hb0),
+	       (unsigned long)(now_ms() - t0), (unsigned long)stall, HB_STALL_MAX_MS);
+	EXPECT_EQ(4 * 32, done);
+	EXPECT_GT(HB_STALL_MAX_MS, stall);
+	HONEST_UNTOUCHED();
+}
+
+TEST_F(iso, connect_disconnect_500_times_keeps_fds_and_memory_flat)
+{
+	int wpid = -1, fds0 = 0, fds1, sfds0 = 0, sfds1, i;
+	long rss0 = 0, rss1;
+
+	pvfront_close(&self->att);
+	for (i = 0; i < 500; i++) {
+		struct pvfront f;
+
+		if (i == 50) {
+			msleep(300);
+			wpid = guest_worker_pid(self->ctl, "g1");
+			fds0 = proc_fds(wpid);
+			sfds0 = proc_fds(self->pid);
+			rss0 = proc_rss_kb(wpid);
+		}
+		ASSERT_EQ(0, pvfront_connect(&f, self->sock1, i % 2 ? RAM1 : 0));
+		if (i % 3 == 0)
+			ASSERT_EQ(0, pvfront_wait_ready(&f, 5000));
+		pvfront_close(&f);
+	}
+	msleep(500);
+	fds1 = proc_fds(wpid);
+	sfds1 = proc_fds(self->pid);
+	rss1 = proc_rss_kb(wpid);
+	fprintf(stderr, "# after 50 and 500 clients: worker fds %d -> %d, supervisor fds %d -> %d, worker RSS %ld -> %ld kB (expected equal fds, RSS within 8 MiB)\n",
+	       fds0, fds1, sfds0, sfds1, rss0, rss1);
+	EXPECT_EQ(wpid, guest_worker_pid(self->ctl, "g1"));
+	EXPECT_EQ(fds0, fds1);
+	EXPECT_EQ(sfds0, sfds1);
+	EXPECT_GT(8192, rss1 - rss0);
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->att, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* A frontend's RAM memfd is sealed against shrinking once offered. */
+TEST_F(iso, offered_ram_cannot_be_shrunk)
+{
+	errno = 0;
+	EXPECT_EQ(-1, ftruncate(self->att.ram_fd, 4096));
+	fprintf(stderr, "# shrinking the offered RAM: expected EPERM, got %s\n", strerror(errno));
+	EXPECT_EQ(EPERM, errno);
+	HONEST_UNTOUCHED();
+}
+
+/* A stopped worker: its guest waits, nobody else does, control answers. */
+TEST_F(iso, stalled_worker_stalls_only_its_guest)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1");
+	char json[65536];
+	uint64_t t0;
+
+	ASSERT_EQ(0, kill(wpid, SIGSTOP));
+	msleep(2000);
+	t0 = now_ms();
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	fprintf(stderr, "# list with a stopped worker: answered in %lu ms (expected < 3000)\n",
+	       (unsigned long)(now_ms() - t0));
+	EXPECT_GT(3000, now_ms() - t0);
+	EXPECT_NE(NULL, strstr(json, "the worker did not answer"));
+	ASSERT_EQ(0, control(self->ctl, "status g1 echo0", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"error\""));
+	ASSERT_EQ(0, kill(wpid, SIGCONT));
+	msleep(300);
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/* ---- the sandbox -------------------------------------------------------------------- */
+
+static long status_num(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t k = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':')
+			v = strtol(line + k + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+TEST_F(iso, worker_is_sandboxed)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1"), n = 0;
+	char req[256], json[4096], path[96], link[96], name[400];
+	struct dirent *e;
+	DIR *d;
+
+	fprintf(stderr, "# worker %d: Uid %ld NoNewPrivs %ld Seccomp %ld (expected non-zero, 1, 2)\n",
+	       wpid, status_num(wpid, "Uid"), status_num(wpid, "NoNewPrivs"),
+	       status_num(wpid, "Seccomp"));
+	if (geteuid() == 0)
+		EXPECT_NE(0, status_num(wpid, "Uid"));
+	EXPECT_EQ(1, status_num(wpid, "NoNewPrivs"));
+	EXPECT_EQ(2, status_num(wpid, "Seccomp"));
+	/* A worker taken over by its guest: no file, no other guest's socket. */
+	snprintf(req, sizeof(req), "test-escape g1 %s %s", self->cfg, self->sock2);
+	ASSERT_EQ(0, control(self->ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# test-escape: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"open\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"connect\":\"EPERM\""));
+	EXPECT_LE(1, log_count(self->log, "seccomp refused system call openat"));
+	/* None of its fds is a listening socket (its own, g2's, control). */
+	snprintf(path, sizeof(path), "/proc/%d/fd", wpid);
+	d = opendir(path);
+	ASSERT_NE(NULL, d);
+	while ((e = readdir(d))) {
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", path, e->d_name);
+		k = readlink(name, link, sizeof(link) - 1);
+		if (k < 0)
+			continue;
+		link[k] = '\0';
+		n++;
+	}
+	closedir(d);
+	fprintf(stderr, "# worker holds %d fds\n", n);
+	/* Its own client's fds, its eventfds, its ring, stdio: well under 64. */
+	EXPECT_GT(64, n);
+	HONEST_UNTOUCHED();
+}
+
+/* ---- guest RAM in a file: regions, truncation ------------------------------------- */
+
+TEST(ram_file_regions_and_truncation)
+{
+	char dir[64] = "/tmp/pvio-isoram-XXXXXX", cfg[96], log[96], s1[96], s2[96],
+	     ctl[96], ram[96], cmd[160];
+	struct pvfront a, b;
+	struct pvfront_dev *ad, *bd;
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	unsigned char *p;
+	int fd, wpid, bwpid, i;
+	uint32_t bgen;
+	pid_t pid;
+	FILE *f;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(s1, sizeof(s1), "%s/g1.sock", dir);
+	snprintf(s2, sizeof(s2), "%s/g2.sock", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(ram, sizeof(ram), "%s/ram1", dir);
+	fd = open(ram, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 32 << 20));
+	f = fopen(cfg, "w");
+	ASSERT_NE(NULL, f);
+	/* g1: 16 MiB at GPA 0 and 16 MiB at 4 GiB, one file. */
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n\n"
+		"[guest g1]\nsocket = %s\nram = %s\nram_size = 32M\n"
+		"ram_layout = 0:0x1000000:0,0x100000000:0x1000000:0x1000000\n\n[guest g2]\nsocket = %s\n\n"
+		"[device g1 echo0]\ntype = echo\n\n[device g2 echo0]\ntype = echo\n",
+		ctl, HB_MS, s1, ram, s2);
+	fclose(f);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, pvfront_connect(&a, s1, 0));
+	ASSERT_EQ(0, pvfront_use_ram_file(&a, ram));
+	ASSERT_EQ(0, pvfront_connect(&b, s2, RAM2));
+	ASSERT_EQ(0, pvfront_wait_ready(&a, 5000));
+	ASSERT_EQ(0, pvfront_wait_ready(&b, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&a, 0, 0, 1, &ad));
+	ASSERT_EQ(0, pvfront_dev_setup(&b, 0, 0, 1, &bd));
+	bwpid = guest_worker_pid(ctl, "g2");
+	bgen = pvio_le32_to_cpu(b.hdr->generation);
+
+	/* A round trip in the second region: file offset 16 MiB + x is GPA 4 GiB + x. */
+	p = a.ram;
+	for (i = 0; i < 4096; i++)
+		p[(16 << 20) + i] = (unsigned char)i;
+	fill_desc(&d[0], 0x100000000ull, 4096, 1, PVIO_DESC_F_NEXT);
+	fill_desc(&d[1], 0x100000000ull + 8192, 4096, 1, PVIO_DESC_F_WRITE);
+	echo_chain(&ad->q[0], d, 2);
+	for (i = 0; i < 50 && !pvfront_reap(&ad->q[0], &c, 1); i++)
+		pvfront_wait(&ad->q[0], 100);
+	EXPECT_EQ(0, pvio_le32_to_cpu(c.status));
+	EXPECT_EQ(0, memcmp(p + (16 << 20), p + (16 << 20) + 8192, 4096));
+
+	/* Across the end of region 0: ADDR. */
+	fill_desc(&d[0], (16 << 20) - 2048, 4096, 2, PVIO_DESC_F_NEXT);
+	fill_desc(&d[1], 8192, 4096, 2, PVIO_DESC_F_WRITE);
+	echo_chain(&ad->q[0], d, 2);
+	ASSERT_EQ(0, wait_state(ad, PVIO_DEV_S_BROKEN, 3000));
+	EXPECT_EQ(PVIO_BROKEN_ADDR, pvio_le32_to_cpu(ad->desc->broken_reason));
+	ASSERT_EQ(0, pvfront_dev_reset(ad, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&a, 0, 0, 1, &ad));
+
+	/* The file shrinks under pviod: the worker that touches it dies alone. */
+	wpid = guest_worker_pid(ctl, "g1");
+	fill_desc(&d[0], 4096, 4096, 3, PVIO_DESC_F_NEXT);
+	fill_desc(&d[1], 8192, 4096, 3, PVIO_DESC_F_WRITE);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	echo_chain(&ad->q[0], d, 2);
+	for (i = 0; i < 50 && guest_worker_pid(ctl, "g1") == wpid; i++)
+		msleep(100);
+	fprintf(stderr, "# truncated RAM: attacker's worker %d -> %d (expected a new one), SIGBUS logged %d time(s)\n",
+	       wpid, guest_worker_pid(ctl, "g1"), log_count(log, "SIGBUS"));
+	EXPECT_NE(wpid, guest_worker_pid(ctl, "g1"));
+	EXPECT_LE(1, log_count(log, "SIGBUS"));
+	/* The honest guest: same worker, same generation, still served. */
+	{
+		uint64_t gin, gout;
+		unsigned char *in = pvfront_alloc(&b, 4096, 64, &gin);
+		unsigned char *out = pvfront_alloc(&b, 4096, 64, &gout);
+
+		EXPECT_EQ(0, echo_once(&b, &bd->q[0], in, gin, out, gout, 4096, 9, 1));
+	}
+	EXPECT_EQ(bwpid, guest_worker_pid(ctl, "g2"));
+	EXPECT_EQ(bgen, pvio_le32_to_cpu(b.hdr->generation));
+	close(fd);
+	pvfront_close(&a);
+	pvfront_close(&b);
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	EXPECT_EQ(0, log_count(log, "AddressSanitizer"));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
+/* ---- guests at run time --------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+TEST(guests_added_removed_and_reloaded_at_run_time)
+{
+	char dir[64] = "/tmp/pvio-isorun-XXXXXX", cfg[96], log[96], ctl[96], add[96],
+	     bad[96], text[1024], req[256], json[65536], s1[96], s2[96], s3[96], cmd[160];
+	struct pvfront a, b;
+	struct pvfront_dev *ad, *bd;
+	uint64_t gin, gout;
+	unsigned char *in, *out;
+	int bwpid;
+	pid_t pid;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(add, sizeof(add), "%s/add.ini", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.ini", dir);
+	snprintf(s1, sizeof(s1), "%s/g1.sock", dir);
+	snprintf(s2, sizeof(s2), "%s/g2.sock", dir);
+	snprintf(s3, sizeof(s3), "%s/g3.sock", dir);
+	/* No guest at all to begin with. */
+	snprintf(text, sizeof(text), "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n", ctl, HB_MS);
+	write_file(cfg, text);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, control(ctl, "list", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"guests\":[]"));
+
+	/* guest add: two guests from a file. */
+	snprintf(text, sizeof(text),
+		 "[guest g1]\nsocket = %s\n[guest g2]\nsocket = %s\n"
+		 "[device g1 e]\ntype = echo\n[device g2 e]\ntype = echo\n", s1, s2);
+	write_file(add, text);
+	snprintf(req, sizeof(req), "guest add %s", add);
+	ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# guest add: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"added\":2"));
+	ASSERT_EQ(0, pvfront_connect(&a, s1, RAM2));
+	ASSERT_EQ(0, pvfront_connect(&b, s2, RAM2));
+	ASSERT_EQ(0, pvfront_wait_ready(&a, 5000));
+	ASSERT_EQ(0, pvfront_wait_ready(&b, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&a, 0, 0, 1, &ad));
+	ASSERT_EQ(0, pvfront_dev_setup(&b, 0, 0, 1, &bd));
+	in = pvfront_alloc(&b, 4096, 64, &gin);
+	out = pvfront_alloc(&b, 4096, 64, &gout);
+	EXPECT_EQ(0, echo_once(&b, &bd->q[0], in, gin, out, gout, 4096, 1, 1));
+	bwpid = guest_worker_pid(ctl, "g2");
+
+	/* Errors name the guest and the key; nothing is added. */
+	snprintf(text, sizeof(text), "[guest g3]\nsocket = %s\n[device g3 e]\ntype = echo\nqueues = 99\n", s3);
+	write_file(bad, text);
+	snprintf(req, sizeof(req), "guest add %s", bad);
+	ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# bad guest file: %s", json);
+	EXPECT_NE(NULL, strstr(json, "device g3 e"));
+	EXPECT_NE(NULL, strstr(json, "queues"));
+	snprintf(req, sizeof(req), "guest add %s", add);
+	ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "guest g1 exists already"));
+
+	/* guest remove: g1 goes, its socket with it; g2 does not notice. */
+	ASSERT_EQ(0, control(ctl, "guest remove g1", json, sizeof(json)));
+	fprintf(stderr, "# guest remove: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"removed\":\"g1\""));
+	EXPECT_NE(0, access(s1, F_OK));
+	EXPECT_EQ(0, echo_once(&b, &bd->q[0], in, gin, out, gout, 4096, 2, 2));
+	EXPECT_EQ(bwpid, guest_worker_pid(ctl, "g2"));
+
+	/* reload: the main file now has g2 (unchanged) and g3 (new). */
+	snprintf(text, sizeof(text),
+		 "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n[guest g2]\nsocket = %s\n"
+		 "[guest g3]\nsocket = %s\n[device g2 e]\ntype = echo\n[device g3 e]\ntype = echo\n",
+		 ctl, HB_MS, s2, s3);
+	write_file(cfg, text);
+	ASSERT_EQ(0, control(ctl, "reload", json, sizeof(json)));
+	fprintf(stderr, "# reload: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"reloaded\""));
+	EXPECT_EQ(0, access(s3, F_OK));
+	EXPECT_EQ(bwpid, guest_worker_pid(ctl, "g2"));
+	/* A change to a guest with a client is refused by name and key. */
+	snprintf(text, sizeof(text),
+		 "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n[guest g2]\nsocket = %s\n"
+		 "[guest g3]\nsocket = %s\n[device g2 e]\ntype = echo\nqueues = 2\n[device g3 e]\ntype = echo\n",
+		 ctl, HB_MS, s2, s3);
+	write_file(cfg, text);
+	ASSERT_EQ(0, kill(pid, SIGHUP));
+	msleep(500);
+	EXPECT_LE(1, log_count(log, "g2: reload: key 'queues' changed while a client is connected"));
+	EXPECT_EQ(0, echo_once(&b, &bd->q[0], in, gin, out, gout, 4096, 3, 3));
+	EXPECT_EQ(bwpid, guest_worker_pid(ctl, "g2"));
+
+	pvfront_close(&a);
+	pvfront_close(&b);
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
+TEST_HARNESS_MAIN
