@@ -368,6 +368,54 @@ TEST_F(pviod, worker_killed_is_replaced_and_devices_recover)
 	EXPECT_EQ(100, echo_rounds(&self->f2, &self->d2->q[0], 100, 6));
 }
 
+/*
+ * NEEDS_RESET is the backend's to clear: a guest that overwrites
+ * device_state and sets up again without a reset is not served (review
+ * finding 4: the state used to be read back from the window).
+ */
+TEST_F(pviod, a_guest_cannot_clear_needs_reset_by_writing_device_state)
+{
+	int wpid = worker_pid(self->ctl), i;
+	uint64_t gin, gout;
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	char json[65536];
+
+	ASSERT_NE(NULL, pvfront_alloc(&self->f1, 4096, 64, &gin));
+	ASSERT_NE(NULL, pvfront_alloc(&self->f1, 4096, 64, &gout));
+	ASSERT_EQ(0, kill(wpid, SIGKILL));
+	for (i = 0; i < 300 && pvfront_device_state(self->d1) != PVIO_DEV_S_NEEDS_RESET; i++)
+		msleep(10);
+	ASSERT_EQ(PVIO_DEV_S_NEEDS_RESET, pvfront_device_state(self->d1));
+	/* Forge LIVE, then the whole set-up again, no reset. */
+	pvio_write_once(self->d1->desc->device_state, pvio_cpu_to_le32(PVIO_DEV_S_LIVE));
+	pvio_store_release(&self->d1->desc->driver_status, 0);
+	pvfront_kick_config(&self->f1);
+	msleep(200);
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 2, &self->d1));
+	d[0].addr = pvio_cpu_to_le64(gin);
+	d[0].len = pvio_cpu_to_le32(64);
+	d[0].id = pvio_cpu_to_le16(1);
+	d[0].flags = pvio_cpu_to_le16(PVIO_DESC_F_NEXT);
+	d[1].addr = pvio_cpu_to_le64(gout);
+	d[1].len = pvio_cpu_to_le32(64);
+	d[1].id = pvio_cpu_to_le16(1);
+	d[1].flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+	ASSERT_EQ(0, pvfront_submit(&self->d1->q[0], d, 2));
+	pvfront_kick(&self->d1->q[0]);
+	for (i = 0; i < 10 && !pvfront_reap(&self->d1->q[0], &c, 1); i++)
+		pvfront_wait(&self->d1->q[0], 50);
+	ASSERT_EQ(0, control(self->ctl, "status g1 echo0", json, sizeof(json)));
+	fprintf(stderr, "# forged LIVE: expected no completion and needs-reset, got %s completion, %s\n",
+		i < 10 ? "a" : "no", strstr(json, "needs-reset") ? "needs-reset" : json);
+	EXPECT_EQ(10, i);
+	EXPECT_NE(NULL, strstr(json, "\"state\":\"needs-reset\""));
+	/* A real reset serves it. */
+	ASSERT_EQ(0, pvfront_dev_reset(self->d1, 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f1, 0, 0, 2, &self->d1));
+	EXPECT_EQ(20, echo_rounds(&self->f1, &self->d1->q[0], 20, 5));
+}
+
 TEST_F(pviod, second_client_on_same_socket_is_refused)
 {
 	struct pvfront f3;

@@ -574,6 +574,35 @@ TEST_F(bal, the_target_survives_a_worker_crash)
 	EXPECT_TRUE(all_zero(self->buf, MiB));
 }
 
+/*
+ * The target is the host's: a restarted worker used to take it back from
+ * the config area, which the guest can write (review finding 4).
+ */
+TEST_F(bal, a_target_the_guest_forges_is_not_taken_over)
+{
+	char json[4096];
+	const char *p;
+	unsigned int i;
+
+	bal_up(_metadata, self, NULL, all_features, 3);
+	ASSERT_EQ(0, control(self->ctl, "balloon g b0 set 12M", json, sizeof(json)));
+	/* The guest writes its own idea of the target, then the worker dies. */
+	pvio_write_once(self->config->target_pages, pvio_cpu_to_le64(0));
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	p = strstr(json, "\"worker_pid\":");
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, kill(atoi(p + 13), SIGKILL));
+	for (i = 0; i < 300 && !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
+		msleep(10);
+	ASSERT_TRUE(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET);
+	ASSERT_EQ(0, control(self->ctl, "balloon g b0 status", json, sizeof(json)));
+	fprintf(stderr, "# target after the restart: expected %llu bytes, got %llu (window: %llu pages)\n",
+		(unsigned long long)12 * MiB, (unsigned long long)jnum(json, "target_bytes"),
+		(unsigned long long)pvio_le64_to_cpu(self->config->target_pages));
+	EXPECT_EQ(12 * MiB, jnum(json, "target_bytes"));
+	EXPECT_EQ(12 * MiB / PAGE, pvio_le64_to_cpu(self->config->target_pages));
+}
+
 TEST(bad_balloon_keys_are_refused_at_config_time)
 {
 	static const char *const bad[] = {

@@ -116,6 +116,7 @@ FIXTURE(net) {
 	struct pvfront_dev *d;
 	struct pvio_net_config *config;
 	unsigned int index;
+	uint64_t ram;			/* guest RAM; 0: RAM_SIZE */
 	uint8_t *bufs;			/* rx buffers (guest RAM) */
 	uint64_t bufs_gpa;
 	uint8_t *txb;			/* tx buffers */
@@ -258,7 +259,7 @@ static void guest_up(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
 {
 	struct pvio_dev_desc *dd;
 
-	ASSERT_EQ(0, pvfront_connect(&self->f, self->sock, RAM_SIZE));
+	ASSERT_EQ(0, pvfront_connect(&self->f, self->sock, self->ram ? self->ram : RAM_SIZE));
 	ASSERT_EQ(0, pvfront_wait_ready(&self->f, 5000));
 	dd = pvfront_find(&self->f, PVIO_DEV_NET, 0, &self->index);
 	ASSERT_NE(NULL, dd);
@@ -397,6 +398,16 @@ static int post_rx(FIXTURE_DATA(net) *self, struct pvfront_queue *q, unsigned in
 }
 
 static const struct pvio_net_hdr plain_hdr;
+
+/* A writable segment of an rx chain. */
+static void fill_desc_w(struct pvio_desc *d, uint64_t gpa, uint32_t len, uint16_t id,
+			bool more)
+{
+	d->addr = pvio_cpu_to_le64(gpa);
+	d->len = pvio_cpu_to_le32(len);
+	d->id = pvio_cpu_to_le16(id);
+	d->flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE | (more ? PVIO_DESC_F_NEXT : 0));
+}
 
 /* Until pviod runs the device with exactly @nq queues (control socket). */
 static int wait_running(FIXTURE_DATA(net) *self, unsigned int nq)
@@ -1168,6 +1179,55 @@ TEST_F(net, mrg_rx_packet_larger_than_the_whole_ring_is_dropped_and_buffers_reus
 	close(vs);
 }
 
+/*
+ * Act on a reset first (review finding 3): the guest resets the device
+ * and reuses its rx buffers while pviod's worker is stopped with a packet
+ * waiting in the TAP.  When the worker runs again, the TAP's wake-up must
+ * not fill a buffer the guest has taken back: the reset comes first.
+ */
+TEST_F(net, a_reset_is_acted_on_before_the_tap_wakes_rx)
+{
+	struct pvfront_queue *rx;
+	uint8_t frame[200];
+	unsigned int i, bad = 0;
+	uint32_t rr;
+	int wpid;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	/* pviod holds all four chains and watches the empty TAP. */
+	for (i = 0; i < 200 && pvio_le32_to_cpu(pvio_load_acquire(&rx->sq_sh->cons)) !=
+			       pvio_le32_to_cpu(rx->sq_sh->prod); i++)
+		msleep(10);
+	msleep(100);
+	wpid = guest_worker_pid(self->ctl, "g");
+	ASSERT_LT(0, wpid);
+	ASSERT_EQ(0, kill(wpid, SIGSTOP));
+	ASSERT_EQ(0, host_send(self->pkt, frame, make_frame(frame, self->config->mac,
+							   peer_mac, 1, sizeof(frame))));
+	msleep(100);
+	/* The guest gives up on the device and reuses its buffers. */
+	rr = pvio_le32_to_cpu(self->d->desc->reset_request) + 1;
+	pvio_write_once(self->d->desc->driver_status, 0);
+	pvio_store_release(&self->d->desc->reset_request, pvio_cpu_to_le32(rr));
+	pvfront_kick_config(&self->f);
+	memset(self->bufs, 0x5a, 4 * BUF_LEN);
+	ASSERT_EQ(0, kill(wpid, SIGCONT));
+	for (i = 0; i < 300 && pvio_le32_to_cpu(pvio_load_acquire(&self->d->desc->reset_count)) != rr;
+	     i++)
+		msleep(10);
+	EXPECT_EQ(rr, pvio_le32_to_cpu(self->d->desc->reset_count));
+	msleep(300);
+	for (i = 0; i < 4 * BUF_LEN; i++)
+		bad += self->bufs[i] != 0x5a;
+	fprintf(stderr, "# bytes written into buffers the guest had taken back: expected 0, got %u\n",
+		bad);
+	EXPECT_EQ(0, bad);
+}
+
 TEST_F(net, link_follows_control_socket)
 {
 	struct pvfront_queue *tx = NULL;
@@ -1597,6 +1657,70 @@ TEST_F(net, bad_keys_are_rejected_with_their_line)
 	unlink(self->log);
 	EXPECT_NE(0, start_pviod(_metadata, self, 3, NULL));
 	EXPECT_TRUE(log_contains(self->log, "a net device needs an even number"));
+}
+
+/*
+ * MRG_RXBUF with chains whose segments overlap one 64 MiB buffer: their
+ * capacities summed in 32 bits used to wrap (review finding 7), and a
+ * packet was cut short and completed with bytes it never had.
+ */
+TEST_F(net, mrg_rx_chain_capacities_cannot_wrap)
+{
+	struct pvfront_queue *rx, *tx;
+	struct pvio_desc d[64];
+	struct pvio_net_hdr h;
+	uint8_t frame[100], *big, *small;
+	uint64_t gbig, gsmall;
+	struct pvio_cpl c[4];
+	int i, n = 0, tries;
+
+	self->ram = 160u << 20;
+	if (null_up(_metadata, self, "net = null\nnull_rx = echo\nqueue_size = 128\n"))
+		return;
+	pvfront_close(&self->f);
+	/* MRG_RXBUF this time. */
+	ASSERT_EQ(0, pvfront_connect(&self->f, self->sock, self->ram));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f, 5000));
+	ASSERT_NE(NULL, pvfront_find(&self->f, PVIO_DEV_NET, 0, &self->index));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, 1ull << PVIO_NET_F_MRG_RXBUF, 2,
+				       &self->d));
+	self->txb = pvfront_alloc(&self->f, 4096, 4096, &self->txb_gpa);
+	big = pvfront_alloc(&self->f, 64u << 20, 4096, &gbig);
+	small = pvfront_alloc(&self->f, 4096, 4096, &gsmall);
+	ASSERT_NE(NULL, big);
+	ASSERT_NE(NULL, small);
+	rx = &self->d->q[0];
+	tx = &self->d->q[1];
+	memset(small, 0x33, 4096);
+	/* Chain 0: 63 x 64 MiB (4032 MiB); chain 1: 64 MiB + 50 bytes. */
+	for (i = 0; i < 63; i++)
+		fill_desc_w(&d[i], gbig, 64u << 20, 0, i < 62);
+	ASSERT_EQ(0, pvfront_submit(rx, d, 63));
+	fill_desc_w(&d[0], gbig, 64u << 20, 1, true);
+	fill_desc_w(&d[1], gsmall, 50, 1, false);
+	ASSERT_EQ(0, pvfront_submit(rx, d, 2));
+	pvfront_kick(rx);
+	msleep(200);
+	ASSERT_EQ(0, guest_tx(self, tx, &plain_hdr, frame,
+			      make_frame(frame, peer_mac, self->config->mac, 1, sizeof(frame)), 1, 9));
+	for (tries = 0; tries < 40 && n < 2; tries++) {
+		int k = pvfront_reap(rx, c + n, 2);
+
+		if (k > 0)
+			n += k;
+		else
+			pvfront_wait(rx, 50);
+	}
+	memcpy(&h, big, sizeof(h));
+	fprintf(stderr, "# rx completions: expected 1 (chain 0, %u bytes, one buffer), got %d (first: chain %u, %u bytes, num_buffers %u)\n",
+		HDR + (unsigned int)sizeof(frame), n, n ? pvio_le16_to_cpu(c[0].id) : 0,
+		n ? pvio_le32_to_cpu(c[0].len) : 0, pvio_le16_to_cpu(h.num_buffers));
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(0, pvio_le16_to_cpu(c[0].id));
+	EXPECT_EQ(HDR + sizeof(frame), pvio_le32_to_cpu(c[0].len));
+	EXPECT_EQ(1, pvio_le16_to_cpu(h.num_buffers));
+	EXPECT_EQ(0, memcmp(big + HDR, frame, sizeof(frame)));
+	EXPECT_EQ(0x33, small[0]);
 }
 
 TEST_HARNESS_MAIN

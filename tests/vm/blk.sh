@@ -154,7 +154,7 @@ done
 host "the read-only image is unchanged" "[ \"\$(sha256sum '$IMG/disk1.img' | cut -d' ' -f1)\" = '$RO_SHA' ]"
 host "disk0 grew to 320 MiB on the host ($(stat -c %s "$IMG/disk0.img") bytes)" "[ $(stat -c %s "$IMG/disk0.img") = $((320 << 20)) ]"
 "$O/pvioctl" -s "$CTL" status vm disk0 | sed 's/^/# /' || true
-host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1)' '$TMP/pviod.log'"
+host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 host "pviod logged disk2's full filesystem" "grep -q 'vm/disk2: .*No space left on device' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
 host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"

@@ -177,7 +177,7 @@ JOBS=()
 host "pviod set up EAL and the DPDK port (net_tap)" "grep -q 'DPDK port 0 net_tap0 (net_tap)' '$TMP/pviod.log'"
 host "a poll thread served the device" "grep -q 'poll thread on CPU' '$TMP/pviod.log'"
 host "pviod's supervisor replaced the killed worker, which set the port up again" \
-	"grep -q 'worker .* started (restart 1)' '$TMP/pviod.log' && [ \$(grep -c 'rte_eal_init:' '$TMP/pviod.log') -ge 2 ]"
+	"grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log' && [ \$(grep -c 'rte_eal_init:' '$TMP/pviod.log') -ge 2 ]"
 host "the link went down and up on request" "grep -q 'link down' '$TMP/pviod.log' && grep -q 'link up' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
 host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"

@@ -181,7 +181,7 @@ JOBS=()
 pkts() { sed -n "s/.*{\"index\":$1,[^}]*\"packets\":\([0-9]*\).*/\1/p" "$TMP/status.json"; }
 host "pviod: both tx queues (1 and 3) sent packets ($(pkts 1), $(pkts 3))" "[ '$(pkts 1)' -gt 0 ] && [ '$(pkts 3)' -gt 0 ]"
 host "pviod: both rx queues (0 and 2) delivered packets ($(pkts 0), $(pkts 2))" "[ '$(pkts 0)' -gt 0 ] && [ '$(pkts 2)' -gt 0 ]"
-host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1)' '$TMP/pviod.log'"
+host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 host "the link went down and up on request" "grep -q 'link down' '$TMP/pviod.log' && grep -q 'link up' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
 host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"

@@ -105,7 +105,7 @@ VM_PID=
 n=$("$HERE/vm.sh" tap "$LOG" | grep -cE '^(not )?ok [0-9]+' || true)
 host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }
 if [ "$MODE" = main ]; then
-	host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1)' '$TMP/pviod.log'"
+	host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 	host "the new worker took over the window" "grep -q 'took over window' '$TMP/pviod.log'"
 fi
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"

@@ -328,6 +328,14 @@ static int setup_queue(struct pvfront_dev *d, unsigned int i)
 int pvfront_dev_setup(struct pvfront *f, unsigned int index, uint64_t features,
 		      unsigned int nqueues, struct pvfront_dev **out)
 {
+	return pvfront_dev_setup_ex(f, index, features, nqueues, NULL, NULL, out);
+}
+
+int pvfront_dev_setup_ex(struct pvfront *f, unsigned int index, uint64_t features,
+			 unsigned int nqueues,
+			 void (*between)(struct pvfront_dev *d, void *arg), void *arg,
+			 struct pvfront_dev **out)
+{
 	struct pvfront_dev *d = &f->dev[index];
 	unsigned int n = pvio_le16_to_cpu(f->hdr->num_devices), i;
 	uint32_t off = pvio_le32_to_cpu(f->hdr->dev_table_off);
@@ -349,6 +357,8 @@ int pvfront_dev_setup(struct pvfront *f, unsigned int index, uint64_t features,
 	host = pvio_le64_to_cpu(d->desc->host_features);
 	d->desc->guest_features = pvio_cpu_to_le64(features & host);
 	set_status(d, PVIO_DS_ACKNOWLEDGE | PVIO_DS_DRIVER | PVIO_DS_FEATURES_OK);
+	if (between)
+		between(d, arg);
 	for (i = 0; i < nqueues; i++) {
 		ret = setup_queue(d, i);
 		if (ret)

@@ -77,6 +77,14 @@ struct pvio_dev_desc *pvfront_find(struct pvfront *f, int type, int nth,
 int pvfront_dev_setup(struct pvfront *f, unsigned int index,
 		      uint64_t features, unsigned int nqueues,
 		      struct pvfront_dev **out);
+/*
+ * The same, calling @between(d, @arg) once FEATURES_OK is set and before
+ * the queues: tests of a guest that changes its mind (or lies) there.
+ */
+int pvfront_dev_setup_ex(struct pvfront *f, unsigned int index,
+			 uint64_t features, unsigned int nqueues,
+			 void (*between)(struct pvfront_dev *d, void *arg), void *arg,
+			 struct pvfront_dev **out);
 /* Write driver_status 0 and wait for the backend to acknowledge. */
 int pvfront_dev_reset(struct pvfront_dev *d, int timeout_ms);
 /* Ring the configuration doorbell (status changed). */
