@@ -48,10 +48,10 @@ FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
-		   $(O)/bench/net_bench $(O)/bench/net_gen
+		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify clean
+.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -187,6 +187,14 @@ $(O)/bench/net_gen: userspace/bench/native-net/net_gen.c userspace/bench/common/
 
 bench-native-net: $(O)/bench/net_bench $(O)/bench/net_gen $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/native-net/run.sh $(O)/bench
+
+$(O)/bench/iso_bench: userspace/bench/isolation/iso_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+
+# An attacking guest beside an honest one, two guests against one.
+bench-isolation: $(O)/bench/iso_bench $(O)/pviod
+	PVIOD=$(O)/pviod userspace/bench/isolation/run.sh $(O)/bench/iso_bench $(ISO_ARGS)
 
 # ---- kernel modules ----------------------------------------------------------
 #

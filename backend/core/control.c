@@ -139,6 +139,7 @@ static struct json_object *queue_obj(const struct pvbe_queue *q)
 	J_U64(o, "errors", q->st.errors);
 	J_U64(o, "yields", q->st.yields);
 	J_U64(o, "doorbells_muted", q->st.muted);
+	J_U64(o, "throttled", q->st.throttled);
 	J_U64(o, "packets", q->st.packets);
 	J_U64(o, "drops", q->st.drops);
 	J_STR(o, "mode", q->polled ? "poll" : "event");
@@ -160,6 +161,7 @@ static struct json_object *dev_obj(struct pvbe_dev *d, bool full)
 	J_U64(o, "host_features", d->host_features);
 	J_U64(o, "guest_features", d->guest_features);
 	J_U64(o, "max_queues", d->nqueues);
+	J_U64(o, "event_throttles", d->throttles);
 	if (!full)
 		return o;
 	qs = json_object_new_array();

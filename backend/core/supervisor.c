@@ -58,11 +58,13 @@
 #define PVBE_RESTART_PERIOD_MS	60000	/* ... before a back-off this long */
 #define PVBE_STOP_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
 #define PVBE_SUP_TICK_MS	100
+#define PVBE_ACCEPTS_PER_SEC	100	/* a QEMU connects once per boot */
 
 static sigset_t sup_oldmask;
 static bool stopping;
 static uint64_t stop_deadline;
 static bool listeners_paused;		/* accept() hit EMFILE */
+static uint64_t accept_second;		/* ms: per-guest accept counts restart */
 static struct pvbe_ratelimit accept_rl;
 static struct pvbe_msg *rx;		/* one message from a worker */
 
@@ -498,6 +500,14 @@ static void on_accept(int lfd, uint32_t events, void *arg)
 		close(fd);
 		return;
 	}
+	/* Each client costs a window, eventfds and a handshake: not in a loop. */
+	if (++g->accepts >= PVBE_ACCEPTS_PER_SEC && !g->listen_paused) {
+		pvbe_loop_del(g->listen_fd);
+		g->listen_paused = true;
+		if (pvbe_ratelimit(&accept_rl, g->tag))
+			pvbe_warn(g->tag, "%u clients within a second: not accepting more this second",
+				  g->accepts);
+	}
 	g->conn_fd = fd;
 	g->client_id = pvbe.next_client_id++;
 	if (pvbe.next_client_id == 0)
@@ -548,7 +558,7 @@ static void resume_listeners(void)
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 
-		if (g && g->listen_fd >= 0 && !g->removing)
+		if (g && g->listen_fd >= 0 && !g->removing && !g->listen_paused)
 			pvbe_loop_add(g->listen_fd, EPOLLIN, on_accept, g);
 	}
 	if (pvbe.control_fd >= 0)
@@ -847,6 +857,20 @@ static void on_tick(int fd, uint32_t events, void *arg)
 		return;
 	resume_listeners();
 	pvbe_control_tick(now);
+	if (now - accept_second >= 1000) {
+		accept_second = now;
+		for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+			struct pvbe_guest *g = pvbe.guests[i];
+
+			if (!g)
+				continue;
+			g->accepts = 0;
+			if (g->listen_paused && g->listen_fd >= 0 && !g->removing &&
+			    !listeners_paused)
+				pvbe_loop_add(g->listen_fd, EPOLLIN, on_accept, g);
+			g->listen_paused = false;
+		}
+	}
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 

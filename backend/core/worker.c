@@ -38,8 +38,6 @@
 #include "core/sandbox.h"
 #include "transport/ivshmem.h"
 
-/* Doorbells per heartbeat period that find nothing to do before one is muted. */
-#define PVBE_IDLE_KICKS_MAX	512
 /* Busy-poll rounds between two looks at the fds. */
 #define PVBE_POLL_ROUNDS	64
 
@@ -166,9 +164,19 @@ static void on_ram(struct pvbe_guest *g, const struct pvbe_msg *m, int *fds,
 
 static void on_config_doorbell(int fd, uint32_t events, void *arg)
 {
+	struct pvbe_guest *g = arg;
+
 	(void)events;
 	drain(fd);
-	pvbe_guest_event(arg);
+	pvbe_guest_event(g);
+	/* A driver rings it a few times per set-up; a flood waits for the tick. */
+	if (++g->cfg_kicks < PVBE_IDLE_KICKS_PER_TICK || g->cfg_muted)
+		return;
+	pvbe_loop_del(fd);
+	g->cfg_muted = true;
+	if (pvbe_ratelimit(&mute_rl, g->tag))
+		pvbe_warn(g->tag, "%u configuration doorbells in one heartbeat: muted until the next",
+			  g->cfg_kicks);
 }
 
 static void on_doorbell(int fd, uint32_t events, void *arg)
@@ -188,7 +196,7 @@ static void on_doorbell(int fd, uint32_t events, void *arg)
 	 * leaves the loop until the next heartbeat tick, which scans the
 	 * queue anyway.
 	 */
-	if (++q->idle_kicks < PVBE_IDLE_KICKS_MAX || q->muted)
+	if (++q->idle_kicks < PVBE_IDLE_KICKS_PER_TICK || q->muted)
 		return;
 	pvbe_loop_del(fd);
 	q->muted = true;
@@ -209,6 +217,8 @@ static void watch_doorbells(struct pvbe_guest *g, bool on)
 			pvbe_loop_del(g->be_efd[v]);
 			if (q)
 				q->muted = false;
+			else
+				g->cfg_muted = false;
 			continue;
 		}
 		if (v == PVIO_CONFIG_VECTOR)
@@ -469,14 +479,25 @@ static void on_tick(int fd, uint32_t events, void *arg)
 		return;
 	/* Polling fallback: a doorbell rung too early is lost. */
 	pvbe_guest_event(g);
-	for (j = 0; j < g->ndev; j++)
+	/* A new heartbeat period: every budget starts again. */
+	for (j = 0; j < g->ndev; j++) {
+		g->dev[j].tick_events = 0;
+		g->dev[j].throttled = false;
 		for (q = 0; q < g->dev[j].nqueues; q++) {
 			struct pvbe_queue *pq = &g->dev[j].q[q];
 
 			pq->idle_kicks = 0;
+			pq->tick_errors = 0;
+			pq->throttled = false;
 			if (pq->running)
 				pq->kick = true;
 		}
+	}
+	g->cfg_kicks = 0;
+	if (g->cfg_muted) {
+		g->cfg_muted = false;
+		pvbe_loop_add(g->be_efd[PVIO_CONFIG_VECTOR], EPOLLIN, on_config_doorbell, g);
+	}
 	/* Muted doorbells are heard again. */
 	for (v = 1; v < g->nvectors; v++) {
 		struct pvbe_queue *pq = g->vec_queue[v];

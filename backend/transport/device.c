@@ -180,6 +180,24 @@ void pvbe_dev_mark_broken(struct pvbe_dev *d, uint32_t reason,
 	pvbe_dev_event(d);
 }
 
+static struct pvbe_ratelimit throttle_rl;
+
+/*
+ * Resets and status changes cost the worker's time; a guest that makes
+ * more of them than any driver needs in one heartbeat period gets the
+ * rest served at the next tick, not at once.
+ */
+static void count_event(struct pvbe_dev *d)
+{
+	if (++d->tick_events < PVBE_EVENTS_PER_TICK || d->throttled)
+		return;
+	d->throttled = true;
+	d->throttles++;
+	if (pvbe_ratelimit(&throttle_rl, d->tag))
+		pvbe_warn(d->tag, "%u resets and status changes in one heartbeat period: the rest waits for the next",
+			  d->tick_events);
+}
+
 /* The guest's reset, once nothing is in flight any more. */
 static void finish_reset(struct pvbe_dev *d)
 {
@@ -197,7 +215,9 @@ static void finish_reset(struct pvbe_dev *d)
 	write_state(d);
 	/* Last: the guest waits for this echo before it sets up again. */
 	pvio_store_release(&d->desc->reset_count, pvio_cpu_to_le32(d->reset_req));
-	pvbe_info(d->tag, "reset by guest (request %u)", d->reset_req);
+	if (d->tick_events < 4)
+		pvbe_info(d->tag, "reset by guest (request %u)", d->reset_req);
+	count_event(d);
 }
 
 static void dev_start(struct pvbe_dev *d)
@@ -241,6 +261,7 @@ static void status_changed(struct pvbe_dev *d, uint32_t st)
 	uint32_t old = d->seen_status;
 	uint64_t gf;
 
+	count_event(d);
 	d->seen_status = st;
 	if (st == 0) {
 		dev_stop(d);
@@ -309,6 +330,8 @@ static void dev_service(struct pvbe_dev *d)
 		return;		/* the class raises an event when it is done */
 	if (!g->connected || g->leaving)
 		return;
+	if (d->throttled)
+		return;		/* the tick looks again */
 	if (d->reset_pending)
 		finish_reset(d);
 	/* Pairs with the guest's release of reset_request after driver_status = 0. */

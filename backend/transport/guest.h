@@ -34,6 +34,11 @@
 /* One queue run: at most this many requests and bytes of work, then yield. */
 #define PVBE_QUEUE_BUDGET	256
 #define PVBE_QUEUE_BUDGET_BYTES	(16ull << 20)
+/* Per heartbeat period: error completions per queue, resets and status
+ * changes per device, doorbells without work per vector. */
+#define PVBE_ERRORS_PER_TICK	256
+#define PVBE_EVENTS_PER_TICK	32
+#define PVBE_IDLE_KICKS_PER_TICK 512
 
 struct json_object;
 struct pvbe_dev;
@@ -60,6 +65,7 @@ struct pvbe_queue_stats {
 	uint64_t popped;	/* requests taken off the SQ */
 	uint64_t yields;	/* runs cut short by the budget */
 	uint64_t muted;		/* doorbell floods: times the doorbell was muted */
+	uint64_t throttled;	/* error floods: times the queue was held back */
 };
 
 /* (W) everything but the configuration fields. */
@@ -83,9 +89,17 @@ struct pvbe_queue {
 	 */
 	bool polled;
 	bool poll;
-	/* Doorbell flood: kicks that found nothing to do in this period. */
+	/*
+	 * Budgets per heartbeat period, reset by the tick: doorbells that
+	 * found nothing to do (over budget: the doorbell leaves the loop),
+	 * requests completed with an error (over budget: the queue is not
+	 * served).  A guest that works does neither; one that attacks gets
+	 * a bounded share of its own worker's time.
+	 */
 	unsigned int idle_kicks;
 	bool muted;			/* doorbell out of the loop until the tick */
+	unsigned int tick_errors;
+	bool throttled;			/* not served until the tick */
 	unsigned int pending;		/* completions written, not committed */
 	unsigned int sq_unpub;		/* SQ slots taken, cons not published */
 	void *priv;			/* class state */
@@ -214,6 +228,10 @@ struct pvbe_dev {
 	bool stopping;			/* ops->stop still has I/O in flight */
 	bool event;			/* look at the device at the top of the loop */
 	bool wait_ram;			/* DRIVER_OK waits for guest RAM */
+	/* Resets and status changes in this heartbeat period (budget). */
+	unsigned int tick_events;
+	bool throttled;			/* not serviced until the tick */
+	uint64_t throttles;		/* times it was */
 	bool set_up;			/* (S) ops->setup succeeded */
 	bool live;			/* queues running, class started */
 	struct pvbe_dev_persist *persist;
@@ -232,6 +250,8 @@ struct pvbe_guest {
 	uint64_t restart_period;	/* ms, start of that period */
 	uint64_t restart_at;		/* ms, back-off: no worker until then */
 	bool removing;			/* guest remove: stop the worker, then free */
+	unsigned int accepts;		/* clients accepted this second */
+	bool listen_paused;		/* too many: not accepting this second */
 	uint64_t stop_by;		/* ms: SIGKILL the worker after this */
 	struct pvbe_guest_cfg *replacement;	/* reload: add this once removed */
 	struct pvbe_persist *persist;	/* (SW) shared page */
@@ -260,6 +280,8 @@ struct pvbe_guest {
 	bool leaving;			/* client gone, devices stopping */
 	bool events;			/* some device has an event */
 	bool ram_asked;			/* RAM_OPEN sent, no answer yet */
+	unsigned int cfg_kicks;		/* config doorbells this heartbeat period */
+	bool cfg_muted;
 	uint64_t ram_asked_at;		/* ms */
 	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
 	struct pvbe_memtable mem;

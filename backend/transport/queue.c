@@ -242,8 +242,10 @@ int pvbe_queue_cq_wait(struct pvbe_queue *q, unsigned int k)
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)
 {
 	memcpy(pvio_ring_prod_slot(&q->cq, q->pending), c, sizeof(*c));
-	if (c->status)
+	if (c->status) {
 		q->st.errors++;
+		q->tick_errors++;
+	}
 	q->st.reqs++;
 	if (++q->pending == PVBE_CPL_BATCH)
 		pvbe_queue_flush(q);
@@ -314,6 +316,13 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 	int r;
 
 	while (!over_budget(*done, *work)) {
+		/* A guest that keeps sending what fails waits for the tick. */
+		if (q->tick_errors >= PVBE_ERRORS_PER_TICK) {
+			if (!q->throttled)
+				q->st.throttled++;
+			q->throttled = true;
+			return 0;
+		}
 		/* A CQ slot for this one and for every one the class holds. */
 		held = ops->held ? ops->held(q) : 0;
 		r = pvbe_queue_cq_room(q, held + 1);
@@ -350,7 +359,7 @@ void pvbe_queue_run(struct pvbe_queue *q)
 	int r;
 
 	q->kick = false;
-	if (!pvbe_queue_may_run(q))
+	if (q->throttled || !pvbe_queue_may_run(q))
 		return;
 	if (ops->kick) {
 		ops->kick(q);
