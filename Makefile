@@ -192,7 +192,7 @@ define kbuild
 	@test -d "$(2)" || { echo "no kernel headers at '$(2)' (run tools/deps.sh or set $(3))"; exit 1; }
 	@rm -rf $(O)/kmod-$(1) && mkdir -p $(O)/kmod-$(1)
 	@cp -r --parents Kbuild $(wildcard $(KSRC_DIRS)) $(O)/kmod-$(1)/
-	$(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 modules 2>&1 | tee $(O)/kmod-$(1).log
+	+$(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 modules 2>&1 | tee $(O)/kmod-$(1).log
 	@! grep -E '(warning|error):' $(O)/kmod-$(1).log
 endef
 
