@@ -107,9 +107,9 @@ int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues);
  * free nor reuse those (leak them if need be, and say so) until
  * pvio_device_reset_acked() is true, and must set no queue up before.
  */
-int pvio_device_reset(struct pvio_device *pdev);
+int __must_check pvio_device_reset(struct pvio_device *pdev);
 /* Reset as above, then free every queue (interrupts); the same result. */
-int pvio_device_teardown(struct pvio_device *pdev);
+int __must_check pvio_device_teardown(struct pvio_device *pdev);
 /*
  * Has the backend served the last reset asked for?  It may do so late,
  * after pvio_device_reset() gave up: a stalled backend that comes back.
