@@ -203,12 +203,16 @@ bench-isolation: $(O)/bench/iso_bench $(O)/pviod
 
 KSRC_DIRS	:= ring frontend tests/kmod
 
+# The kernel build's own exit status counts (a pipe into tee would hide it:
+# modpost's "ERROR: ..." matches no pattern below), then any warning fails.
 define kbuild
 	@test -d "$(2)" || { echo "no kernel headers at '$(2)' (run tools/deps.sh or set $(3))"; exit 1; }
 	@rm -rf $(O)/kmod-$(1) && mkdir -p $(O)/kmod-$(1)
 	@cp -r --parents Kbuild $(wildcard $(KSRC_DIRS)) $(O)/kmod-$(1)/
-	$(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 modules 2>&1 | tee $(O)/kmod-$(1).log
-	@! grep -E '(warning|error):' $(O)/kmod-$(1).log
+	+{ $(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 modules 2>&1; \
+	   echo $$? >$(O)/kmod-$(1).rc; } | tee $(O)/kmod-$(1).log; \
+	exit $$(cat $(O)/kmod-$(1).rc)
+	@! grep -E '(warning|error|ERROR):' $(O)/kmod-$(1).log
 endef
 
 modules:

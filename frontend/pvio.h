@@ -20,6 +20,7 @@
 #include <linux/device.h>
 #include <linux/interrupt.h>
 #include <linux/mod_devicetable.h>
+#include <linux/spinlock.h>
 #include "pvio_abi.h"
 
 struct pvio_transport;
@@ -40,6 +41,21 @@ struct pvio_device {
 	u64 features;			/* negotiated */
 	bool broken;			/* protocol violation seen (either side) */
 	struct pvio_queue *queues;	/* max_queues entries */
+	/*
+	 * Reset handshake (protocol 5.4): the last reset_request we wrote and
+	 * whether the backend has echoed it in reset_count yet.  Until it has,
+	 * the backend may still use buffers of requests submitted before, and
+	 * a queue set up meanwhile would be wiped when it serves the reset.
+	 */
+	spinlock_t reset_lock;		/* the two fields below */
+	u32 reset_req;
+	bool reset_pending;
+	/*
+	 * Transport only: waiting for that echo to restore() the frozen
+	 * driver (under the device lock) or to bind one (READ/WRITE_ONCE).
+	 */
+	bool restore_pending;
+	bool attach_pending;
 };
 
 struct pvio_driver {
@@ -51,7 +67,10 @@ struct pvio_driver {
 	void (*config_changed)(struct pvio_device *pdev);
 	/*
 	 * Backend restarted or asked for a reset.  Without these two the
-	 * transport unbinds and rebinds the driver instead.
+	 * transport unbinds and rebinds the driver instead.  restore() comes
+	 * only once the backend has acknowledged a reset made after freeze()
+	 * (until then the driver stays frozen): nothing of the driver's is in
+	 * the backend's hands any more and every buffer may be freed.
 	 */
 	void (*freeze)(struct pvio_device *pdev);
 	int (*restore)(struct pvio_device *pdev);
@@ -80,15 +99,30 @@ u32 pvio_config_generation(struct pvio_device *pdev);
 int pvio_config_read(struct pvio_device *pdev, void *buf, size_t len);
 void pvio_config_notify(struct pvio_device *pdev);
 int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues);
-int pvio_device_reset(struct pvio_device *pdev);
-/* Reset, then free every queue: the driver may set queues up again. */
-int pvio_device_teardown(struct pvio_device *pdev);
+/*
+ * Reset the device (protocol 5.4) and wait for the backend's echo, about
+ * 2 s at most.  0: the backend holds no buffer of any earlier request.
+ * -ETIMEDOUT: it may still write into or read from every buffer the
+ * driver ever handed it that has not completed: the driver must neither
+ * free nor reuse those (leak them if need be, and say so) until
+ * pvio_device_reset_acked() is true, and must set no queue up before.
+ */
+int __must_check pvio_device_reset(struct pvio_device *pdev);
+/* Reset as above, then free every queue (interrupts); the same result. */
+int __must_check pvio_device_teardown(struct pvio_device *pdev);
+/*
+ * Has the backend served the last reset asked for?  It may do so late,
+ * after pvio_device_reset() gave up: a stalled backend that comes back.
+ * Cheap; never waits.
+ */
+bool pvio_device_reset_acked(struct pvio_device *pdev);
 void pvio_device_failed(struct pvio_device *pdev, const char *why);
 bool pvio_backend_alive(struct pvio_device *pdev);
 struct device *pvio_dma_dev(struct pvio_device *pdev);
 u32 pvio_device_state(struct pvio_device *pdev);
 
 /* pvio_queue.c */
+/* -EBUSY while a reset is not acknowledged (pvio_device_reset_acked()). */
 struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
 				    unsigned int index, pvio_queue_cb cb,
 				    void *priv);

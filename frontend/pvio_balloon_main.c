@@ -36,7 +36,7 @@
  * balloon, pages to deflate stay there too, reported pages are held until
  * then, and the old page of a migration is parked (pvio_balloon_mm.c).  The
  * device is reset before the queue is used again; a reset the host does not
- * acknowledge is tried again every 2 s while such an outcome is pending.
+ * acknowledge is tried again every 2 s, the queues down meanwhile.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -504,38 +504,51 @@ static int pvbal_queues_up(struct pvbal *b)
 }
 
 /*
- * Called with both locks held; returns whether the host acknowledged.  After
- * an acknowledged reset the host holds no request any more: every outcome
- * is settled, parked pages are ours again and reports may end.
+ * After an acknowledged reset the host holds no request any more: every
+ * outcome is settled, parked pages are ours again and reports may end.
+ * Called with both locks held.
  */
-static bool pvbal_queues_down(struct pvbal *b)
+static void pvbal_settle(struct pvbal *b)
+{
+	pvbal_unpark(b, b->nr_parked);
+	WRITE_ONCE(b->unsettled, false);
+	WRITE_ONCE(b->reset_gen, b->reset_gen + 1);
+	wake_up_all(&b->reset_wq);
+}
+
+/* Called with both locks held. */
+static void pvbal_queues_forget(struct pvbal *b)
 {
 	unsigned int i;
+
+	b->queues_up = false;
+	for (i = 0; i < b->nq; i++)
+		b->vq[i].q = NULL;
+}
+
+/* Called with both locks held; returns whether the host acknowledged. */
+static bool pvbal_queues_down(struct pvbal *b)
+{
 	bool acked;
 
 	b->queues_up = false;
 	acked = !pvio_device_teardown(b->pdev);
-	for (i = 0; i < b->nq; i++)
-		b->vq[i].q = NULL;
-	if (acked) {
-		pvbal_unpark(b, b->nr_parked);
-		WRITE_ONCE(b->unsettled, false);
-		WRITE_ONCE(b->reset_gen, b->reset_gen + 1);
-		wake_up_all(&b->reset_wq);
-	}
+	pvbal_queues_forget(b);
+	if (acked)
+		pvbal_settle(b);
 	return acked;
 }
 
 /*
- * Reset the device and set the queues up again.  While an outcome is
- * unknown the queues stay down until the host acknowledges a reset; the
- * reset, or setting the queues up, is tried again every PVBAL_RETRY.
+ * Reset the device and set the queues up again, once the host has
+ * acknowledged the reset: until then it may still act on a request (and
+ * a reset it serves late would wipe queues set up meanwhile), so the
+ * queues stay down and the reset is tried again every PVBAL_RETRY.
  */
 static void pvbal_reset_work(struct work_struct *work)
 {
 	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
 				       reset_work);
-	bool acked;
 	int ret;
 
 	WRITE_ONCE(b->resetting, true);
@@ -546,15 +559,13 @@ static void pvbal_reset_work(struct work_struct *work)
 	mutex_lock(&b->report_lock);
 	if (b->frozen || b->removing)
 		goto out;
-	acked = pvbal_queues_down(b);
-	if (!acked && b->unsettled) {
-		dev_warn_ratelimited(&b->pdev->dev, "reset not acknowledged: requests pending, trying again in %d s\n",
+	if (!pvbal_queues_down(b)) {
+		dev_warn_ratelimited(&b->pdev->dev, "reset not acknowledged: queues stay down%s, trying again in %d s\n",
+				     b->unsettled ? ", requests pending" : "",
 				     PVBAL_RETRY / HZ);
 		queue_delayed_work(system_wq, &b->reset_work, PVBAL_RETRY);
 		goto out;
 	}
-	if (!acked)
-		dev_warn(&b->pdev->dev, "reset not acknowledged\n");
 	WRITE_ONCE(b->resetting, false);
 	ret = pvbal_queues_up(b);
 	if (ret) {
@@ -604,11 +615,8 @@ static void pvbal_freeze(struct pvio_device *pdev)
 
 	WRITE_ONCE(b->frozen, true);
 	pvbal_quiesce(b);
-	/*
-	 * The transport resets the device next, but only this reset tells
-	 * us whether outcomes are settled (parked pages, waiting reports).
-	 */
-	pvbal_queues_down(b);
+	/* The transport resets the device and frees the queues next. */
+	pvbal_queues_forget(b);
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
 }
@@ -620,26 +628,24 @@ static int pvbal_restore(struct pvio_device *pdev)
 
 	mutex_lock(&b->lock);
 	mutex_lock(&b->report_lock);
+	/* The transport's reset after freeze() was acknowledged. */
+	pvbal_settle(b);
 	WRITE_ONCE(b->resetting, false);
 	WRITE_ONCE(b->frozen, false);
-	/* Outcomes still unknown: reset_work waits for an acknowledged reset. */
-	ret = b->unsettled ? -EINPROGRESS : pvbal_queues_up(b);
+	ret = pvbal_queues_up(b);
 	if (ret) {
 		WRITE_ONCE(b->resetting, true);
-		queue_delayed_work(system_wq, &b->reset_work,
-				   b->unsettled ? 0 : PVBAL_RETRY);
+		queue_delayed_work(system_wq, &b->reset_work, PVBAL_RETRY);
 	}
 	mutex_unlock(&b->report_lock);
 	mutex_unlock(&b->lock);
 	if (b->stats_ms)
 		mod_delayed_work(system_wq, &b->stats_work, 0);
-	if (ret == -EINPROGRESS)
-		dev_info(&pdev->dev, "requests of unknown outcome: queues wait for an acknowledged reset\n");
-	else if (ret)
+	if (ret) {
 		dev_err(&pdev->dev, "cannot set the queues up again (%d): trying again in %d s\n",
 			ret, PVBAL_RETRY / HZ);
-	if (ret)
 		return 0;	/* reset_work takes it from here */
+	}
 	dev_info(&pdev->dev, "restored after backend restart, balloon %llu pages\n",
 		 pvbal_actual(b));
 	mod_delayed_work(system_wq, &b->adjust_work, 0);
@@ -736,7 +742,9 @@ err_queues:
 	 * work: free them before the work items, those before @b.
 	 */
 	WRITE_ONCE(b->removing, true);
-	pvio_device_teardown(pdev);
+	/* No request was sent yet: nothing to hold whatever the answer. */
+	if (pvio_device_teardown(pdev))
+		dev_warn(&pdev->dev, "probe failed with the reset not acknowledged\n");
 	cancel_delayed_work_sync(&b->adjust_work);
 	cancel_delayed_work_sync(&b->stats_work);
 	cancel_delayed_work_sync(&b->reset_work);

@@ -14,7 +14,11 @@
  * backend all end in the same place: queues quiesced, the device reset (once
  * the backend acknowledges, it touches none of our buffers), outstanding
  * requests requeued (or failed once they have used up their retries), the
- * queues set up again.
+ * queues set up again.  A reset the backend does not acknowledge leaves
+ * the requests it holds outstanding: their pages belong to the caller, who
+ * would reuse or free them the moment they end, while a stalled backend
+ * may still write into them (a read) or read them (a write).  They end
+ * only after the backend has served the reset, late, or a later one.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -34,6 +38,8 @@
 #define PVBLK_MAX_SEGS		(PVIO_MAX_CHAIN - 1)	/* plus the header */
 #define PVBLK_RETRIES		3
 #define PVBLK_CPL_BATCH		32
+/* How often held requests look for the backend's late reset echo. */
+#define PVBLK_HELD_POLL		(HZ / 2)
 
 static unsigned int io_timeout = 30;
 module_param(io_timeout, uint, 0444);
@@ -70,6 +76,11 @@ struct pvblk {
 	bool live;			/* interrupts may be served */
 	bool probe_undone;
 	bool queues_up;
+	/*
+	 * A reset the backend has not acknowledged: the requests outstanding
+	 * then stay so, and the queues down, until it has (@lock).
+	 */
+	bool held;
 	struct pvblk_queue qs[PVBLK_MAX_QUEUES];
 };
 
@@ -78,7 +89,6 @@ struct pvblk_cmd {
 	unsigned int nents;		/* mapped sg entries, 0 if none */
 	unsigned int retries;
 	unsigned long give_up;		/* jiffies; 0: not waiting for queues */
-	bool expired;			/* hit the timeout */
 	struct scatterlist sg[];
 };
 
@@ -297,7 +307,6 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	cmd->status = BLK_STS_OK;
 	cmd->nents = 0;
-	cmd->expired = false;
 	n = pvblk_setup_hdr(b, rq, d, id);
 	if (n < 0)
 		return BLK_STS_NOTSUPP;
@@ -433,7 +442,6 @@ static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 
 	dev_warn_ratelimited(&b->pdev->dev, "request %d (op %u) timed out: resetting\n",
 			     rq->tag, req_op(rq));
-	pvblk_cmd(rq)->expired = true;
 	pvblk_schedule_reset(b, 0);
 	return BLK_EH_RESET_TIMER;
 }
@@ -535,13 +543,11 @@ static void pvblk_queues_forget(struct pvblk *b)
 }
 
 /*
- * After a reset: hand every request the backend had back to the block
- * layer.  If the backend acknowledged the reset, it has let go of every
- * buffer and each request goes round again, PVBLK_RETRIES times at most.
- * If it did not (it is gone), a request that timed out fails: the caller
- * gets an error instead of waiting forever.
+ * After an acknowledged reset the backend has let go of every buffer: hand
+ * each request it had back to the block layer, to go round again,
+ * PVBLK_RETRIES times at most.
  */
-static void pvblk_requeue_outstanding(struct pvblk *b, bool acked)
+static void pvblk_requeue_outstanding(struct pvblk *b)
 {
 	unsigned int i, tag;
 	int requeued = 0, failed = 0;
@@ -558,7 +564,7 @@ static void pvblk_requeue_outstanding(struct pvblk *b, bool acked)
 				continue;
 			cmd = pvblk_cmd(rq);
 			pvblk_unmap(b, rq);
-			if ((cmd->expired && !acked) || ++cmd->retries > PVBLK_RETRIES) {
+			if (++cmd->retries > PVBLK_RETRIES) {
 				cmd->status = BLK_STS_IOERR;
 				blk_mq_complete_request(rq);
 				failed++;
@@ -573,21 +579,54 @@ static void pvblk_requeue_outstanding(struct pvblk *b, bool acked)
 			 requeued, failed);
 }
 
+static unsigned int pvblk_outstanding(struct pvblk *b)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < b->nq; i++)
+		n += bitmap_weight(b->qs[i].outstanding, b->depth);
+	return n;
+}
+
+/*
+ * The reset was not acknowledged: the backend may still use the buffers
+ * of every outstanding request.  They stay outstanding (mapped, never
+ * ended) and the queues down until it has served the reset; reset_work
+ * looks every PVBLK_HELD_POLL.  New requests wait, and fail after
+ * io_timeout without ever reaching the backend.
+ */
+static void pvblk_hold(struct pvblk *b)
+{
+	if (!b->held)
+		dev_warn(&b->pdev->dev, "reset not acknowledged: holding %u request(s) until the backend lets go of their buffers\n",
+			 pvblk_outstanding(b));
+	b->held = true;
+	if (!b->removing)
+		pvblk_schedule_reset(b, PVBLK_HELD_POLL);
+}
+
 static void pvblk_stop(struct pvblk *b)
 {
 	blk_mq_quiesce_queue(b->disk->queue);
 }
 
-static int pvblk_start(struct pvblk *b, bool acked)
+/* After an acknowledged reset: requests go round again, queues come up. */
+static int pvblk_start(struct pvblk *b)
 {
 	int ret;
 
-	pvblk_requeue_outstanding(b, acked);
+	if (b->held)
+		dev_info(&b->pdev->dev, "backend acknowledged the reset: %u held request(s) go round again\n",
+			 pvblk_outstanding(b));
+	b->held = false;
+	pvblk_requeue_outstanding(b);
 	ret = pvblk_queues_up(b);
 	if (ret) {
 		dev_err(&b->pdev->dev, "cannot set the queues up again (%d): retrying in 1 s\n",
 			ret);
-		pvio_device_teardown(b->pdev);
+		/* Nothing was submitted: queue_rq waits while quiesced. */
+		if (pvio_device_teardown(b->pdev))
+			b->held = true;
 		pvblk_queues_forget(b);
 		if (!b->removing)
 			pvblk_schedule_reset(b, HZ);
@@ -602,34 +641,36 @@ static int pvblk_start(struct pvblk *b, bool acked)
 static void pvblk_reset_work(struct work_struct *work)
 {
 	struct pvblk *b = container_of(to_delayed_work(work), struct pvblk, reset_work);
-	bool acked;
 
 	mutex_lock(&b->lock);
 	/* A backend restart in progress resets us anyway. */
-	if (b->frozen || b->removing) {
-		mutex_unlock(&b->lock);
-		return;
-	}
-	pvblk_stop(b);
-	/* Acknowledged: the backend has let go of every buffer. */
-	acked = !pvio_device_teardown(b->pdev);
-	pvblk_queues_forget(b);
-	if (acked) {
-		pvblk_start(b, true);
+	if (b->frozen || b->removing)
+		goto out;
+	if (b->held) {
+		/* Only the backend's (late) echo lets the requests go. */
+		if (!pvio_device_reset_acked(b->pdev)) {
+			pvblk_schedule_reset(b, PVBLK_HELD_POLL);
+			goto out;
+		}
+		pvblk_stop(b);
 	} else {
-		/*
-		 * The backend is gone or stalled.  Fail what timed out, and
-		 * keep the queues down: a stalled backend that wakes up acts
-		 * on our reset request first, and must not find queues we
-		 * set up before it did.  Requests wait (and fail after
-		 * io_timeout) until a later reset is acknowledged.
-		 */
-		dev_warn(&b->pdev->dev, "reset not acknowledged: failing timed-out requests, trying again in 1 s\n");
-		pvblk_requeue_outstanding(b, false);
-		blk_mq_unquiesce_queue(b->disk->queue);
-		blk_mq_kick_requeue_list(b->disk->queue);
-		pvblk_schedule_reset(b, HZ);
+		pvblk_stop(b);
+		if (pvio_device_teardown(b->pdev)) {
+			/*
+			 * Gone or stalled.  Keep the queues down too: a
+			 * stalled backend that wakes up acts on our reset
+			 * request first, and must not find queues we set
+			 * up before it did.
+			 */
+			pvblk_queues_forget(b);
+			pvblk_hold(b);
+			blk_mq_unquiesce_queue(b->disk->queue);
+			goto out;
+		}
+		pvblk_queues_forget(b);
 	}
+	pvblk_start(b);
+out:
 	mutex_unlock(&b->lock);
 }
 
@@ -779,7 +820,13 @@ static void pvblk_probe_undo(struct pvblk *b)
 		return;
 	b->probe_undone = true;
 	WRITE_ONCE(b->live, false);
-	pvio_device_teardown(b->pdev);
+	/*
+	 * Requests went out only from device_add_disk(), which waited for
+	 * them: none is outstanding, nothing to hold.  The bus waits for the
+	 * echo before the next probe.
+	 */
+	if (pvio_device_teardown(b->pdev))
+		dev_warn(&b->pdev->dev, "probe failed with the reset not acknowledged\n");
 	cancel_delayed_work_sync(&b->reset_work);
 }
 
@@ -927,15 +974,24 @@ static void pvblk_remove(struct pvio_device *pdev)
 	struct pvblk *b = dev_get_drvdata(&pdev->dev);
 	unsigned int i;
 
-	/* Flushes and waits for I/O; timeouts and resets still work. */
+	/*
+	 * Flushes and waits for I/O; timeouts and resets still work.  Held
+	 * requests (a reset not acknowledged) end only once the backend
+	 * answers: until then this waits.
+	 */
 	del_gendisk(b->disk);
 	mutex_lock(&b->lock);
 	b->removing = true;
 	dev_set_drvdata(&pdev->dev, NULL);
 	mutex_unlock(&b->lock);
 	cancel_delayed_work_sync(&b->reset_work);
-	/* Reset before freeing: the host then touches no buffer of ours. */
-	pvio_device_teardown(pdev);
+	/*
+	 * Reset before freeing the tag set.  Every request has ended, so the
+	 * backend holds no buffer of ours whatever it answers; the bus waits
+	 * for the echo before the next probe.
+	 */
+	if (pvio_device_teardown(pdev))
+		dev_warn(&pdev->dev, "unbound with the reset not acknowledged\n");
 	pvblk_queues_forget(b);
 	/* An interrupt before the teardown may have queued one more. */
 	cancel_delayed_work_sync(&b->reset_work);
@@ -966,8 +1022,8 @@ static int pvblk_restore(struct pvio_device *pdev)
 	mutex_lock(&b->lock);
 	pvblk_queues_forget(b);
 	b->frozen = false;
-	/* A restarted backend starts from a reset device. */
-	ret = pvblk_start(b, true);
+	/* The transport's reset was acknowledged: nothing is held any more. */
+	ret = pvblk_start(b);
 	mutex_unlock(&b->lock);
 	if (!ret)
 		dev_info(&pdev->dev, "%s: restored after backend restart\n",

@@ -85,13 +85,17 @@ static int pvio_bus_probe(struct device *dev)
 	struct pvio_driver *drv = to_pvio_driver(dev->driver);
 	int ret;
 
+	/* A reset the backend serves later would wipe what probe sets up. */
+	if (!pvio_device_ready_for_setup(pdev)) {
+		dev_warn(&pdev->dev, "backend has not acknowledged a reset: binding once it has\n");
+		WRITE_ONCE(pdev->attach_pending, true);
+		return -EAGAIN;
+	}
 	pdev->broken = false;
 	pdev->features = 0;
 	ret = drv->probe(pdev);
-	if (ret) {
-		pvio_device_reset(pdev);
-		pvio_queues_free(pdev);
-	}
+	if (ret)
+		pvio_device_quiesce(pdev);
 	return ret;
 }
 
@@ -101,9 +105,9 @@ static void pvio_bus_remove(struct device *dev)
 	struct pvio_driver *drv = to_pvio_driver(dev->driver);
 
 	drv->remove(pdev);
+	pdev->restore_pending = false;
 	/* The driver stopped its queues; make the backend forget them. */
-	pvio_device_reset(pdev);
-	pvio_queues_free(pdev);
+	pvio_device_quiesce(pdev);
 }
 
 struct bus_type pvio_bus = {
@@ -160,6 +164,10 @@ struct pvio_device *pvio_device_create(struct pvio_transport *t,
 	pdev->max_queues = ident->max_queues;
 	pdev->config = ident->config_len ? t->win + ident->config_off : NULL;
 	pdev->config_len = ident->config_len;
+	/* A reset left unanswered by an earlier load of pvio.ko still counts. */
+	spin_lock_init(&pdev->reset_lock);
+	pdev->reset_req = le32_to_cpu(READ_ONCE(desc->reset_request));
+	pdev->reset_pending = le32_to_cpu(READ_ONCE(desc->reset_count)) != pdev->reset_req;
 	pdev->queues = kcalloc(pdev->max_queues, sizeof(*pdev->queues),
 			       GFP_KERNEL);
 	if (!pdev->queues) {

@@ -77,6 +77,8 @@ void pvio_device_destroy(struct pvio_device *pdev);
 
 /* pvio_pci.c */
 void pvio_ring_doorbell(struct pvio_transport *t, unsigned int vector);
+void pvio_device_quiesce(struct pvio_device *pdev);
+bool pvio_device_ready_for_setup(struct pvio_device *pdev);
 
 /* pvio_queue.c */
 void pvio_queues_free(struct pvio_device *pdev);

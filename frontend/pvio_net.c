@@ -34,6 +34,15 @@
  * in flight is done (virtio-net's enable_cb_delayed); xmit reaps whatever
  * is done at the end of each burst, when it re-arms.
  *
+ * Resets: an MTU, channel or GRO_HW change, remove and a backend restart
+ * reset the device.  Only a reset the backend acknowledges proves that it
+ * has let go of the rx buffers and tx packets it was handed; after one it
+ * did not acknowledge (a stalled backend may still write into the rx pages
+ * and read the tx packets) they are held where they are, mapped and
+ * referenced, and the device stays down with carrier off, until the
+ * backend serves that reset late (polled by held_work) or a backend
+ * restart is acknowledged; then they are freed and the queues set up.
+ *
  * Locking: the SQ of a TX queue is produced under the netdev TX queue lock
  * (xmit); its CQ is reaped and armed under that lock too, in xmit and in
  * NAPI after a TX interrupt, because both sides share the id allocator.
@@ -87,6 +96,8 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_FRAG_ORDER	get_order(32768)
 #define PVNET_RECYCLE		256
 #define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
+/* How often held buffers look for the backend's late reset echo. */
+#define PVNET_HELD_POLL		(HZ / 2)
 
 static const u64 pvnet_features =
 	BIT_ULL(PVIO_NET_F_CSUM) | BIT_ULL(PVIO_NET_F_GUEST_CSUM) |
@@ -164,7 +175,16 @@ struct pvnet {
 	unsigned int truesize;		/* of one rx fragment */
 	bool mrg;			/* MRG_RXBUF negotiated */
 	bool guest_tso;			/* ask for GUEST_TSO4/6 (NETIF_F_GRO_HW) */
+	/* These four under rtnl (set_up read by xmit too). */
 	bool set_up;			/* queues and buffers exist */
+	/*
+	 * A reset the backend has not acknowledged: the buffers it was handed
+	 * stay in the pairs' arrays, and nothing is set up, until it does.
+	 */
+	bool held;
+	bool frozen;			/* between freeze() and restore() */
+	bool registered;		/* the netdev exists: held_work may run */
+	struct delayed_work held_work;	/* waits for the late echo */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };
 
@@ -197,7 +217,7 @@ static void pvnet_update_link(struct pvnet *pn)
 			return;
 		up = le16_to_cpu(c.status) & PVIO_NET_S_LINK_UP;
 	}
-	if (!pvio_backend_alive(pn->pdev) || pn->pdev->broken)
+	if (!pvio_backend_alive(pn->pdev) || pn->pdev->broken || !pn->set_up)
 		up = false;
 	if (up == netif_carrier_ok(pn->ndev))
 		return;
@@ -736,6 +756,11 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 	unsigned int i, nfrags;
 	u16 id;
 
+	/* Woken while down (netif_device_attach() after a failed restore). */
+	if (unlikely(!READ_ONCE(pn->set_up))) {
+		dev_kfree_skb_any(skb);
+		return NETDEV_TX_OK;
+	}
 	if (virtio_net_hdr_from_skb(skb, &vh.hdr, true, false, 0) ||
 	    skb_cow_head(skb, PVNET_HDR))
 		goto drop;
@@ -865,7 +890,30 @@ static void pvnet_free_pair_mem(struct pvnet_pair *p)
 	p->tx_free = NULL;
 }
 
-/* After the device was reset: nothing is in flight any more. */
+/*
+ * What the backend never sees: the packet being put together (its buffers
+ * were completed) and our references to the pages rx buffers are cut from
+ * (every posted buffer holds a reference of its own).
+ */
+static void pvnet_free_rx_pages(struct pvnet_pair *p)
+{
+	unsigned int j;
+
+	if (p->rx_skb)
+		dev_kfree_skb_any(p->rx_skb);
+	p->rx_skb = NULL;
+	p->rx_left = 0;
+	if (p->rx_frag.page)
+		put_page(p->rx_frag.page);
+	p->rx_frag.page = NULL;
+	for (j = 0; j < PVNET_RECYCLE; j++) {
+		if (p->rx_pages[j])
+			put_page(p->rx_pages[j]);
+		p->rx_pages[j] = NULL;
+	}
+}
+
+/* After an acknowledged reset: nothing is in flight any more. */
 static void pvnet_free_buffers(struct pvnet *pn)
 {
 	struct device *dma = pvio_dma_dev(pn->pdev);
@@ -881,18 +929,7 @@ static void pvnet_free_buffers(struct pvnet *pn)
 					 DMA_FROM_DEVICE);
 			skb_free_frag(p->rxbufs[j].buf);
 		}
-		if (p->rx_skb)
-			dev_kfree_skb_any(p->rx_skb);
-		p->rx_skb = NULL;
-		p->rx_left = 0;
-		if (p->rx_frag.page)
-			put_page(p->rx_frag.page);
-		p->rx_frag.page = NULL;
-		for (j = 0; j < PVNET_RECYCLE; j++) {
-			if (p->rx_pages[j])
-				put_page(p->rx_pages[j]);
-			p->rx_pages[j] = NULL;
-		}
+		pvnet_free_rx_pages(p);
 		for (j = 0; p->txbufs && j < p->tx_size; j++) {
 			if (!p->txbufs[j].skb)
 				continue;
@@ -903,6 +940,95 @@ static void pvnet_free_buffers(struct pvnet *pn)
 			netdev_tx_reset_queue(netdev_get_tx_queue(pn->ndev, i));
 		pvnet_free_pair_mem(p);
 	}
+}
+
+/* Rx buffers and tx packets handed to the backend and not completed. */
+static void pvnet_count_inflight(struct pvnet *pn, unsigned int *rx,
+				 unsigned int *tx)
+{
+	unsigned int i, j;
+
+	*rx = 0;
+	*tx = 0;
+	for (i = 0; i < pn->max_pairs; i++) {
+		struct pvnet_pair *p = &pn->pair[i];
+
+		for (j = 0; p->rxbufs && j < p->rx_size; j++)
+			*rx += !!p->rxbufs[j].buf;
+		for (j = 0; p->txbufs && j < p->tx_size; j++)
+			*tx += !!p->txbufs[j].skb;
+	}
+}
+
+/*
+ * The reset was not acknowledged: the backend may still write into every
+ * rx buffer and read every tx packet it was handed.  Keep them in the
+ * pairs' arrays, mapped, with their page and skb references, until a
+ * later acknowledged reset; free only what it never sees.
+ */
+static void pvnet_hold_buffers(struct pvnet *pn)
+{
+	unsigned int i, rx, tx;
+
+	pvnet_count_inflight(pn, &rx, &tx);
+	for (i = 0; i < pn->max_pairs; i++) {
+		pvnet_free_rx_pages(&pn->pair[i]);
+		if (i < pn->ndev->real_num_tx_queues)
+			netdev_tx_reset_queue(netdev_get_tx_queue(pn->ndev, i));
+	}
+	if (!pn->held)
+		netdev_warn(pn->ndev, "reset not acknowledged: not freeing %u rx buffers and %u tx packets the backend may still use\n",
+			    rx, tx);
+	pn->held = true;
+	if (pn->registered)
+		schedule_delayed_work(&pn->held_work, PVNET_HELD_POLL);
+}
+
+/* The backend acknowledged a reset: free every buffer, held ones too. */
+static void pvnet_release(struct pvnet *pn)
+{
+	unsigned int rx, tx;
+
+	if (pn->held) {
+		pvnet_count_inflight(pn, &rx, &tx);
+		netdev_info(pn->ndev, "backend acknowledged the reset: freeing the %u rx buffers and %u tx packets held since\n",
+			    rx, tx);
+		pn->held = false;
+	}
+	pvnet_free_buffers(pn);
+}
+
+/* Reset the device: free every buffer, or hold them if it did not answer. */
+static void pvnet_reset(struct pvnet *pn)
+{
+	WRITE_ONCE(pn->set_up, false);
+	if (pvio_device_teardown(pn->pdev))
+		pvnet_hold_buffers(pn);
+	else
+		pvnet_release(pn);
+}
+
+/* Nothing held any more (true), or not yet: the backend has not answered. */
+static bool pvnet_held_done(struct pvnet *pn)
+{
+	if (!pn->held)
+		return true;
+	if (!pvio_device_reset_acked(pn->pdev))
+		return false;
+	pvnet_release(pn);
+	return true;
+}
+
+/* The driver goes away: whatever is still held is never freed. */
+static void pvnet_abandon(struct pvnet *pn)
+{
+	unsigned int rx, tx;
+
+	if (!pn->held)
+		return;
+	pvnet_count_inflight(pn, &rx, &tx);
+	netdev_warn(pn->ndev, "unbound with %u rx buffers and %u tx packets still held: they stay allocated for good\n",
+		    rx, tx);
 }
 
 static int pvnet_setup_pair(struct pvnet *pn, unsigned int i)
@@ -1016,11 +1142,10 @@ static int pvnet_setup(struct pvnet *pn)
 	for (i = 0; i < pn->pairs; i++)
 		pvnet_rx_refill(&pn->pair[i], GFP_ATOMIC);
 	local_bh_enable();
-	pn->set_up = true;
+	WRITE_ONCE(pn->set_up, true);
 	return 0;
 err:
-	pvio_device_teardown(pn->pdev);
-	pvnet_free_buffers(pn);
+	pvnet_reset(pn);
 	return ret;
 }
 
@@ -1040,36 +1165,67 @@ static void pvnet_napi_all(struct pvnet *pn, bool on)
 	}
 }
 
-/* Stop traffic, reset the device, free every buffer.  Under rtnl. */
+/*
+ * Stop traffic, reset the device, free every buffer (or hold them).  Under
+ * rtnl.  Frozen, the transport resets: nothing to do.
+ */
 static void pvnet_teardown(struct pvnet *pn)
 {
 	bool running = netif_running(pn->ndev);
 
-	if (!pn->set_up)
+	if (!pn->set_up || pn->frozen)
 		return;
 	if (running) {
 		netif_tx_disable(pn->ndev);
 		pvnet_napi_all(pn, false);
 	}
-	pvio_device_teardown(pn->pdev);
-	pvnet_free_buffers(pn);
-	pn->set_up = false;
+	pvnet_reset(pn);
 }
 
+/*
+ * Set up again after a teardown, under rtnl.  Not while frozen (restore()
+ * will), nor while buffers are held (held_work will, once the backend has
+ * let go): the device then stays down, carrier off, and this returns 0.
+ */
 static int pvnet_rebuild(struct pvnet *pn)
 {
 	bool running = netif_running(pn->ndev);
-	int ret;
+	int ret = 0;
 
+	if (pn->frozen || !pvnet_held_done(pn))
+		goto out;
 	ret = pvnet_setup(pn);
 	if (ret)
-		return ret;
+		goto out;
 	if (running) {
 		pvnet_napi_all(pn, true);
 		netif_tx_start_all_queues(pn->ndev);
 	}
+out:
 	pvnet_update_link(pn);
-	return 0;
+	return ret;
+}
+
+/* Held buffers: set up again once the backend has served the reset. */
+static void pvnet_held_work(struct work_struct *work)
+{
+	struct pvnet *pn = container_of(to_delayed_work(work), struct pvnet,
+					held_work);
+	int ret;
+
+	rtnl_lock();
+	/* Frozen: restore() takes over; unregistered: going away. */
+	if (pn->held && !pn->frozen && pn->registered) {
+		if (pvnet_held_done(pn)) {
+			ret = pvnet_rebuild(pn);
+			if (ret)
+				netdev_err(pn->ndev, "cannot set the device up again (%d)\n",
+					   ret);
+		} else {
+			schedule_delayed_work(&pn->held_work, PVNET_HELD_POLL);
+		}
+	}
+	rtnl_unlock();
 }
 
 /* ---- net_device_ops --------------------------------------------------------- */
@@ -1078,10 +1234,13 @@ static int pvnet_open(struct net_device *ndev)
 {
 	struct pvnet *pn = netdev_priv(ndev);
 
-	if (!pn->set_up)
+	/* Held buffers: up without carrier; held_work starts the rest. */
+	if (!pn->set_up && !pn->held)
 		return -EIO;
-	pvnet_napi_all(pn, true);
-	netif_tx_start_all_queues(ndev);
+	if (pn->set_up) {
+		pvnet_napi_all(pn, true);
+		netif_tx_start_all_queues(ndev);
+	}
 	pvnet_update_link(pn);
 	return 0;
 }
@@ -1091,7 +1250,8 @@ static int pvnet_stop(struct net_device *ndev)
 	struct pvnet *pn = netdev_priv(ndev);
 
 	netif_tx_disable(ndev);
-	if (pn->set_up)
+	/* Frozen: freeze() turned NAPI off already. */
+	if (pn->set_up && !pn->frozen)
 		pvnet_napi_all(pn, false);
 	return 0;
 }
@@ -1160,7 +1320,7 @@ static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 	struct pvnet *pn = netdev_priv(ndev);
 	struct pvnet_pair *p;
 
-	if (txqueue >= pn->pairs || !pn->set_up)
+	if (txqueue >= pn->pairs || !READ_ONCE(pn->set_up))
 		return;
 	p = &pn->pair[txqueue];
 	netdev_warn(ndev, "tx queue %u stopped too long (%u in flight): kicking it\n",
@@ -1319,8 +1479,12 @@ static void pvnet_config_changed(struct pvio_device *pdev)
 {
 	struct pvnet *pn = dev_get_drvdata(&pdev->dev);
 
-	if (pn)
-		pvnet_update_link(pn);
+	if (!pn)
+		return;
+	/* set_up and held change under rtnl. */
+	rtnl_lock();
+	pvnet_update_link(pn);
+	rtnl_unlock();
 }
 
 static int pvnet_probe(struct pvio_device *pdev)
@@ -1343,6 +1507,7 @@ static int pvnet_probe(struct pvio_device *pdev)
 	pn = netdev_priv(ndev);
 	pn->ndev = ndev;
 	pn->pdev = pdev;
+	INIT_DELAYED_WORK(&pn->held_work, pvnet_held_work);
 	SET_NETDEV_DEV(ndev, &pdev->dev);
 	for (i = 0; i < maxq; i++) {
 		u64_stats_init(&pn->pair[i].rx_stats.syncp);
@@ -1407,6 +1572,7 @@ static int pvnet_probe(struct pvio_device *pdev)
 		goto err_free;
 	dev_set_drvdata(&pdev->dev, pn);
 	netif_carrier_off(ndev);
+	pn->registered = true;
 	/* Last: the stack may open the device as soon as it exists. */
 	ret = register_netdev(ndev);
 	if (ret)
@@ -1419,9 +1585,13 @@ static int pvnet_probe(struct pvio_device *pdev)
 
 err_teardown:
 	dev_set_drvdata(&pdev->dev, NULL);
-	pvio_device_teardown(pdev);
-	pvnet_free_buffers(pn);
+	rtnl_lock();
+	pn->registered = false;
+	rtnl_unlock();
+	cancel_delayed_work_sync(&pn->held_work);
+	pvnet_reset(pn);
 err_free:
+	pvnet_abandon(pn);
 	for (i = 0; i < PVNET_MAX_PAIRS; i++)
 		if (pn->pair[i].napi.poll)
 			netif_napi_del(&pn->pair[i].napi);
@@ -1434,11 +1604,15 @@ static void pvnet_remove(struct pvio_device *pdev)
 	struct pvnet *pn = dev_get_drvdata(&pdev->dev);
 	unsigned int i;
 
+	rtnl_lock();
+	pn->registered = false;
+	rtnl_unlock();
+	cancel_delayed_work_sync(&pn->held_work);
 	unregister_netdev(pn->ndev);	/* closes it: NAPI off, tx stopped */
 	dev_set_drvdata(&pdev->dev, NULL);
 	/* Reset before freeing: the host then touches no buffer of ours. */
-	pvio_device_teardown(pdev);
-	pvnet_free_buffers(pn);
+	pvnet_reset(pn);
+	pvnet_abandon(pn);
 	for (i = 0; i < PVNET_MAX_PAIRS; i++)
 		if (pn->pair[i].napi.poll)
 			netif_napi_del(&pn->pair[i].napi);
@@ -1452,8 +1626,11 @@ static void pvnet_freeze(struct pvio_device *pdev)
 
 	rtnl_lock();
 	netif_device_detach(pn->ndev);
+	/* No xmit running either, before the transport resets. */
+	netif_tx_disable(pn->ndev);
 	if (netif_running(pn->ndev) && pn->set_up)
 		pvnet_napi_all(pn, false);
+	pn->frozen = true;
 	netif_carrier_off(pn->ndev);
 	rtnl_unlock();
 }
@@ -1464,11 +1641,18 @@ static int pvnet_restore(struct pvio_device *pdev)
 	int ret;
 
 	rtnl_lock();
-	/* The device was reset: in-flight packets are gone, free them. */
-	pvnet_free_buffers(pn);
-	pn->set_up = false;
+	/*
+	 * The backend acknowledged a reset made after freeze(): it holds no
+	 * buffer of ours, held ones included.  Free them all, set up again.
+	 */
+	pn->frozen = false;
+	WRITE_ONCE(pn->set_up, false);
+	pvnet_release(pn);
 	ret = pvnet_rebuild(pn);
 	netif_device_attach(pn->ndev);
+	/* attach woke the queues; without a setup they stay stopped. */
+	if (!pn->set_up)
+		netif_tx_disable(pn->ndev);
 	rtnl_unlock();
 	if (!ret)
 		netdev_info(pn->ndev, "restored after backend restart\n");

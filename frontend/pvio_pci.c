@@ -133,31 +133,68 @@ int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues)
 }
 EXPORT_SYMBOL_GPL(pvio_device_ready);
 
+bool pvio_device_reset_acked(struct pvio_device *pdev)
+{
+	bool acked;
+	u32 cnt;
+
+	spin_lock(&pdev->reset_lock);
+	acked = !pdev->reset_pending;
+	if (!acked) {
+		/* Pairs with the backend's release after re-initialising rings. */
+		cnt = le32_to_cpu(smp_load_acquire(&pdev->desc->reset_count));
+		acked = cnt == pdev->reset_req;
+		if (acked) {
+			/* A served reset clears a violation of either side. */
+			pdev->reset_pending = false;
+			pdev->broken = false;
+		}
+	}
+	spin_unlock(&pdev->reset_lock);
+	return acked;
+}
+EXPORT_SYMBOL_GPL(pvio_device_reset_acked);
+
+/* Poll for the echo of the reset asked for last; false after ~2 s. */
+static bool pvio_device_wait_reset(struct pvio_device *pdev)
+{
+	int ms;
+
+	for (ms = 0; ms < PVIO_RESET_TIMEOUT_MS; ms++) {
+		if (pvio_device_reset_acked(pdev))
+			return true;
+		usleep_range(500, 1000);
+	}
+	return pvio_device_reset_acked(pdev);
+}
+
 /*
  * Ask the backend to reset the device and wait until it has: after that it
- * touches no buffer of an earlier request.  Times out (the backend is gone)
- * without harm: a restarted backend resets every device anyway.
+ * touches no buffer of an earlier request.  False when it did not answer
+ * in time (gone or stalled): the pending reset stays recorded in @pdev.
  */
-int pvio_device_reset(struct pvio_device *pdev)
+static bool pvio_device_do_reset(struct pvio_device *pdev)
 {
 	struct pvio_dev_desc *d = pdev->desc;
 	u32 req = le32_to_cpu(READ_ONCE(d->reset_request)) + 1;
-	int ms;
 
+	spin_lock(&pdev->reset_lock);
+	pdev->reset_req = req;
+	pdev->reset_pending = true;
+	spin_unlock(&pdev->reset_lock);
 	WRITE_ONCE(d->driver_status, 0);
 	/* driver_status = 0 is visible before the request. */
 	smp_store_release(&d->reset_request, cpu_to_le32(req));
 	pvio_ring_doorbell(pdev->t, PVIO_CONFIG_VECTOR);
-	for (ms = 0; ms < PVIO_RESET_TIMEOUT_MS; ms++) {
-		/* Pairs with the backend's release after re-initialising rings. */
-		if (le32_to_cpu(smp_load_acquire(&d->reset_count)) == req) {
-			pdev->broken = false;
-			return 0;
-		}
-		usleep_range(500, 1000);
-	}
+	if (pvio_device_wait_reset(pdev))
+		return true;
 	dev_warn(&pdev->dev, "backend did not acknowledge reset %u\n", req);
-	return -ETIMEDOUT;
+	return false;
+}
+
+int pvio_device_reset(struct pvio_device *pdev)
+{
+	return pvio_device_do_reset(pdev) ? 0 : -ETIMEDOUT;
 }
 EXPORT_SYMBOL_GPL(pvio_device_reset);
 
@@ -169,6 +206,28 @@ int pvio_device_teardown(struct pvio_device *pdev)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(pvio_device_teardown);
+
+/*
+ * The bus and the transport reset a device no driver uses (any more, or
+ * yet): there is nothing to hold back, and a reset left unanswered stays
+ * recorded for the next probe or restore, which wait for its echo.
+ */
+void pvio_device_quiesce(struct pvio_device *pdev)
+{
+	pvio_device_do_reset(pdev);
+	pvio_queues_free(pdev);
+}
+
+/*
+ * A driver may set the device up only after the backend has echoed every
+ * reset asked for (a reset served later would wipe the new queues).  The
+ * echo may be due from a reset made long ago (an earlier driver, an
+ * earlier load of pvio.ko): give the backend the usual time for it.
+ */
+bool pvio_device_ready_for_setup(struct pvio_device *pdev)
+{
+	return pvio_device_wait_reset(pdev);
+}
 
 void pvio_device_failed(struct pvio_device *pdev, const char *why)
 {
@@ -343,7 +402,12 @@ static void pvio_transport_stop(struct pvio_transport *t)
 
 /* ---- restarts, resets, liveness ------------------------------------------ */
 
-/* Bring one device back after a backend restart or a reset request. */
+/*
+ * Bring one device back after a backend restart or a reset request.  A
+ * driver with freeze()/restore() is restored only once the backend has
+ * acknowledged the reset (pvio_finish_recovery() waits for a late echo);
+ * one without is unbound, and bound again when probe may set it up.
+ */
 static void pvio_device_recover(struct pvio_device *pdev)
 {
 	struct device *dev = &pdev->dev;
@@ -352,11 +416,16 @@ static void pvio_device_recover(struct pvio_device *pdev)
 	device_lock(dev);
 	drv = dev->driver ? to_pvio_driver(dev->driver) : NULL;
 	if (drv && drv->freeze && drv->restore) {
-		drv->freeze(pdev);
-		pvio_device_reset(pdev);
-		pvio_queues_free(pdev);
-		if (drv->restore(pdev))
-			dev_err(dev, "driver could not restore after reset\n");
+		if (!pdev->restore_pending)
+			drv->freeze(pdev);
+		if (!pvio_device_teardown(pdev)) {
+			pdev->restore_pending = false;
+			if (drv->restore(pdev))
+				dev_err(dev, "driver could not restore after reset\n");
+		} else if (!pdev->restore_pending) {
+			pdev->restore_pending = true;
+			dev_warn(dev, "driver stays frozen until the backend acknowledges a reset\n");
+		}
 		device_unlock(dev);
 		return;
 	}
@@ -367,8 +436,34 @@ static void pvio_device_recover(struct pvio_device *pdev)
 		if (device_attach(dev) < 0)
 			dev_err(dev, "rebind after reset failed\n");
 	} else {
-		pvio_device_reset(pdev);
+		pvio_device_quiesce(pdev);
 	}
+}
+
+/* A device waiting for a late reset echo: restore or bind it once it came. */
+static void pvio_finish_recovery(struct pvio_device *pdev)
+{
+	struct device *dev = &pdev->dev;
+	struct pvio_driver *drv;
+
+	if (READ_ONCE(pdev->attach_pending) && pvio_device_reset_acked(pdev)) {
+		WRITE_ONCE(pdev->attach_pending, false);
+		dev_info(dev, "backend acknowledged the reset: binding\n");
+		if (device_attach(dev) < 0)
+			dev_err(dev, "bind after reset failed\n");
+		return;
+	}
+	if (!READ_ONCE(pdev->restore_pending) || !pvio_device_reset_acked(pdev))
+		return;
+	device_lock(dev);
+	drv = dev->driver ? to_pvio_driver(dev->driver) : NULL;
+	if (pdev->restore_pending && drv) {
+		pdev->restore_pending = false;
+		dev_info(dev, "backend acknowledged the reset: restoring the driver\n");
+		if (drv->restore(pdev))
+			dev_err(dev, "driver could not restore after reset\n");
+	}
+	device_unlock(dev);
 }
 
 /* Tell the bound driver, if any, that config or device state changed. */
@@ -425,6 +520,7 @@ static void pvio_check(struct pvio_transport *t)
 			t->config_gen[i] = cg;
 			pvio_config_changed(pdev);
 		}
+		pvio_finish_recovery(pdev);
 	}
 }
 

@@ -34,6 +34,9 @@ struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
 	q = &pdev->queues[index];
 	if (q->ready)
 		return ERR_PTR(-EBUSY);
+	/* The backend would wipe this queue when it serves the reset. */
+	if (!pvio_device_reset_acked(pdev))
+		return ERR_PTR(-EBUSY);
 	qoff = le32_to_cpu(READ_ONCE(pdev->desc->queue_off));
 	if (!pvio_abi_range_ok(qoff, (u64)(index + 1) * sizeof(*qd), t->win_size))
 		return ERR_PTR(-EPROTO);

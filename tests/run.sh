@@ -7,7 +7,8 @@
 # one by one.  Logs of every step go to $O/test-logs/.
 #
 # Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
-# list of suites to run; default: all).
+# list of suites to run, out of: lint modules ring backend vm; default:
+# all; a name not in that list is an error, and nothing runs).
 set -u
 
 O=${O:-build}
@@ -17,6 +18,38 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
+SUITES="lint modules ring backend vm"
+
+# summary: the last lines, and the exit status, of every run.
+summary() {
+	if [ $((PASS + FAIL + SKIP)) -eq 0 ]; then
+		echo "not ok - no test ran"
+		FAIL=1
+		FAILED_NAMES+=("nothing-ran")
+	fi
+	if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
+		echo "failed: ${FAILED_NAMES[*]}"
+	fi
+	if [ "$SKIP" -gt 0 ]; then
+		echo "$PASS passed, $FAIL failed, $SKIP skipped"
+	else
+		echo "$PASS passed, $FAIL failed"
+	fi
+	[ "$FAIL" -eq 0 ]
+}
+
+# A misspelt suite would otherwise give a green run of nothing.
+unknown=()
+for t in ${PVIO_TESTS:-}; do
+	case " $SUITES " in *" $t "*) ;; *) unknown+=("$t") ;; esac
+done
+if [ "${#unknown[@]}" -gt 0 ]; then
+	echo "not ok - PVIO_TESTS: unknown suite(s) '${unknown[*]}' (known: $SUITES)"
+	FAIL=1
+	FAILED_NAMES+=("PVIO_TESTS")
+	summary
+	exit
+fi
 
 want() {
 	[ -z "${PVIO_TESTS:-}" ] && return 0
@@ -46,20 +79,24 @@ skip() {
 	SKIP=$((SKIP + 1))
 }
 
-# tap NAME TIMEOUT CMD...: a TAP program; every result line counts.  A
-# program that dies without a TAP plan's worth of results counts as one
-# more failure, so a crash is never silent.
+# tap NAME TIMEOUT CMD...: a TAP program; every result line counts.  Its
+# results must match its plan: exactly one "1..N" line, N results numbered
+# 1..N in order.  A program that dies, prints no plan, or whose results do
+# not match it counts as one more failure, so a crash or a lost result is
+# never silent.
 tap() {
-	local name=$1 tmo=$2 log rc p f s planned
+	local name=$1 tmo=$2 log rc p f s planned plans nums why=
 	shift 2
 	log=$LOGS/$name.log
 	timeout --signal=KILL "$tmo" "$@" >"$log" 2>&1
 	rc=$?
-	p=$(grep -E '^ok [0-9]+ ' "$log" | grep -vc '# SKIP' || true)
-	s=$(grep -E '^ok [0-9]+ .*# SKIP' "$log" | wc -l)
-	f=$(grep -cE '^not ok [0-9]+ ' "$log" || true)
+	p=$(grep -E '^ok [0-9]+( |$)' "$log" | grep -vc '# SKIP' || true)
+	s=$(grep -E '^ok [0-9]+( |$).*# SKIP' "$log" | wc -l)
+	f=$(grep -cE '^not ok [0-9]+( |$)' "$log" || true)
+	plans=$(grep -cE '^1\.\.[0-9]+$' "$log" || true)
 	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log" | head -n1)
-	grep -E '^(not )?ok [0-9]+ ' "$log" | sed "s/^/[$name] /"
+	nums=$(sed -nE 's/^(not )?ok ([0-9]+)( .*)?$/\2/p' "$log" | tr '\n' ' ')
+	grep -E '^(not )?ok [0-9]+( |$)' "$log" | sed "s/^/[$name] /"
 	grep -E '^# (entries|consumer|notifications|expected|got)' "$log" | sed "s/^/[$name] /"
 	if [ "$f" -gt 0 ]; then
 		grep -E '^#' "$log" | grep -iE 'expected|fail|timeout|got|Assertion' |
@@ -67,14 +104,19 @@ tap() {
 		FAILED_NAMES+=("$name")
 	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "not ok - $name exited $rc without reporting a failure (log: $log)"
+		why="exited $rc without reporting a failure"
+	elif [ "$plans" -ne 1 ]; then
+		why="printed $plans TAP plans, want exactly one"
+	elif [ $((p + f + s)) -ne "$planned" ]; then
+		why="reported $((p + f + s)) results for a plan of $planned"
+	elif [ "$nums" != "$(seq 1 "$planned" | tr '\n' ' ')" ]; then
+		why="results not numbered 1..$planned in order"
+	fi
+	if [ -n "$why" ]; then
+		echo "not ok - $name $why (log: $log)"
 		tail -n 20 "$log" | sed 's/^/#   /'
 		f=$((f + 1))
-		FAILED_NAMES+=("$name")
-	elif [ -n "$planned" ] && [ $((p + f + s)) -lt "$planned" ]; then
-		echo "not ok - $name reported $((p + f + s)) of $planned planned results"
-		f=$((f + 1))
-		FAILED_NAMES+=("$name")
+		case " ${FAILED_NAMES[*]} " in *" $name "*) ;; *) FAILED_NAMES+=("$name") ;; esac
 	fi
 	PASS=$((PASS + p))
 	FAIL=$((FAIL + f))
@@ -91,8 +133,9 @@ if want modules; then
 	if [ -n "${KDIR:-}" ] && [ -d "${KDIR:-}" ]; then
 		step modules-w1-sparse make --no-print-directory O="$O" KDIR="$KDIR" modules
 	else
-		echo "not ok - modules: no kernel headers (KDIR='${KDIR:-}')"
+		echo "not ok - modules-w1-sparse: no kernel headers (KDIR='${KDIR:-}')"
 		FAIL=$((FAIL + 1))
+		FAILED_NAMES+=("modules-w1-sparse")
 	fi
 	if [ -n "${KDIR_RT:-}" ] && [ -d "${KDIR_RT:-}" ]; then
 		step modules-rt-w1-sparse make --no-print-directory O="$O" KDIR_RT="$KDIR_RT" modules-rt
@@ -144,12 +187,4 @@ fi
 
 # ---- summary ---------------------------------------------------------------
 
-if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
-	echo "failed: ${FAILED_NAMES[*]}"
-fi
-if [ "$SKIP" -gt 0 ]; then
-	echo "$PASS passed, $FAIL failed, $SKIP skipped"
-else
-	echo "$PASS passed, $FAIL failed"
-fi
-[ "$FAIL" -eq 0 ]
+summary

@@ -344,8 +344,17 @@ static void pvecho_remove(struct pvio_device *pdev)
 	 * we free them only once no completion can arrive.
 	 */
 	if (pvio_device_reset(pdev)) {
+		unsigned int n = 0;
+
 		/* A stalled backend may still write them: leak, never reuse. */
-		dev_warn(&pdev->dev, "reset not acknowledged: leaking abandoned requests\n");
+		for (i = 0; i < e->nq; i++) {
+			/* A completion may still free one meanwhile. */
+			spin_lock_irq(&e->qs[i].cpl_lock);
+			n += e->qs[i].pending && e->qs[i].pending->abandoned;
+			spin_unlock_irq(&e->qs[i].cpl_lock);
+		}
+		dev_warn(&pdev->dev, "reset not acknowledged: leaking %u abandoned request(s)\n",
+			 n);
 		kref_put(&e->ref, pvecho_release);
 		return;
 	}

@@ -6,7 +6,11 @@
 #                          for every new "PVIO-SYNC WORDS..." line of the
 #                          console LOG, with WORDS as its arguments
 #   vm_guest_results LOG   print the guest's TAP lines (without its plan
-#                          and the sync lines) and set n to their count
+#                          and the sync lines), set n to their count, and
+#                          add one host result: the guest printed exactly
+#                          one plan, for exactly that many results (a
+#                          guest script that stops early without failing
+#                          must not pass with fewer results)
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
 VM_HOST_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,8 +32,12 @@ vm_follow() {
 }
 
 vm_guest_results() {
-	"$VM_HOST_SH_DIR/vm.sh" tap "$1" | grep -vE '^PVIO-SYNC|^1\.\.'
-	n=$("$VM_HOST_SH_DIR/vm.sh" tap "$1" | grep -cE '^(not )?ok [0-9]+' || true)
+	local out plan
+	out=$("$VM_HOST_SH_DIR/vm.sh" tap "$1")
+	grep -vE '^PVIO-SYNC|^1\.\.' <<<"$out" || true
+	n=$(grep -cE '^(not )?ok [0-9]+' <<<"$out" || true)
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' <<<"$out" | tr '\n' ' ')
+	host "the guest printed one plan, 1..$n (got 1..: '${plan% }')" "[ '$plan' = '$n ' ]"
 }
 
 host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }

@@ -77,16 +77,26 @@ wait "$VM_a" || rc=1
 wait "$VM_b" || rc=1
 n=0
 for r in a b; do
+	g=0 plan=
 	while IFS= read -r line; do
 		case $line in
-		"ok "*) n=$((n + 1)); echo "ok $n ${line#ok * }" ;;
-		"not ok "*) n=$((n + 1)); echo "not ok $n ${line#not ok * }"; rc=1 ;;
+		"ok "*) n=$((n + 1)) g=$((g + 1)); echo "ok $n ${line#ok * }" ;;
+		"not ok "*) n=$((n + 1)) g=$((g + 1)); echo "not ok $n ${line#not ok * }"; rc=1 ;;
 		"# "*) echo "$line" ;;
+		1..*) plan="$plan${line#1..} " ;;
 		esac
 	done < <("$HERE/vm.sh" tap "$TMP/$r.log")
+	# Each guest printed one plan, for as many results as it printed.
+	n=$((n + 1))
+	if [ "$plan" = "$g " ]; then
+		echo "ok $n guest $r: its plan (${plan% }) matches its $g results"
+	else
+		echo "not ok $n guest $r: its plan (${plan:-none}) matches its $g results"
+		rc=1
+	fi
 done
 echo "1..$n"
-if [ "$rc" -ne 0 ] || [ "$n" -lt 6 ]; then
+if [ "$rc" -ne 0 ] || [ "$n" -lt 8 ]; then
 	echo "# failed; pviod log:"
 	sed 's/^/#   /' "$TMP/pviod.log" | tail -n 20
 	mkdir -p "$O/vm" && cp "$TMP/a.log" "$O/vm/net-bridge-a.log" && cp "$TMP/b.log" "$O/vm/net-bridge-b.log"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/vm/net.sh - pvio_net.ko end to end: pviod's net device on a TAP,
 # a QEMU guest with the ivshmem-doorbell device, verified TCP streams both
-# ways (tests/vm/guest/net.sh does the guest half).
+# ways, a worker crash and a stopped worker (tests/vm/guest/net.sh does the
+# guest half).
 #
 #   root namespace                 namespace pvnet-$$ (made and deleted here)
 #  +------------------------+     +-------------------------------------+
@@ -43,6 +44,7 @@ PVIOD_PID=
 VM_PID=
 SINK_PID=
 NS_MADE=
+STOPPED=	# pviod's worker while we keep it stopped
 JOBS=()		# host transfer PIDs
 JOB_DESC=()	# what each one checks
 JOB_OUT=()	# its output file
@@ -54,7 +56,12 @@ cleanup() {
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	sink_stop
 	for p in "${JOBS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	# A stopped worker would not see SIGTERM's effects.
+	[ -n "$STOPPED" ] && { kill -CONT "$STOPPED" 2>/dev/null || true; }
+	if [ -n "$PVIOD_PID" ]; then
+		p=$("$O/pvioctl" -s "$CTL" worker-pid 2>/dev/null) && { kill -CONT "$p" 2>/dev/null || true; }
+		kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	fi
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/net-pviod.log"
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" "$RAM"
@@ -110,6 +117,12 @@ act() {
 	link-down) "$O/pvioctl" -s "$CTL" net-link vm net0 down ;;
 	link-up) "$O/pvioctl" -s "$CTL" net-link vm net0 up ;;
 	kill-worker) kill -KILL "$("$O/pvioctl" -s "$CTL" worker-pid)" ;;
+	stop-worker)
+		STOPPED=$("$O/pvioctl" -s "$CTL" worker-pid)
+		kill -STOP "$STOPPED" ;;
+	cont-worker)
+		[ -n "$STOPPED" ] && kill -CONT "$STOPPED"
+		STOPPED= ;;
 	sink-start)
 		rm -f "$TMP/sink.stop"
 		sink_loop "$1" "$2" &

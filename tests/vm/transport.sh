@@ -30,6 +30,8 @@ late) GSCRIPT=late.sh DELAY="ready_delay_ms = 8000" ;;
 esac
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=host.sh
+. "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=$O/vm
@@ -101,9 +103,7 @@ rc=0
 wait "$VM_PID" || rc=$?
 VM_PID=
 
-"$HERE/vm.sh" tap "$LOG" | grep -vE '^PVIO-SYNC|^1\.\.'
-n=$("$HERE/vm.sh" tap "$LOG" | grep -cE '^(not )?ok [0-9]+' || true)
-host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }
+vm_guest_results "$LOG"
 if [ "$MODE" = main ]; then
 	host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 	host "the new worker took over the window" "grep -q 'took over window' '$TMP/pviod.log'"

@@ -7,8 +7,12 @@
 # host->guest TCP arrives in packets over several rx buffers; verified TCP
 # streams both ways at MTU 1500, at MTU 9000 and with offloads off (large
 # receive too, through ethtool -K rx-gro-hw off); the link follows "pvioctl net-link" on the host;
-# two queue pairs both carry traffic; 20 unload/load cycles of pvio_net
-# under traffic; a clean kernel log.  Exit status: number of failures.
+# two queue pairs both carry traffic; a worker crash mid-transfer; an MTU
+# change while pviod's worker is stopped (SIGSTOP): the reset is not
+# acknowledged, so the driver keeps every buffer the backend was handed
+# and comes back only once the continued worker has served the reset;
+# 20 unload/load cycles of pvio_net under traffic; a clean kernel log.
+# Exit status: number of failures.
 #
 # The host does its half when it reads a console line
 #   PVIO-SYNC host-recv PORT BYTES SEED   start a verifying receiver
@@ -16,6 +20,7 @@
 #   PVIO-SYNC host-mtu MTU                set the TAP's MTU
 #   PVIO-SYNC link-down | link-up         pvioctl net-link ... down|up
 #   PVIO-SYNC kill-worker                 SIGKILL pviod's worker
+#   PVIO-SYNC stop-worker | cont-worker   SIGSTOP it | SIGCONT it
 #   PVIO-SYNC sink-start PORT SEED | sink-stop
 #                                         a receiver that restarts after
 #                                         every broken connection
@@ -38,6 +43,8 @@ find_if() {
 }
 wait_if() { w=0; while ! IF=$(find_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
 carrier() { cat "/sys/class/net/$IF/carrier" 2>/dev/null; }
+# state: the pvio device's state (live, backend-gone, broken N, ...)
+state() { cat "/sys/class/net/$IF/device/state" 2>/dev/null; }
 # wait_carrier 0|1 [tenths]: until /sys/class/net/IF/carrier reads $1
 wait_carrier() { w=0; while [ "$(carrier)" != "$1" ] && [ $w -lt "${2:-100}" ]; do sleep 0.1; w=$((w + 1)); done; [ "$(carrier)" = "$1" ]; }
 if_up() { wait_if && ip addr add "$ME/24" dev "$IF" && ip link set "$IF" up && wait_carrier 1; }
@@ -161,6 +168,45 @@ r=$?
 sed 's/^/# guest: /' /tmp/k.out
 check "256 MiB guest -> host across a pviod worker crash" [ $r = 0 ]
 check "ping after the worker crash" ping -c 2 -W 5 "$HOST"
+
+# ---- a stalled backend during an MTU change -----------------------------------
+# The new MTU needs new rx buffers: the driver resets the device, but the
+# stopped worker cannot acknowledge.  It may still write into the rx
+# buffers (and read the tx packets) it holds once it runs again, so the
+# driver must not free them: it keeps them, stays down, and sets up again
+# only after the continued worker has served that reset late.  (Freeing
+# them, and setting the queues up before the reset is served, also breaks
+# the device: the late reset wipes the new queues.)
+mark=$(dmesg | wc -l)
+since() { dmesg | tail -n +$((mark + 1)); }
+sync_host stop-worker
+w=0
+while [ "$(state)" != backend-gone ] && [ $w -lt 300 ]; do sleep 0.1; w=$((w + 1)); done
+check "the stopped worker is seen as gone (device state '$(state)')" [ "$(state)" = backend-gone ]
+check "MTU 1400 while the worker is stopped" ip link set "$IF" mtu 1400
+held=$(since | sed -n 's/.*reset not acknowledged: not freeing \([0-9]*\) rx buffers and \([0-9]*\) tx packets.*/\1 \2/p' | head -n 1)
+since | grep -E 'pvio' | sed 's/^/# dmesg: /'
+check "the driver kept the buffers the backend may still use (rx tx: '${held:-none}')" \
+	[ "${held%% *}" -gt 0 ] 2>/dev/null
+check "no carrier meanwhile" [ "$(carrier)" = 0 ]
+check "nothing freed before the backend answered" sh -c "! dmesg | tail -n +$((mark + 1)) | grep -q 'backend acknowledged the reset'"
+sync_host cont-worker
+check "carrier back once the worker served the reset" wait_carrier 1 300
+freed=$(since | sed -n 's/.*backend acknowledged the reset: freeing the \([0-9]*\) rx buffers and \([0-9]*\) tx packets.*/\1 \2/p' | head -n 1)
+check "the held buffers were freed then (rx tx: '${freed:-none}', held '${held:-none}')" \
+	[ -n "$freed" -a "$freed" = "$held" ]
+check "the device is live, MTU 1400 ($(state), $(cat "/sys/class/net/$IF/mtu"))" \
+	[ "$(state)" = live -a "$(cat "/sys/class/net/$IF/mtu")" = 1400 ]
+if ping -c 3 -W 5 "$HOST" >/tmp/ping.out 2>&1; then
+	ok "ping at MTU 1400 after the stall"
+	check "8 MiB host -> guest at MTU 1400 after the stall" from_host 5012 $((8 * MIB)) 23
+else
+	nok "ping at MTU 1400 after the stall"
+	sed 's/^/# /' /tmp/ping.out
+	nok "8 MiB host -> guest at MTU 1400 after the stall (not tried: no ping)"
+fi
+ip link set "$IF" mtu 1500
+wait_carrier 1
 
 # ---- unload/load under traffic ----------------------------------------------
 sync_host sink-start 6000 21
