@@ -16,9 +16,13 @@
  * what pviod spends on the attack and whether that reaches the neighbour.
  * The honest generators run at normal priority, as does every pviod
  * process.  Nothing is pinned.  In solo and two guests the attacker's
- * process is connected and busy at SCHED_IDLE doing nothing else, so the
- * CPUs are as busy as in the attacks (on this nested VM a halted vCPU
- * wakes slowly, and a run with idle CPUs is slower for that alone).
+ * process is connected and idle.
+ *
+ * In every scenario one SCHED_IDLE spinner per CPU keeps the CPUs from
+ * halting: on this nested VM a halted vCPU wakes slowly, so a run whose
+ * CPUs go idle more often (an attacker that sleeps between its requests)
+ * would be slower for that alone.  The spinners run only when nothing
+ * else wants a CPU.
  *
  *   solo            h1 alone (the attacker connected and idle)
  *   ATTACK          h1 while the attacker runs ATTACK (see attacks[])
@@ -358,15 +362,7 @@ static pid_t spawn_attacker(int k)
 		if (k >= 0) {
 			attacks[k].fn(&a, now_ms() + (uint64_t)seconds * 1000 + 500);
 		} else {
-			/*
-			 * Connected, attacking nothing, but busy: an idle vCPU
-			 * of this nested VM halts and wakes slowly, which would
-			 * make every attacked run look faster than this one.
-			 */
-			uint64_t end = now_ms() + (uint64_t)seconds * 1000 + 500;
-
-			while (now_ms() < end)
-				bench_relax();
+			msleep(seconds * 1000 + 500);	/* connected, idle */
 		}
 		pvfront_close(&a.f);
 		_exit(0);
@@ -380,13 +376,32 @@ static void settle(void)
 	msleep(500);
 }
 
+/* SCHED_IDLE, busy until killed: keeps a CPU from halting. */
+static pid_t spawn_spinner(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sched_param sp = { 0 };
+
+		if (sched_setscheduler(0, SCHED_IDLE, &sp))
+			_exit(1);
+		for (;;)
+			bench_relax();
+	}
+	return pid;
+}
+
 /* Scenario @s: -1 solo, 0..NATTACKS-1 an attack, NATTACKS two guests. */
 static struct result run(int s)
 {
 	struct result r, r2;
-	pid_t h, h2 = 0, a;
+	pid_t h, h2 = 0, a, spin[64];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
 	int fd, fd2;
 
+	for (i = 0; i < ncpu && i < 64; i++)
+		spin[i] = spawn_spinner();
 	a = spawn_attacker(s >= 0 && s < NATTACKS ? s : -1);
 	msleep(300);
 	h = spawn_honest(sock_h1, &fd);
@@ -401,6 +416,10 @@ static struct result run(int s)
 			r.hb_stall_ms = r2.hb_stall_ms;
 	}
 	waitpid(a, NULL, 0);
+	for (i = 0; i < ncpu && i < 64; i++) {
+		kill(spin[i], SIGKILL);
+		waitpid(spin[i], NULL, 0);
+	}
 	settle();
 	return r;
 }
