@@ -266,15 +266,15 @@ static int balloon_headroom(struct pvbe_bal_dev *bd, const char *size, char *err
 	return 0;
 }
 
-/* Host memory behind guest RAM: only through the fd we have. */
-static uint64_t backed_bytes(const struct pvbe_dev *dev)
+/* Host memory behind guest RAM, through the fd we have; -1: none mapped. */
+static int64_t backed_bytes(const struct pvbe_dev *dev)
 {
 	const struct pvbe_guest *g = dev->g;
 	struct stat st;
 
 	if (g->mem_ready && g->mem.fd >= 0 && fstat(g->mem.fd, &st) == 0)
-		return (uint64_t)st.st_blocks * 512;
-	return 0;
+		return (int64_t)st.st_blocks * 512;
+	return -1;
 }
 
 #define J_U64(o, k, v)	json_object_object_add(o, k, json_object_new_uint64(v))
@@ -293,7 +293,9 @@ static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
 	J_U64(o, "ram_bytes", pvbe_bal_ram_bytes(dev));
 	J_U64(o, "target_bytes", bd->p->target_pages * PVBE_BAL_PAGE);
 	J_U64(o, "actual_bytes", pvbe_bal_actual_pages(bd) * PVBE_BAL_PAGE);
-	J_U64(o, "backed_bytes", backed_bytes(dev));
+	/* Without a client its RAM is not ours to look at: no backed_bytes. */
+	if (backed_bytes(dev) >= 0)
+		J_U64(o, "backed_bytes", (uint64_t)backed_bytes(dev));
 	J_U64(o, "floor_bytes", bd->floor);
 	json_object_object_add(o, "policy", json_object_new_string(
 		bd->policy == PVBE_BAL_POLICY_AUTO ? "auto" : "off"));

@@ -194,7 +194,10 @@ static void print_balloon(const char *guest, const char *dev, struct json_object
 	print_mib("guest RAM", num(j, "ram_bytes"));
 	print_mib("target (balloon)", num(j, "target_bytes"));
 	print_mib("actual (balloon)", num(j, "actual_bytes"));
-	print_mib("host-backed RAM", num(j, "backed_bytes"));
+	if (get(j, "backed_bytes"))
+		print_mib("host-backed RAM", num(j, "backed_bytes"));
+	else
+		printf("  %-22s %14s\n", "host-backed RAM", "(no client)");
 	print_mib("floor", num(j, "floor_bytes"));
 	if (!strcmp(str(j, "policy"), "auto"))
 		print_mib("headroom", num(j, "headroom_bytes"));
