@@ -38,7 +38,6 @@ FIXTURE(pviod) {
 FIXTURE_SETUP(pviod)
 {
 	FILE *f;
-	int fd;
 
 	strcpy(self->dir, "/tmp/pvio-betest-XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
@@ -56,15 +55,8 @@ FIXTURE_SETUP(pviod)
 		self->ctl, self->sock1, self->sock2);
 	fclose(f);
 
-	self->pid = fork();
-	ASSERT_GE(self->pid, 0);
-	if (self->pid == 0) {
-		fd = open(self->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, 2);
-		execl(pviod_bin(), "pviod", "-c", self->cfg, (char *)NULL);
-		_exit(127);
-	}
-	ASSERT_EQ(0, wait_path(self->ctl, 5000));
+	self->pid = pviod_start(self->cfg, self->log, self->ctl);
+	ASSERT_LT(0, self->pid);
 
 	ASSERT_EQ(0, pvfront_connect(&self->f1, self->sock1, RAM_SIZE));
 	ASSERT_EQ(0, pvfront_connect(&self->f2, self->sock2, RAM_SIZE));

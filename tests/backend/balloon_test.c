@@ -77,8 +77,6 @@ FIXTURE_TEARDOWN(bal)
 
 static int start_pviod(FIXTURE_DATA(bal) *self, const char *extra)
 {
-	struct stat st;
-	int fd, i, status;
 	FILE *f;
 
 	f = fopen(self->cfg, "w");
@@ -88,26 +86,8 @@ static int start_pviod(FIXTURE_DATA(bal) *self, const char *extra)
 		"[device g b0]\ntype = balloon\nstats_interval_ms = 100\nfloor = 4M\n%s",
 		self->ctl, self->sock, extra ? extra : "");
 	fclose(f);
-	unlink(self->ctl);
-	self->pid = fork();
-	if (self->pid < 0)
-		return -1;
-	if (self->pid == 0) {
-		fd = open(self->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 2);
-		execl(pviod_bin(), "pviod", "-c", self->cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		if (stat(self->ctl, &st) == 0)
-			return 0;
-		if (waitpid(self->pid, &status, WNOHANG) == self->pid) {
-			self->pid = -1;
-			return -1;
-		}
-		msleep(10);
-	}
-	return -1;
+	self->pid = pviod_start(self->cfg, self->log, self->ctl);
+	return self->pid > 0 ? 0 : -1;
 }
 
 static void bal_up(struct __test_metadata *_metadata, FIXTURE_DATA(bal) *self,

@@ -114,8 +114,6 @@ static int start_pviod(FIXTURE_DATA(blk) *self, const char *img,
 		       unsigned int queues, const char *extra)
 {
 	FILE *f;
-	int fd, i, status;
-	struct stat st;
 
 	f = fopen(self->cfg, "w");
 	if (!f)
@@ -124,26 +122,8 @@ static int start_pviod(FIXTURE_DATA(blk) *self, const char *img,
 		"[device g b0]\ntype = blk\npath = %s\nqueues = %u\nqueue_size = 64\n%s",
 		self->ctl, self->sock, img, queues, extra ? extra : "");
 	fclose(f);
-	unlink(self->ctl);
-	self->pid = fork();
-	if (self->pid < 0)
-		return -1;
-	if (self->pid == 0) {
-		fd = open(self->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 2);
-		execl(pviod_bin(), "pviod", "-c", self->cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		if (stat(self->ctl, &st) == 0)
-			return 0;
-		if (waitpid(self->pid, &status, WNOHANG) == self->pid) {
-			self->pid = -1;
-			return -1;
-		}
-		msleep(10);
-	}
-	return -1;
+	self->pid = pviod_start(self->cfg, self->log, self->ctl);
+	return self->pid > 0 ? 0 : -1;
 }
 
 static const uint64_t all_features = (1ull << PVIO_BLK_F_FLUSH) | (1ull << PVIO_BLK_F_FUA) |

@@ -206,9 +206,7 @@ static int make_ns(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self)
 static int start_pviod(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
 		       unsigned int queues, const char *extra)
 {
-	struct stat st;
 	FILE *f;
-	int fd, i, status;
 
 	f = fopen(self->cfg, "w");
 	ASSERT_NE(NULL, f);
@@ -219,27 +217,8 @@ static int start_pviod(struct __test_metadata *_metadata, FIXTURE_DATA(net) *sel
 		fprintf(f, "tap = %s\n", self->tap);
 	fprintf(f, "queues = %u\nqueue_size = 64\n%s", queues, extra ? extra : "");
 	fclose(f);
-	unlink(self->ctl);
-	self->pid = fork();
-	ASSERT_GE(self->pid, 0);
-	if (self->pid == 0) {
-		fd = open(self->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 2);
-		/* ip netns exec execs pviod: self->pid is the supervisor. */
-		execlp("ip", "ip", "netns", "exec", self->ns, pviod_bin(), "-c",
-		       self->cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		if (stat(self->ctl, &st) == 0)
-			return 0;
-		if (waitpid(self->pid, &status, WNOHANG) == self->pid) {
-			self->pid = -1;
-			return -1;
-		}
-		msleep(10);
-	}
-	return -1;
+	self->pid = pviod_start_in(self->ns, self->cfg, self->log, self->ctl);
+	return self->pid > 0 ? 0 : -1;
 }
 
 /* Mid-test stop; a sanitizer report still fails the test at teardown. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -101,6 +102,11 @@ int pviod_stop(pid_t *pid, const char *log)
 
 pid_t pviod_start(const char *cfg, const char *log, const char *ctl)
 {
+	return pviod_start_in(NULL, cfg, log, ctl);
+}
+
+pid_t pviod_start_in(const char *netns, const char *cfg, const char *log, const char *ctl)
+{
 	int fd, i, status;
 	pid_t pid;
 
@@ -109,9 +115,17 @@ pid_t pviod_start(const char *cfg, const char *log, const char *ctl)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* A test that dies (a failed assertion in a fixture's set-up
+		 * skips its teardown) takes its pviod with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(fd, 2);
-		execl(pviod_bin(), "pviod", "-c", cfg, (char *)NULL);
+		if (netns)
+			/* ip netns exec execs pviod: the PID stays the supervisor's. */
+			execlp("ip", "ip", "netns", "exec", netns, pviod_bin(), "-c", cfg,
+			       (char *)NULL);
+		else
+			execl(pviod_bin(), "pviod", "-c", cfg, (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500; i++) {

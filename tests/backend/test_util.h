@@ -26,6 +26,9 @@ int pviod_stop(pid_t *pid, const char *log);
  * supervisor's PID, or -1 (pviod exited: its log says why).
  */
 pid_t pviod_start(const char *cfg, const char *log, const char *ctl);
+/* The same inside network namespace @netns (ip netns exec). */
+pid_t pviod_start_in(const char *netns, const char *cfg, const char *log,
+		     const char *ctl);
 /* The PID of @guest's worker from the control socket, or -1. */
 int guest_worker_pid(const char *ctl, const char *guest);
 /* How many lines of the file at @path contain @needle. */
