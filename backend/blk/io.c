@@ -295,6 +295,17 @@ static void complete(struct pvbe_blk_queue *bq, unsigned int s, int res)
 	struct pvbe_blk_io *io = &bq->io[s];
 	struct pvbe_blk_dev *bd = bq->bd;
 
+	/*
+	 * A stopped queue's request ends here, whatever phase it is in: a
+	 * next phase (the rest of a short transfer, the fdatasync after a
+	 * write, the other way to zeroes) would be prepared with nobody to
+	 * submit it, and the stop would wait for it forever; and the rest
+	 * of a read must not land in RAM the guest has taken back.
+	 */
+	if (!bq->q->running || bq->draining) {
+		finish(bq, s, PVIO_S_IOERR);
+		return;
+	}
 	if (res < 0 && io->phase == PVBE_BLK_PH_MAIN) {
 		if (io->op == PVIO_BLK_OP_WRITE_ZEROES && res == -EOPNOTSUPP &&
 		    !io->retried) {
