@@ -51,7 +51,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation clean
+.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -133,6 +133,44 @@ $(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c 
 $(O)/tests/isolation_test: tests/backend/isolation_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+
+# ---- fuzzing: libFuzzer targets over pviod's real code (tests/fuzz) ---------
+#
+# The backend built with clang, ASan and UBSan, without main() and without
+# DPDK (its stub), linked into one binary per target.
+
+FUZZ_CC		?= clang
+FUZZ_CFLAGS	:= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		   -Wno-missing-field-initializers -Iring -Ibackend -Itests/fuzz -O1 -g \
+		   -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS	:= echo net blk balloon control config ext
+FUZZ_LIB_SRCS	:= $(filter-out backend/core/pviod.c,$(wildcard backend/*/*.c))
+FUZZ_LIB_OBJS	:= $(patsubst backend/%.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_BINS	:= $(patsubst %,$(O)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+$(FUZZ_LIB_OBJS): $(O)/fuzz/obj/%.o: backend/%.c $(PVIOD_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(O)/fuzz/obj/harness.o: tests/fuzz/harness.c tests/fuzz/harness.h $(PVIOD_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(O)/fuzz/obj/harness.o $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(if $(filter $@,$(O)/fuzz/fuzz_config $(O)/fuzz/fuzz_ext),,$(O)/fuzz/obj/harness.o) \
+		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-targets:
+	@echo $(FUZZ_TARGETS)
+
+# Every target for FUZZ_SECONDS (default 60) from the seed corpus; the
+# corpus grows under $(O)/fuzz/corpus.  make check runs each for 20 s.
+fuzz: fuzz-build
+	@O=$(O) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 # ---- ring tests ------------------------------------------------------------
 

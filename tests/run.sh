@@ -7,7 +7,7 @@
 # one by one.  Logs of every step go to $O/test-logs/.
 #
 # Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
-# list of suites to run, out of: lint modules ring backend vm; default:
+# list of suites to run, out of: lint modules ring backend fuzz vm; default:
 # all; a name not in that list is an error, and nothing runs).
 set -u
 
@@ -18,7 +18,7 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
-SUITES="lint modules ring backend vm"
+SUITES="lint modules ring backend fuzz vm"
 
 # summary: the last lines, and the exit status, of every run.
 summary() {
@@ -161,6 +161,16 @@ if want backend; then
 	PVIOD=$O/pviod-san tap blk_test 600 "$O/tests/blk_test"
 	PVIOD=$O/pviod-san tap balloon_test 300 "$O/tests/balloon_test"
 	PVIOD=$O/pviod-san tap isolation_test 600 "$O/tests/isolation_test"
+fi
+
+# ---- fuzzing: each libFuzzer target briefly (make fuzz runs them longer) ----
+
+if want fuzz; then
+	step fuzz-build make --no-print-directory -j2 O="$O" fuzz-build
+	if [ -x "$O/fuzz/fuzz_echo" ]; then
+		tap fuzz 600 env O="$O" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" tests/fuzz/run.sh \
+			$(make --no-print-directory -s O="$O" fuzz-targets)
+	fi
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------

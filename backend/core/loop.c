@@ -94,10 +94,30 @@ void pvbe_loop_stop(void)
 	loop.stop = 1;
 }
 
-int pvbe_loop_run(void)
+/* Wait up to @timeout ms (-1: for ever) and serve what is ready. */
+int pvbe_loop_once(int timeout)
 {
 	struct epoll_event evs[64];
 	int n, i;
+
+	n = epoll_wait(loop.epfd, evs, 64, timeout);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		int fd = (int)(evs[i].data.u64 & 0xffffffff);
+		unsigned int gen = (unsigned int)(evs[i].data.u64 >> 32);
+		struct pvbe_loop_ent *e = &loop.ent[fd];
+
+		if (!e->cb || e->gen != gen)
+			continue;	/* deleted (or re-added) meanwhile */
+		e->cb(fd, evs[i].events, e->arg);
+	}
+	return n;
+}
+
+int pvbe_loop_run(void)
+{
+	int ret;
 
 	while (!loop.stop) {
 		int timeout = -1;
@@ -106,21 +126,9 @@ int pvbe_loop_run(void)
 			timeout = 0;	/* more to do: only look at the fds */
 		if (loop.stop)
 			break;
-		n = epoll_wait(loop.epfd, evs, 64, timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (i = 0; i < n; i++) {
-			int fd = (int)(evs[i].data.u64 & 0xffffffff);
-			unsigned int gen = (unsigned int)(evs[i].data.u64 >> 32);
-			struct pvbe_loop_ent *e = &loop.ent[fd];
-
-			if (!e->cb || e->gen != gen)
-				continue;	/* deleted (or re-added) meanwhile */
-			e->cb(fd, evs[i].events, e->arg);
-		}
+		ret = pvbe_loop_once(timeout);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }

@@ -20,6 +20,8 @@ void pvbe_loop_uninit(void);
 int pvbe_loop_fd(void);
 int pvbe_loop_add(int fd, uint32_t events, pvbe_fd_cb cb, void *arg);
 void pvbe_loop_del(int fd);
+/* One wait of up to @timeout ms, then every ready fd served; -errno. */
+int pvbe_loop_once(int timeout);
 /* Run until pvbe_loop_stop() or a fatal error; returns 0 or -errno. */
 int pvbe_loop_run(void);
 void pvbe_loop_stop(void);

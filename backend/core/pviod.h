@@ -41,6 +41,9 @@ void pvbe_guest_free(struct pvbe_guest *g);
 
 /* worker.c */
 int pvbe_worker_main(struct pvbe_guest *g);
+/* The loop's steps, also driven by the fuzz targets (tests/fuzz). */
+int pvbe_worker_prepare(void);
+void pvbe_worker_tick(struct pvbe_guest *g);
 
 /* control.c */
 int pvbe_control_listen(const char *path);

@@ -462,14 +462,19 @@ static void on_sup(int fd, uint32_t events, void *arg)
 
 static void on_tick(int fd, uint32_t events, void *arg)
 {
-	struct pvbe_guest *g = arg;
-	unsigned int q, v;
 	uint64_t n;
-	int j;
 
 	(void)events;
-	if (read(fd, &n, sizeof(n)) != sizeof(n))
-		return;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		pvbe_worker_tick(arg);
+}
+
+/* Every heartbeat_ms: liveness, the polling fallback, budgets start again. */
+void pvbe_worker_tick(struct pvbe_guest *g)
+{
+	unsigned int q, v;
+	int j;
+
 	if (!g->connected || g->leaving)
 		return;
 	if (g->ready_at && pvbe_now_ms() >= g->ready_at)
@@ -524,7 +529,7 @@ static void on_signal(int fd, uint32_t events, void *arg)
 }
 
 /* Before every wait: device events, then the queues that asked to run. */
-static int worker_prepare(void)
+int pvbe_worker_prepare(void)
 {
 	struct pvbe_guest *g = pvbe.self;
 	bool busy, stopping = false;
@@ -668,7 +673,7 @@ int pvbe_worker_main(struct pvbe_guest *g)
 		return ret;
 	}
 	polling = pvbe_poll_wanted(g);
-	pvbe_loop_set_prepare(worker_prepare);
+	pvbe_loop_set_prepare(pvbe_worker_prepare);
 	/* Restarted with a client attached: take its window over. */
 	if (g->conn_fd >= 0 && adopt(g, true)) {
 		pvbe_err(g->tag, "cannot take the window over");
