@@ -175,6 +175,9 @@ static struct json_object *dev_obj(struct pvbe_dev *d, bool full)
 
 #ifdef PVBE_TEST_HOOKS
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 /* Test builds only: what a worker taken over by its guest could reach. */
@@ -182,7 +185,8 @@ static struct json_object *test_escape(const char *path, const char *sock)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct json_object *o = json_object_new_object();
-	int fd, err;
+	int fd, err, fl, sig = 0;
+	struct stat st;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	err = fd < 0 ? errno : 0;
@@ -198,6 +202,19 @@ static struct json_object *test_escape(const char *path, const char *sock)
 		close(fd);
 	J_STR(o, "connect", err ? strerrorname_np(err) : "ok");
 	J_U64(o, "uid", getuid());
+	/* A path outside: its metadata (another guest's image, say). */
+	J_STR(o, "stat", fstatat(AT_FDCWD, path, &st, 0) < 0 ? strerrorname_np(errno) : "ok");
+	/* Signals by way of an fd: to itself here, to anyone if it worked. */
+	J_STR(o, "fcntl_setown", fcntl(pvbe.sup_fd, F_SETOWN, getpid()) < 0 ?
+	      strerrorname_np(errno) : "ok");
+	J_STR(o, "fcntl_setsig", fcntl(pvbe.sup_fd, F_SETSIG, SIGUSR2) < 0 ?
+	      strerrorname_np(errno) : "ok");
+	fl = fcntl(pvbe.sup_fd, F_GETFL);
+	J_STR(o, "fcntl_async", fl < 0 ? strerrorname_np(errno) :
+	      fcntl(pvbe.sup_fd, F_SETFL, fl | O_ASYNC) < 0 ? strerrorname_np(errno) : "ok");
+	if (fl >= 0)
+		fcntl(pvbe.sup_fd, F_SETFL, fl);
+	J_U64(o, "pdeathsig", prctl(PR_GET_PDEATHSIG, &sig) < 0 ? 0 : (uint64_t)sig);
 	return o;
 }
 #endif

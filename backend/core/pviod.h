@@ -27,9 +27,11 @@ struct pvbe_daemon {
 	uint16_t next_client_id;	/* (S) never reused while it can be */
 	uid_t uid;			/* workers drop to these when root */
 	gid_t gid;
-	/* In a worker: its guest and its end of the supervisor pair. */
+	/* In a worker: its guest, its end of the supervisor pair, and the
+	 * supervisor's PID (the parent it must not outlive). */
 	struct pvbe_guest *self;
 	int sup_fd;
+	pid_t sup_pid;
 };
 
 extern struct pvbe_daemon pvbe;

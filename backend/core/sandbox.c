@@ -26,6 +26,9 @@
  * and says so in the log (docs/security.md).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
 #include <grp.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
@@ -38,6 +41,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -123,7 +128,7 @@ static int build_filter(scmp_filter_ctx ctx)
 		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
 		SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
 		SCMP_SYS(close), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-		SCMP_SYS(fcntl), SCMP_SYS(fallocate), SCMP_SYS(fdatasync), SCMP_SYS(fsync),
+		SCMP_SYS(fallocate), SCMP_SYS(fdatasync), SCMP_SYS(fsync),
 		SCMP_SYS(ftruncate), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
 		SCMP_SYS(recvfrom), SCMP_SYS(sendto),
 		SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
@@ -144,7 +149,15 @@ static int build_filter(scmp_filter_ctx ctx)
 		TUNSETQUEUE, TUNSETOFFLOAD,		/* net: its own TAP queues */
 		BLKGETSIZE64,				/* blk: capacity on resize */
 	};
-	static const int prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP };
+	static const int prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP,
+				      PR_GET_PDEATHSIG };
+	/*
+	 * fcntl by command.  Not F_SETOWN, F_SETSIG or O_ASYNC: with those
+	 * an fd would deliver a signal of the worker's choice to a process
+	 * of its choice -- same uid, so the kernel lets it -- which is kill()
+	 * by another name.  Nor leases, notifications, locks or dup.
+	 */
+	static const int fcntls[] = { F_GETFD, F_SETFD, F_GETFL, F_ADD_SEALS, F_GET_SEALS };
 	pid_t self = getpid();
 	size_t i;
 	int ret = 0;
@@ -154,6 +167,13 @@ static int build_filter(scmp_filter_ctx ctx)
 	for (i = 0; !ret && i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				       SCMP_A1(SCMP_CMP_EQ, ioctls[i]));
+	for (i = 0; !ret && i < sizeof(fcntls) / sizeof(fcntls[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+				       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntls[i]));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2,
+				       SCMP_A1(SCMP_CMP_EQ, F_SETFL),
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, 0));
 	for (i = 0; !ret && i < sizeof(prctls) / sizeof(prctls[0]); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
@@ -219,8 +239,70 @@ static bool unconfined(const struct pvbe_guest *g)
 	return false;
 }
 
+/*
+ * The worker's file system: an empty, read-only tmpfs in a mount
+ * namespace of its own.  The filter already refuses open(); this leaves
+ * no path to stat() or to resolve either (newfstatat is allowed: fstat()
+ * is made of it).  Root only; as another user the view stays.
+ */
+static int empty_root(struct pvbe_guest *g)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("pviod-worker", "/tmp", "tmpfs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") < 0 ||
+	    chroot("/tmp") < 0 || chdir("/") < 0) {
+		pvbe_err(g->tag, "empty root for the worker: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* VmData of this process now, in bytes; 0 if unknown. */
+static uint64_t data_now(void)
+{
+	char line[128];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmData: %" SCNu64 " kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+/*
+ * Private memory (heap, anonymous mappings): what the worker has now plus
+ * PVBE_WORKER_DATA_MAX.  The guest's RAM, the window and the io_uring
+ * rings are shared mappings and count for nothing here; a worker its
+ * guest took over cannot eat the host's memory beyond this.  No core
+ * files either (the worker is not dumpable; this says it twice).
+ */
+static int limit_memory(struct pvbe_guest *g)
+{
+	uint64_t now = data_now();
+	struct rlimit rl;
+
+	if (!now) {
+		pvbe_warn(g->tag, "VmData unknown: the worker's memory is not limited");
+		return 0;
+	}
+	rl.rlim_cur = rl.rlim_max = now + PVBE_WORKER_DATA_MAX;
+	if (setrlimit(RLIMIT_DATA, &rl) < 0) {
+		pvbe_err(g->tag, "RLIMIT_DATA: %s", strerror(errno));
+		return -errno;
+	}
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+	return 0;
+}
+
 int pvbe_sandbox_lock(struct pvbe_guest *g)
 {
+	int ret;
+
 	if (!pvbe.cfg.sandbox) {
 		pvbe_info(g->tag, "sandbox = no: the worker keeps pviod's user and has no seccomp filter");
 		return 0;
@@ -228,6 +310,14 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 	if (unconfined(g)) {
 		pvbe_warn(g->tag, "a DPDK port needs hugepages, device files and threads at run time: this worker keeps pviod's user and has no seccomp filter");
 		return 0;
+	}
+	ret = limit_memory(g);
+	if (ret)
+		return ret;
+	if (geteuid() == 0) {
+		ret = empty_root(g);
+		if (ret)
+			return ret;
 	}
 	if (geteuid() == 0 && pvbe.uid != 0) {
 		if (setgroups(0, NULL) < 0 || setresgid(pvbe.gid, pvbe.gid, pvbe.gid) < 0 ||
@@ -240,10 +330,20 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 			return -EPERM;
 		}
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	/*
+	 * A change of credentials clears the parent-death signal: set it
+	 * again, or a worker that ignores its closed supervisor socket
+	 * outlives pviod with its TAP queues and images.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		pvbe_err(g->tag, "prctl: %s", strerror(errno));
 		return -errno;
+	}
+	if (pvbe.sup_pid && getppid() != pvbe.sup_pid) {
+		pvbe_err(g->tag, "the supervisor is gone");
+		return -ESRCH;
 	}
 	return load_filter(g->tag);
 }

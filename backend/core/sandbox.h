@@ -9,10 +9,15 @@
 
 #include "transport/guest.h"
 
+/* Private memory a worker may take beyond what it has when it locks. */
+#define PVBE_WORKER_DATA_MAX	(1ull << 30)
+
 /* Close every fd but the @n in @keep. */
 int pvbe_sandbox_close_fds(const int *keep, unsigned int n);
 /*
- * Drop to the configured user (when root), forbid new privileges and
+ * Limit private memory (RLIMIT_DATA), give the worker an empty read-only
+ * root in its own mount namespace (when root), drop to the configured
+ * user (when root), die with the supervisor, forbid new privileges and
  * ptrace by our own user, load the seccomp filter.  Unless the
  * configuration says sandbox = no; a guest with a DPDK port keeps its
  * privileges and runs without the filter (EAL needs both), and says so.

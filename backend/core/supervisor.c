@@ -309,10 +309,29 @@ static int send_conn(struct pvbe_guest *g)
 			     g->generation, NULL, 0, fds, n);
 }
 
+/*
+ * In a new worker: unmap every other guest's persist page, the only
+ * memory the supervisor shares with its workers.  (Their fds go in
+ * pvbe_worker_main(); what else the fork copied is private memory.)
+ */
+static void forget_other_guests(struct pvbe_guest *self)
+{
+	int i;
+
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+
+		if (g && g != self && g->persist) {
+			munmap(g->persist, sizeof(*g->persist));
+			g->persist = NULL;
+		}
+	}
+}
+
 static void worker_spawn(struct pvbe_guest *g)
 {
+	pid_t pid, sup_pid = getpid();
 	int sp[2];
-	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
 		pvbe_err(g->tag, "worker: socketpair: %s", strerror(errno));
@@ -331,13 +350,21 @@ static void worker_spawn(struct pvbe_guest *g)
 		return;
 	}
 	if (pid == 0) {
-		/* The worker.  It dies with the supervisor. */
+		/*
+		 * The worker.  It dies with the supervisor (the sandbox sets
+		 * that again after the uid drop, which clears it), and is a
+		 * session of its own: no process group shared with the
+		 * supervisor or other workers for a signal to reach.
+		 */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
+		if (getppid() != sup_pid)
 			_exit(1);
+		setsid();
 		sigprocmask(SIG_SETMASK, &sup_oldmask, NULL);
+		forget_other_guests(g);
 		pvbe.self = g;
 		pvbe.sup_fd = sp[1];
+		pvbe.sup_pid = sup_pid;
 		/* _exit: no atexit handlers (LeakSanitizer cannot run sandboxed). */
 		_exit(pvbe_worker_main(g) ? 1 : 0);
 	}

@@ -921,6 +921,129 @@ TEST_F(iso, worker_is_sandboxed)
 	HONEST_UNTOUCHED();
 }
 
+/* Field @n (1-based) of /proc/PID/stat, after the command's parentheses. */
+static long stat_field(pid_t pid, int n)
+{
+	char path[64], buf[1024], *p;
+	long v = -1;
+	int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')'))) {
+		p += 2;		/* field 3 */
+		for (i = 3; i < n && p; i++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		if (p)
+			v = strtol(p, NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
+/* Lines of /proc/PID/@file that contain every one of @a and @b. */
+static int proc_lines(pid_t pid, const char *file, const char *a, const char *b)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, a) && (!b || strstr(line, b));
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * The second review's findings against the sandbox: every worker had
+ * every guest's persist page mapped read-write (g1's worker could turn
+ * g2's link off); fcntl(F_SETOWN/F_SETSIG/O_ASYNC) let a worker have
+ * the kernel SIGKILL any process of its uid, its fellow workers
+ * included, which shared a process group with the supervisor; the uid
+ * drop cleared the parent-death signal; the worker could stat any path;
+ * and its memory had no limit.
+ */
+TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1"), entries = 0;
+	char req[256], json[4096], path[64];
+	struct dirent *e;
+	DIR *d;
+
+	ASSERT_LT(0, wpid);
+	/* Shared memory: its own guest's persist page, no other. */
+	fprintf(stderr, "# persist pages mapped in g1's worker: expected 1, got %d\n",
+		proc_lines(wpid, "maps", "/dev/zero", "rw-s"));
+	EXPECT_EQ(1, proc_lines(wpid, "maps", "/dev/zero", "rw-s"));
+	/* A session and process group of its own. */
+	fprintf(stderr, "# worker %d: process group %ld, session %ld (expected both %d)\n", wpid,
+		stat_field(wpid, 5), stat_field(wpid, 6), wpid);
+	EXPECT_EQ(wpid, stat_field(wpid, 5));
+	EXPECT_EQ(wpid, stat_field(wpid, 6));
+	/* Private memory is limited. */
+	EXPECT_EQ(0, proc_lines(wpid, "limits", "Max data size", "unlimited"));
+	/* What it tries once its guest owns it. */
+	snprintf(req, sizeof(req), "test-escape g1 %s %s", self->img, self->sock2);
+	ASSERT_EQ(0, control(self->ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# test-escape: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"fcntl_setown\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"fcntl_setsig\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"fcntl_async\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"pdeathsig\":9"));
+	if (geteuid() == 0) {
+		/* An empty root: no path outside to stat, nothing in it. */
+		EXPECT_NE(NULL, strstr(json, "\"stat\":\"ENOENT\""));
+		snprintf(path, sizeof(path), "/proc/%d/root", wpid);
+		d = opendir(path);
+		ASSERT_NE(NULL, d);
+		while ((e = readdir(d)))
+			entries += e->d_name[0] != '.';
+		closedir(d);
+		fprintf(stderr, "# entries in the worker's root: expected 0, got %d\n", entries);
+		EXPECT_EQ(0, entries);
+	}
+	HONEST_UNTOUCHED();
+}
+
+/*
+ * A worker that does not notice its supervisor's death (stopped here;
+ * taken over, in life) still dies with it: the parent-death signal
+ * survives the uid drop.
+ */
+TEST_F(iso, worker_dies_with_its_supervisor_even_when_it_does_not_listen)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1"), status, k;
+	bool gone = false;
+
+	ASSERT_LT(0, wpid);
+	self->h.stop = 1;
+	pthread_join(self->h.thread, NULL);
+	ASSERT_EQ(0, kill(wpid, SIGSTOP));
+	msleep(100);
+	ASSERT_EQ(0, kill(self->pid, SIGKILL));
+	ASSERT_EQ(self->pid, waitpid(self->pid, &status, 0));
+	self->pid = -1;
+	for (k = 0; k < 200 && !gone; k++) {
+		gone = kill(wpid, 0) < 0 && errno == ESRCH;
+		if (!gone)
+			msleep(10);
+	}
+	fprintf(stderr, "# stopped worker %d after its supervisor was killed: expected gone, got %s\n",
+		wpid, gone ? "gone" : "still there");
+	if (!gone)
+		kill(wpid, SIGKILL);	/* ours: started by the pviod we started */
+	EXPECT_TRUE(gone);
+}
+
 /* ---- guest RAM in a file: regions, truncation ------------------------------------- */
 
 TEST(ram_file_regions_and_truncation)
