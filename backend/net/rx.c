@@ -435,8 +435,18 @@ void pvbe_net_watch(struct pvbe_net_pair *p, bool on)
 static void on_tap(int fd, uint32_t events, void *arg)
 {
 	struct pvbe_net_pair *p = arg;
+	struct pvbe_queue *q = &p->nd->dev->q[2 * p->index];
 
 	(void)fd;
 	(void)events;
-	pvbe_queue_run(&p->nd->dev->q[2 * p->index]);
+	/*
+	 * Held back until the tick: the TAP stays readable, and a watched
+	 * level-triggered fd nobody reads would spin the loop.  The tick's
+	 * kick runs the queue, which watches it again.
+	 */
+	if (q->throttled) {
+		pvbe_net_watch(p, false);
+		return;
+	}
+	pvbe_queue_run(q);
 }

@@ -80,8 +80,15 @@ bool pvbe_queue_may_run(struct pvbe_queue *q)
 		return false;
 	if (pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request)) != d->seen_reset ||
 	    pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) != d->seen_status) {
-		pvbe_dev_event(d);
-		q->kick = true;
+		/*
+		 * A throttled device's change waits for the tick, which kicks
+		 * every running queue again: no event and no kick now, or the
+		 * loop would never block until then.
+		 */
+		if (!d->throttled) {
+			pvbe_dev_event(d);
+			q->kick = true;
+		}
 		return false;
 	}
 	return true;

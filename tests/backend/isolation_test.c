@@ -722,6 +722,50 @@ TEST_F(iso, kick_flood_is_muted_and_costs_the_neighbour_nothing)
 	HONEST_UNTOUCHED();
 }
 
+/*
+ * The second review's finding 4: status changes past the budget throttle
+ * the device until the tick, but a doorbell then found the change
+ * pending, raised an event and set the kick again -- the loop never
+ * blocked, and the worker burnt a core until the tick, every period.
+ */
+TEST_F(iso, a_throttled_device_does_not_spin_its_worker)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1");
+	uint32_t st = pvio_le32_to_cpu(pvio_read_once(self->ad->desc->driver_status));
+	uint64_t one = 1, t0, n = 0;
+	long ticks0, ticks;
+	char json[65536];
+	const char *p;
+	long throttles = 0;
+
+	ASSERT_LT(0, wpid);
+	ticks0 = proc_cpu_ticks(wpid);
+	t0 = now_ms();
+	while (now_ms() - t0 < 2000) {
+		/* ACKNOWLEDGE off and on: the queues keep running. */
+		pvio_store_release(&self->ad->desc->driver_status,
+				   pvio_cpu_to_le32(n & 1 ? st : st & ~PVIO_DS_ACKNOWLEDGE));
+		/* Told at once (vector 0), then a doorbell on a queue. */
+		pvfront_kick_config(&self->att);
+		if (write(self->ad->q[0].kick_fd, &one, sizeof(one)) < 0)
+			break;
+		n++;
+		usleep(200);
+	}
+	ticks = proc_cpu_ticks(wpid) - ticks0;
+	pvio_store_release(&self->ad->desc->driver_status, pvio_cpu_to_le32(st));
+	ASSERT_EQ(0, control(self->ctl, "status g1 echo0", json, sizeof(json)));
+	p = strstr(json, "\"event_throttles\":");
+	if (p)
+		throttles = atol(p + strlen("\"event_throttles\":"));
+	fprintf(stderr, "# %lu status changes with doorbells in 2 s: throttled %ld times (expected > 0); worker CPU expected < 40 ticks, got %ld\n",
+		(unsigned long)n, throttles, ticks);
+	EXPECT_LT(0, throttles);
+	EXPECT_GT(40, ticks);
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
 /* Discards of 1 GiB, 32 at a time, with resets while they are in flight. */
 TEST_F(iso, gib_discards_in_a_loop_block_no_worker)
 {

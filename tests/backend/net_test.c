@@ -1608,6 +1608,79 @@ TEST_F(net, poll_mode_sleeps_after_poll_idle_us_and_wakes_on_the_next_frame)
 	EXPECT_GE(10, self->d->q[1].kicks - kicks);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The second review's finding 4, rx: a queue throttled for errors
+ * returned without reading its TAP, whose fd stayed watched; a packet
+ * arriving then woke the (level-triggered) loop again and again until
+ * the tick.  Here the guest posts 300 bad rx chains a heartbeat period,
+ * keeps good ones posted, and the host sends a frame every 5 ms.
+ */
+TEST_F(net, an_rx_queue_throttled_for_errors_does_not_spin_on_its_tap)
+{
+	long hz = sysconf(_SC_CLK_TCK), t0, t1;
+	struct pvfront_queue *rx;
+	struct pvio_desc bad = { 0 };
+	uint8_t frame[200];
+	struct pvio_cpl c[64];
+	uint64_t start, last_send = 0, delivered = 0, errors = 0, throttled;
+	char json[65536];
+	unsigned int i;
+	int wpid, n, k;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	make_frame(frame, self->config->mac, peer_mac, 1, sizeof(frame));
+	bad.addr = pvio_cpu_to_le64(self->bufs_gpa + 16 * BUF_LEN);
+	bad.len = pvio_cpu_to_le32(BUF_LEN);	/* readable: INVAL on an rx queue */
+	bad.id = pvio_cpu_to_le16(1000);
+	wpid = guest_worker_pid(self->ctl, "g");
+	ASSERT_LT(0, wpid);
+	t0 = cpu_ticks(wpid);
+	start = now_ms();
+	while (now_ms() - start < 2000) {
+		for (k = 0; k < 40 && !pvfront_submit(rx, &bad, 1); k++)
+			;
+		pvfront_kick(rx);
+		if (now_ms() - last_send >= 5) {
+			ASSERT_EQ(0, host_send(self->pkt, frame, sizeof(frame)));
+			last_send = now_ms();
+		}
+		usleep(500);
+		while ((n = pvfront_reap(rx, c, 64)) > 0) {
+			for (k = 0; k < n; k++) {
+				uint16_t id = pvio_le16_to_cpu(c[k].id);
+
+				if (id == 1000) {
+					errors++;
+				} else {
+					delivered++;
+					ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+				}
+			}
+		}
+	}
+	t1 = cpu_ticks(wpid);
+	ASSERT_EQ(0, control(self->ctl, "status g n0", json, sizeof(json)));
+	throttled = (uint64_t)queue_counter(json, 0, "throttled");
+	fprintf(stderr, "# 2 s: %llu bad rx chains, %llu frames delivered, queue throttled %llu times (expected > 0); worker CPU expected under 30%%, got %ld%%\n",
+		(unsigned long long)errors, (unsigned long long)delivered,
+		(unsigned long long)throttled, (t1 - t0) * 100 / (2 * hz));
+	EXPECT_LT(0, throttled);
+	EXPECT_LT(0, delivered);
+	EXPECT_GT(2 * hz * 30 / 100, t1 - t0);
+}
+
 TEST_F(net, bad_keys_are_rejected_with_their_line)
 {
 	static const struct { const char *extra; const char *msg; } cases[] = {
