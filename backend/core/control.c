@@ -238,6 +238,12 @@ size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t l
 #ifdef PVBE_TEST_HOOKS
 	} else if (n == 3 && !strcmp(w[0], "test-escape")) {
 		o = test_escape(w[1], w[2]);
+	} else if (n == 3 && !strcmp(w[0], "test-log")) {
+		/* A worker that floods the log, as another guest, with escapes. */
+		for (i = 0; i < atoi(w[2]); i++)
+			pvbe_err(w[1], "forged line %d\r\x1b[2K\x07", i);
+		o = json_object_new_object();
+		J_U64(o, "logged", (uint64_t)i);
 #endif
 	} else if (n >= 2 && (d = find_dev(g, w[1]))) {
 		if (n == 2 && !strcmp(w[0], "status")) {
@@ -510,7 +516,7 @@ static void handle(struct ctl_req *r, char *line)
 	for (i = 0; i < g->ndev; i++)
 		if (!strcmp(g->dev[i].cfg->name, w[2]))
 			d = &g->dev[i];
-	if (!d && strcmp(w[0], "test-escape")) {
+	if (!d && strcmp(w[0], "test-escape") && strcmp(w[0], "test-log")) {
 		r->resp = error_obj("no device %s on guest %s", w[2], w[1]);
 		return;
 	}

@@ -8,12 +8,22 @@
 
 int pvbe_log_level = PVBE_LOG_INFO;
 char pvbe_log_last_err[256];
+bool pvbe_log_to_supervisor;
 
 static const char *const level_name[] = { "error", "warn", "info", "debug" };
 
-void pvbe_log(int level, const char *tag, const char *fmt, ...)
+void pvbe_log_line(int pid, int level, const char *tag, const char *msg)
 {
 	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* One write per line so lines from supervisor and worker never mix. */
+	fprintf(stderr, "%ld.%03ld pviod[%d] %s %s: %s\n", (long)ts.tv_sec,
+		ts.tv_nsec / 1000000, pid, level_name[level], tag ? tag : "-", msg);
+}
+
+void pvbe_log(int level, const char *tag, const char *fmt, ...)
+{
 	char msg[512];
 	va_list ap;
 
@@ -25,11 +35,12 @@ void pvbe_log(int level, const char *tag, const char *fmt, ...)
 	if (level == PVBE_LOG_ERR)
 		snprintf(pvbe_log_last_err, sizeof(pvbe_log_last_err), "%.60s%s%.190s",
 			 tag ? tag : "", tag ? ": " : "", msg);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	/* One write per line so lines from supervisor and worker never mix. */
-	fprintf(stderr, "%ld.%03ld pviod[%d] %s %s: %s\n", (long)ts.tv_sec,
-		ts.tv_nsec / 1000000, (int)getpid(), level_name[level],
-		tag ? tag : "-", msg);
+	if (pvbe_log_to_supervisor) {
+		/* A record for the supervisor, which stamps and writes it. */
+		fprintf(stderr, "%c%d\t%s\t%s\n", PVBE_LOG_RECORD, level, tag ? tag : "-", msg);
+		return;
+	}
+	pvbe_log_line((int)getpid(), level, tag, msg);
 }
 
 bool pvbe_ratelimit(struct pvbe_ratelimit *rl, const char *tag)

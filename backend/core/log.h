@@ -18,6 +18,21 @@ extern char pvbe_log_last_err[256];
 
 void pvbe_log(int level, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* One line as process @pid would log it (the supervisor, for a worker). */
+void pvbe_log_line(int pid, int level, const char *tag, const char *msg);
+
+/*
+ * In a worker: stderr is a pipe to the supervisor, and pvbe_log() writes
+ * records there -- PVBE_LOG_RECORD, the level digit, tab, tag, tab,
+ * message, newline -- which the supervisor checks, limits and stamps.
+ * Anything else a worker writes (a sanitizer report, the seccomp
+ * handler) arrives as plain lines and is logged as the guest's.
+ */
+#define PVBE_LOG_RECORD		'\x1e'
+#define PVBE_LOG_LINE_MAX	1024	/* longer lines are cut */
+#define PVBE_LOG_BUDGET		2000	/* lines per worker per window ... */
+#define PVBE_LOG_WINDOW_MS	10000	/* ... of this length */
+extern bool pvbe_log_to_supervisor;
 
 #define pvbe_err(tag, ...)	pvbe_log(PVBE_LOG_ERR, tag, __VA_ARGS__)
 #define pvbe_warn(tag, ...)	pvbe_log(PVBE_LOG_WARN, tag, __VA_ARGS__)

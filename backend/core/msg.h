@@ -29,7 +29,8 @@ enum pvbe_msg_op {
 	PVBE_MSG_CTL,		/* a: request id; data: the request line */
 	/* worker -> supervisor */
 	PVBE_MSG_RAM_OPEN,	/* open the configured RAM file for me */
-	PVBE_MSG_RAM_OFFER,	/* fd: the frontend's RAM memfd; a: size */
+	PVBE_MSG_RAM_OFFER,	/* fd: the frontend's RAM memfd; a: size;
+				 * b: the client's id */
 	PVBE_MSG_CTL_REPLY,	/* a: request id; data: one JSON object */
 };
 

@@ -59,6 +59,7 @@
 #define PVBE_STOP_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
 #define PVBE_SUP_TICK_MS	100
 #define PVBE_ACCEPTS_PER_SEC	100	/* a QEMU connects once per boot */
+#define PVBE_DEAD_WORKER_MSGS	256	/* read from a worker that died */
 
 static sigset_t sup_oldmask;
 static bool stopping;
@@ -126,7 +127,7 @@ int pvbe_guest_new(struct pvbe_guest_cfg *gc, struct pvbe_guest **out)
 		return -ENOMEM;
 	}
 	g->cfg = gc;
-	g->listen_fd = g->conn_fd = g->shm_fd = g->ram_fd = -1;
+	g->listen_fd = g->conn_fd = g->shm_fd = g->ram_fd = g->log_fd = -1;
 	g->pair[0] = g->pair[1] = -1;
 	g->mem.fd = -1;
 	for (v = 0; v < PVIO_MAX_VECTORS; v++)
@@ -210,6 +211,8 @@ void pvbe_guest_free(struct pvbe_guest *g)
 		close(g->pair[1]);
 	if (g->persist)
 		munmap(g->persist, sizeof(*g->persist));
+	if (g->log_fd >= 0)
+		close(g->log_fd);
 	free(g->cfg);
 	free(g);
 }
@@ -229,7 +232,7 @@ static void send_ram(struct pvbe_guest *g)
 	}
 	fd = g->ram_fd;
 	if (pvbe_msg_send(g->pair[0], PVBE_MSG_RAM, (uint64_t)err, 0, 0, NULL, 0,
-			  &fd, err ? 0 : 1))
+			  &fd, err ? 0 : 1) && pvbe_ratelimit(&g->sup_rl, g->tag))
 		pvbe_warn(g->tag, "tell the worker about guest RAM: %s", strerror(errno));
 }
 
@@ -244,7 +247,7 @@ static bool worker_msg(struct pvbe_guest *g)
 	if (r == -EAGAIN || r == 0)
 		return false;
 	if (r < 0) {
-		if (pvbe_ratelimit(&accept_rl, g->tag))
+		if (pvbe_ratelimit(&g->sup_rl, g->tag))
 			pvbe_warn(g->tag, "malformed message from the worker: %s", strerror(-r));
 		return true;
 	}
@@ -253,9 +256,12 @@ static bool worker_msg(struct pvbe_guest *g)
 		send_ram(g);
 		break;
 	case PVBE_MSG_RAM_OFFER:
-		/* A frontend's own RAM, for a guest configured without a file. */
+		/*
+		 * A frontend's own RAM, for a guest configured without a file;
+		 * from the client attached now (b: its id), not an earlier one.
+		 */
 		if (nfds == 1 && g->conn_fd >= 0 && g->ram_fd < 0 &&
-		    !g->cfg->ram_path[0] && rx->a) {
+		    !g->cfg->ram_path[0] && rx->a && rx->b == g->client_id) {
 			g->ram_fd = fds[0];
 			g->ram_size = rx->a;
 			nfds = 0;
@@ -265,7 +271,7 @@ static bool worker_msg(struct pvbe_guest *g)
 		pvbe_control_reply(g, rx->a, rx->data);
 		break;
 	default:
-		if (pvbe_ratelimit(&accept_rl, g->tag))
+		if (pvbe_ratelimit(&g->sup_rl, g->tag))
 			pvbe_warn(g->tag, "unexpected message %u from the worker", rx->op);
 		break;
 	}
@@ -284,6 +290,119 @@ static void on_worker_msg(int fd, uint32_t events, void *arg)
 	/* A bounded batch: a flooding worker does not starve the others. */
 	for (n = 0; n < 16 && worker_msg(g); n++)
 		;
+}
+
+/* ---- the workers' logs --------------------------------------------------------- */
+
+/* Is @tag this guest's own ("g1", "g1/net0")? */
+static bool own_tag(const struct pvbe_guest *g, const char *tag)
+{
+	size_t n = strlen(g->cfg->name);
+
+	return !strncmp(tag, g->cfg->name, n) && (tag[n] == '\0' || tag[n] == '/');
+}
+
+/*
+ * One line from @g's worker.  Whatever the worker writes is its guest's:
+ * a record naming another guest's tag is logged under this one, with the
+ * tag it claimed; control characters become '?'; and no worker logs more
+ * than PVBE_LOG_BUDGET lines in PVBE_LOG_WINDOW_MS.
+ */
+static void relay_line(struct pvbe_guest *g, char *line)
+{
+	char *tag = NULL, *msg = line, *p, quoted[PVBE_LOG_LINE_MAX + 80];
+	uint64_t now = pvbe_now_ms();
+	int level = PVBE_LOG_INFO;
+
+	if (now - g->log_window >= PVBE_LOG_WINDOW_MS) {
+		if (g->log_dropped)
+			pvbe_warn(g->tag, "%u lines of worker %d's log suppressed", g->log_dropped,
+				  (int)g->worker);
+		g->log_window = now;
+		g->log_lines = g->log_dropped = 0;
+	}
+	if (g->log_lines >= PVBE_LOG_BUDGET) {
+		g->log_dropped++;
+		return;
+	}
+	g->log_lines++;
+	if (line[0] == PVBE_LOG_RECORD && line[1] >= '0' && line[1] <= '0' + PVBE_LOG_DEBUG &&
+	    line[2] == '\t' && (p = strchr(line + 3, '\t'))) {
+		level = line[1] - '0';
+		tag = line + 3;
+		*p = '\0';
+		msg = p + 1;
+	}
+	for (p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (tag && !own_tag(g, tag)) {
+		for (p = tag; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		snprintf(quoted, sizeof(quoted), "(claims tag '%.64s') %s", tag, msg);
+		msg = quoted;
+		tag = NULL;
+	}
+	if (level <= pvbe_log_level)
+		pvbe_log_line((int)g->worker, level, tag ? tag : g->tag, msg);
+}
+
+/* Read what the worker wrote; false at its end (or an error). */
+static bool relay_read(struct pvbe_guest *g)
+{
+	char *nl, *start;
+	ssize_t n;
+
+	n = read(g->log_fd, g->log_buf + g->log_len, sizeof(g->log_buf) - 1 - g->log_len);
+	if (n <= 0)
+		return n < 0 && errno == EAGAIN;
+	g->log_len += (unsigned int)n;
+	g->log_buf[g->log_len] = '\0';
+	start = g->log_buf;
+	while ((nl = memchr(start, '\n', g->log_len - (unsigned int)(start - g->log_buf)))) {
+		*nl = '\0';
+		relay_line(g, start);
+		start = nl + 1;
+	}
+	g->log_len -= (unsigned int)(start - g->log_buf);
+	memmove(g->log_buf, start, g->log_len);
+	/* A line longer than the buffer: what there is, as a line. */
+	if (g->log_len == sizeof(g->log_buf) - 1) {
+		g->log_buf[g->log_len] = '\0';
+		relay_line(g, g->log_buf);
+		g->log_len = 0;
+	}
+	return true;
+}
+
+static void relay_close(struct pvbe_guest *g)
+{
+	if (g->log_fd < 0)
+		return;
+	if (g->log_len) {
+		g->log_buf[g->log_len] = '\0';
+		relay_line(g, g->log_buf);
+		g->log_len = 0;
+	}
+	pvbe_loop_del(g->log_fd);
+	close(g->log_fd);
+	g->log_fd = -1;
+}
+
+static void on_worker_log(int fd, uint32_t events, void *arg)
+{
+	struct pvbe_guest *g = arg;
+	int n;
+
+	(void)fd;
+	(void)events;
+	/* A bounded batch: a flooding worker does not starve the others. */
+	for (n = 0; n < 16; n++)
+		if (!relay_read(g)) {
+			relay_close(g);
+			return;
+		}
 }
 
 /* ---- workers ------------------------------------------------------------------ */
@@ -328,13 +447,32 @@ static void forget_other_guests(struct pvbe_guest *self)
 	}
 }
 
+/* In a new worker: stdin and stdout /dev/null, stderr the log pipe. */
+static void worker_stdio(int log_w)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(log_w, 2) < 0)
+		_exit(1);
+	close(null);
+	close(log_w);
+	pvbe_log_to_supervisor = true;
+}
+
 static void worker_spawn(struct pvbe_guest *g)
 {
 	pid_t pid, sup_pid = getpid();
-	int sp[2];
+	int sp[2], lp[2];
 
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		pvbe_err(g->tag, "worker: pipe: %s", strerror(errno));
+		g->restart_at = pvbe_now_ms() + 1000;
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
 		pvbe_err(g->tag, "worker: socketpair: %s", strerror(errno));
+		close(lp[0]);
+		close(lp[1]);
 		g->restart_at = pvbe_now_ms() + 1000;
 		return;
 	}
@@ -343,6 +481,8 @@ static void worker_spawn(struct pvbe_guest *g)
 	pid = fork();
 	if (pid < 0) {
 		pvbe_err(g->tag, "worker: fork: %s", strerror(errno));
+		close(lp[0]);
+		close(lp[1]);
 		close(sp[0]);
 		close(sp[1]);
 		g->pair[0] = g->pair[1] = -1;
@@ -360,6 +500,7 @@ static void worker_spawn(struct pvbe_guest *g)
 		if (getppid() != sup_pid)
 			_exit(1);
 		setsid();
+		worker_stdio(lp[1]);
 		sigprocmask(SIG_SETMASK, &sup_oldmask, NULL);
 		forget_other_guests(g);
 		pvbe.self = g;
@@ -369,8 +510,15 @@ static void worker_spawn(struct pvbe_guest *g)
 		_exit(pvbe_worker_main(g) ? 1 : 0);
 	}
 	close(sp[1]);
+	close(lp[1]);
 	g->pair[1] = -1;
 	g->worker = pid;
+	relay_close(g);		/* the last worker's, if it is still open */
+	g->log_fd = lp[0];
+	g->log_len = 0;
+	if (fcntl(g->log_fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    pvbe_loop_add(g->log_fd, EPOLLIN, on_worker_log, g))
+		pvbe_err(g->tag, "worker %d: cannot read its log", (int)pid);
 	if (pvbe_loop_add(g->pair[0], EPOLLIN, on_worker_msg, g))
 		pvbe_err(g->tag, "worker %d: cannot watch its messages", (int)pid);
 	if (g->restarts)
@@ -385,10 +533,19 @@ static void guest_finish_remove(struct pvbe_guest *g);
 static void worker_died(struct pvbe_guest *g, int status)
 {
 	uint64_t now = pvbe_now_ms();
+	int n;
 
-	/* Take every message the dead worker sent first (a RAM offer). */
-	while (worker_msg(g))
+	/*
+	 * Take what the dead worker sent first (a RAM offer), a bounded
+	 * number: a worker could have handed its end to someone who keeps
+	 * writing.
+	 */
+	for (n = 0; n < PVBE_DEAD_WORKER_MSGS && worker_msg(g); n++)
 		;
+	/* Its last words (a sanitizer report) before the news of its death. */
+	for (n = 0; n < 64 && g->log_fd >= 0 && relay_read(g); n++)
+		;
+	relay_close(g);
 	pvbe_loop_del(g->pair[0]);
 	close(g->pair[0]);
 	g->pair[0] = -1;
@@ -457,9 +614,13 @@ static void conn_drop(struct pvbe_guest *g, const char *why)
 		return;
 	pvbe_info(g->tag, "peer %u gone (%s)", g->client_id, why);
 	conn_close_fds(g);
+	/* A worker that cannot be told is replaced; the next starts clean. */
 	if (g->worker && g->pair[0] >= 0 &&
-	    pvbe_msg_send(g->pair[0], PVBE_MSG_GONE, 0, 0, 0, NULL, 0, NULL, 0))
-		pvbe_warn(g->tag, "tell the worker the client left: %s", strerror(errno));
+	    pvbe_msg_send(g->pair[0], PVBE_MSG_GONE, 0, 0, 0, NULL, 0, NULL, 0)) {
+		pvbe_warn(g->tag, "tell worker %d the client left: %s; replacing the worker",
+			  (int)g->worker, strerror(errno));
+		kill(g->worker, SIGKILL);
+	}
 }
 
 static void on_conn(int fd, uint32_t events, void *arg)
@@ -531,7 +692,7 @@ static void on_accept(int lfd, uint32_t events, void *arg)
 	if (++g->accepts >= PVBE_ACCEPTS_PER_SEC && !g->listen_paused) {
 		pvbe_loop_del(g->listen_fd);
 		g->listen_paused = true;
-		if (pvbe_ratelimit(&accept_rl, g->tag))
+		if (pvbe_ratelimit(&g->sup_rl, g->tag))
 			pvbe_warn(g->tag, "%u clients within a second: not accepting more this second",
 				  g->accepts);
 	}
@@ -554,11 +715,17 @@ static void on_accept(int lfd, uint32_t events, void *arg)
 	if (g->cfg->ram_path[0])
 		g->ram_fd = open(g->cfg->ram_path, O_RDWR | O_CLOEXEC);
 	pvbe_info(g->tag, "peer %u connected, generation %u", g->client_id, g->generation);
+	/*
+	 * A worker that cannot be told (gone, not yet reaped; or not
+	 * reading its messages) is replaced, and the next one takes the
+	 * connection over: QEMU keeps its connection either way.  No
+	 * worker (on hold): the next one takes it over too.
+	 */
 	if (g->worker && send_conn(g)) {
-		pvbe_warn(g->tag, "hand the client to the worker: %s", strerror(errno));
-		conn_drop(g, "worker unreachable");
+		pvbe_warn(g->tag, "hand the client to worker %d: %s; replacing the worker",
+			  (int)g->worker, strerror(errno));
+		kill(g->worker, SIGKILL);
 	}
-	/* No worker (on hold): the next one takes the connection over. */
 }
 
 static void pause_listeners(void)

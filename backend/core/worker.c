@@ -271,7 +271,7 @@ static void on_conn(int fd, uint32_t events, void *arg)
 		pvbe_info(g->tag, "frontend RAM cannot be sealed against shrinking (%s)",
 			  strerror(errno));
 	/* The supervisor keeps a copy for the next worker. */
-	pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_RAM_OFFER, size, 0, 0, NULL, 0, &rfd, 1);
+	pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_RAM_OFFER, size, g->client_id, 0, NULL, 0, &rfd, 1);
 	ret = map_ram(g, rfd, size);
 	if (ret) {
 		begin_leave(g, "bad RAM offer");

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "transport/memtable.h"
 #include "pvio_abi.h"
 
@@ -248,6 +249,14 @@ struct pvbe_guest {
 	int pair[2];			/* [0] supervisor end, [1] worker end */
 	unsigned int restarts;		/* worker deaths in this period */
 	uint64_t restart_period;	/* ms, start of that period */
+	struct pvbe_ratelimit sup_rl;	/* (S) the supervisor's warnings about it */
+	/* (S) the worker's stderr: a pipe, relayed line by line (log.h) */
+	int log_fd;
+	unsigned int log_len;		/* bytes of a partial line in log_buf */
+	unsigned int log_lines;		/* relayed in this window */
+	unsigned int log_dropped;	/* over the budget in this window */
+	uint64_t log_window;		/* ms, start of the window */
+	char log_buf[PVBE_LOG_LINE_MAX];
 	uint64_t restart_at;		/* ms, back-off: no worker until then */
 	bool removing;			/* guest remove: stop the worker, then free */
 	unsigned int accepts;		/* clients accepted this second */

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1055,6 +1056,123 @@ TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
 		fprintf(stderr, "# entries in the worker's root: expected 0, got %d\n", entries);
 		EXPECT_EQ(0, entries);
 	}
+	HONEST_UNTOUCHED();
+}
+
+/* Bytes @c in file @path. */
+static long count_byte(const char *path, int c)
+{
+	long n = 0;
+	FILE *f = fopen(path, "r");
+	int ch;
+
+	while (f && (ch = fgetc(f)) != EOF)
+		n += ch == c;
+	if (f)
+		fclose(f);
+	return f ? n : -1;
+}
+
+/*
+ * The second review's finding 10: workers wrote straight to pviod's
+ * stderr (and had its stdin): a worker its guest owned could log lines
+ * as another guest or as the supervisor, with terminal escapes, as many
+ * as it liked.  Now its stderr is a pipe the supervisor reads: lines
+ * are the guest's whatever tag they claim, control characters are
+ * masked, and at most 2000 lines per 10 s get through.
+ */
+TEST_F(iso, a_worker_cannot_forge_or_flood_the_log)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1"), forged, as_g2, k;
+	char path[64], link[128], json[4096];
+	ssize_t n;
+
+	ASSERT_LT(0, wpid);
+	for (k = 0; k < 3; k++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", wpid, k);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		fprintf(stderr, "# worker fd %d: %s (expected %s)\n", k, link,
+			k < 2 ? "/dev/null" : "a pipe");
+		if (k < 2) {
+			EXPECT_STREQ("/dev/null", link);
+		} else {
+			EXPECT_EQ(0, strncmp(link, "pipe:", 5));
+		}
+	}
+	ASSERT_EQ(0, control(self->ctl, "test-log g1 g2 5000", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"logged\":5000"));
+	msleep(500);
+	forged = log_count(self->log, "forged line");
+	as_g2 = log_count(self->log, " g2: forged line");
+	fprintf(stderr, "# 5000 forged lines as g2: expected 1..2000 in the log, got %d; as g2 expected 0, got %d; escape bytes expected 0, got %ld\n",
+		forged, as_g2, count_byte(self->log, 0x1b));
+	EXPECT_LT(0, forged);
+	EXPECT_GE(2000, forged);
+	EXPECT_EQ(0, as_g2);
+	EXPECT_LT(0, log_count(self->log, "g1: (claims tag 'g2') forged line"));
+	EXPECT_EQ(0, count_byte(self->log, 0x1b));
+	EXPECT_EQ(0, count_byte(self->log, 0x07));
+	HONEST_UNTOUCHED();
+}
+
+/*
+ * The second review's finding 7: when the supervisor could not hand a
+ * new client to the worker (a worker not reading its messages, its
+ * socket full; or one that had just died), it dropped QEMU's connection.
+ * Now the worker is replaced and the next one takes the client over.
+ * Here g1's worker is stopped and its socket filled with control
+ * requests; then g1's QEMU restarts.
+ */
+TEST_F(iso, a_client_is_kept_when_the_worker_reads_no_messages)
+{
+	int wpid = guest_worker_pid(self->ctl, "g1"), fds[60], i, round;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char req[] = "status g1 echo0\n";
+	bool full = false;
+	char buf[512];
+	ssize_t n;
+
+	ASSERT_LT(0, wpid);
+	strncpy(sa.sun_path, self->ctl, sizeof(sa.sun_path) - 1);
+	ASSERT_EQ(0, kill(wpid, SIGSTOP));
+	/* Requests the stopped worker never reads, until its socket is full. */
+	for (round = 0; round < 20 && !full; round++) {
+		for (i = 0; i < 60; i++) {
+			fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fds[i] >= 0 && (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) ||
+					    send(fds[i], req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
+		}
+		for (i = 0; i < 60; i++) {
+			struct pollfd p = { .fd = fds[i], .events = POLLIN };
+
+			if (fds[i] < 0)
+				continue;
+			if (poll(&p, 1, 1500) == 1 && (n = read(fds[i], buf, sizeof(buf) - 1)) > 0) {
+				buf[n] = '\0';
+				full |= strstr(buf, "no worker running") != NULL;
+			}
+			close(fds[i]);
+		}
+	}
+	fprintf(stderr, "# g1's worker socket full after %d rounds of 60 requests: %s\n", round,
+		full ? "yes" : "no");
+	ASSERT_TRUE(full);
+	/* QEMU restarts: the old client goes, a new one comes. */
+	pvfront_close(&self->att);
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	i = pvfront_wait_ready(&self->att, 8000);
+	fprintf(stderr, "# the new client: expected READY, got %s; worker %d replaced by %d\n",
+		i ? "no window" : "READY", wpid, guest_worker_pid(self->ctl, "g1"));
+	if (guest_worker_pid(self->ctl, "g1") == wpid)
+		kill(wpid, SIGCONT);
+	ASSERT_EQ(0, i);
+	EXPECT_NE(wpid, guest_worker_pid(self->ctl, "g1"));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
 }
 
