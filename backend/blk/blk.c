@@ -510,6 +510,25 @@ static int blk_stop(struct pvbe_dev *dev)
 	return (int)n;
 }
 
+/* ops->claim: an image by inode, a block device by number; read-only ones may be shared. */
+static int blk_claim(struct pvbe_dev *dev, char *buf, size_t len, bool *shared)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+	struct stat st;
+
+	/* Before setup (the check comes first), by path. */
+	if (bd->fd >= 0 ? fstat(bd->fd, &st) < 0 : stat(bd->path, &st) < 0)
+		return 0;
+	bd->is_bdev = S_ISBLK(st.st_mode);
+	if (bd->is_bdev)
+		snprintf(buf, len, "block device %u:%u", major(st.st_rdev), minor(st.st_rdev));
+	else
+		snprintf(buf, len, "image inode %llu on %u:%u", (unsigned long long)st.st_ino,
+			 major(st.st_dev), minor(st.st_dev));
+	*shared = bd->readonly;
+	return 1;
+}
+
 const struct pvbe_dev_ops pvbe_blk_ops = {
 	.type = PVIO_DEV_BLK,
 	.name = "blk",
@@ -520,6 +539,7 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.setup = blk_setup,
 	.uninit = blk_uninit,
 	.host_fds = blk_host_fds,
+	.claim = blk_claim,
 	.prepare = blk_prepare,
 	.init = blk_init,
 	.request = pvbe_blk_request,

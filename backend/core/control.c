@@ -278,7 +278,8 @@ struct ctl_req {
 	bool used;
 	int fd;				/* the client */
 	uint64_t id;
-	uint64_t deadline;		/* ms */
+	uint64_t deadline;		/* ms: for the request, then for the answers */
+	bool reading;			/* no request yet */
 	unsigned int waiting;		/* worker answers still to come */
 	struct json_object *resp;	/* what goes back */
 	/* list: one entry per guest, filled as workers answer */
@@ -554,6 +555,8 @@ static void on_client(int fd, uint32_t events, void *arg)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	pvbe_loop_del(fd);
+	r->reading = false;
+	r->deadline = pvbe_now_ms() + PVBE_CTL_TIMEOUT_MS;
 	if (n <= 0) {
 		close(fd);
 		memset(r, 0, sizeof(*r));
@@ -591,6 +594,7 @@ void pvbe_control_accept(int lfd, uint32_t events, void *arg)
 		close(fd);
 		return;
 	}
+	r->reading = true;
 	if (pvbe_loop_add(fd, EPOLLIN, on_client, r)) {
 		close(fd);
 		memset(r, 0, sizeof(*r));
@@ -675,7 +679,7 @@ void pvbe_control_guest_removed(struct pvbe_guest *g)
 	}
 }
 
-/* Answers that are late: go without them. */
+/* Clients that send nothing, and answers that are late: go without them. */
 void pvbe_control_tick(uint64_t now)
 {
 	int i, k;
@@ -683,6 +687,13 @@ void pvbe_control_tick(uint64_t now)
 	for (i = 0; i < PVBE_CTL_PENDING; i++) {
 		struct ctl_req *r = &reqs[i];
 
+		/* A client that sends nothing does not keep its slot. */
+		if (r->used && r->reading && now >= r->deadline) {
+			pvbe_loop_del(r->fd);
+			close(r->fd);
+			memset(r, 0, sizeof(*r));
+			continue;
+		}
 		if (!r->used || (!r->waiting && !r->removing) || now < r->deadline)
 			continue;
 		if (r->removing) {

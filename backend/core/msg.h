@@ -32,6 +32,8 @@ enum pvbe_msg_op {
 	PVBE_MSG_RAM_OFFER,	/* fd: the frontend's RAM memfd; a: size;
 				 * b: the client's id */
 	PVBE_MSG_CTL_REPLY,	/* a: request id; data: one JSON object */
+	PVBE_MSG_DROP,		/* disconnect client a (it broke the protocol);
+				 * data: why */
 };
 
 #define PVBE_CONN_RAM		1

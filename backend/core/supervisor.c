@@ -236,6 +236,8 @@ static void send_ram(struct pvbe_guest *g)
 		pvbe_warn(g->tag, "tell the worker about guest RAM: %s", strerror(errno));
 }
 
+static void conn_drop(struct pvbe_guest *g, const char *why);
+
 /* One message from @g's worker; false when there is none (or it is gone). */
 static bool worker_msg(struct pvbe_guest *g)
 {
@@ -269,6 +271,11 @@ static bool worker_msg(struct pvbe_guest *g)
 		break;
 	case PVBE_MSG_CTL_REPLY:
 		pvbe_control_reply(g, rx->a, rx->data);
+		break;
+	case PVBE_MSG_DROP:
+		/* The worker's word against its own guest's client only. */
+		if (g->conn_fd >= 0 && rx->a == g->client_id)
+			conn_drop(g, "the worker dropped it: protocol error or bad setup");
 		break;
 	default:
 		if (pvbe_ratelimit(&g->sup_rl, g->tag))
@@ -781,6 +788,43 @@ struct pvbe_guest *pvbe_guest_find(const char *name)
 	return NULL;
 }
 
+/*
+ * Is a host resource of @g's devices (a TAP, an image) held by another
+ * guest?  Two guests on one TAP would share its traffic; on one image
+ * they would write under each other.  Read-only images may be shared.
+ */
+static int claims_conflict(struct pvbe_guest *g)
+{
+	char mine[160], theirs[160];
+	bool my_shared, their_shared;
+	int i, j, k;
+
+	for (j = 0; j < g->ndev; j++) {
+		struct pvbe_dev *d = &g->dev[j];
+
+		if (!d->ops->claim || !d->ops->claim(d, mine, sizeof(mine), &my_shared))
+			continue;
+		for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+			struct pvbe_guest *o = pvbe.guests[i];
+
+			if (!o || o == g)
+				continue;
+			for (k = 0; k < o->ndev; k++) {
+				struct pvbe_dev *od = &o->dev[k];
+
+				if (od->ops != d->ops || !od->ops->claim || !od->set_up ||
+				    !od->ops->claim(od, theirs, sizeof(theirs), &their_shared) ||
+				    strcmp(mine, theirs) || (my_shared && their_shared))
+					continue;
+				pvbe_err(d->tag, "%s is %s's already%s", mine, od->tag,
+					 my_shared || their_shared ? " (shared only if read-only for both)" : "");
+				return -EBUSY;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Open what the guest needs on the host and start its worker. */
 static int guest_open(struct pvbe_guest *g)
 {
@@ -792,6 +836,10 @@ static int guest_open(struct pvbe_guest *g)
 		g->listen_fd = -1;
 		return ret;
 	}
+	/* Before setup: attaching to another guest's TAP would take its traffic at once. */
+	ret = claims_conflict(g);
+	if (ret)
+		return ret;
 	for (j = 0; j < g->ndev; j++) {
 		struct pvbe_dev *d = &g->dev[j];
 
@@ -836,12 +884,20 @@ int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len)
 			snprintf(err, len, "guest %s exists already", gc->name);
 			ret = -EEXIST;
 		}
-		for (k = 0; !ret && k < PVBE_MAX_GUESTS; k++)
-			if (pvbe.guests[k] && !strcmp(pvbe.guests[k]->cfg->socket, gc->socket)) {
+		for (k = 0; !ret && k < PVBE_MAX_GUESTS; k++) {
+			if (!pvbe.guests[k])
+				continue;
+			if (!strcmp(pvbe.guests[k]->cfg->socket, gc->socket)) {
 				snprintf(err, len, "guest %s: socket %s is guest %s's",
 					 gc->name, gc->socket, pvbe.guests[k]->cfg->name);
 				ret = -EEXIST;
+			} else if (gc->ram_path[0] &&
+				   !strcmp(pvbe.guests[k]->cfg->ram_path, gc->ram_path)) {
+				snprintf(err, len, "guest %s: RAM file %s is guest %s's",
+					 gc->name, gc->ram_path, pvbe.guests[k]->cfg->name);
+				ret = -EEXIST;
 			}
+		}
 		slot = free_slot();
 		if (!ret && slot < 0) {
 			snprintf(err, len, "guest %s: already %d guests", gc->name, PVBE_MAX_GUESTS);

@@ -230,6 +230,21 @@ static void watch_doorbells(struct pvbe_guest *g, bool on)
 
 static void begin_leave(struct pvbe_guest *g, const char *why);
 
+/*
+ * The client broke the protocol: we leave it, and the supervisor closes
+ * its connection (it holds a copy: closing ours alone would leave QEMU
+ * connected to nobody, and the guest without its devices until it
+ * reconnected).
+ */
+static void drop_client(struct pvbe_guest *g, const char *why)
+{
+	if (pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_DROP, g->client_id, 0, 0, why,
+			  strlen(why) + 1, NULL, 0))
+		pvbe_warn(g->tag, "ask the supervisor to drop peer %u: %s", g->client_id,
+			  strerror(errno));
+	begin_leave(g, why);
+}
+
 /* The one message a client may send: a frontend's RAM offer (protocol 2.3). */
 static void on_conn(int fd, uint32_t events, void *arg)
 {
@@ -251,7 +266,7 @@ static void on_conn(int fd, uint32_t events, void *arg)
 	}
 	if (ret < 0) {
 		pvbe_err(g->tag, "malformed message from peer %u: dropping it", g->client_id);
-		begin_leave(g, "protocol error");
+		drop_client(g, "protocol error");
 		return;
 	}
 	if (g->mem_ready || g->cfg->ram_path[0] || !size || size > (1ull << 40)) {
@@ -259,7 +274,7 @@ static void on_conn(int fd, uint32_t events, void *arg)
 			 g->mem_ready ? " again" : g->cfg->ram_path[0] ?
 			 " but the configuration names a RAM file" : "");
 		close(rfd);
-		begin_leave(g, "bad RAM offer");
+		drop_client(g, "bad RAM offer");
 		return;
 	}
 	/*
@@ -274,7 +289,7 @@ static void on_conn(int fd, uint32_t events, void *arg)
 	pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_RAM_OFFER, size, g->client_id, 0, NULL, 0, &rfd, 1);
 	ret = map_ram(g, rfd, size);
 	if (ret) {
-		begin_leave(g, "bad RAM offer");
+		drop_client(g, "bad RAM offer");
 		return;
 	}
 	pvbe_guest_ram_result(g, 0);	/* a start may have waited for RAM */
@@ -354,7 +369,14 @@ static void on_new_client(struct pvbe_guest *g, const struct pvbe_msg *m, int *f
 	g->generation = (uint32_t)m->c;
 	if (adopt(g, false)) {
 		pvbe_err(g->tag, "cannot serve peer %u", g->client_id);
-		begin_leave(g, "setup failed");
+		if (g->connected) {
+			drop_client(g, "setup failed");
+		} else {
+			/* Not ours yet: nothing to stop, only fds to close. */
+			pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_DROP, g->client_id, 0, 0,
+				      "setup failed", sizeof("setup failed"), NULL, 0);
+			close_conn_fds(g);
+		}
 	}
 }
 

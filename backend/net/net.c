@@ -446,6 +446,18 @@ static int net_stop(struct pvbe_dev *dev)
 	return 0;
 }
 
+/* ops->claim: the TAP (a DPDK port is claimed by its worker's EAL). */
+static int net_claim(struct pvbe_dev *dev, char *buf, size_t len, bool *shared)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+
+	if (nd->null || nd->dpdk || !nd->tap[0])
+		return 0;
+	snprintf(buf, len, "TAP %s", nd->tap);
+	*shared = false;
+	return 1;
+}
+
 const struct pvbe_dev_ops pvbe_net_ops = {
 	.type = PVIO_DEV_NET,
 	.name = "net",
@@ -456,6 +468,7 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.setup = net_setup,
 	.uninit = net_uninit,
 	.host_fds = net_host_fds,
+	.claim = net_claim,
 	.sup_control = pvbe_net_sup_control,
 	.init = net_init,
 	.request = net_request,

@@ -203,6 +203,7 @@ static void finish_reset(struct pvbe_dev *d)
 {
 	init_rings(d);
 	d->reset_pending = false;
+	d->wait_ram = false;	/* a DRIVER_OK that waited for RAM is void */
 	d->state = PVIO_DEV_S_LIVE;
 	d->broken_reason = PVIO_BROKEN_NONE;
 	d->guest_features = 0;
@@ -263,6 +264,8 @@ static void status_changed(struct pvbe_dev *d, uint32_t st)
 
 	count_event(d);
 	d->seen_status = st;
+	/* Waiting for RAM is for a DRIVER_OK still set (then set again below). */
+	d->wait_ram = false;
 	if (st == 0) {
 		dev_stop(d);
 		return;

@@ -129,6 +129,13 @@ struct pvbe_dev_ops {
 	/* Supervisor: the fds setup opened that the worker needs; the
 	 * sandbox closes every other one.  Returns how many it stored. */
 	int (*host_fds)(struct pvbe_dev *dev, int *fds, int max);
+	/*
+	 * Supervisor, before setup: the host resource the device will hold that
+	 * no other guest may hold too ("TAP pvtap0", "image 8:1/1234"), in
+	 * @buf; *@shared when another guest may hold it as well if it too
+	 * says shared (a read-only image).  0 when it holds none.
+	 */
+	int (*claim)(struct pvbe_dev *dev, char *buf, size_t len, bool *shared);
 	/* Supervisor: the privileged half of a control request the class
 	 * knows (a TAP's carrier); 0, 1 to forward it to the worker, or
 	 * -errno with @err set. */

@@ -1177,6 +1177,66 @@ TEST_F(iso, a_client_is_kept_when_the_worker_reads_no_messages)
 }
 
 /*
+ * The second review's finding 11: a control client that connected and
+ * sent nothing held one of the 64 request slots for ever; 64 of them
+ * locked the operator out.  Now a client has a second to send its line.
+ */
+TEST_F(iso, idle_control_clients_do_not_lock_out_the_operator)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char json[65536];
+	int fds[80], i, ok;
+
+	strncpy(sa.sun_path, self->ctl, sizeof(sa.sun_path) - 1);
+	for (i = 0; i < 80; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	msleep(1500);
+	ok = control(self->ctl, "list", json, sizeof(json)) == 0 && strstr(json, "\"guests\"");
+	fprintf(stderr, "# list after 80 idle control clients: expected an answer, got %s\n",
+		ok ? "one" : "none");
+	EXPECT_TRUE(ok);
+	for (i = 0; i < 80; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	HONEST_UNTOUCHED();
+}
+
+/*
+ * The second review's finding 11: a client that broke the protocol was
+ * left by its worker, but the supervisor kept its connection open: QEMU
+ * stayed connected to nobody.  Now the connection is closed, and the
+ * client can come back.
+ */
+TEST_F(iso, a_client_that_breaks_the_protocol_is_disconnected)
+{
+	struct pollfd p = { .fd = self->att.sock, .events = POLLIN | POLLRDHUP };
+	const char junk[16] = "not a RAM offer";
+	char buf[64];
+	ssize_t n = -1;
+	int r;
+
+	ASSERT_EQ((ssize_t)sizeof(junk), send(self->att.sock, junk, sizeof(junk), MSG_NOSIGNAL));
+	r = poll(&p, 1, 3000);
+	if (r == 1)
+		n = recv(self->att.sock, buf, sizeof(buf), MSG_DONTWAIT);
+	fprintf(stderr, "# after 16 bytes of junk: expected the connection closed (read 0), got %s (%zd)\n",
+		r == 1 ? "an event" : "nothing in 3 s", n);
+	EXPECT_EQ(0, n);
+	EXPECT_LE(1, log_count(self->log, "the worker dropped it"));
+	pvfront_close(&self->att);
+	ASSERT_EQ(0, pvfront_connect(&self->att, self->sock1, RAM1));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->att, 5000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->att, 0, 0, 2, &self->ad));
+	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
+	HONEST_UNTOUCHED();
+}
+
+/*
  * A worker that does not notice its supervisor's death (stopped here;
  * taken over, in life) still dies with it: the parent-death signal
  * survives the uid drop.
@@ -1316,6 +1376,120 @@ static void write_file(const char *path, const char *text)
 		fputs(text, f);
 		fclose(f);
 	}
+}
+
+/*
+ * The second review's finding 11: nothing stopped two guests from naming
+ * the same image, RAM file or TAP -- they would write under each other or
+ * share each other's traffic.  Read-only images may be shared.  (The TAP:
+ * net_test two_guests_cannot_share_a_tap.)
+ */
+TEST(one_guests_image_or_ram_file_is_not_anothers)
+{
+	char dir[64] = "/tmp/pvio-isoclaim-XXXXXX", cfg[96], log[96], ctl[96], add[96],
+	     img[96], ro[96], link_[96], ram[96], text[2048], req[256], json[65536];
+	const char *names[] = { "img", "ro", "ram" };
+	int i, fd;
+	pid_t pid;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(add, sizeof(add), "%s/add.ini", dir);
+	snprintf(img, sizeof(img), "%s/disk.img", dir);
+	snprintf(ro, sizeof(ro), "%s/base.img", dir);
+	snprintf(link_, sizeof(link_), "%s/other-name.img", dir);
+	snprintf(ram, sizeof(ram), "%s/g1.ram", dir);
+	for (i = 0; i < 2; i++) {
+		fd = open(i ? ro : img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, ftruncate(fd, 1 << 20));
+		close(fd);
+	}
+	ASSERT_EQ(0, symlink(img, link_));
+	snprintf(text, sizeof(text), "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n"
+		 "[guest g1]\nsocket = %s/g1.sock\nram = %s\nram_size = 8M\n"
+		 "[device g1 disk]\ntype = blk\npath = %s\ncache = writeback\n"
+		 "[device g1 base]\ntype = blk\npath = %s\nreadonly = yes\ncache = writeback\n",
+		 ctl, HB_MS, dir, ram, img, ro);
+	write_file(cfg, text);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	for (i = 0; i < 3; i++) {
+		/* The same image by another name; the same RAM file; and the shared base. */
+		if (i == 0)
+			snprintf(text, sizeof(text), "[guest g2]\nsocket = %s/g2.sock\n"
+				 "[device g2 d]\ntype = blk\npath = %s\ncache = writeback\n", dir, link_);
+		else if (i == 1)
+			snprintf(text, sizeof(text), "[guest g3]\nsocket = %s/g3.sock\n"
+				 "[device g3 d]\ntype = blk\npath = %s\nreadonly = yes\ncache = writeback\n",
+				 dir, ro);
+		else
+			snprintf(text, sizeof(text), "[guest g4]\nsocket = %s/g4.sock\nram = %s\n"
+				 "ram_size = 8M\n[device g4 e]\ntype = echo\n", dir, ram);
+		write_file(add, text);
+		snprintf(req, sizeof(req), "guest add %s", add);
+		ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+		fprintf(stderr, "# guest add (%s): %s", names[i], json);
+		if (i == 1) {
+			EXPECT_NE(NULL, strstr(json, "\"added\":1"));
+		} else {
+			EXPECT_NE(NULL, strstr(json, "\"error\""));
+			EXPECT_NE(NULL, strstr(json, i ? "is guest g1's" : "is g1\\/disk's already"));
+		}
+	}
+	ASSERT_EQ(0, control(ctl, "list", json, sizeof(json)));
+	EXPECT_EQ(NULL, strstr(json, "\"g2\""));
+	EXPECT_EQ(NULL, strstr(json, "\"g4\""));
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	snprintf(text, sizeof(text), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(text);
+}
+
+/*
+ * The second review's finding 11: a device whose DRIVER_OK waited for
+ * the guest's RAM kept waiting after the guest reset it, and was marked
+ * BROKEN when the RAM file then turned out to be missing -- a device the
+ * guest had reset and not started again.  Heartbeat 1 s: the reset comes
+ * long before the worker asks for the RAM.
+ */
+TEST(a_reset_device_does_not_wait_for_ram_any_more)
+{
+	char dir[64] = "/tmp/pvio-isoram-XXXXXX", cfg[96], log[96], ctl[96], text[1024];
+	struct pvfront f;
+	struct pvfront_dev *d;
+	uint32_t state;
+	pid_t pid;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(text, sizeof(text), "[pviod]\ncontrol = %s\nheartbeat_ms = 1000\n"
+		 "[guest g]\nsocket = %s/g.sock\nram = %s/missing.ram\nram_size = 8M\n"
+		 "[device g e]\ntype = echo\n", ctl, dir, dir);
+	write_file(cfg, text);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, pvfront_connect(&f, strcat(strcpy(text, dir), "/g.sock"), 0));
+	ASSERT_EQ(0, pvfront_wait_ready(&f, 5000));
+	/* DRIVER_OK (waits for RAM that is not there), then a reset at once. */
+	ASSERT_EQ(0, pvfront_dev_setup(&f, 0, 0, 1, &d));
+	msleep(100);	/* seen by the worker: a reset first would hide it */
+	ASSERT_EQ(0, pvfront_dev_reset(d, 3000));
+	msleep(2500);	/* two ticks: the worker asks for the RAM, which is missing */
+	state = pvfront_device_state(d);
+	fprintf(stderr, "# device state 2.5 s after the reset: expected LIVE (%u), got %u; log: %s\n",
+		PVIO_DEV_S_LIVE, state,
+		log_contains(log, "guest RAM is not mapped") ? "marked broken for RAM" : "no RAM error");
+	EXPECT_EQ(PVIO_DEV_S_LIVE, state);
+	pvfront_close(&f);
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	snprintf(text, sizeof(text), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(text);
 }
 
 TEST(guests_added_removed_and_reloaded_at_run_time)

@@ -1681,6 +1681,42 @@ TEST_F(net, an_rx_queue_throttled_for_errors_does_not_spin_on_its_tap)
 	EXPECT_GT(2 * hz * 30 / 100, t1 - t0);
 }
 
+/*
+ * The second review's finding 11: a second guest naming the first one's
+ * TAP attached queues to it and shared its traffic.  Now it is refused
+ * before it touches the TAP, and the first guest's traffic goes on.
+ */
+TEST_F(net, two_guests_cannot_share_a_tap)
+{
+	char add[128], req[192], json[4096];
+	uint8_t frame[300], got[512];
+	struct pvio_cpl c;
+	FILE *f;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	snprintf(add, sizeof(add), "%s/add.ini", self->dir);
+	f = fopen(add, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[guest h]\nsocket = %s/h.sock\n[device h n]\ntype = net\ntap = %s\n",
+		self->dir, self->tap);
+	fclose(f);
+	snprintf(req, sizeof(req), "guest add %s", add);
+	ASSERT_EQ(0, control(self->ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# guest add with g's TAP: %s", json);
+	EXPECT_NE(NULL, strstr(json, "is g\\/n0's already"));
+	/* g's traffic, both ways, untouched. */
+	ASSERT_EQ(0, guest_tx(self, &self->d->q[1], &plain_hdr, frame,
+			      make_frame(frame, bcast, self->config->mac, 5, sizeof(frame)), 1, 5));
+	ASSERT_EQ(0, reap_one(&self->d->q[1], &c, 2000));
+	EXPECT_EQ((ssize_t)sizeof(frame), host_recv(self->pkt, got, sizeof(got), 2000));
+	ASSERT_EQ(0, post_rx(self, &self->d->q[0], 0, BUF_LEN));
+	ASSERT_EQ(0, host_send(self->pkt, frame,
+			       make_frame(frame, self->config->mac, peer_mac, 6, sizeof(frame))));
+	ASSERT_EQ(0, reap_one(&self->d->q[0], &c, 2000));
+	EXPECT_EQ(HDR + sizeof(frame), pvio_le32_to_cpu(c.len));
+}
+
 TEST_F(net, bad_keys_are_rejected_with_their_line)
 {
 	static const struct { const char *extra; const char *msg; } cases[] = {
