@@ -367,8 +367,84 @@ static int blk_init(struct pvbe_dev *dev)
 	return 0;
 }
 
-/* ---- resize (worker, from the control socket) --------------------------- */
+/* ---- resize (supervisor grows, worker re-reads) ------------------------- */
 
+/*
+ * Check a resize to @size against the device and the backing store now
+ * (*@cur); 0, or -errno with @err set.
+ */
+static int resize_check(struct pvbe_dev *dev, const char *size, uint64_t cur, uint64_t *want,
+			char *err, size_t len)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+
+	if (pvbe_parse_size(size, want)) {
+		snprintf(err, len, "bad size '%s' (bytes, or with a K, M or G suffix)", size);
+		return -EINVAL;
+	}
+	if (bd->is_bdev) {
+		snprintf(err, len, "%s is a block device: grow it on the host, then run blk-resize without a size",
+			 bd->path);
+		return -EINVAL;
+	}
+	if (bd->readonly) {
+		snprintf(err, len, "read-only device: pviod does not grow its image");
+		return -EROFS;
+	}
+	if (*want % bd->lbs) {
+		snprintf(err, len, "size %" PRIu64 " is not a multiple of the logical block size %u",
+			 *want, bd->lbs);
+		return -EINVAL;
+	}
+	if (*want < cur) {
+		snprintf(err, len, "shrinking is not supported: %s has %" PRIu64 " bytes, asked for %" PRIu64,
+			 bd->path, cur, *want);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * ops->sup_control: blk-resize GUEST DEVICE SIZE grows the image here, in
+ * the supervisor -- a worker may not change its files' sizes (no
+ * ftruncate in its filter, RLIMIT_FSIZE at their sizes) -- then the
+ * worker re-reads the size and tells the guest.
+ */
+static int blk_sup_control(struct pvbe_dev *dev, int argc, char **argv, char *err, size_t len)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+	uint64_t cur, want;
+	int ret;
+
+	if (strcmp(argv[0], "blk-resize") || argc != 2)
+		return 1;
+	ret = pvbe_blk_backing_size(bd, &cur);
+	if (!ret)
+		ret = resize_check(dev, argv[1], cur, &want, err, len);
+	else
+		snprintf(err, len, "size of %s: %s", bd->path, strerror(-ret));
+	if (ret)
+		return ret;
+	if (want > cur && ftruncate(bd->fd, (off_t)want) < 0) {
+		ret = -errno;
+		snprintf(err, len, "grow %s: %s", bd->path, strerror(errno));
+		return ret;
+	}
+	return 1;
+}
+
+/* ops->file_extent: how far the worker may write into the image. */
+static uint64_t blk_file_extent(struct pvbe_dev *dev)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+	uint64_t cur;
+
+	if (bd->readonly || bd->is_bdev || bd->fd < 0 || pvbe_blk_backing_size(bd, &cur))
+		return 0;
+	return cur;
+}
+
+/* Worker: take the backing store's size now (grown by the supervisor or the host). */
 static int blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
 		      char *err, size_t len)
 {
@@ -383,35 +459,14 @@ static int blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
 		return ret;
 	}
 	if (size) {
-		if (pvbe_parse_size(size, &want)) {
-			snprintf(err, len, "bad size '%s' (bytes, or with a K, M or G suffix)", size);
-			return -EINVAL;
-		}
-		if (bd->is_bdev) {
-			snprintf(err, len, "%s is a block device: grow it on the host, then run blk-resize without a size",
-				 bd->path);
-			return -EINVAL;
-		}
-		if (bd->readonly) {
-			snprintf(err, len, "read-only device: pviod does not grow its image");
-			return -EROFS;
-		}
-		if (want % bd->lbs) {
-			snprintf(err, len, "size %" PRIu64 " is not a multiple of the logical block size %u",
-				 want, bd->lbs);
-			return -EINVAL;
-		}
-		if (want < cur) {
-			snprintf(err, len, "shrinking is not supported: %s has %" PRIu64 " bytes, asked for %" PRIu64,
-				 bd->path, cur, want);
-			return -EINVAL;
-		}
-		if (want > cur && ftruncate(bd->fd, (off_t)want) < 0) {
-			ret = -errno;
-			snprintf(err, len, "grow %s: %s", bd->path, strerror(errno));
+		ret = resize_check(dev, size, cur, &want, err, len);
+		if (ret)
 			return ret;
+		if (want > cur) {
+			snprintf(err, len, "%s has %" PRIu64 " bytes, not %" PRIu64 ": it was not grown",
+				 bd->path, cur, want);
+			return -EIO;
 		}
-		cur = want;
 	}
 	old = bd->size;
 	bd->size = cur / bd->lbs * bd->lbs;
@@ -540,6 +595,8 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.uninit = blk_uninit,
 	.host_fds = blk_host_fds,
 	.claim = blk_claim,
+	.sup_control = blk_sup_control,
+	.file_extent = blk_file_extent,
 	.prepare = blk_prepare,
 	.init = blk_init,
 	.request = pvbe_blk_request,

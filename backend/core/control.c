@@ -40,6 +40,7 @@
 #include "core/loop.h"
 #include "core/msg.h"
 #include "core/pviod.h"
+#include "core/sandbox.h"
 #include "core/supervisor.h"
 #include "core/unixsock.h"
 
@@ -175,6 +176,7 @@ static struct json_object *dev_obj(struct pvbe_dev *d, bool full)
 
 #ifdef PVBE_TEST_HOOKS
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -185,7 +187,7 @@ static struct json_object *test_escape(const char *path, const char *sock)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct json_object *o = json_object_new_object();
-	int fd, err, fl, sig = 0;
+	int fd, err, fl, j, sig = 0;
 	struct stat st;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -215,6 +217,25 @@ static struct json_object *test_escape(const char *path, const char *sock)
 	if (fl >= 0)
 		fcntl(pvbe.sup_fd, F_SETFL, fl);
 	J_U64(o, "pdeathsig", prctl(PR_GET_PDEATHSIG, &sig) < 0 ? 0 : (uint64_t)sig);
+	/* Its images: write past the end, extend, allocate past the end. */
+	for (j = 0; pvbe.self && j < pvbe.self->ndev; j++) {
+		struct pvbe_dev *d = &pvbe.self->dev[j];
+		int fds[8], k, nfd = d->ops->host_fds ? d->ops->host_fds(d, fds, 8) : 0;
+
+		for (k = 0; k < nfd; k++) {
+			if (fstat(fds[k], &st) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			J_STR(o, "grow_write", pwrite(fds[k], "x", 1, st.st_size + (1 << 20)) < 0 ?
+			      strerrorname_np(errno) : "ok");
+			J_STR(o, "grow_truncate", ftruncate(fds[k], st.st_size + 4096) < 0 ?
+			      strerrorname_np(errno) : "ok");
+			J_STR(o, "grow_fallocate", fallocate(fds[k], 0, st.st_size, 1 << 20) < 0 ?
+			      strerrorname_np(errno) : "ok");
+			J_STR(o, "grow_fallocate_keep",
+			      fallocate(fds[k], FALLOC_FL_KEEP_SIZE, st.st_size, 1 << 20) < 0 ?
+			      strerrorname_np(errno) : "ok");
+		}
+	}
 	return o;
 }
 #endif
@@ -531,6 +552,9 @@ static void handle(struct ctl_req *r, char *line)
 			r->resp = error_obj("%s", err[0] ? err : strerror(-ret));
 			return;
 		}
+		/* An image it grew: the worker may write as far now. */
+		if (g->worker)
+			pvbe_sandbox_file_limit(g, g->worker);
 	}
 	/* To the worker: VERB DEVICE ARGS... */
 	n = snprintf(fwd, sizeof(fwd), "%s", w[0]);

@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <grp.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <seccomp.h>
@@ -41,6 +42,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <ucontext.h>
@@ -128,8 +130,7 @@ static int build_filter(scmp_filter_ctx ctx)
 		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
 		SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
 		SCMP_SYS(close), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-		SCMP_SYS(fallocate), SCMP_SYS(fdatasync), SCMP_SYS(fsync),
-		SCMP_SYS(ftruncate), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+		SCMP_SYS(fdatasync), SCMP_SYS(fsync), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
 		SCMP_SYS(recvfrom), SCMP_SYS(sendto),
 		SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
 		SCMP_SYS(io_uring_enter), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
@@ -177,6 +178,13 @@ static int build_filter(scmp_filter_ctx ctx)
 	for (i = 0; !ret && i < sizeof(prctls) / sizeof(prctls[0]); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
+	/*
+	 * fallocate: punching holes (the balloon) only -- nothing that
+	 * allocates or changes a size.  (blk's goes through io_uring.)
+	 */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fallocate), 1,
+				       SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE));
 	/* Memory, never executable: no code the guest could have written runs. */
 	if (!ret)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
@@ -299,6 +307,65 @@ static int limit_memory(struct pvbe_guest *g)
 	return 0;
 }
 
+/* The furthest the guest's worker may write into a regular file. */
+static uint64_t file_extent(struct pvbe_guest *g)
+{
+	uint64_t max = 0, e;
+	int j;
+
+	for (j = 0; j < g->ndev; j++) {
+		if (!g->dev[j].ops->file_extent)
+			continue;
+		e = g->dev[j].ops->file_extent(&g->dev[j]);
+		max = e > max ? e : max;
+	}
+	return max;
+}
+
+/*
+ * prlimit() on a worker of another uid needs CAP_SYS_RESOURCE, which a
+ * root without it (a container) lacks: then a child of ours that has
+ * become the worker's user does it (the soft limit, up to the hard one).
+ */
+static int prlimit_as_worker_user(pid_t pid, const struct rlimit *rl)
+{
+	pid_t child;
+	int status;
+
+	if (prlimit(pid, RLIMIT_FSIZE, rl, NULL) == 0)
+		return 0;
+	if (errno != EPERM || geteuid() != 0 || pvbe.uid == 0)
+		return -errno;
+	child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(pvbe.gid, pvbe.gid, pvbe.gid) < 0 ||
+		    setresuid(pvbe.uid, pvbe.uid, pvbe.uid) < 0 ||
+		    prlimit(pid, RLIMIT_FSIZE, rl, NULL) < 0)
+			_exit(errno & 0xff);
+		_exit(0);
+	}
+	if (waitpid(child, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+}
+
+int pvbe_sandbox_file_limit(struct pvbe_guest *g, pid_t pid)
+{
+	struct rlimit rl = { .rlim_cur = file_extent(g), .rlim_max = RLIM_INFINITY };
+	int ret;
+
+	if (!pvbe.cfg.sandbox || unconfined(g))
+		return 0;
+	ret = pid ? prlimit_as_worker_user(pid, &rl) :
+		    setrlimit(RLIMIT_FSIZE, &rl) < 0 ? -errno : 0;
+	if (ret)
+		pvbe_err(g->tag, "RLIMIT_FSIZE of worker %d: %s", (int)(pid ? pid : getpid()),
+			 strerror(-ret));
+	return ret;
+}
+
 int pvbe_sandbox_lock(struct pvbe_guest *g)
 {
 	int ret;
@@ -312,8 +379,12 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 		return 0;
 	}
 	ret = limit_memory(g);
+	if (!ret)
+		ret = pvbe_sandbox_file_limit(g, 0);
 	if (ret)
 		return ret;
+	/* Past the limit a write fails with EFBIG; the signal would kill. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (geteuid() == 0) {
 		ret = empty_root(g);
 		if (ret)

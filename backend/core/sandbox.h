@@ -12,6 +12,13 @@
 /* Private memory a worker may take beyond what it has when it locks. */
 #define PVBE_WORKER_DATA_MAX	(1ull << 30)
 
+/*
+ * RLIMIT_FSIZE of @g's worker @pid (0: this process) at the sizes of the
+ * files it writes (ops->file_extent); again after the supervisor grows
+ * one.  Confined workers only.
+ */
+int pvbe_sandbox_file_limit(struct pvbe_guest *g, pid_t pid);
+
 /* Close every fd but the @n in @keep. */
 int pvbe_sandbox_close_fds(const int *keep, unsigned int n);
 /*

@@ -136,6 +136,12 @@ struct pvbe_dev_ops {
 	 * says shared (a read-only image).  0 when it holds none.
 	 */
 	int (*claim)(struct pvbe_dev *dev, char *buf, size_t len, bool *shared);
+	/*
+	 * Supervisor and worker: the size up to which the worker may write
+	 * a regular file of the device (a writable image), for its
+	 * RLIMIT_FSIZE; 0 when it writes none.
+	 */
+	uint64_t (*file_extent)(struct pvbe_dev *dev);
 	/* Supervisor: the privileged half of a control request the class
 	 * knows (a TAP's carrier); 0, 1 to forward it to the worker, or
 	 * -errno with @err set. */

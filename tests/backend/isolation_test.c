@@ -1044,6 +1044,11 @@ TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
 	EXPECT_NE(NULL, strstr(json, "\"fcntl_setsig\":\"EPERM\""));
 	EXPECT_NE(NULL, strstr(json, "\"fcntl_async\":\"EPERM\""));
 	EXPECT_NE(NULL, strstr(json, "\"pdeathsig\":9"));
+	/* Its own image: no bigger, no blocks past the end (finding 5). */
+	EXPECT_NE(NULL, strstr(json, "\"grow_write\":\"EFBIG\""));
+	EXPECT_NE(NULL, strstr(json, "\"grow_truncate\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate_keep\":\"EPERM\""));
 	if (geteuid() == 0) {
 		/* An empty root: no path outside to stat, nothing in it. */
 		EXPECT_NE(NULL, strstr(json, "\"stat\":\"ENOENT\""));
