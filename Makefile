@@ -46,12 +46,12 @@ FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
 TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
-		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan
+		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets clean
+.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -130,6 +130,10 @@ $(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c 
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
 
+$(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+
 $(O)/tests/isolation_test: tests/backend/isolation_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
@@ -171,6 +175,16 @@ fuzz-targets:
 # corpus grows under $(O)/fuzz/corpus.  make check runs each for 20 s.
 fuzz: fuzz-build
 	@O=$(O) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+# ---- the kill and stall campaign (tests/faults) ------------------------------
+#
+# 200 SIGKILLs and 100 SIGSTOPs of each guest's worker under verified I/O
+# (FAULT_KILLS, FAULT_STALLS); make check runs 20 and 10.  About 10
+# minutes on this 2-core machine.
+
+check-faults: all
+	@O=$(O) PVIO_TESTS=faults FAULT_KILLS=$(or $(FAULT_KILLS),200) \
+		FAULT_STALLS=$(or $(FAULT_STALLS),100) tests/run.sh
 
 # ---- ring tests ------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 # one by one.  Logs of every step go to $O/test-logs/.
 #
 # Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
-# list of suites to run, out of: lint modules ring backend fuzz vm; default:
+# list of suites to run, out of: lint modules ring backend fuzz faults vm; default:
 # all; a name not in that list is an error, and nothing runs).
 set -u
 
@@ -18,7 +18,7 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
-SUITES="lint modules ring backend fuzz vm"
+SUITES="lint modules ring backend fuzz faults vm"
 
 # summary: the last lines, and the exit status, of every run.
 summary() {
@@ -171,6 +171,14 @@ if want fuzz; then
 		tap fuzz 600 env O="$O" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" tests/fuzz/run.sh \
 			$(make --no-print-directory -s O="$O" fuzz-targets)
 	fi
+fi
+
+# ---- faults: workers killed and stalled under verified I/O -----------------
+# (make check-faults runs 200 kills and 100 stalls per guest)
+
+if want faults; then
+	PVIOD=$O/pviod-san tap fault_campaign 1800 "$O/tests/fault_campaign" \
+		-k "${FAULT_KILLS:-20}" -s "${FAULT_STALLS:-10}"
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------

@@ -159,6 +159,13 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 		}
 		return 0;
 	}
+	if (!strcmp(k, "restart_limit")) {
+		if (parse_uint(v, 1, 100000, &cfg->restart_limit)) {
+			cfg_error(line, "restart_limit must be 1..100000");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(k, "poll_idle_us")) {
 		if (parse_uint(v, 0, 10000000, &cfg->poll_idle_us)) {
 			cfg_error(line, "poll_idle_us must be 0..10000000");
@@ -435,6 +442,7 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only)
 	cfg_ctx[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->heartbeat_ms = 100;
+	cfg->restart_limit = 10;
 	cfg->sandbox = true;
 	strcpy(cfg->user, "nobody");
 	f = fopen(path, "r");

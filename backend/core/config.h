@@ -52,6 +52,7 @@ struct pvbe_guest_cfg {
 struct pvbe_cfg {
 	char control[PVBE_PATH_MAX];
 	unsigned int heartbeat_ms;
+	unsigned int restart_limit;	/* worker deaths per minute before a hold */
 	unsigned int poll_idle_us;	/* busy-poll: sleep after this long idle; 0 never */
 	bool sandbox;			/* workers: own uid, no other fds, seccomp */
 	char user[PVBE_NAME_MAX];	/* the workers' user when run as root */

@@ -54,8 +54,7 @@
 #include "core/unixsock.h"
 #include "transport/ivshmem.h"
 
-#define PVBE_RESTART_MAX	10	/* worker deaths per period ... */
-#define PVBE_RESTART_PERIOD_MS	60000	/* ... before a back-off this long */
+#define PVBE_RESTART_PERIOD_MS	60000	/* restart_limit deaths in this long: a hold as long */
 #define PVBE_STOP_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
 #define PVBE_SUP_TICK_MS	100
 #define PVBE_ACCEPTS_PER_SEC	100	/* a QEMU connects once per boot */
@@ -575,7 +574,7 @@ static void worker_died(struct pvbe_guest *g, int status)
 		g->restart_period = now;
 		g->restarts = 0;
 	}
-	if (++g->restarts >= PVBE_RESTART_MAX) {
+	if (++g->restarts >= pvbe.cfg.restart_limit) {
 		pvbe_err(g->tag, "worker died %u times within a minute: no worker for this guest for %d s",
 			 g->restarts, PVBE_RESTART_PERIOD_MS / 1000);
 		g->restart_at = now + PVBE_RESTART_PERIOD_MS;
