@@ -660,8 +660,11 @@ static void bal_request(struct guest *g, unsigned int qi, uint32_t from, uint32_
 	pvfront_kick(&g->d->q[qi]);
 }
 
-/* Every live page still holds its pattern; a page back from the balloon is zero or it. */
-static void bal_scan(struct guest *g)
+/*
+ * Every live page still holds its pattern (@all; else only the pages a
+ * crash left unsure); a page back from the balloon is zero or it.
+ */
+static void bal_scan(struct guest *g, bool all)
 {
 	static const uint8_t zero[4096];
 	unsigned int p;
@@ -669,7 +672,7 @@ static void bal_scan(struct guest *g)
 	for (p = 0; p < BAL_PAGES; p++) {
 		uint8_t *pg = g->buf + p * 4096ull;
 
-		if (g->alt[p] == PAGE_LIVE && !is_pattern(pg, 4096, p, g->cur[p])) {
+		if (all && g->alt[p] == PAGE_LIVE && !is_pattern(pg, 4096, p, g->cur[p])) {
 			mismatch(g, "balloon: live page %u (generation %u) changed", p, g->cur[p]);
 			pattern(pg, 4096, p, g->cur[p]);
 		} else if (g->alt[p] == PAGE_UNSURE) {
@@ -718,7 +721,7 @@ static void bal_pump(struct guest *g)
 		}
 	}
 	if (rand_r(&g->rng) % 64 == 0)
-		bal_scan(g);
+		bal_scan(g, true);
 }
 
 static void bal_lost(struct guest *g)
@@ -730,7 +733,7 @@ static void bal_lost(struct guest *g)
 			g->alt[p] = PAGE_UNSURE;
 	free_slots(g);
 	g->qbusy[0] = g->qbusy[1] = false;
-	bal_scan(g);
+	bal_scan(g, false);	/* the rest at the next full scan: not on the clock */
 }
 
 static unsigned int bal_outstanding(struct guest *g)
@@ -895,7 +898,7 @@ static int stop_worker(int pid)
  * @kills SIGKILLs of @g's worker, each while it holds requests it has
  * taken and not completed: the worker is stopped first, the guest's
  * view looked at (tries that find nothing are thawed and do not count;
- * more than 20 * @kills of them fail the phase), then killed.  The
+ * more than 100 * @kills of them fail the phase), then killed.  The
  * guest's reset confirms it: requests taken and never answered.  The
  * other guests must not reset meanwhile.
  */
@@ -940,7 +943,7 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 		msleep(15);	/* what it did complete, the guest reaps (it waits 5 ms at most) */
 		if (!taken_now(g)) {
 			kill(wpid, SIGCONT);
-			if (++missed > 20 * kills)
+			if (++missed > 100 * kills)
 				fail = "too many tries found nothing taken and not completed";
 			continue;
 		}
@@ -1088,7 +1091,7 @@ static void final_checks(struct guest *gs)
 	for (s = 0; s < BAL_PAGES; s++)
 		if (m->alt[s] == PAGE_GOING || m->alt[s] == PAGE_COMING)
 			m->alt[s] = PAGE_UNSURE;
-	bal_scan(m);
+	bal_scan(m, true);
 	tap(atomic_load(&m->mismatches) == e0,
 	    "balloon: every page scanned after the campaign: %lu changed under the guest",
 	    (unsigned long)(atomic_load(&m->mismatches) - e0));
