@@ -169,6 +169,9 @@ struct pvnet_pair {
 	unsigned int tx_nfree;
 	unsigned int tx_size;
 	unsigned long tx_flags;		/* PVNET_TX_IRQ */
+	/* Under the tx lock: packets reaped, and that count at the last tx timeout. */
+	u64 tx_done;
+	u64 tx_stall_mark;
 	struct pvnet_stats tx_stats;
 };
 
@@ -704,6 +707,7 @@ static void pvnet_tx_clean(struct pvnet_pair *p, int budget)
 		}
 	}
 out:
+	p->tx_done += pkts;
 	if (pkts)
 		netdev_tx_completed_queue(txq, pkts, bytes);
 	/* Room may also have come from slots freed without a completion. */
@@ -1096,6 +1100,8 @@ static int pvnet_setup_pair(struct pvnet *pn, unsigned int i)
 		p->tx_free[j] = p->tx_size - 1 - j;
 	p->tx_nfree = p->tx_size;
 	p->tx_flags = 0;
+	p->tx_done = 0;
+	p->tx_stall_mark = U64_MAX;
 	return 0;
 }
 
@@ -1375,7 +1381,10 @@ static void pvnet_get_stats64(struct net_device *ndev,
  * A TX queue stopped for a watchdog period.  Every path that stops one
  * arms a notification, so this should not happen; if a notification got
  * lost anyway, ring the host and reap from NAPI as after an interrupt.
- * A host that never answers has its device marked broken elsewhere.
+ * A queue that is still stuck, with nothing completed, one watchdog
+ * period after that kick has completions the host lost or never sends
+ * (and a BQL limit they keep closed): give up on the device, which
+ * reset_work resets; the reset frees those packets or holds them.
  */
 static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 {
@@ -1389,9 +1398,17 @@ static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 		return;
 	}
 	p = &pn->pair[txqueue];
+	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
+	if (p->tx_stall_mark == p->tx_done) {
+		netdev_warn(ndev, "tx queue %u: nothing completed since the last kick (%u in flight): resetting the device\n",
+			    txqueue, p->tx_size - p->tx_nfree);
+		pvio_device_failed(pn->pdev, "tx completions lost");
+		pvnet_schedule_reset(pn);
+		return;
+	}
+	p->tx_stall_mark = p->tx_done;
 	netdev_warn(ndev, "tx queue %u stopped too long (%u in flight): kicking it\n",
 		    txqueue, p->tx_size - p->tx_nfree);
-	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
 	pvio_queue_notify(p->txq);
 	pvnet_tx_napi(p);
 }
