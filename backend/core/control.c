@@ -42,6 +42,7 @@
 #include "core/pviod.h"
 #include "core/supervisor.h"
 #include "core/unixsock.h"
+#include "transport/hostile.h"
 
 #define PVBE_CTL_MAX_WORDS	8
 #define PVBE_CTL_PENDING	64
@@ -221,6 +222,8 @@ size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t l
 #ifdef PVBE_TEST_HOOKS
 	} else if (n == 3 && !strcmp(w[0], "test-escape")) {
 		o = test_escape(w[1], w[2]);
+	} else if (n >= 3 && !strcmp(w[0], "hostile") && (d = find_dev(g, w[1]))) {
+		o = pvbe_hostile_control(d, n - 2, w + 2);
 #endif
 	} else if (n >= 2 && (d = find_dev(g, w[1]))) {
 		if (n == 2 && !strcmp(w[0], "status")) {
