@@ -134,7 +134,16 @@ int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt)
 	ret = pvio_queue_submit(vq->q, d, bt->nr);
 	if (ret) {
 		spin_unlock_irq(&vq->lock);
-		return -EIO;	/* not published: the host never saw it */
+		/*
+		 * Not published: the host never saw it.  A ring index the
+		 * host made impossible broke the device: reset it, as after a
+		 * bad completion, or every later request fails the same way.
+		 */
+		if (READ_ONCE(b->pdev->broken)) {
+			WRITE_ONCE(b->resetting, true);
+			mod_delayed_work(system_wq, &b->reset_work, 0);
+		}
+		return -EIO;
 	}
 	vq->busy = true;
 	vq->done = false;

@@ -373,15 +373,20 @@ static bool pvblk_handle_cpl(struct pvblk_queue *bq, const struct pvio_cpl *c)
 	struct request *rq;
 	struct pvblk_cmd *cmd;
 
-	if (id >= b->depth || !test_and_clear_bit(id, bq->outstanding))
+	if (id >= b->depth || !test_bit(id, bq->outstanding))
 		return false;
 	rq = blk_mq_tag_to_rq(bq->hctx->tags, id);
 	if (!rq)
 		return false;
 	cmd = pvblk_cmd(rq);
-	/* Never more than the request's writable bytes. */
+	/*
+	 * Never more than the request's writable bytes.  A refused
+	 * completion leaves the request outstanding: the reset that follows
+	 * holds or resends it, and nothing else would ever end it.
+	 */
 	if (len > (rq_data_dir(rq) == READ ? blk_rq_bytes(rq) : 0))
 		return false;
+	clear_bit(id, bq->outstanding);
 	cmd->status = pvblk_status(st);
 	/* A read that says OK but came back short is an I/O error. */
 	if (!st && req_op(rq) == REQ_OP_READ && len != blk_rq_bytes(rq))

@@ -28,7 +28,11 @@
  *
  * Every completion is checked (id in range and outstanding, length within
  * the buffer, header sane); a bad one marks the device broken and stops the
- * queue instead of touching memory.
+ * queue instead of touching memory, and reset_work resets the device and
+ * sets it up again (at most once a second), as it does when the backend
+ * marks the device broken or an index it wrote is impossible.  A
+ * completion refused for its length does not give its buffer back: the
+ * reset decides (freed once acknowledged, held if not).
  *
  * TX completions interrupt once per batch, when three quarters of what is
  * in flight is done (virtio-net's enable_cb_delayed); xmit reaps whatever
@@ -98,6 +102,8 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
 /* How often held buffers look for the backend's late reset echo. */
 #define PVNET_HELD_POLL		(HZ / 2)
+/* A broken device is reset at most this often. */
+#define PVNET_RESET_GAP		HZ
 
 static const u64 pvnet_features =
 	BIT_ULL(PVIO_NET_F_CSUM) | BIT_ULL(PVIO_NET_F_GUEST_CSUM) |
@@ -163,6 +169,9 @@ struct pvnet_pair {
 	unsigned int tx_nfree;
 	unsigned int tx_size;
 	unsigned long tx_flags;		/* PVNET_TX_IRQ */
+	/* Under the tx lock: packets reaped, and that count at the last tx timeout. */
+	u64 tx_done;
+	u64 tx_stall_mark;
 	struct pvnet_stats tx_stats;
 };
 
@@ -185,6 +194,8 @@ struct pvnet {
 	bool frozen;			/* between freeze() and restore() */
 	bool registered;		/* the netdev exists: held_work may run */
 	struct delayed_work held_work;	/* waits for the late echo */
+	struct delayed_work reset_work;	/* resets a broken device */
+	unsigned long reset_at;		/* jiffies of the last one */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };
 
@@ -202,6 +213,19 @@ static void pvnet_stat_inc(struct pvnet_stats *s, u64_stats_t *field)
 	u64_stats_update_begin(&s->syncp);
 	u64_stats_inc(field);
 	u64_stats_update_end(&s->syncp);
+}
+
+/*
+ * The device is broken (a completion or index refused here, or the
+ * backend says so): reset it from process context, not more than once per
+ * PVNET_RESET_GAP.  Any context.
+ */
+static void pvnet_schedule_reset(struct pvnet *pn)
+{
+	unsigned long next = READ_ONCE(pn->reset_at) + PVNET_RESET_GAP;
+
+	schedule_delayed_work(&pn->reset_work,
+			      time_before(jiffies, next) ? next - jiffies : 0);
 }
 
 /* ---- config ------------------------------------------------------------- */
@@ -372,7 +396,9 @@ static void pvnet_rx_refill(struct pvnet_pair *p, gfp_t gfp)
 
 /*
  * Take back the buffer of completion @c: NULL (device failed) when the id
- * is not an outstanding buffer.  The buffer's id is free again.
+ * is not an outstanding buffer, or when @c says the backend wrote more
+ * than the buffer holds: that buffer then stays the backend's until a
+ * reset says otherwise.  The buffer's id is free again.
  */
 static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
 					 const struct pvio_cpl *c)
@@ -385,6 +411,10 @@ static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
 		return NULL;
 	}
 	rb = &p->rxbufs[id];
+	if (le32_to_cpu(c->len) > rb->len) {
+		pvio_device_failed(p->pn->pdev, "rx completion length outside its buffer");
+		return NULL;
+	}
 	p->rx_free[p->rx_nfree++] = id;
 	dma_unmap_single(pvio_dma_dev(p->pn->pdev), rb->dma, rb->len,
 			 DMA_FROM_DEVICE);
@@ -442,8 +472,8 @@ static int pvnet_rx_one(struct pvnet_pair *p, const struct pvio_cpl *c)
 		return -EPROTO;
 	buf = rb->buf;
 	rb->buf = NULL;
-	if (le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN || len > rb->len) {
-		/* A length we never offered is a host bug: drop, count. */
+	if (le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN) {
+		/* An error, or too short for a frame: drop, count. */
 		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
 		skb_free_frag(buf);
 		return 1;
@@ -573,7 +603,7 @@ static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
 			skb_free_frag(buf);
 			return 1;
 		}
-		if (len < PVNET_HDR + ETH_HLEN || len > rb->len)
+		if (len < PVNET_HDR + ETH_HLEN)
 			return pvnet_rx_mrg_fail(p, buf, "rx completion length outside its buffer");
 		/* The header once into private memory; nb checked there. */
 		memcpy(&p->rx_hdr, buf, PVNET_HDR);
@@ -587,8 +617,7 @@ static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
 		if (nb > 1)
 			pvnet_stat_inc(&p->rx_stats, &p->rx_stats.multibuf);
 	} else {
-		if (le32_to_cpu(c->status) || !len || len > rb->len ||
-		    p->rx_len + len > PVNET_RX_MAX)
+		if (le32_to_cpu(c->status) || !len || p->rx_len + len > PVNET_RX_MAX)
 			return pvnet_rx_mrg_fail(p, buf, "rx merged buffer out of bounds");
 		p->rx_len += len;
 		if (!p->rx_skb || pvnet_rx_mrg_frag(p, buf, len, truesize)) {
@@ -622,8 +651,10 @@ static int pvnet_rx_poll(struct pvnet_pair *p, int budget)
 			break;
 		for (i = 0; i < n; i++) {
 			r = p->pn->mrg ? pvnet_rx_mrg(p, &c[i]) : pvnet_rx_one(p, &c[i]);
-			if (r < 0)
+			if (r < 0) {
+				pvnet_schedule_reset(p->pn);
 				return done;
+			}
 			done += r;
 		}
 	}
@@ -661,6 +692,7 @@ static void pvnet_tx_clean(struct pvnet_pair *p, int budget)
 			if (id >= p->tx_size || !p->txbufs[id].skb) {
 				pvio_device_failed(pn->pdev, "tx completion for a packet not sent");
 				netif_tx_stop_queue(txq);
+				pvnet_schedule_reset(pn);
 				goto out;
 			}
 			tb = &p->txbufs[id];
@@ -675,6 +707,7 @@ static void pvnet_tx_clean(struct pvnet_pair *p, int budget)
 		}
 	}
 out:
+	p->tx_done += pkts;
 	if (pkts)
 		netdev_tx_completed_queue(txq, pkts, bytes);
 	/* Room may also have come from slots freed without a completion. */
@@ -817,6 +850,8 @@ static netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 
 unmap:
 	pvnet_tx_unmap(pn, tb);
+	if (unlikely(READ_ONCE(pn->pdev->broken)))
+		pvnet_schedule_reset(pn);
 drop_pushed:
 	__skb_pull(skb, PVNET_HDR);
 drop:
@@ -860,6 +895,9 @@ static int pvnet_poll(struct napi_struct *napi, int budget)
 		__netif_tx_unlock(txq);
 	}
 	done = pvnet_rx_poll(p, budget);
+	/* A refused completion or index, ours or the backend's: reset. */
+	if (unlikely(READ_ONCE(p->pn->pdev->broken)))
+		pvnet_schedule_reset(p->pn);
 	if (done >= budget)
 		return budget;
 	/*
@@ -1062,6 +1100,8 @@ static int pvnet_setup_pair(struct pvnet *pn, unsigned int i)
 		p->tx_free[j] = p->tx_size - 1 - j;
 	p->tx_nfree = p->tx_size;
 	p->tx_flags = 0;
+	p->tx_done = 0;
+	p->tx_stall_mark = U64_MAX;
 	return 0;
 }
 
@@ -1228,6 +1268,34 @@ static void pvnet_held_work(struct work_struct *work)
 	rtnl_unlock();
 }
 
+/*
+ * The device is broken: reset it and set it up again, as an MTU change
+ * would (held buffers and all).  A setup that fails is tried again.
+ */
+static void pvnet_reset_work(struct work_struct *work)
+{
+	struct pvnet *pn = container_of(to_delayed_work(work), struct pvnet,
+					reset_work);
+	int ret;
+
+	rtnl_lock();
+	/* Frozen: restore() takes over; held: held_work; unregistered: going away. */
+	if (!pn->registered || pn->frozen || pn->held ||
+	    (pn->set_up && !pn->pdev->broken))
+		goto out;
+	WRITE_ONCE(pn->reset_at, jiffies);
+	if (pn->set_up)
+		netdev_warn(pn->ndev, "device broken: resetting it\n");
+	pvnet_teardown(pn);
+	ret = pvnet_rebuild(pn);
+	if (ret) {
+		netdev_err(pn->ndev, "cannot set the device up again (%d): trying again\n", ret);
+		pvnet_schedule_reset(pn);
+	}
+out:
+	rtnl_unlock();
+}
+
 /* ---- net_device_ops --------------------------------------------------------- */
 
 static int pvnet_open(struct net_device *ndev)
@@ -1313,7 +1381,10 @@ static void pvnet_get_stats64(struct net_device *ndev,
  * A TX queue stopped for a watchdog period.  Every path that stops one
  * arms a notification, so this should not happen; if a notification got
  * lost anyway, ring the host and reap from NAPI as after an interrupt.
- * A host that never answers has its device marked broken elsewhere.
+ * A queue that is still stuck, with nothing completed, one watchdog
+ * period after that kick has completions the host lost or never sends
+ * (and a BQL limit they keep closed): give up on the device, which
+ * reset_work resets; the reset frees those packets or holds them.
  */
 static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 {
@@ -1322,10 +1393,22 @@ static void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
 
 	if (txqueue >= pn->pairs || !READ_ONCE(pn->set_up))
 		return;
+	if (READ_ONCE(pn->pdev->broken)) {
+		pvnet_schedule_reset(pn);
+		return;
+	}
 	p = &pn->pair[txqueue];
+	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
+	if (p->tx_stall_mark == p->tx_done) {
+		netdev_warn(ndev, "tx queue %u: nothing completed since the last kick (%u in flight): resetting the device\n",
+			    txqueue, p->tx_size - p->tx_nfree);
+		pvio_device_failed(pn->pdev, "tx completions lost");
+		pvnet_schedule_reset(pn);
+		return;
+	}
+	p->tx_stall_mark = p->tx_done;
 	netdev_warn(ndev, "tx queue %u stopped too long (%u in flight): kicking it\n",
 		    txqueue, p->tx_size - p->tx_nfree);
-	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
 	pvio_queue_notify(p->txq);
 	pvnet_tx_napi(p);
 }
@@ -1485,6 +1568,8 @@ static void pvnet_config_changed(struct pvio_device *pdev)
 	rtnl_lock();
 	pvnet_update_link(pn);
 	rtnl_unlock();
+	if (pdev->broken)
+		pvnet_schedule_reset(pn);
 }
 
 static int pvnet_probe(struct pvio_device *pdev)
@@ -1508,6 +1593,7 @@ static int pvnet_probe(struct pvio_device *pdev)
 	pn->ndev = ndev;
 	pn->pdev = pdev;
 	INIT_DELAYED_WORK(&pn->held_work, pvnet_held_work);
+	INIT_DELAYED_WORK(&pn->reset_work, pvnet_reset_work);
 	SET_NETDEV_DEV(ndev, &pdev->dev);
 	for (i = 0; i < maxq; i++) {
 		u64_stats_init(&pn->pair[i].rx_stats.syncp);
@@ -1590,6 +1676,7 @@ err_teardown:
 	rtnl_unlock();
 	cancel_delayed_work_sync(&pn->held_work);
 	pvnet_reset(pn);
+	cancel_delayed_work_sync(&pn->reset_work);
 err_free:
 	pvnet_abandon(pn);
 	for (i = 0; i < PVNET_MAX_PAIRS; i++)
@@ -1612,6 +1699,8 @@ static void pvnet_remove(struct pvio_device *pdev)
 	dev_set_drvdata(&pdev->dev, NULL);
 	/* Reset before freeing: the host then touches no buffer of ours. */
 	pvnet_reset(pn);
+	/* Nothing schedules it any more: no NAPI, no xmit, no interrupt. */
+	cancel_delayed_work_sync(&pn->reset_work);
 	pvnet_abandon(pn);
 	for (i = 0; i < PVNET_MAX_PAIRS; i++)
 		if (pn->pair[i].napi.poll)

@@ -43,6 +43,7 @@
 #include "core/sandbox.h"
 #include "core/supervisor.h"
 #include "core/unixsock.h"
+#include "transport/hostile.h"
 
 #define PVBE_CTL_MAX_WORDS	8
 #define PVBE_CTL_PENDING	64
@@ -265,6 +266,8 @@ size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t l
 			pvbe_err(w[1], "forged line %d\r\x1b[2K\x07", i);
 		o = json_object_new_object();
 		J_U64(o, "logged", (uint64_t)i);
+	} else if (n >= 3 && !strcmp(w[0], "hostile") && (d = find_dev(g, w[1]))) {
+		o = pvbe_hostile_control(d, n - 2, w + 2);
 #endif
 	} else if (n >= 2 && (d = find_dev(g, w[1]))) {
 		if (n == 2 && !strcmp(w[0], "status")) {

@@ -52,6 +52,7 @@
 #include "core/pviod.h"
 #include "core/supervisor.h"
 #include "core/unixsock.h"
+#include "transport/hostile.h"
 #include "transport/ivshmem.h"
 
 #define PVBE_RESTART_PERIOD_MS	60000	/* restart_limit deaths in this long: a hold as long */
@@ -86,7 +87,7 @@ static int dev_config(struct pvbe_guest *g, int j, unsigned int *nvec)
 			 pvio_dev_type_name(d->cfg->type));
 		return -EINVAL;
 	}
-	if (d->ops->parse && d->ops->parse(d))
+	if (pvbe_hostile_parse(d) || (d->ops->parse && d->ops->parse(d)))
 		return -EINVAL;
 	d->config_len = d->ops->config_len;
 	d->nqueues = d->cfg->queues;
@@ -194,6 +195,7 @@ void pvbe_guest_free(struct pvbe_guest *g)
 
 		if (d->ops && d->ops->uninit)
 			d->ops->uninit(d);
+		pvbe_hostile_free(d);
 		d->set_up = false;
 	}
 	conn_close_fds(g);

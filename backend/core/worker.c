@@ -36,6 +36,7 @@
 #include "core/msg.h"
 #include "core/pviod.h"
 #include "core/sandbox.h"
+#include "transport/hostile.h"
 #include "transport/ivshmem.h"
 
 /* Busy-poll rounds between two looks at the fds. */
@@ -501,7 +502,8 @@ void pvbe_worker_tick(struct pvbe_guest *g)
 		return;
 	if (g->ready_at && pvbe_now_ms() >= g->ready_at)
 		pvbe_window_ready(g);
-	pvbe_window_heartbeat(g);
+	if (!pvbe_hostile_tick(g))
+		pvbe_window_heartbeat(g);
 	if (g->ready_at)
 		return;
 	/* Polling fallback: a doorbell rung too early is lost. */

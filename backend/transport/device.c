@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "transport/guest.h"
+#include "transport/hostile.h"
 
 extern const struct pvbe_dev_ops pvbe_echo_ops;
 extern const struct pvbe_dev_ops pvbe_net_ops;
@@ -215,7 +216,8 @@ static void finish_reset(struct pvbe_dev *d)
 	pvio_write_once(d->desc->num_queues, 0);
 	write_state(d);
 	/* Last: the guest waits for this echo before it sets up again. */
-	pvio_store_release(&d->desc->reset_count, pvio_cpu_to_le32(d->reset_req));
+	if (!pvbe_hostile_reset(d))
+		pvio_store_release(&d->desc->reset_count, pvio_cpu_to_le32(d->reset_req));
 	if (d->tick_events < 4)
 		pvbe_info(d->tag, "reset by guest (request %u)", d->reset_req);
 	count_event(d);

@@ -43,6 +43,7 @@
 
 struct json_object;
 struct pvbe_dev;
+struct pvbe_hostile;
 struct pvbe_queue;
 
 /* A request copied out of the SQ into private memory and validated. */
@@ -250,6 +251,7 @@ struct pvbe_dev {
 	bool live;			/* queues running, class started */
 	struct pvbe_dev_persist *persist;
 	void *priv;			/* class state */
+	struct pvbe_hostile *hostile;	/* test builds: transport/hostile.c */
 };
 
 struct pvbe_guest {

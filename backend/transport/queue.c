@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "transport/guest.h"
+#include "transport/hostile.h"
 
 #define PVBE_CPL_BATCH		32
 
@@ -183,6 +184,7 @@ int pvbe_queue_pop(struct pvbe_queue *q, struct pvbe_req *req)
 	 * The chain is in private memory: its slots are free, but the guest
 	 * hears so once per batch (or at the next flush), not once per chain.
 	 */
+	pvbe_hostile_pop(q, req);
 	pvio_ring_cons_advance(&q->sq, (uint32_t)n);
 	if (++q->sq_unpub == PVBE_CPL_BATCH) {
 		pvio_ring_cons_publish(&q->sq);
@@ -248,6 +250,11 @@ int pvbe_queue_cq_wait(struct pvbe_queue *q, unsigned int k)
 
 void pvbe_queue_post(struct pvbe_queue *q, const struct pvio_cpl *c)
 {
+	struct pvio_cpl hc;
+
+	c = pvbe_hostile_cpl(q, c, &hc);
+	if (!c)
+		return;
 	memcpy(pvio_ring_prod_slot(&q->cq, q->pending), c, sizeof(*c));
 	if (c->status) {
 		q->st.errors++;
@@ -294,6 +301,7 @@ void pvbe_queue_flush(struct pvbe_queue *q)
 		pvbe_guest_notify(q->dev->g, q->vector);
 		q->st.irqs++;
 	}
+	pvbe_hostile_flush(q);
 }
 
 /* Budget spent: run again after the fds that are ready had their turn. */

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "transport/guest.h"
+#include "transport/hostile.h"
 
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
@@ -241,6 +242,7 @@ static int lay_out(struct pvbe_guest *g, bool takeover)
 			if (ret)
 				return ret;
 		}
+		pvbe_hostile_init(d);
 		pvio_write_once(d->desc->host_features, pvio_cpu_to_le64(d->host_features));
 		pvio_write_once(d->desc->config_generation,
 				pvio_cpu_to_le32(d->persist->config_gen));

@@ -222,7 +222,11 @@ vm_boot() {
 		vm_stream
 		if [ -z "$t_boot" ] && grep -aq PVIO-GUEST-BEGIN "$log"; then t_boot=$(vm_now_us); fi
 		if grep -aq 'PVIO-GUEST-END rc=' "$log"; then ended=1; break; fi
-		vm_alive "$qemu_pid" || break
+		# The guest may have printed END and powered off since the grep.
+		if ! vm_alive "$qemu_pid"; then
+			if grep -aq 'PVIO-GUEST-END rc=' "$log"; then ended=1; fi
+			break
+		fi
 		if [ "$(vm_now_us)" -ge "$deadline" ]; then timed_out=1; break; fi
 		# Sourced use: stop if the calling shell ($$) is gone.
 		if ! vm_alive "$$"; then vm_log "caller $$ exited, stopping"; exit 143; fi
