@@ -132,7 +132,7 @@ $(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c 
 
 $(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+	$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread -lm
 
 $(O)/tests/isolation_test: tests/backend/isolation_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
@@ -178,13 +178,17 @@ fuzz: fuzz-build
 
 # ---- the kill and stall campaign (tests/faults) ------------------------------
 #
-# 200 SIGKILLs and 100 SIGSTOPs of each guest's worker under verified I/O
-# (FAULT_KILLS, FAULT_STALLS); make check runs 20 and 10.  About 10
-# minutes on this 2-core machine.
+# 200 SIGKILLs of each guest's worker under verified I/O (during I/O, a
+# reset, a set-up, a takeover), then 100 SIGSTOPs of 1-40 s of every
+# guest's worker at once (FAULT_KILLS, FAULT_STALLS, FAULT_STALL_MIN_MS,
+# FAULT_STALL_MAX_MS); make check runs 20 kills and 10 stalls of
+# 0.2-2 s.  About 25 minutes on this 2-core machine (kills 7, stalls 18).
 
 check-faults: all
 	@O=$(O) PVIO_TESTS=faults FAULT_KILLS=$(or $(FAULT_KILLS),200) \
-		FAULT_STALLS=$(or $(FAULT_STALLS),100) tests/run.sh
+		FAULT_STALLS=$(or $(FAULT_STALLS),100) \
+		FAULT_STALL_MIN_MS=$(or $(FAULT_STALL_MIN_MS),1000) \
+		FAULT_STALL_MAX_MS=$(or $(FAULT_STALL_MAX_MS),40000) tests/run.sh
 
 # ---- ring tests ------------------------------------------------------------
 

@@ -174,11 +174,12 @@ if want fuzz; then
 fi
 
 # ---- faults: workers killed and stalled under verified I/O -----------------
-# (make check-faults runs 200 kills and 100 stalls per guest)
+# (make check-faults: 200 kills and 100 stalls of 1-40 s per guest)
 
 if want faults; then
-	PVIOD=$O/pviod-san tap fault_campaign 1800 "$O/tests/fault_campaign" \
-		-k "${FAULT_KILLS:-20}" -s "${FAULT_STALLS:-10}"
+	PVIOD=$O/pviod-san tap fault_campaign 3600 "$O/tests/fault_campaign" \
+		-k "${FAULT_KILLS:-20}" -s "${FAULT_STALLS:-10}" \
+		-m "${FAULT_STALL_MIN_MS:-200}" -M "${FAULT_STALL_MAX_MS:-2000}"
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------

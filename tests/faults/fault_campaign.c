@@ -27,13 +27,15 @@
  * must see no reset and no error meanwhile.  One TAP line per guest and
  * fault, with percentiles, then the final checks.
  *
- *   fault_campaign [-k KILLS] [-s STALLS]     (defaults 200, 100)
+ *   fault_campaign [-k KILLS] [-s STALLS] [-m MIN_MS] [-M MAX_MS]
+ *                  (defaults 200, 100, 1000, 40000)
  *
  * PVIOD names the pviod binary (default build/pviod-san: ASan and UBSan
  * watch every takeover).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -109,6 +111,8 @@ struct guest {
 	atomic_uint inflight;		/* requests submitted, not completed */
 	atomic_uint lost_taken;		/* at the last reset: requests the backend
 					 * had taken and never completed */
+	atomic_int want;		/* the main thread asks: WANT_* */
+	atomic_int phase;		/* where the thread is: PHASE_* */
 	char why[256];			/* the first mismatch */
 	pthread_mutex_t lock;		/* the slots: the thread's pump, the main thread's look */
 	/* the class's own */
@@ -763,12 +767,76 @@ static int dev_up(struct guest *g)
 	return 0;
 }
 
+enum { WANT_NONE, WANT_RESET, WANT_SETUP };
+enum { PHASE_IO, PHASE_RESETTING, PHASE_SETTING_UP };
+
+/* Between FEATURES_OK and the queues: the main thread kills here. */
+static void slow_setup(struct pvfront_dev *d, void *arg)
+{
+	struct guest *g = arg;
+
+	(void)d;
+	atomic_store(&g->phase, PHASE_SETTING_UP);
+	msleep(20);
+	atomic_store(&g->phase, PHASE_IO);
+}
+
+/* Requests out are void once the reset is acknowledged; a new epoch. */
+static int reset_and_forget(struct guest *g)
+{
+	int ret = pvfront_dev_reset(g->d, 15000);
+
+	g->c->lost(g);
+	g->epoch++;
+	return ret;
+}
+
+/*
+ * What the main thread asked for: a reset with requests in flight (the
+ * kill lands while the worker serves it: for blk, a drain), or a reset
+ * and then a slow set-up (the kill lands before DRIVER_OK).
+ */
+static void voluntary(struct guest *g, int want)
+{
+	int ret;
+
+	if (want == WANT_RESET) {
+		atomic_store(&g->lost_taken, g->c->outstanding(g));
+		atomic_store(&g->phase, PHASE_RESETTING);
+		ret = reset_and_forget(g);
+		atomic_store(&g->phase, PHASE_IO);
+		if (!ret && !(pvfront_device_state(g->d) & PVIO_DEV_S_NEEDS_RESET))
+			ret = dev_up(g);
+	} else {
+		ret = reset_and_forget(g);
+		if (!ret)
+			ret = pvfront_dev_setup_ex(&g->f, g->index, g->c->features, g->c->nq,
+						   slow_setup, g, &g->d);
+		if (!ret && g->c->type == PVIO_DEV_NET &&
+		    !(pvfront_device_state(g->d) & PVIO_DEV_S_NEEDS_RESET))
+			net_start(g);
+	}
+	if (ret) {
+		atomic_fetch_add(&g->errors, 1);
+		mismatch(g, "%s: a %s failed (%d)", g->c->name,
+			 want == WANT_RESET ? "reset" : "set-up", ret);
+	}
+	atomic_fetch_add(&g->resets, 1);
+}
+
+
 static void *guest_main(void *arg)
 {
 	struct guest *g = arg;
 	uint32_t st;
 
 	while (!atomic_load(&g->stop)) {
+		int want = atomic_exchange(&g->want, WANT_NONE);
+
+		if (want) {
+			voluntary(g, want);
+			continue;
+		}
 		st = pvfront_device_state(g->d);
 		if (st & (PVIO_DEV_S_NEEDS_RESET | PVIO_DEV_S_BROKEN)) {
 			/* A crash (or worse): reset, set up again, carry on. */
@@ -783,9 +851,7 @@ static void *guest_main(void *arg)
 					pvio_le32_to_cpu(g->d->q[0].sq_sh->cons),
 					atomic_load(&g->lost_taken),
 					pvio_le32_to_cpu(g->d->q[0].cq_sh->prod), g->d->q[0].cq.idx);
-			g->c->lost(g);
-			g->epoch++;
-			if (pvfront_dev_reset(g->d, 10000) || dev_up(g)) {
+			if (reset_and_forget(g) || dev_up(g)) {
 				atomic_fetch_add(&g->errors, 1);
 				mismatch(g, "%s: no reset or set-up after a fault", g->c->name);
 				msleep(100);
@@ -894,72 +960,175 @@ static int stop_worker(int pid)
 	return -1;
 }
 
+enum { AT_IO, AT_RESET, AT_SETUP, AT_TAKEOVER, AT_N };
+static const char *const at_name[AT_N] = {
+	[AT_IO] = "during I/O", [AT_RESET] = "during a reset", [AT_SETUP] = "before DRIVER_OK",
+	[AT_TAKEOVER] = "during a takeover",
+};
+
+/* Wait until @g's thread is in @phase; false after 5 s. */
+static bool wait_phase(struct guest *g, int phase)
+{
+	uint64_t end = now_ns() + 5000000000ull;
+
+	while (atomic_load(&g->phase) != phase)
+		if (now_ns() > end)
+			return false;
+	return true;
+}
+
 /*
- * @kills SIGKILLs of @g's worker, each while it holds requests it has
- * taken and not completed: the worker is stopped first, the guest's
- * view looked at (tries that find nothing are thawed and do not count;
- * more than 100 * @kills of them fail the phase), then killed.  The
- * guest's reset confirms it: requests taken and never answered.  The
- * other guests must not reset meanwhile.
+ * One SIGKILL of @g's worker at moment @at, landing where it should: the
+ * worker is stopped first and the state looked at; a try that finds the
+ * moment gone thaws the worker and returns 0 (try again).  Returns 1 with
+ * *@t0 the time of the kill and *@load what was in flight, or -1 with
+ * *@why set.
+ */
+static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, const char **why)
+{
+	struct pvio_dev_desc *dd = g->d->desc;
+	int wpid = guest_worker_pid(ctl, g->c->gname), np, k;
+	uint32_t gen;
+
+	if (wpid <= 0) {
+		*why = "no worker pid";
+		return -1;
+	}
+	if (!wait_busy(g)) {
+		*why = "the guest had no request out for 3 s";
+		return -1;
+	}
+	if (at == AT_RESET) {
+		/*
+		 * The guest resets with requests in flight while the worker is
+		 * stopped; thawed, the worker serves it (blk: drains what it
+		 * had taken) for a random moment, and is stopped again.
+		 */
+		if (stop_worker(wpid)) {
+			*why = "SIGSTOP did not stop the worker";
+			return -1;
+		}
+		atomic_store(&g->want, WANT_RESET);
+		if (!wait_phase(g, PHASE_RESETTING)) {
+			kill(wpid, SIGCONT);
+			*why = "the guest never reset";
+			return -1;
+		}
+		while (pvio_read_once(dd->reset_count) == pvio_read_once(dd->reset_request))
+			;
+		kill(wpid, SIGCONT);
+		usleep((useconds_t)(rand() % 500));
+	} else if (at == AT_SETUP) {
+		atomic_store(&g->want, WANT_SETUP);
+		if (!wait_phase(g, PHASE_SETTING_UP)) {
+			*why = "the guest never got to its set-up";
+			return -1;
+		}
+	} else {
+		usleep((useconds_t)(rand() % 2000));	/* anywhere in the worker's work */
+		if (g->c->whole && proc_state(wpid) != 'R')
+			return 0;
+	}
+	if (stop_worker(wpid)) {
+		*why = "SIGSTOP did not stop the worker";
+		return -1;
+	}
+	if (at == AT_RESET) {
+		/* Not yet acknowledged, with requests that were in flight at it. */
+		*load = atomic_load(&g->lost_taken);
+		if (pvio_le32_to_cpu(pvio_read_once(dd->reset_count)) ==
+		    pvio_le32_to_cpu(pvio_read_once(dd->reset_request)) || !*load) {
+			kill(wpid, SIGCONT);
+			return 0;
+		}
+	} else if (at == AT_SETUP) {
+		*load = 0;	/* a device being set up has nothing in flight */
+		if (atomic_load(&g->phase) != PHASE_SETTING_UP) {
+			kill(wpid, SIGCONT);
+			return 0;
+		}
+	} else {
+		msleep(15);	/* what it did complete, the guest reaps (it waits 5 ms at most) */
+		*load = taken_now(g);
+		if (!*load) {
+			kill(wpid, SIGCONT);
+			return 0;
+		}
+	}
+	*t0 = now_ns();
+	atomic_store(&g->back_ns, 0);
+	atomic_store(&g->fault_ns, *t0);
+	if (kill(wpid, SIGKILL)) {
+		*why = "kill failed";
+		return -1;
+	}
+	if (at != AT_TAKEOVER)
+		return 1;
+	/* The worker that takes over: killed before it has published its generation. */
+	gen = pvio_le32_to_cpu(pvio_load_acquire(&g->f.hdr->generation));
+	for (k = 0; k < 50000; k++) {
+		np = guest_worker_pid(ctl, g->c->gname);
+		if (np > 0 && np != wpid)
+			break;
+		usleep(100);
+	}
+	if (np <= 0 || np == wpid) {
+		*why = "no new worker within 5 s";
+		return -1;
+	}
+	if (stop_worker(np))
+		return 0;	/* gone already (it failed?): the recovery says */
+	if (pvio_le32_to_cpu(pvio_load_acquire(&g->f.hdr->generation)) != gen) {
+		kill(np, SIGCONT);	/* it had taken over: not this moment */
+		return 0;
+	}
+	*t0 = now_ns();
+	atomic_store(&g->fault_ns, *t0);
+	kill(np, SIGKILL);
+	return 1;
+}
+
+/*
+ * @kills SIGKILLs of @g's worker, a quarter at each moment: during I/O
+ * (requests it has taken and not completed -- for echo and the balloon,
+ * which publish their consumer index with the completions, requests out
+ * while it runs), during a reset the guest made with requests in flight
+ * (for blk, while it drains them), after FEATURES_OK and before
+ * DRIVER_OK, and during the takeover that follows a kill.  Each lands
+ * where it should (kill_at); tries that find the moment gone do not
+ * count (100 per kill at most).  Time to come back: the kill to the first
+ * verified completion after the guest's reset.  The other guests must
+ * not reset meanwhile.
  */
 static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 {
-	uint64_t *lat = calloc(kills, sizeof(*lat)), r0[NCLS], e0 = atomic_load(&g->mismatches);
-	unsigned int k, n = 0, missed = 0, minf = ~0u, maxf = 0, sumf = 0, nb = 0;
+	uint64_t *lat[AT_N], r0[NCLS], e0 = atomic_load(&g->mismatches);
+	unsigned int k, at, n[AT_N] = { 0 }, total = 0, missed = 0, nb = 0;
+	unsigned int load_min[AT_N], load_max[AT_N] = { 0 };
 	const char *fail = NULL;
-	char others[160] = "";
-	int wpid;
+	char others[160] = "", moments[1024] = "";
 
+	for (at = 0; at < AT_N; at++) {
+		lat[at] = calloc(kills, sizeof(*lat[at]));
+		load_min[at] = ~0u;
+	}
 	for (k = 0; k < NCLS; k++)
 		r0[k] = atomic_load(&gs[k].resets);
-	while (n < kills && !fail) {
-		unsigned int taken;
-		uint64_t resets = atomic_load(&g->resets), t0;
+	while (total < kills && !fail) {
+		uint64_t resets = atomic_load(&g->resets), t0 = 0;
+		unsigned int load = 0;
+		int r;
 
-		wpid = guest_worker_pid(ctl, g->c->gname);
-		if (wpid <= 0) {
-			fail = "no worker pid";
+		at = total % AT_N;
+		r = kill_at(g, (int)at, &t0, &load, &fail);
+		if (r < 0)
 			break;
-		}
-		if (!wait_busy(g)) {
-			fail = "the guest had no request out for 3 s";
-			break;
-		}
-		usleep((useconds_t)(rand() % 2000));	/* anywhere in the worker's work */
-		/* A class that serves requests whole: catch its worker at it. */
-		if (g->c->whole && proc_state(wpid) != 'R') {
-			if (++missed > 200 * kills)
-				fail = "the worker was never found running with requests out";
-			continue;
-		}
-		/*
-		 * Freeze it first and look: the kill lands in exactly that
-		 * state.  Nothing taken and not completed: thaw, try again.
-		 */
-		if (stop_worker(wpid)) {
-			fail = "SIGSTOP did not stop the worker";
-			break;
-		}
-		msleep(15);	/* what it did complete, the guest reaps (it waits 5 ms at most) */
-		if (!taken_now(g)) {
-			kill(wpid, SIGCONT);
+		if (r == 0) {
 			if (++missed > 100 * kills)
-				fail = "too many tries found nothing taken and not completed";
+				fail = "too many tries found the moment gone";
 			continue;
 		}
-		if (getenv("FAULT_DEBUG"))
-			fprintf(stderr, "# %s: worker %d stopped with %u taken (inflight %u, cons %u, cq prod %u, ours %u)\n",
-				g->c->name, wpid, taken_now(g), atomic_load(&g->inflight),
-				pvio_le32_to_cpu(g->d->q[0].sq_sh->cons),
-				pvio_le32_to_cpu(g->d->q[0].cq_sh->prod), g->d->q[0].cq.idx);
-		atomic_store(&g->back_ns, 0);
-		t0 = now_ns();
-		atomic_store(&g->fault_ns, t0);
-		if (kill(wpid, SIGKILL)) {
-			fail = "kill failed";
-			break;
-		}
-		/* Back: reset done and a request made after it verified. */
+		/* Back: a reset done and a request made after it verified. */
 		while ((atomic_load(&g->resets) == resets || !atomic_load(&g->back_ns)) &&
 		       now_ns() - t0 < 15000000000ull)
 			usleep(200);
@@ -968,16 +1137,15 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 			fail = "the guest did not come back within 15 s";
 			break;
 		}
-		taken = atomic_load(&g->lost_taken);
-		if (!taken) {
-			/* The guest saw everything completed: the kill proved nothing. */
-			fail = "a kill found no request taken and not completed";
+		/* During I/O: the guest's reset confirms nothing came back. */
+		if (at == AT_IO && !atomic_load(&g->lost_taken)) {
+			fail = "a kill during I/O found no request taken and not completed";
 			break;
 		}
-		minf = taken < minf ? taken : minf;
-		maxf = taken > maxf ? taken : maxf;
-		sumf += taken;
-		lat[n++] = atomic_load(&g->back_ns) - t0;
+		load_min[at] = load < load_min[at] ? load : load_min[at];
+		load_max[at] = load > load_max[at] ? load : load_max[at];
+		lat[at][n[at]++] = atomic_load(&g->back_ns) - t0;
+		total++;
 		usleep((useconds_t)(rand() % 20000));
 	}
 	for (k = 0; k < NCLS; k++) {
@@ -989,36 +1157,69 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 		snprintf(others + strlen(others), sizeof(others) - strlen(others), " %s %lu",
 			 gs[k].c->name, (unsigned long)r);
 	}
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	tap(!fail && n == kills && !nb && atomic_load(&g->mismatches) == e0,
-	    "%s: %u SIGKILLs of its worker landed %s and never completed (%u..%u, mean %.1f; %u tries found none); back after p50 %.1f ms, p99 %.1f ms, max %.1f ms; %lu mismatches; resets of the other guests: %s%s%s%s%s",
-	    g->c->name, n, g->c->whole ? "on it running, with requests out" :
-	    "with requests taken", n ? minf : 0, maxf, n ? (double)sumf / n : 0, missed,
-	    pct(lat, n, 0.5), pct(lat, n, 0.99), n ? lat[n - 1] / 1e6 : 0,
+	for (at = 0; at < AT_N; at++) {
+		qsort(lat[at], n[at], sizeof(*lat[at]), cmp_u64);
+		snprintf(moments + strlen(moments), sizeof(moments) - strlen(moments),
+			 "%s%u %s (in flight %u..%u) back p50 %.0f ms p99 %.0f ms max %.0f ms",
+			 at ? "; " : "", n[at], at_name[at], n[at] ? load_min[at] : 0, load_max[at],
+			 pct(lat[at], n[at], 0.5), pct(lat[at], n[at], 0.99),
+			 n[at] ? lat[at][n[at] - 1] / 1e6 : 0);
+		free(lat[at]);
+	}
+	tap(!fail && total == kills && !nb && atomic_load(&g->mismatches) == e0,
+	    "%s: %u SIGKILLs of its worker: %s; %u tries found the moment gone; %lu mismatches; resets of the other guests: %s%s%s%s%s",
+	    g->c->name, total, moments, missed,
 	    (unsigned long)(atomic_load(&g->mismatches) - e0), nb ? others : "0 (expected 0)",
 	    fail ? "; " : "", fail ? fail : "", atomic_load(&g->mismatches) != e0 ? "; first: " : "",
 	    atomic_load(&g->mismatches) != e0 ? g->why : "");
-	free(lat);
 }
 
-/* @stalls SIGSTOP/SIGCONT of @g's worker: no reset, and back soon after. */
-static void stall_phase(struct guest *g, unsigned int stalls)
+/* A stall phase of one guest, run beside the other guests' (stall_main). */
+struct stall_job {
+	struct guest *g;
+	unsigned int stalls, min_ms, max_ms;
+	pthread_t th;
+	char line[1024];
+	bool ok;
+};
+
+/* A duration in [@lo, @hi] ms, log-uniform: as many 1-2 s stalls as 20-40 s ones. */
+static unsigned int log_uniform(unsigned int *seed, unsigned int lo, unsigned int hi)
 {
-	uint64_t *lat = calloc(stalls, sizeof(*lat)), e0 = atomic_load(&g->mismatches);
-	uint64_t resets = atomic_load(&g->resets);
-	unsigned int i, n = 0, ms_min = ~0u, ms_max = 0, tries = 0;
+	double u = rand_r(seed) / (double)RAND_MAX;
+
+	return hi <= lo ? lo : (unsigned int)(lo * pow((double)hi / lo, u));
+}
+
+/*
+ * @stalls SIGSTOPs of the guest's worker, each holding requests it has
+ * taken and not completed, for a log-uniform @min_ms..@max_ms; then
+ * SIGCONT: the next completion must come without a reset.
+ */
+static void *stall_main(void *arg)
+{
+	struct stall_job *j = arg;
+	struct guest *g = j->g;
+	uint64_t *lat = calloc(j->stalls, sizeof(*lat)), e0 = atomic_load(&g->mismatches);
+	uint64_t resets = atomic_load(&g->resets), held = 0;
+	unsigned int i, n = 0, ms_min = ~0u, ms_max = 0, tries = 0, seed = (unsigned int)(uintptr_t)g;
 	const char *fail = NULL;
 	int wpid = guest_worker_pid(ctl, g->c->gname);
 
-	for (i = 0; i < stalls && !fail && tries <= 20 * stalls; i++) {
-		unsigned int ms = 20 + (unsigned int)rand() % 181;
+	for (i = 0; i < j->stalls && !fail && tries <= 100 * j->stalls; i++) {
+		unsigned int ms = log_uniform(&seed, j->min_ms, j->max_ms);
 		uint64_t t0, done;
 
 		if (!wait_busy(g)) {
 			fail = "the guest had no request out for 3 s";
 			break;
 		}
-		usleep((useconds_t)(rand() % 2000));
+		usleep((useconds_t)(rand_r(&seed) % 2000));
+		if (g->c->whole && proc_state(wpid) != 'R') {
+			tries++;
+			i--;
+			continue;
+		}
 		if (stop_worker(wpid)) {
 			fail = "SIGSTOP did not stop the worker";
 			break;
@@ -1033,6 +1234,7 @@ static void stall_phase(struct guest *g, unsigned int stalls)
 		msleep((int)ms - 15 > 0 ? (int)ms - 15 : 0);
 		ms_min = ms < ms_min ? ms : ms_min;
 		ms_max = ms > ms_max ? ms : ms_max;
+		held += ms;
 		done = atomic_load(&g->done);
 		atomic_store(&g->back_ns, 0);
 		t0 = now_ns();
@@ -1046,18 +1248,21 @@ static void stall_phase(struct guest *g, unsigned int stalls)
 		}
 		lat[n++] = (atomic_load(&g->back_ns) ? atomic_load(&g->back_ns) : now_ns()) - t0;
 		atomic_store(&g->fault_ns, 0);
-		usleep((useconds_t)(rand() % 10000));
+		usleep((useconds_t)(rand_r(&seed) % 10000));
 	}
 	qsort(lat, n, sizeof(*lat), cmp_u64);
-	tap(!fail && n == stalls && atomic_load(&g->resets) == resets &&
-	    atomic_load(&g->mismatches) == e0,
-	    "%s: %u SIGSTOPs of %u..%u ms holding requests taken and not completed (%u tries found none); next completion after SIGCONT p50 %.1f ms, p99 %.1f ms, max %.1f ms; resets %lu (expected 0); %lu mismatches%s%s%s%s",
-	    g->c->name, n, ms_min == ~0u ? 0 : ms_min, ms_max, tries, pct(lat, n, 0.5), pct(lat, n, 0.99),
-	    n ? lat[n - 1] / 1e6 : 0, (unsigned long)(atomic_load(&g->resets) - resets),
-	    (unsigned long)(atomic_load(&g->mismatches) - e0), fail ? "; " : "", fail ? fail : "",
-	    atomic_load(&g->mismatches) != e0 ? "; first: " : "",
-	    atomic_load(&g->mismatches) != e0 ? g->why : "");
+	j->ok = !fail && n == j->stalls && atomic_load(&g->resets) == resets &&
+		atomic_load(&g->mismatches) == e0;
+	snprintf(j->line, sizeof(j->line),
+		 "%s: %u SIGSTOPs of %u..%u ms (%.0f s in all) holding requests %s and not completed (%u tries found none); next completion after SIGCONT p50 %.1f ms, p99 %.1f ms, max %.1f ms; resets %lu (expected 0); %lu mismatches%s%s%s%s",
+		 g->c->name, n, ms_min == ~0u ? 0 : ms_min, ms_max, held / 1e3,
+		 g->c->whole ? "out" : "taken", tries, pct(lat, n, 0.5), pct(lat, n, 0.99),
+		 n ? lat[n - 1] / 1e6 : 0, (unsigned long)(atomic_load(&g->resets) - resets),
+		 (unsigned long)(atomic_load(&g->mismatches) - e0), fail ? "; " : "", fail ? fail : "",
+		 atomic_load(&g->mismatches) != e0 ? "; first: " : "",
+		 atomic_load(&g->mismatches) != e0 ? g->why : "");
 	free(lat);
+	return NULL;
 }
 
 /* After the campaign: every block read back, every live page scanned. */
@@ -1099,7 +1304,8 @@ static void final_checks(struct guest *gs)
 
 int main(int argc, char **argv)
 {
-	unsigned int kills = 200, stalls = 100, k;
+	unsigned int kills = 200, stalls = 100, stall_min = 1000, stall_max = 40000, k;
+	struct stall_job jobs[NCLS];
 	char dir[] = "/tmp/pvio-faults-XXXXXX", cfg[128], img[128], cmd[192];
 	struct guest gs[NCLS];
 	uint64_t t_start = now_ns();
@@ -1107,17 +1313,24 @@ int main(int argc, char **argv)
 	pid_t pid;
 	int opt, fd;
 
-	while ((opt = getopt(argc, argv, "k:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "k:s:m:M:")) != -1) {
 		if (opt == 'k')
 			kills = (unsigned int)atoi(optarg);
 		else if (opt == 's')
 			stalls = (unsigned int)atoi(optarg);
+		else if (opt == 'm')
+			stall_min = (unsigned int)atoi(optarg);
+		else if (opt == 'M')
+			stall_max = (unsigned int)atoi(optarg);
 		else
 			return 2;
 	}
+	if (!stall_min || stall_max < stall_min)
+		return 2;
 	srand((unsigned int)time(NULL));
 	printf("TAP version 13\n1..%zu\n", NCLS * 2 + 2 + 1);
-	printf("# %u kills and %u stalls per guest; pviod %s\n", kills, stalls, pviod_bin());
+	printf("# %u kills and %u stalls of %u..%u ms per guest; pviod %s\n", kills, stalls,
+	       stall_min, stall_max, pviod_bin());
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
@@ -1165,7 +1378,16 @@ int main(int argc, char **argv)
 	}
 	for (k = 0; k < NCLS; k++) {
 		kill_phase(gs, &gs[k], kills);
-		stall_phase(&gs[k], stalls);
+	}
+	/* The stalls: every guest's at once, each of its own length. */
+	for (k = 0; k < NCLS; k++) {
+		jobs[k] = (struct stall_job){ .g = &gs[k], .stalls = stalls, .min_ms = stall_min,
+					      .max_ms = stall_max };
+		pthread_create(&jobs[k].th, NULL, stall_main, &jobs[k]);
+	}
+	for (k = 0; k < NCLS; k++) {
+		pthread_join(jobs[k].th, NULL);
+		tap(jobs[k].ok, "%s", jobs[k].line);
 	}
 	/* No new requests; what is in flight completes (and is checked). */
 	for (k = 0; k < NCLS; k++)
