@@ -7,6 +7,8 @@
 #   make bench-ring ring benchmark against DPDK rte_ring
 #   make bench-native-blk / bench-native-net / bench-notify
 #                   native benchmarks of the backend and the ring (userspace/bench/)
+#   make check-debug-kernel
+#                   the VM tests on a KASAN/lockdep/kmemleak guest kernel (long)
 #
 # Build outputs go to build/ only.
 
@@ -51,7 +53,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
+.PHONY: all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -261,11 +263,12 @@ KSRC_DIRS	:= ring frontend tests/kmod
 
 # The kernel build's own exit status counts (a pipe into tee would hide it:
 # modpost's "ERROR: ..." matches no pattern below), then any warning fails.
+# $(4): more kbuild variables for this flavour.
 define kbuild
 	@test -d "$(2)" || { echo "no kernel headers at '$(2)' (run tools/deps.sh or set $(3))"; exit 1; }
 	@rm -rf $(O)/kmod-$(1) && mkdir -p $(O)/kmod-$(1)
 	@cp -r --parents Kbuild $(wildcard $(KSRC_DIRS)) $(O)/kmod-$(1)/
-	+{ $(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 modules 2>&1; \
+	+{ $(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 $(4) modules 2>&1; \
 	   echo $$? >$(O)/kmod-$(1).rc; } | tee $(O)/kmod-$(1).log; \
 	exit $$(cat $(O)/kmod-$(1).rc)
 	@! grep -E '(warning|error|ERROR):' $(O)/kmod-$(1).log
@@ -276,6 +279,11 @@ modules:
 
 modules-rt:
 	$(call kbuild,rt,$(KDIR_RT),KDIR_RT)
+
+# Against the debug guest kernel's build (tools/debug-kernel.sh prints its
+# KDIR), with UBSAN: that kernel instruments only what asks for it.
+modules-debug:
+	$(call kbuild,debug,$(KDIR_DEBUG),KDIR_DEBUG,UBSAN_SANITIZE=y)
 
 # ---- checks ------------------------------------------------------------------
 
@@ -288,6 +296,18 @@ lint: $(HARNESS)
 check: deps
 	@$(MAKE) --no-print-directory all
 	@O=$(O) KDIR=$(KDIR) KDIR_RT=$(KDIR_RT) tests/run.sh
+
+# The VM tests on a guest kernel with KASAN, lockdep, kmemleak and more
+# (tests/vm/debug-kernel.config): tests/run.sh's vm-debug suite builds
+# that kernel once into $$PVIO_CACHE (default /var/cache/pvio; about
+# 40 minutes on 2 cores, reused after), our modules against it
+# ($(O)/kmod-debug), and runs the VM suites on it; any KASAN, lockdep or
+# kmemleak report of ours, any BUG or WARNING, fails.  KASAN under TCG is
+# slow: about 1 hour 30 minutes with the kernel cached.  Not part of
+# make check.
+check-debug-kernel: deps
+	@$(MAKE) --no-print-directory all
+	@O=$(O) PVIO_TESTS=vm-debug tests/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -7,8 +7,10 @@
 # one by one.  Logs of every step go to $O/test-logs/.
 #
 # Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
-# list of suites to run, out of: lint modules ring backend fuzz faults vm; default:
-# all; a name not in that list is an error, and nothing runs).
+# list of suites to run, out of: lint modules ring backend fuzz faults vm
+# vm-debug; default: all but vm-debug, which takes hours (make
+# check-debug-kernel); a name not in that list is an error, and nothing
+# runs).
 set -u
 
 O=${O:-build}
@@ -18,7 +20,7 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
-SUITES="lint modules ring backend fuzz faults vm"
+SUITES="lint modules ring backend fuzz faults vm vm-debug"
 
 # summary: the last lines, and the exit status, of every run.
 summary() {
@@ -52,8 +54,8 @@ if [ "${#unknown[@]}" -gt 0 ]; then
 fi
 
 want() {
-	[ -z "${PVIO_TESTS:-}" ] && return 0
-	case " $PVIO_TESTS " in *" $1 "*) return 0 ;; esac
+	[ -z "${PVIO_TESTS:-}" ] && [ "$1" != vm-debug ] && return 0
+	case " ${PVIO_TESTS:-} " in *" $1 "*) return 0 ;; esac
 	return 1
 }
 
@@ -204,6 +206,45 @@ if want vm; then
 	tap vm_balloon 900 env O="$O" tests/vm/balloon.sh
 	# pviod-san lying to each guest driver (about 3 minutes, three boots).
 	tap vm_hostile 600 env O="$O" tests/vm/hostile.sh
+fi
+
+# ---- guests on a debug kernel: KASAN, lockdep, kmemleak (hours) --------------
+# tools/debug-kernel.sh builds the kernel once into $PVIO_CACHE (about 40
+# min on 2 cores) and says where it is; our modules are built against it
+# with UBSAN; the guests run it, and host.sh's vm_klog_check fails any
+# KASAN/lockdep/kmemleak report (PVIO_GUEST_DEBUG=1: the checkers must be
+# there, and on until the end).  kasan_multi_shot: every KASAN report, not
+# only the first.  KASAN and lockdep under TCG make a guest several times
+# slower: the timeouts below (guest, then the whole script) are this
+# lane's own; PVIO_DEBUG_TIMEOUT_SCALE multiplies them (default 1).
+# Console logs: $O/vm-debug/.
+
+if want vm-debug; then
+	env_file=$O/debug-kernel.env
+	rm -f "$env_file"
+	echo "# vm-debug: building or reusing the debug guest kernel (log: $LOGS/debug-kernel.log)"
+	step debug-kernel tools/debug-kernel.sh --env "$env_file"
+	f0=$FAIL
+	if [ -f "$env_file" ]; then
+		# shellcheck disable=SC1090 # written by tools/debug-kernel.sh
+		. "$env_file"
+		step modules-debug-w1-sparse-ubsan make --no-print-directory O="$O" \
+			KDIR_DEBUG="$PVIO_DEBUG_KDIR" modules-debug
+	fi
+	if [ "$FAIL" = "$f0" ] && [ -f "$env_file" ]; then
+		scale=${PVIO_DEBUG_TIMEOUT_SCALE:-1}
+		dbg=(env O="$O" KMOD="$O/kmod-debug" PVIO_VM_OUT="$O/vm-debug" PVIO_GUEST_DEBUG=1
+			PVIO_GUEST_KERNEL="$PVIO_GUEST_KERNEL" PVIO_GUEST_MODDIR="$PVIO_GUEST_MODDIR"
+			PVIO_VM_APPEND=kasan_multi_shot)
+		tap vm_debug_smoke $((900 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((600 * scale)) tests/vm/smoke.sh
+		tap vm_debug_transport $((2400 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((2100 * scale)) tests/vm/transport.sh
+		tap vm_debug_net $((3600 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((3300 * scale)) tests/vm/net.sh
+		tap vm_debug_blk $((3600 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((3300 * scale)) tests/vm/blk.sh
+		tap vm_debug_balloon $((3600 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((3300 * scale)) tests/vm/balloon.sh
+		tap vm_debug_hostile $((3600 * scale)) "${dbg[@]}" PVIO_VM_TIMEOUT=$((1000 * scale)) tests/vm/hostile.sh
+	else
+		echo "# vm-debug: no VM test run without the debug kernel and our modules for it"
+	fi
 fi
 
 # ---- summary ---------------------------------------------------------------

@@ -4,13 +4,16 @@
 # demo do); as a non-root user it prints what is missing and fails.
 set -eu
 
+# The last line is what building a guest kernel from linux-source-6.1
+# needs (make check-debug-kernel, tools/debug-kernel.sh).
 PKGS="build-essential pkg-config make gcc clang
 	linux-headers-amd64 linux-headers-rt-amd64 linux-image-amd64 linux-image-rt-amd64
 	linux-source-6.1 sparse libclang-rt-14-dev
 	liburing-dev libseccomp-dev libjson-c-dev libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
-	xz-utils perl python3"
+	xz-utils perl python3
+	bc flex bison libelf-dev libssl-dev"
 
 missing=""
 for p in $(echo $PKGS); do

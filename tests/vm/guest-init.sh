@@ -9,10 +9,21 @@
 #
 #   PVIO-GUEST-BEGIN
 #   ...script output (TAP)...
+#   PVIO-KLOG-BEGIN kasan=0|1 lockdep=0|1|off kmemleak=0|1|off
+#   ...the kernel log (dmesg), then kmemleak's report...
+#   PVIO-KLOG-END
 #   PVIO-GUEST-END rc=<exit code of the script>
 #
 # then waits for the console to drain and powers off (poweroff -f).  The
-# host side (vm.sh) watches for these markers on the serial log.
+# host side (vm.sh) watches for these markers on the serial log; host.sh's
+# vm_klog_check fails a run whose kernel log has a report in it.  The
+# tests boot with loglevel=3, so the console alone would miss KASAN,
+# lockdep and WARN reports.  On a kernel with kmemleak (the debug kernel
+# of make check-debug-kernel) its automatic scans are turned off at boot
+# and two scans run after the script, 5 s apart (an object younger than
+# 5 s is never reported, and one only a CPU register still pointed to
+# during the first scan is not reported by the second).  "off": built in,
+# but it turned itself off (lockdep does after its first report).
 #
 # No "set -e" here on purpose: this is PID 1, and if it exits the kernel
 # panics instead of reporting the result.  Every step is checked by hand.
@@ -44,6 +55,34 @@ for arg in $cmdline; do
 done
 set +f
 
+# Which checkers this kernel has; at boot, while the log still holds
+# KASAN's banner.
+kmemleak=/sys/kernel/debug/kmemleak
+if [ -e $kmemleak ]; then echo scan=off >$kmemleak 2>/dev/null; fi
+kasan=0 lockdep=0
+dmesg | grep -q 'KernelAddressSanitizer initialized' && kasan=1
+[ -e /proc/lockdep_chains ] && lockdep=1
+
+# klog_dump: the markers and what is between them (see the top).
+klog_dump() {
+	leak=0
+	if [ $lockdep = 1 ] && ! grep -qE 'debug_locks: +1' /proc/lockdep_stats; then lockdep=off; fi
+	if [ -e $kmemleak ]; then
+		leak=off
+		if echo scan >$kmemleak 2>/dev/null; then
+			sleep 5
+			echo scan >$kmemleak 2>/dev/null && leak=1
+		fi
+	fi
+	echo "PVIO-KLOG-BEGIN kasan=$kasan lockdep=$lockdep kmemleak=$leak"
+	# A script that empties the ring (dmesg -c) keeps what it took in
+	# /tmp/klog (tests/vm/guest/hostile.sh does).
+	cat /tmp/klog 2>/dev/null
+	dmesg
+	[ "$leak" = 1 ] && cat $kmemleak
+	echo PVIO-KLOG-END
+}
+
 read -r up _ </proc/uptime
 say "kernel $(uname -r), uptime ${up}s, script $script"
 cd / || true
@@ -53,5 +92,6 @@ if [ "$script" != none ]; then
 	sh "$script" </dev/null
 	rc=$?
 fi
+klog_dump
 echo "PVIO-GUEST-END rc=$rc"
 halt_now

@@ -7,10 +7,14 @@
 #                          console LOG, with WORDS as its arguments
 #   vm_guest_results LOG   print the guest's TAP lines (without its plan
 #                          and the sync lines), set n to their count, and
-#                          add one host result: the guest printed exactly
+#                          add two host results: the guest printed exactly
 #                          one plan, for exactly that many results (a
 #                          guest script that stops early without failing
-#                          must not pass with fewer results)
+#                          must not pass with fewer results); and
+#                          vm_klog_check LOG
+#   vm_klog_check LOG      one host result: the guest's kernel log, which
+#                          guest-init.sh dumps at the end of the run, and
+#                          its console hold no kernel report (see below)
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
 VM_HOST_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +42,75 @@ vm_guest_results() {
 	n=$(grep -cE '^(not )?ok [0-9]+' <<<"$out" || true)
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' <<<"$out" | tr '\n' ' ')
 	host "the guest printed one plan, 1..$n (got 1..: '${plan% }')" "[ '$plan' = '$n ' ]"
+	vm_klog_check "$1"
 }
+
+# vm_klog_check LOG: fails on any BUG:, WARNING: (lockdep's splats among
+# them), Oops, UBSAN, hung task, RCU stall or netdev reference report in
+# the kernel log that guest-init.sh dumped between PVIO-KLOG-BEGIN and
+# PVIO-KLOG-END, or on the console (a guest that panicked dumps nothing),
+# and on a kmemleak report whose backtrace is in our code: a pvio symbol,
+# or an address no symbol resolves any more (a module since unloaded).
+# Other kmemleak reports are listed, not failed: the rest of the kernel
+# is not ours to fix.  Without the dump the check fails too: a guest that
+# did not get that far was not checked.  The reports follow as comments
+# ("# klog: "), at most 3 of them, up to 120 lines each.
+# PVIO_GUEST_DEBUG=1 (make check-debug-kernel): the guest kernel must
+# also have KASAN, lockdep and kmemleak, all still on at the end.
+vm_klog_check() {
+	local out head what
+	out=$(tr -d '\r' <"$1" | BAD=$VM_KLOG_BAD OURS=$VM_KLOG_OURS awk '
+		BEGIN { bad = ENVIRON["BAD"]; ours = ENVIRON["OURS"] }
+		function flush() {
+			if (leak == "") return
+			if (leak ~ ours) { nours++; if (shown < 3) { printf "%s", leak; shown++ } }
+			else { nother++; printf "%s", leak_head }
+			leak = ""
+		}
+		/^PVIO-KLOG-BEGIN/ { head = $0; inlog = 1; next }
+		/^PVIO-KLOG-END/ { flush(); inlog = 0; ended = 1; next }
+		/^((not )?ok [0-9]|#)/ { next }
+		# kmemleak: a block of indented lines after "unreferenced object"
+		leak != "" && /^ / { leak = leak "# klog: " $0 "\n"; next }
+		{ flush() }
+		/^unreferenced object 0x/ {
+			leak = "# klog: " $0 "\n"
+			leak_head = "# klog: kmemleak, not in pvio code: " $0 "\n"
+			next
+		}
+		rest > 0 {
+			print "# klog: " $0; rest--
+			if ((kasan && $0 ~ /=====+$/) || (!kasan && $0 ~ /<\/TASK>|---\[ end trace/)) rest = 0
+			next
+		}
+		$0 ~ bad {
+			nbad++
+			if (shown < 3) { shown++; print "# klog: " $0; rest = 120; kasan = ($0 ~ /BUG: KASAN/) }
+		}
+		END {
+			flush()
+			printf "KLOG %s|%d|%d|%d|%d\n", head, ended, nbad, nours, nother
+		}')
+	grep -v '^KLOG ' <<<"$out" || true
+	IFS='|' read -r head ended nbad nours nother <<<"$(sed -n 's/^KLOG //p' <<<"$out")"
+	what="$nbad reports, $nours kmemleak reports in pvio code, $nother elsewhere"
+	if [ -z "$head" ] || [ "$ended" != 1 ]; then
+		what="no kernel log dumped: the guest did not finish ($what)"
+		nbad=$((nbad + 1))
+	elif [ "${PVIO_GUEST_DEBUG:-0}" = 1 ] && [ "${head#* }" != "kasan=1 lockdep=1 kmemleak=1" ]; then
+		what="not a debug kernel, or a checker turned itself off: ${head#* } ($what)"
+		nbad=$((nbad + 1))
+	fi
+	if [ "${PVIO_GUEST_DEBUG:-0}" = 1 ]; then
+		host "guest kernel: no KASAN/lockdep/kmemleak report ($what)" "[ $((nbad + nours)) = 0 ]"
+	else
+		host "guest kernel: no BUG/WARNING/Oops in its log ($what)" "[ $((nbad + nours)) = 0 ]"
+	fi
+}
+
+# What vm_klog_check counts as a report (ERE, one line of the kernel log),
+# and what puts a kmemleak backtrace in our code.
+VM_KLOG_BAD='BUG:|WARNING:|Oops|general protection fault|kernel BUG at|Kernel panic|UBSAN:|INFO: task .* blocked|INFO: (possible|trying to register|lockdep)|rcu: INFO:|detected stalls|to become free|kmemleak: .*(disabled|Cannot)'
+VM_KLOG_OURS='\[pvio|pvio_|pvnet_|pvblk_|pvbal_|\] 0xffffffff[0-9a-f]+\n'
 
 host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }

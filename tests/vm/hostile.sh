@@ -36,7 +36,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
-BUILD=$O/vm
+BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}
 PVIOD=${PVIOD:-$O/pviod-san}
 TMP=$(mktemp -d /tmp/pvio-vmhostile.XXXXXX)
@@ -155,6 +155,8 @@ INI
 		"[ ${#missing[@]} = 0 ]"
 	host "[$g] no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$plog'"
 	host "[$g] pviod still answers" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+	echo "# [$g] guest kernel log:"
+	vm_klog_check "$log"
 	"$O/pvioctl" -s "$CTL" status vm "$(sed -n 's/^\[device vm \(.*\)\]$/\1/p' "$TMP/pviod-$g.ini")" 2>&1 | sed "s/^/# [$g] /"
 	echo "# [$g] pviod: $(grep -c 'hostile' "$plog") hostile lines, $(grep -c 'device broken' "$plog") devices broken by the guest's doing"
 	pviod_stop

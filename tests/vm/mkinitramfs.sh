@@ -21,7 +21,10 @@
 # PVIO_INITRD_RAW=1 leaves the archive uncompressed (big images of dynamic
 # programs unpack much faster in a TCG guest).
 # KVER is the guest kernel: the newest non-rt /lib/modules/6.1*-amd64, or
-# PVIO_GUEST_KVER.  Modules built for another kernel (vermagic) are refused.
+# PVIO_GUEST_KVER; its modules come from /lib/modules/KVER, or from
+# PVIO_GUEST_MODDIR (a kernel outside /lib/modules, e.g. the debug kernel;
+# KVER is then its last path component).  Modules built for another kernel
+# (vermagic) are refused.
 # The image is written atomically; staging happens under build/vm/.
 set -eu
 set -o pipefail
@@ -108,7 +111,7 @@ done
 [ -n "$OUT" ] || usage
 
 KVER=$(guest_kver)
-MODDIR=/lib/modules/$KVER
+MODDIR=$(guest_moddir)
 if [ -z "$KVER" ] || [ ! -f "$MODDIR/modules.dep" ]; then die "no guest kernel modules at '$MODDIR'"; fi
 BUSYBOX=${PVIO_BUSYBOX:-/bin/busybox}
 [ -x "$BUSYBOX" ] || die "no busybox at $BUSYBOX (apt-get install busybox-static)"
@@ -121,7 +124,7 @@ trap 'rm -rf "$STAGE"' EXIT
 # ---- staging -----------------------------------------------------------------
 
 mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,etc,root,tests}
-mkdir -p "$STAGE$MODDIR/extra"
+mkdir -p "$STAGE/lib/modules/$KVER/extra"
 cp "$BUSYBOX" "$STAGE/bin/busybox"
 # Relative links: an absolute /bin/busybox would point at the host's busybox
 # from inside the staging tree.
@@ -147,8 +150,8 @@ while [ $# -gt 0 ]; do
 	shift 2
 done
 
-cp "$MODDIR/modules.builtin" "$MODDIR/modules.builtin.modinfo" "$STAGE$MODDIR/"
-(cd "$STAGE$MODDIR" && find . -name '*.ko*' | sed 's|^\./||' | LC_ALL=C sort >modules.order)
+cp "$MODDIR/modules.builtin" "$MODDIR/modules.builtin.modinfo" "$STAGE/lib/modules/$KVER/"
+(cd "$STAGE/lib/modules/$KVER" && find . -name '*.ko*' | sed 's|^\./||' | LC_ALL=C sort >modules.order)
 depmod -b "$STAGE" "$KVER"
 
 # ---- archive -----------------------------------------------------------------
@@ -160,5 +163,5 @@ else
 	(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 -n >"$OUT.tmp"
 fi
 mv "$OUT.tmp" "$OUT"
-nmod=$(find "$STAGE$MODDIR" -name '*.ko*' | wc -l)
+nmod=$(find "$STAGE/lib/modules/$KVER" -name '*.ko*' | wc -l)
 echo "mkinitramfs: $OUT ($(($(stat -c %s "$OUT") / 1024)) KiB, kernel $KVER, $nmod modules)" >&2

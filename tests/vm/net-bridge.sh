@@ -11,8 +11,11 @@
 set -eu
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=host.sh
+. "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
+KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
 NS=pvbr$$
 TMP=$(mktemp -d /tmp/pvio-br.XXXXXX)
 PIDS=()
@@ -26,11 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for f in "$O/kmod-generic/frontend/pvio.ko" "$O/kmod-generic/frontend/pvio_net.ko" "$O/pviod" "$O/vm/pvnet_xfer"; do
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$O/pviod" "$O/vm/pvnet_xfer"; do
 	[ -f "$f" ] || { echo "not ok 1 net-bridge: $f not built"; exit 1; }
 done
-"$HERE/mkinitramfs.sh" "$TMP/initrd.gz" --module "$O/kmod-generic/frontend/pvio.ko" \
-	--module "$O/kmod-generic/frontend/pvio_net.ko" --bin "$O/vm/pvnet_xfer" \
+"$HERE/mkinitramfs.sh" "$TMP/initrd.gz" --module "$KMOD/frontend/pvio.ko" \
+	--module "$KMOD/frontend/pvio_net.ko" --bin "$O/vm/pvnet_xfer" \
 	--file "$HERE/guest/net-bridge.sh:/tests/net-bridge.sh" 2>/dev/null
 
 ip netns add "$NS"
@@ -65,7 +68,7 @@ for _ in $(seq 50); do [ -S "$TMP/b.sock" ] && break; sleep 0.1; done
 
 for r in a b; do
 	"$HERE/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/net-bridge.sh --mem 384 --smp 1 \
-		--timeout 300 --log "$TMP/$r.log" --ram-file "/dev/shm/pvio-br-$$-$r" \
+		--timeout "${PVIO_VM_TIMEOUT:-300}" --log "$TMP/$r.log" --ram-file "/dev/shm/pvio-br-$$-$r" \
 		--append "loglevel=3 pvnet.role=$r" \
 		--qemu-extra "-chardev socket,path=$TMP/$r.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" \
 		>/dev/null 2>&1 &
@@ -94,11 +97,14 @@ for r in a b; do
 		echo "not ok $n guest $r: its plan (${plan:-none}) matches its $g results"
 		rc=1
 	fi
+	echo "# guest $r:"
+	vm_klog_check "$TMP/$r.log"
 done
 echo "1..$n"
 if [ "$rc" -ne 0 ] || [ "$n" -lt 8 ]; then
 	echo "# failed; pviod log:"
 	sed 's/^/#   /' "$TMP/pviod.log" | tail -n 20
-	mkdir -p "$O/vm" && cp "$TMP/a.log" "$O/vm/net-bridge-a.log" && cp "$TMP/b.log" "$O/vm/net-bridge-b.log"
+	out=${PVIO_VM_OUT:-$O/vm}
+	mkdir -p "$out" && cp "$TMP/a.log" "$out/net-bridge-a.log" && cp "$TMP/b.log" "$out/net-bridge-b.log"
 	exit 1
 fi

@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
-BUILD=$O/vm
+BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}
 PVIOD=${PVIOD:-$O/pviod-san}
 TMP=$(mktemp -d /tmp/pvio-vmdpdk.XXXXXX)

@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
-BUILD=$O/vm
+BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
 PVIOD=${PVIOD:-$O/pviod-san}	# the ASan/UBSan build by default
 TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)

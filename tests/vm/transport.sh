@@ -34,8 +34,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/host.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
-BUILD=$O/vm
-KMOD=$O/kmod-generic
+BUILD=${PVIO_VM_OUT:-$O/vm}
+KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
 TMP=$(mktemp -d /tmp/pvio-vmtest.XXXXXX)
 RAM=/dev/shm/pvio-vmtest-$$
 SOCK=$TMP/guest.sock

@@ -4,19 +4,24 @@
 #   vm.sh run --initrd FILE --script /path/in/initrd [--mem MiB] [--smp N]
 #             [--timeout SEC] [--log FILE] [--ram-file PATH] [--append "ARGS"]
 #             [--qemu-extra "ARGS"]...
-#   vm.sh tap LOG      print the guest's output between the markers (no \r)
+#   vm.sh tap LOG      print the guest's output between the markers (no \r),
+#                      without the kernel log guest-init.sh dumps there
 #   vm.sh kver         print the guest kernel version in use
 #
 # run boots the guest kernel /boot/vmlinuz-$KVER (by default through its
-# extracted vmlinux, see PVIO_VM_PVH) with the initramfs (mkinitramfs.sh) on
+# extracted vmlinux, see PVIO_VM_PVH), or PVIO_GUEST_KERNEL, with the
+# initramfs (mkinitramfs.sh) on
 # TCG: -accel tcg,thread=multi -machine pc -cpu max -nodefaults -display none
 # -no-reboot, no network device at all, kernel command line "console=ttyS0
-# tsc=reliable panic=-1 quiet pvio_test.script=SCRIPT" plus --append (e.g.
-# "loglevel=2" keeps kernel errors off the console; they are in dmesg).
+# tsc=reliable panic=-1 quiet pvio_test.script=SCRIPT" plus PVIO_VM_APPEND
+# and --append (e.g. "loglevel=2" keeps kernel errors off the console;
+# they are in dmesg, which guest-init.sh dumps at the end).
 # (-display none rather than -nographic: the same, minus SeaBIOS writing
 # terminal escapes to the serial log.)  The guest's /init (guest-init.sh)
 # runs SCRIPT between the lines "PVIO-GUEST-BEGIN" and
-# "PVIO-GUEST-END rc=N" and powers off.  The serial console goes to --log
+# "PVIO-GUEST-END rc=N" and powers off; just before the END line it
+# dumps the kernel log between "PVIO-KLOG-BEGIN ..." and "PVIO-KLOG-END"
+# (host.sh's vm_klog_check reads it).  The serial console goes to --log
 # FILE, or, without --log, to stdout as it arrives.  --ram-file puts guest
 # RAM in a shared file (memory-backend-file, share=on) a backend can map; a
 # file that did not exist before is removed afterwards.  --qemu-extra adds
@@ -38,9 +43,19 @@
 # "setpriv --pdeathsig KILL", so it cannot outlive the shell that started it.
 #
 # Environment:
-#   PVIO_GUEST_KVER     guest kernel version (default: newest non-rt
+#   PVIO_GUEST_KVER     guest kernel version (default: the last part of
+#                       PVIO_GUEST_MODDIR if set, else the newest non-rt
 #                       /lib/modules/6.1*-amd64)
-#   PVIO_GUEST_KERNEL   kernel image to boot (default: see PVIO_VM_PVH)
+#   PVIO_GUEST_KERNEL   kernel image to boot (default: see PVIO_VM_PVH); a
+#                       bzImage or an ELF vmlinux with a PVH entry
+#   PVIO_GUEST_MODDIR   that kernel's modules tree, for mkinitramfs.sh
+#                       (default /lib/modules/$KVER), e.g. the debug
+#                       kernel's .../mods/lib/modules/6.1.N-pvio-debug
+#                       (tools/debug-kernel.sh prints both)
+#   PVIO_VM_APPEND      more kernel command line for every guest
+#   PVIO_VM_OUT         (read by the test scripts, not here) where they
+#                       put initramfs images and console logs; default
+#                       $O/vm, make check-debug-kernel uses $O/vm-debug
 #   PVIO_VM_PVH=0       boot /boot/vmlinuz-$KVER as is; by default its ELF
 #                       vmlinux is extracted once to build/vm/vmlinux-$KVER
 #                       and booted through the PVH entry (same kernel, ~4 s
@@ -57,12 +72,21 @@
 
 vm_log() { echo "vm.sh: $*" >&2; }
 vm_usage() { sed -n '3,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
-guest_kver() { if [ -n "${PVIO_GUEST_KVER:-}" ]; then echo "$PVIO_GUEST_KVER"; else vm_kvers | sort -V | tail -n 1; fi; }
+guest_kver() {
+	if [ -n "${PVIO_GUEST_KVER:-}" ]; then echo "$PVIO_GUEST_KVER"
+	elif [ -n "${PVIO_GUEST_MODDIR:-}" ]; then basename "$PVIO_GUEST_MODDIR"
+	else vm_kvers | sort -V | tail -n 1; fi
+}
+# guest_moddir: the guest kernel's modules tree (modules.dep, modules.builtin)
+guest_moddir() { echo "${PVIO_GUEST_MODDIR:-/lib/modules/$(guest_kver)}"; }
 vm_kvers() { local d; for d in /lib/modules/6.1*-amd64; do case $d in *-rt-amd64 | *'*'*) ;; *) echo "${d##*/}" ;; esac; done; }
 vm_now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
 vm_secs() { printf '%d.%d' $(($1 / 1000000)) $(($1 % 1000000 / 100000)); }
 vm_alive() { local s; s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "${s%% *}" != Z ]; }
-vm_tap() { tr -d '\r' <"$1" | awk '/PVIO-GUEST-END/ { exit } f { print } /PVIO-GUEST-BEGIN/ { f = 1 }'; }
+vm_tap() {
+	tr -d '\r' <"$1" | awk '/PVIO-GUEST-END/ { exit } /^PVIO-KLOG-BEGIN/ { k = 1 }
+		f && !k { print } /^PVIO-KLOG-END/ { k = 0 } /PVIO-GUEST-BEGIN/ { f = 1 }'
+}
 vm_guest_rc() { tr -d '\r' <"$1" | sed -n 's/.*PVIO-GUEST-END rc=\([0-9][0-9]*\).*/\1/p' | head -n 1; }
 vm_tail() { vm_log "last 30 console lines ($1):"; tail -n 30 "$1" | tr -d '\r' | sed 's/^/  | /' >&2; }
 vm_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
@@ -199,7 +223,7 @@ vm_boot() {
 	# "rep movsb", which TCG runs a byte at a time; without them it uses
 	# "rep movsq" or unrolled moves.  Measured on the vm-net benchmark:
 	# virtio-net TCP 1.1 -> 2.1 Gbit/s guest->host, 1.5 -> 3.5 host->guest.
-	cmdline="console=ttyS0 tsc=reliable panic=-1 quiet pvio_test.script=$script${append:+ $append}"
+	cmdline="console=ttyS0 tsc=reliable panic=-1 quiet pvio_test.script=$script${PVIO_VM_APPEND:+ $PVIO_VM_APPEND}${append:+ $append}"
 	args=(-name "guest=pvio-vm.$BASHPID,debug-threads=on" -accel "$accel" -machine "$machine" -cpu "${PVIO_VM_CPU:-max,-erms,-fsrm}"
 		-m "${mem}M" -smp "$smp" -display none -nodefaults -no-reboot
 		-serial "file:$log" -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
