@@ -97,7 +97,8 @@ struct guest {
 	const struct cls *c;
 	char sock[128];
 	struct pvfront f;
-	struct pvfront_dev *d;
+	struct pvfront_dev *d;		/* the thread's; memset while it sets up */
+	struct pvio_dev_desc *desc;	/* the same device's, for the main thread */
 	unsigned int index;
 	pthread_t th;
 	unsigned int epoch;		/* resets we did; in the request ids */
@@ -115,6 +116,7 @@ struct guest {
 	atomic_int phase;		/* where the thread is: PHASE_* */
 	char why[256];			/* the first mismatch */
 	pthread_mutex_t lock;		/* the slots: the thread's pump, the main thread's look */
+	bool resetting;			/* under lock: slots and queues being rebuilt */
 	/* the class's own */
 	uint8_t *buf;
 	uint64_t gpa;
@@ -781,6 +783,18 @@ static void slow_setup(struct pvfront_dev *d, void *arg)
 	atomic_store(&g->phase, PHASE_IO);
 }
 
+/*
+ * While the thread resets and sets its device up again, its slots and
+ * queues (pvfront_dev_setup() clears the whole struct pvfront_dev) are
+ * not there for the main thread to look at: taken_now() says 0.
+ */
+static void resetting(struct guest *g, bool on)
+{
+	pthread_mutex_lock(&g->lock);
+	g->resetting = on;
+	pthread_mutex_unlock(&g->lock);
+}
+
 /* Requests out are void once the reset is acknowledged; a new epoch. */
 static int reset_and_forget(struct guest *g)
 {
@@ -800,6 +814,7 @@ static void voluntary(struct guest *g, int want)
 {
 	int ret;
 
+	resetting(g, true);
 	if (want == WANT_RESET) {
 		atomic_store(&g->lost_taken, g->c->outstanding(g));
 		atomic_store(&g->phase, PHASE_RESETTING);
@@ -816,6 +831,7 @@ static void voluntary(struct guest *g, int want)
 		    !(pvfront_device_state(g->d) & PVIO_DEV_S_NEEDS_RESET))
 			net_start(g);
 	}
+	resetting(g, false);
 	if (ret) {
 		atomic_fetch_add(&g->errors, 1);
 		mismatch(g, "%s: a %s failed (%d)", g->c->name,
@@ -829,6 +845,7 @@ static void *guest_main(void *arg)
 {
 	struct guest *g = arg;
 	uint32_t st;
+	int ret;
 
 	while (!atomic_load(&g->stop)) {
 		int want = atomic_exchange(&g->want, WANT_NONE);
@@ -851,7 +868,10 @@ static void *guest_main(void *arg)
 					pvio_le32_to_cpu(g->d->q[0].sq_sh->cons),
 					atomic_load(&g->lost_taken),
 					pvio_le32_to_cpu(g->d->q[0].cq_sh->prod), g->d->q[0].cq.idx);
-			if (reset_and_forget(g) || dev_up(g)) {
+			resetting(g, true);
+			ret = reset_and_forget(g) || dev_up(g);
+			resetting(g, false);
+			if (ret) {
 				atomic_fetch_add(&g->errors, 1);
 				mismatch(g, "%s: no reset or set-up after a fault", g->c->name);
 				msleep(100);
@@ -873,7 +893,7 @@ static unsigned int taken_now(struct guest *g)
 	unsigned int n;
 
 	pthread_mutex_lock(&g->lock);
-	n = g->c->outstanding(g);
+	n = g->resetting ? 0 : g->c->outstanding(g);
 	pthread_mutex_unlock(&g->lock);
 	return n;
 }
@@ -915,7 +935,8 @@ static bool wait_busy(struct guest *g)
 
 	while (now_ns() < end) {
 		if (atomic_load(&g->inflight) > 0 &&
-		    !(pvfront_device_state(g->d) & (PVIO_DEV_S_NEEDS_RESET | PVIO_DEV_S_BROKEN)))
+		    !(pvio_le32_to_cpu(pvio_read_once(g->desc->device_state)) &
+		      (PVIO_DEV_S_NEEDS_RESET | PVIO_DEV_S_BROKEN)))
 			return true;
 		usleep(50);
 	}
@@ -986,7 +1007,7 @@ static bool wait_phase(struct guest *g, int phase)
  */
 static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, const char **why)
 {
-	struct pvio_dev_desc *dd = g->d->desc;
+	struct pvio_dev_desc *dd = g->desc;
 	int wpid = guest_worker_pid(ctl, g->c->gname), np, k;
 	uint32_t gen;
 
@@ -1374,6 +1395,7 @@ int main(int argc, char **argv)
 			tap(false, "%s: set-up failed", g->c->name);
 			return 1;
 		}
+		g->desc = g->d->desc;	/* one window for the whole run */
 		pthread_create(&g->th, NULL, guest_main, g);
 	}
 	for (k = 0; k < NCLS; k++) {
@@ -1406,8 +1428,13 @@ int main(int argc, char **argv)
 		       (unsigned long)atomic_load(&gs[k].done), (unsigned long)atomic_load(&gs[k].resets),
 		       (unsigned long)atomic_load(&gs[k].mismatches));
 	k = kill(pid, 0) == 0;
-	for (unsigned int i = 0; i < NCLS; i++)
+	for (unsigned int i = 0; i < NCLS; i++) {
 		pvfront_close(&gs[i].f);
+		free(gs[i].cur);
+		free(gs[i].alt);
+		free(gs[i].cand);
+		free(gs[i].busy);
+	}
 	tap(k && pviod_stop(&pid, logpath) == 0,
 	    "pviod: supervisor alive through %u kills and %u stalls, no sanitizer report, %.0f s in all",
 	    kills * (unsigned int)NCLS, stalls * (unsigned int)NCLS, (now_ns() - t_start) / 1e9);
