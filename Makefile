@@ -289,9 +289,12 @@ modules-debug:
 
 CHECKPATCH_FILES = $(wildcard ring/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
 
+# Run from $(O): checkpatch leaves its CamelCase cache
+# (.checkpatch-camelcase.*) in the directory it runs in; GIT_DIR lets it
+# seed that cache from git, as it does at the top of a tree.
 lint: $(HARNESS)
-	perl $(O)/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
-		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(CHECKPATCH_FILES)
+	cd $(O) && GIT_DIR=$(abspath .git) perl $(abspath $(O))/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
+		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(abspath $(CHECKPATCH_FILES))
 
 check: deps
 	@$(MAKE) --no-print-directory all
