@@ -10,9 +10,18 @@
 #   make check-debug-kernel
 #                   the VM tests on a KASAN/lockdep/kmemleak guest kernel (long)
 #
-# Build outputs go to build/ only.
+# Build outputs go to build/ only.  One line per step ("CC build/pviod");
+# V=1 shows the commands.
 
 O		?= build
+V		?= 0
+ifeq ($(V),1)
+Q		:=
+msg		=
+else
+Q		:= @
+msg		= @printf '  %-7s %s\n' '$(1)' '$(2)'
+endif
 CC		?= gcc
 CFLAGS		?= -O2 -g
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -70,18 +79,21 @@ DPDK_NET_SAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/backend/%-san.o,$(DPDK_NET_
 
 $(DPDK_NET_OBJS): $(O)/obj/backend/%.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
 $(DPDK_NET_SAN_OBJS): $(O)/obj/backend/%-san.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
 # Link-time optimisation: the data path crosses queue.c, memtable.c and the
 # class files once per request; -flto lets gcc inline across them (about
 # +5-10% packets/s in make bench-native-net).  Not for the sanitizer build.
 $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -flto=auto -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -flto=auto -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
 
 # The same daemon under ASan/UBSan: the backend tests run this one.  It
 # also answers `test-escape` (control.c), which shows what a worker taken
@@ -89,56 +101,53 @@ $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_OBJS)
 # request.
 $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -ljson-c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -ljson-c
 
 # ---- guest test programs: static, they run in the initramfs ------------------
 
 $(O)/vm/transport_test: tests/vm/guest/transport_test.c $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -pthread -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -pthread -o $@ $<
 
 $(O)/vm/pvnet_xfer: tests/vm/guest/pvnet_xfer.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
 
 $(O)/vm/pvbal_mem: tests/vm/guest/pvbal_mem.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $<
 
 # ---- libpvio-front and the backend tests ------------------------------------
 
 $(O)/libpvio-front.a: $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(O)/obj
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $(O)/obj/pvio_front.o $(FRONT_SRCS)
-	ar rcs $@ $(O)/obj/pvio_front.o
-
-$(O)/tests/backend_test: tests/backend/backend_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
-
-$(O)/tests/net_test: tests/backend/net_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
-
-$(O)/tests/blk_test: tests/backend/blk_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
-
-$(O)/tests/balloon_test: tests/backend/balloon_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS)
+	$(call msg,CC,$(O)/obj/pvio_front.o)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $(O)/obj/pvio_front.o $(FRONT_SRCS)
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $(O)/obj/pvio_front.o
 
 $(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread -lm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread -lm
 
-$(O)/tests/isolation_test: tests/backend/isolation_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+# The backend tests (tests/backend/*_test.c): libpvio-front against
+# pviod-san, under ASan/UBSan themselves.
+BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation)
+
+$(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
 
 # ---- fuzzing: libFuzzer targets over pviod's real code (tests/fuzz) ---------
 #
@@ -156,15 +165,18 @@ FUZZ_BINS	:= $(patsubst %,$(O)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 $(FUZZ_LIB_OBJS): $(O)/fuzz/obj/%.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(call msg,CLANG,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(O)/fuzz/obj/harness.o: tests/fuzz/harness.c tests/fuzz/harness.h $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(call msg,CLANG,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(O)/fuzz/obj/harness.o $(FUZZ_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	$(call msg,CLANG,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 		$(if $(filter $@,$(O)/fuzz/fuzz_config $(O)/fuzz/fuzz_ext),,$(O)/fuzz/obj/harness.o) \
 		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lpthread
 
@@ -196,25 +208,30 @@ check-faults: all
 
 $(O)/tests/ring_test: tests/ring/ring_test.c $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
 $(O)/tests/ring_test_san: tests/ring/ring_test.c $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $< -lpthread
 
 $(O)/tests/ring_stress: tests/ring/ring_stress.c $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
 $(O)/tests/ring_stress_tsan: tests/ring/ring_stress.c $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) -o $@ $< -lpthread
 
 # ---- benchmarks --------------------------------------------------------------
 
 $(O)/bench/ring_bench: userspace/bench/ring/ring_bench.c $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O3 -g -march=native -Wno-unused-parameter $(DPDK_CFLAGS) \
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O3 -g -march=native -Wno-unused-parameter $(DPDK_CFLAGS) \
 		-o $@ $< $(DPDK_LIBS) -lpthread
 
 bench-ring: $(O)/bench/ring_bench
@@ -223,32 +240,37 @@ bench-ring: $(O)/bench/ring_bench
 # Native benchmarks (not part of make check): libpvio-front as the guest.
 $(O)/bench/blk_bench: userspace/bench/native-blk/blk_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
 
 bench-native-blk: $(O)/bench/blk_bench $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/native-blk/run.sh $(O)/bench/blk_bench
 
 $(O)/bench/notify_bench: userspace/bench/notify/notify_bench.c userspace/bench/common/bench_util.h $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread -lm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread -lm
 
 bench-notify: $(O)/bench/notify_bench
 	userspace/bench/notify/run.sh $(O)/bench/notify_bench
 
 $(O)/bench/net_bench: userspace/bench/native-net/net_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
 
 $(O)/bench/net_gen: userspace/bench/native-net/net_gen.c userspace/bench/common/bench_util.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
 
 bench-native-net: $(O)/bench/net_bench $(O)/bench/net_gen $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/native-net/run.sh $(O)/bench
 
 $(O)/bench/iso_bench: userspace/bench/isolation/iso_bench.c userspace/bench/common/bench_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(FRONT_SRCS) -lpthread -lm
 
 # An attacking guest beside an honest one, two guests against one.
 bench-isolation: $(O)/bench/iso_bench $(O)/pviod
@@ -268,7 +290,7 @@ define kbuild
 	@test -d "$(2)" || { echo "no kernel headers at '$(2)' (run tools/deps.sh or set $(3))"; exit 1; }
 	@rm -rf $(O)/kmod-$(1) && mkdir -p $(O)/kmod-$(1)
 	@cp -r --parents Kbuild $(wildcard $(KSRC_DIRS)) $(O)/kmod-$(1)/
-	+{ $(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 $(4) modules 2>&1; \
+	$(Q)+{ $(MAKE) -C $(2) O= M=$(abspath $(O))/kmod-$(1) W=1 C=1 $(4) modules 2>&1; \
 	   echo $$? >$(O)/kmod-$(1).rc; } | tee $(O)/kmod-$(1).log; \
 	exit $$(cat $(O)/kmod-$(1).rc)
 	@! grep -E '(warning|error|ERROR):' $(O)/kmod-$(1).log
@@ -293,7 +315,8 @@ CHECKPATCH_FILES = $(wildcard ring/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
 # (.checkpatch-camelcase.*) in the directory it runs in; GIT_DIR lets it
 # seed that cache from git, as it does at the top of a tree.
 lint: $(HARNESS)
-	cd $(O) && GIT_DIR=$(abspath .git) perl $(abspath $(O))/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
+	$(call msg,CHECK,checkpatch.pl --strict)
+	$(Q)cd $(O) && GIT_DIR=$(abspath .git) perl $(abspath $(O))/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(abspath $(CHECKPATCH_FILES))
 
 check: deps
