@@ -18,6 +18,9 @@ V		?= 0
 ifeq ($(V),1)
 Q		:=
 msg		=
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+Q		:= @
+msg		=
 else
 Q		:= @
 msg		= @printf '  %-7s %s\n' '$(1)' '$(2)'

@@ -197,6 +197,42 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 	return -EINVAL;
 }
 
+int pvbe_parse_cpulist(const char *s, cpu_set_t *set)
+{
+	unsigned long lo, hi, c;
+	cpu_set_t allowed;
+	char *end;
+
+	CPU_ZERO(set);
+	for (;;) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		lo = strtoul(s, &end, 10);
+		hi = lo;
+		if (*end == '-') {
+			s = end + 1;
+			if (*s < '0' || *s > '9')
+				return -EINVAL;
+			hi = strtoul(s, &end, 10);
+		}
+		if (hi < lo || hi >= CPU_SETSIZE)
+			return -EINVAL;
+		for (c = lo; c <= hi; c++)
+			CPU_SET(c, set);
+		if (!*end)
+			break;
+		if (*end != ',')
+			return -EINVAL;
+		s = end + 1;
+	}
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+		CPU_AND(&allowed, &allowed, set);
+		if (!CPU_EQUAL(&allowed, set))
+			return -ENOENT;
+	}
+	return 0;
+}
+
 static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
 		     int line)
 {
@@ -219,6 +255,35 @@ static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
 			return -EINVAL;
 		}
 		return copy_str(g->machine, sizeof(g->machine), v, line, "machine");
+	}
+	if (!strcmp(k, "cpus")) {
+		cpu_set_t set;
+		int ret = strlen(v) < sizeof(g->cpus) ? pvbe_parse_cpulist(v, &set) : -EINVAL;
+
+		if (ret == -ENOENT) {
+			cfg_error(line, "cpus '%s' names a CPU pviod itself may not run on", v);
+			return ret;
+		}
+		if (ret) {
+			cfg_error(line, "bad cpus '%s': want a CPU list such as 0-3,6 (at most %zu characters)",
+				  v, sizeof(g->cpus) - 1);
+			return ret;
+		}
+		return copy_str(g->cpus, sizeof(g->cpus), v, line, "cpus");
+	}
+	if (!strcmp(k, "nice")) {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < -20 || n > 19) {
+			cfg_error(line, "nice must be -20..19");
+			return -EINVAL;
+		}
+		g->nice = (int)n;
+		g->nice_set = true;
+		return 0;
 	}
 	if (!strcmp(k, "ready_delay_ms")) {
 		if (parse_uint(v, 0, 600000, &g->ready_delay_ms)) {
@@ -418,6 +483,10 @@ const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
 		return "ram_layout";
 	if (a->ready_delay_ms != b->ready_delay_ms)
 		return "ready_delay_ms";
+	if (strcmp(a->cpus, b->cpus))
+		return "cpus";
+	if (a->nice_set != b->nice_set || a->nice != b->nice)
+		return "nice";
 	if (a->ndev != b->ndev)
 		return "devices";
 	for (i = 0; i < a->ndev; i++) {

@@ -8,6 +8,7 @@
 #ifndef PVBE_CONFIG_H
 #define PVBE_CONFIG_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ struct pvbe_guest_cfg {
 	char machine[8];
 	char ram_layout[128];		/* explicit layout, overrides machine */
 	unsigned int ready_delay_ms;	/* test knob: publish READY this late */
+	char cpus[64];			/* the worker's CPUs (a cpulist); "": pviod's */
+	int nice;			/* the worker's nice value, if nice_set */
+	bool nice_set;
 	int ndev;
 	struct pvbe_dev_cfg dev[PVIO_MAX_DEVICES];
 };
@@ -75,6 +79,11 @@ const char *pvbe_config_error(void);
  */
 const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
 				const struct pvbe_guest_cfg *b);
+/*
+ * Parse a CPU list ("0-3,6") into @set: 0, or -EINVAL (syntax, or a CPU
+ * at or past CPU_SETSIZE), -ENOENT (a CPU pviod itself may not run on).
+ */
+int pvbe_parse_cpulist(const char *s, cpu_set_t *set);
 /* Parse a size with an optional K/M/G suffix. */
 int pvbe_parse_size(const char *s, uint64_t *out);
 /* Class-specific parameters: the last one given wins, every one of them

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -642,6 +644,35 @@ static unsigned int keep_list(struct pvbe_guest *g, int *keep, unsigned int max)
 	return n;
 }
 
+/*
+ * The CPUs and nice value of the guest's configuration, before anything
+ * else (threads and io_uring workers made later inherit them).  The
+ * sandbox's filter refuses sched_setaffinity() and setpriority(): a
+ * worker its guest took over cannot move itself back.
+ */
+static int worker_sched(struct pvbe_guest *g)
+{
+	struct pvbe_guest_cfg *c = g->cfg;
+	cpu_set_t set;
+	int ret;
+
+	if (c->cpus[0]) {
+		ret = pvbe_parse_cpulist(c->cpus, &set);
+		if (!ret && sched_setaffinity(0, sizeof(set), &set) < 0)
+			ret = -errno;
+		if (ret) {
+			pvbe_err(g->tag, "cpus %s: %s", c->cpus, strerror(-ret));
+			return ret;
+		}
+	}
+	if (c->nice_set && setpriority(PRIO_PROCESS, 0, c->nice) < 0) {
+		ret = -errno;
+		pvbe_err(g->tag, "nice %d: %s", c->nice, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int pvbe_worker_main(struct pvbe_guest *g)
 {
 	struct itimerspec its = { 0 };
@@ -657,6 +688,8 @@ int pvbe_worker_main(struct pvbe_guest *g)
 	/* Nothing of the supervisor's or of other guests' stays open. */
 	nkeep = keep_list(g, keep, sizeof(keep) / sizeof(keep[0]));
 	ret = pvbe_sandbox_close_fds(keep, nkeep);
+	if (!ret)
+		ret = worker_sched(g);
 	if (!ret)
 		ret = pvbe_loop_reinit();
 	if (ret) {

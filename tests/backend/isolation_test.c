@@ -1596,4 +1596,125 @@ TEST(guests_added_removed_and_reloaded_at_run_time)
 		(void)system(cmd);
 }
 
+/* The value of @key in /proc/PID/status (or /proc/PID/task/TID/status), or "". */
+static void status_str(const char *file, const char *key, char *out, size_t len)
+{
+	char line[512];
+	size_t k = strlen(key);
+	FILE *f = fopen(file, "r");
+
+	out[0] = '\0';
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, k) || line[k] != ':')
+			continue;
+		snprintf(out, len, "%s", line + k + 1 + strspn(line + k + 1, " \t"));
+		out[strcspn(out, "\n")] = '\0';
+	}
+	if (f)
+		fclose(f);
+}
+
+/*
+ * cpus and nice: a guest's worker (every thread of it) runs on the CPUs
+ * and at the nice value of its section, the other guest's as pviod does,
+ * and a worker its guest took over cannot move itself back; bad values
+ * are refused by guest and key.
+ */
+TEST(a_worker_keeps_to_its_cpus_and_nice_value)
+{
+	char dir[64] = "/tmp/pvio-isocpu-XXXXXX", cfg[96], log[96], ctl[96], bad[96], img[96],
+	     text[1024], req[256], json[4096], s1[96], s2[96], cmd[160], path[320], got[64],
+	     mine[64];
+	static const char *const bads[][2] = {
+		{ "cpus = 1-0", "bad cpus" }, { "cpus = 0,", "bad cpus" },
+		{ "cpus = 100000", "bad cpus" }, { "cpus = 1023", "may not run on" },
+		{ "nice = 20", "nice must be" }, { "nice = x", "nice must be" },
+	};
+	int wpid, w2pid, threads = 0, pinned = 0, fd;
+	struct dirent *e;
+	unsigned int i;
+	pid_t pid;
+	DIR *d;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.ini", dir);
+	snprintf(img, sizeof(img), "%s/disk.img", dir);
+	snprintf(s1, sizeof(s1), "%s/g1.sock", dir);
+	snprintf(s2, sizeof(s2), "%s/g2.sock", dir);
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 16 << 20));
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "[pviod]\ncontrol = %s\nheartbeat_ms = %d\n"
+		 "[guest g1]\nsocket = %s\ncpus = 0\nnice = 5\n[guest g2]\nsocket = %s\n"
+		 "[device g1 e]\ntype = echo\n[device g1 d]\ntype = blk\npath = %s\n"
+		 "[device g2 e]\ntype = echo\n", ctl, HB_MS, s1, s2, img);
+	write_file(cfg, text);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	wpid = guest_worker_pid(ctl, "g1");
+	w2pid = guest_worker_pid(ctl, "g2");
+	ASSERT_LT(0, wpid);
+	ASSERT_LT(0, w2pid);
+
+	/* Every thread of g1's worker: CPU 0, nice 5. */
+	snprintf(path, sizeof(path), "/proc/%d/task", wpid);
+	d = opendir(path);
+	ASSERT_NE(NULL, d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", wpid, e->d_name);
+		status_str(path, "Cpus_allowed_list", got, sizeof(got));
+		threads++;
+		pinned += !strcmp(got, "0");
+	}
+	closedir(d);
+	fprintf(stderr, "# g1's worker: %d of %d threads on CPU 0 (expected all); nice %ld (expected 5)\n",
+		pinned, threads, stat_field(wpid, 19));
+	EXPECT_LT(0, threads);
+	EXPECT_EQ(threads, pinned);
+	EXPECT_EQ(5, stat_field(wpid, 19));
+	/* g2's: what pviod has. */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	status_str(path, "Cpus_allowed_list", mine, sizeof(mine));
+	snprintf(path, sizeof(path), "/proc/%d/status", w2pid);
+	status_str(path, "Cpus_allowed_list", got, sizeof(got));
+	fprintf(stderr, "# g2's worker: CPUs %s, nice %ld (expected %s, 0)\n", got,
+		stat_field(w2pid, 19), mine);
+	EXPECT_STREQ(mine, got);
+	EXPECT_EQ(0, stat_field(w2pid, 19));
+
+	/* Taken over, it cannot undo either. */
+	snprintf(req, sizeof(req), "test-escape g1 %s %s", img, s2);
+	ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+	fprintf(stderr, "# test-escape: %s", json);
+	EXPECT_NE(NULL, strstr(json, "\"setaffinity\":\"EPERM\""));
+	EXPECT_NE(NULL, strstr(json, "\"setpriority\":\"EPERM\""));
+	EXPECT_EQ(5, stat_field(wpid, 19));
+
+	/* Bad values: refused by guest and key, nothing added. */
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		snprintf(text, sizeof(text), "[guest g3]\nsocket = %s/g3.sock\n%s\n"
+			 "[device g3 e]\ntype = echo\n", dir, bads[i][0]);
+		write_file(bad, text);
+		snprintf(req, sizeof(req), "guest add %s", bad);
+		ASSERT_EQ(0, control(ctl, req, json, sizeof(json)));
+		fprintf(stderr, "# %s: %s", bads[i][0], json);
+		EXPECT_NE(NULL, strstr(json, bads[i][1]));
+		EXPECT_NE(NULL, strstr(json, "bad.ini:3: guest g3"));
+	}
+	ASSERT_EQ(0, control(ctl, "list", json, sizeof(json)));
+	EXPECT_EQ(NULL, strstr(json, "g3"));
+
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
 TEST_HARNESS_MAIN
