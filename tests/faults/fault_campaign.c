@@ -114,6 +114,7 @@ struct guest {
 					 * had taken and never completed */
 	atomic_int want;		/* the main thread asks: WANT_* */
 	atomic_int phase;		/* where the thread is: PHASE_* */
+	atomic_int setup_go;		/* the main thread had its look at PHASE_SETTING_UP */
 	char why[256];			/* the first mismatch */
 	pthread_mutex_t lock;		/* the slots: the thread's pump, the main thread's look */
 	bool resetting;			/* under lock: slots and queues being rebuilt */
@@ -777,9 +778,17 @@ static void slow_setup(struct pvfront_dev *d, void *arg)
 {
 	struct guest *g = arg;
 
+	int i;
+
 	(void)d;
 	atomic_store(&g->phase, PHASE_SETTING_UP);
-	msleep(20);
+	/*
+	 * Until the main thread has stopped the worker, looked and killed
+	 * (or given up): on a loaded machine it may not run for a while,
+	 * and a moment that passed unseen would fail the campaign.
+	 */
+	for (i = 0; i < 5000 && !atomic_load(&g->setup_go); i++)
+		msleep(1);
 	atomic_store(&g->phase, PHASE_IO);
 }
 
@@ -992,9 +1001,11 @@ static bool wait_phase(struct guest *g, int phase)
 {
 	uint64_t end = now_ns() + 5000000000ull;
 
-	while (atomic_load(&g->phase) != phase)
+	while (atomic_load(&g->phase) != phase) {
 		if (now_ns() > end)
 			return false;
+		usleep(20);
+	}
 	return true;
 }
 
@@ -1040,6 +1051,7 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
 		kill(wpid, SIGCONT);
 		usleep((useconds_t)(rand() % 500));
 	} else if (at == AT_SETUP) {
+		atomic_store(&g->setup_go, 0);
 		atomic_store(&g->want, WANT_SETUP);
 		if (!wait_phase(g, PHASE_SETTING_UP)) {
 			*why = "the guest never got to its set-up";
@@ -1142,6 +1154,7 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 
 		at = total % AT_N;
 		r = kill_at(g, (int)at, &t0, &load, &fail);
+		atomic_store(&g->setup_go, 1);	/* the guest thread's set-up goes on */
 		if (r < 0)
 			break;
 		if (r == 0) {
