@@ -5,10 +5,14 @@
  * One blk-mq disk per pvio block device, named pvda, pvdb, ... (pvdaa after
  * pvdz), partitions pvda1, ...  Hardware queue i is pvio queue i; a request
  * is one chain: a pvio_blk_req header slot, then its data segments (or a
- * pvio_blk_range slot for discard and write-zeroes).  The blk-mq tag is the
- * chain's id, so a completion names its request directly; a per-queue
- * bitmap of the tags handed to the backend rejects ids that are not
- * outstanding, so a duplicate or invented completion never ends a request.
+ * pvio_blk_range slot for discard and write-zeroes).  The chain's id is the
+ * blk-mq tag in its low 10 bits and, above them, a 6-bit generation that
+ * changes every time the tag is sent, so a completion names its request
+ * directly; a per-queue bitmap of the tags handed to the backend rejects
+ * ids that are not outstanding, and the generation rejects a completion
+ * for an earlier use of a tag that is outstanding again (as nvme does with
+ * its command ids), so a duplicate, late or invented completion never
+ * ends a request.
  *
  * Recovery: a bad completion, a request that times out and a restarted
  * backend all end in the same place: queues quiesced, the device reset (once
@@ -35,6 +39,10 @@
 #define PVBLK_MINORS		16	/* partitions per disk, like vd* */
 #define PVBLK_MAX_QUEUES	64
 #define PVBLK_MAX_DEPTH		1024
+#define PVBLK_TAG_BITS		10	/* of an id; the generation above */
+#define PVBLK_TAG_MASK		((1u << PVBLK_TAG_BITS) - 1)
+#define PVBLK_GEN_MASK		(0xffffu >> PVBLK_TAG_BITS)
+static_assert(PVBLK_MAX_DEPTH <= 1u << PVBLK_TAG_BITS);
 #define PVBLK_MAX_SEGS		(PVIO_MAX_CHAIN - 1)	/* plus the header */
 #define PVBLK_RETRIES		3
 #define PVBLK_CPL_BATCH		32
@@ -57,6 +65,7 @@ struct pvblk_queue {
 	spinlock_t sq_lock;		/* submission side of q */
 	spinlock_t cpl_lock;		/* completion side of q, @outstanding */
 	unsigned long *outstanding;	/* tags handed to the backend */
+	u8 *gen;			/* per tag: the generation of its last id */
 };
 
 struct pvblk {
@@ -302,9 +311,12 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct pvio_desc d[PVIO_MAX_CHAIN];
 	unsigned long flags;
 	bool kick = false;
-	u16 id = rq->tag;
+	u8 gen = (bq->gen[rq->tag] + 1) & PVBLK_GEN_MASK;
+	u16 id = rq->tag | gen << PVBLK_TAG_BITS;
 	int n, ret;
 
+	/* Seen by pvblk_handle_cpl() before the outstanding bit (below). */
+	WRITE_ONCE(bq->gen[rq->tag], gen);
 	cmd->status = BLK_STS_OK;
 	cmd->nents = 0;
 	n = pvblk_setup_hdr(b, rq, d, id);
@@ -323,10 +335,11 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return pvblk_wait_queues(b, cmd);
 	}
 	/* Outstanding before visible: a completion may follow at once. */
-	set_bit(id, bq->outstanding);
+	smp_mb__before_atomic();
+	set_bit(rq->tag, bq->outstanding);
 	ret = pvio_queue_submit(bq->q, d, n);
 	if (unlikely(ret)) {
-		clear_bit(id, bq->outstanding);
+		clear_bit(rq->tag, bq->outstanding);
 		kick = ret == -ENOSPC && pvio_queue_kick_prepare(bq->q);
 		if (ret == -ENOSPC)
 			blk_mq_stop_hw_queue(hctx);
@@ -363,37 +376,46 @@ static void pvblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
 		pvio_queue_notify(bq->q);
 }
 
-/* Validate one completion; false marks the device broken. */
-static bool pvblk_handle_cpl(struct pvblk_queue *bq, const struct pvio_cpl *c)
+/*
+ * Validate one completion: NULL, or why it is refused (the device is then
+ * marked broken).  A refused completion leaves the request outstanding:
+ * the reset that follows holds or resends it, and nothing else would
+ * ever end it.
+ */
+static const char *pvblk_handle_cpl(struct pvblk_queue *bq, const struct pvio_cpl *c)
 {
+	static const char not_ours[] = "completion for a request not outstanding, or too long";
+	static const char stale[] =
+		"completion for a request not outstanding (an earlier use of its tag)";
 	struct pvblk *b = bq->b;
 	u16 id = le16_to_cpu(c->id);
+	unsigned int tag = id & PVBLK_TAG_MASK;
 	u32 len = le32_to_cpu(c->len);
 	u32 st = le32_to_cpu(c->status);
 	struct request *rq;
 	struct pvblk_cmd *cmd;
 
-	if (id >= b->depth || !test_bit(id, bq->outstanding))
-		return false;
-	rq = blk_mq_tag_to_rq(bq->hctx->tags, id);
+	if (tag >= b->depth || !test_bit(tag, bq->outstanding))
+		return not_ours;
+	/* Pairs with queue_rq's barrier: the generation of this use. */
+	smp_rmb();
+	if (id >> PVBLK_TAG_BITS != READ_ONCE(bq->gen[tag]))
+		return stale;
+	rq = blk_mq_tag_to_rq(bq->hctx->tags, tag);
 	if (!rq)
-		return false;
+		return not_ours;
 	cmd = pvblk_cmd(rq);
-	/*
-	 * Never more than the request's writable bytes.  A refused
-	 * completion leaves the request outstanding: the reset that follows
-	 * holds or resends it, and nothing else would ever end it.
-	 */
+	/* Never more than the request's writable bytes. */
 	if (len > (rq_data_dir(rq) == READ ? blk_rq_bytes(rq) : 0))
-		return false;
-	clear_bit(id, bq->outstanding);
+		return not_ours;
+	clear_bit(tag, bq->outstanding);
 	cmd->status = pvblk_status(st);
 	/* A read that says OK but came back short is an I/O error. */
 	if (!st && req_op(rq) == REQ_OP_READ && len != blk_rq_bytes(rq))
 		cmd->status = BLK_STS_IOERR;
 	if (likely(!blk_should_fake_timeout(rq->q)))
 		blk_mq_complete_request(rq);
-	return true;
+	return NULL;
 }
 
 /* Queue interrupt: reap with interrupts suppressed, re-arm, re-check. */
@@ -401,8 +423,9 @@ static void pvblk_irq(struct pvio_queue *q)
 {
 	struct pvblk_queue *bq = pvio_queue_priv(q);
 	struct pvio_cpl c[PVBLK_CPL_BATCH];
+	const char *bad = NULL;
 	unsigned long flags;
-	bool done = false, bad = false;
+	bool done = false;
 	int n, i;
 
 	/*
@@ -416,7 +439,7 @@ static void pvblk_irq(struct pvio_queue *q)
 		pvio_queue_disable_cb(q);
 		while ((n = pvio_queue_reap(q, c, ARRAY_SIZE(c))) > 0) {
 			for (i = 0; i < n && !bad; i++)
-				bad = !pvblk_handle_cpl(bq, &c[i]);
+				bad = pvblk_handle_cpl(bq, &c[i]);
 			done = true;
 			if (bad)
 				break;
@@ -426,8 +449,7 @@ static void pvblk_irq(struct pvio_queue *q)
 	} while (!pvio_queue_enable_cb(q));
 	spin_unlock_irqrestore(&bq->cpl_lock, flags);
 	if (bad)
-		pvio_device_failed(bq->b->pdev,
-				   "completion for a request not outstanding, or too long");
+		pvio_device_failed(bq->b->pdev, bad);
 	if (bad || n < 0)
 		pvblk_schedule_reset(bq->b, 0);
 	if (done) {
@@ -905,7 +927,8 @@ static int pvblk_probe(struct pvio_device *pdev)
 			      min_t(u32, PVBLK_MAX_SEGS, minsq - 1));
 	for (i = 0; i < b->nq; i++) {
 		b->qs[i].outstanding = bitmap_zalloc(b->depth, GFP_KERNEL);
-		if (!b->qs[i].outstanding) {
+		b->qs[i].gen = kcalloc(b->depth, sizeof(*b->qs[i].gen), GFP_KERNEL);
+		if (!b->qs[i].outstanding || !b->qs[i].gen) {
 			ret = -ENOMEM;
 			goto err_queues;
 		}
@@ -965,8 +988,10 @@ err_tags:
 	blk_mq_free_tag_set(&b->tag_set);
 err_queues:
 	pvblk_probe_undo(b);
-	for (i = 0; i < b->nq; i++)
+	for (i = 0; i < b->nq; i++) {
 		bitmap_free(b->qs[i].outstanding);
+		kfree(b->qs[i].gen);
+	}
 err_ida:
 	ida_free(&pvblk_index_ida, b->index);
 err_free:
@@ -1002,8 +1027,10 @@ static void pvblk_remove(struct pvio_device *pdev)
 	cancel_delayed_work_sync(&b->reset_work);
 	blk_mq_free_tag_set(&b->tag_set);
 	put_disk(b->disk);
-	for (i = 0; i < b->nq; i++)
+	for (i = 0; i < b->nq; i++) {
 		bitmap_free(b->qs[i].outstanding);
+		kfree(b->qs[i].gen);
+	}
 	ida_free(&pvblk_index_ida, b->index);
 	kfree(b);
 }

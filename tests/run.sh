@@ -187,6 +187,7 @@ fi
 # ---- guests: real QEMU with the real modules ------------------------------
 
 if want vm; then
+	tap vm_harness 60 tests/vm/host_test.sh
 	tap vm_smoke 400 tests/vm/smoke.sh
 	tap vm_transport 600 env O="$O" tests/vm/transport.sh
 	tap vm_transport_late 300 env O="$O" tests/vm/transport.sh late

@@ -10,6 +10,12 @@
  *   one completion (the next one that fits, then disarmed):
  *     cpl-id-range   its id made one no ring has (id ^ 0x8000)
  *     cpl-dup        posted twice
+ *     cpl-dup-late   blk: posted again once a later request has the same
+ *                    id modulo the ring size (a blk tag sent again), as
+ *                    soon as that request is taken and before it runs;
+ *                    the worker then waits 200 ms, so a guest that took
+ *                    the stale completion for the new request ends it
+ *                    before its data is there
  *     cpl-unposted   followed by one for an id never posted (id + size/2)
  *     cpl-len        one byte more than the request's writable bytes
  *                    (1 for a balloon request, which has none)
@@ -74,6 +80,7 @@ static const struct {
 } scn[S_COUNT] = {
 	[S_CPL_ID_RANGE] = { "cpl-id-range", ALL_CLASSES, false },
 	[S_CPL_DUP] = { "cpl-dup", ALL_CLASSES, false },
+	[S_CPL_DUP_LATE] = { "cpl-dup-late", C(PVIO_DEV_BLK), false },
 	[S_CPL_UNPOSTED] = { "cpl-unposted", ALL_CLASSES, false },
 	[S_CPL_LEN] = { "cpl-len", ALL_CLASSES, false },
 	[S_CPL_STATUS] = { "cpl-status", ALL_CLASSES, false },

@@ -14,9 +14,10 @@
 #define H_IRQ_MS	50
 #define H_REC_BUFS	16
 #define H_SCRIBBLE	0xa5
+#define H_LATE_US	200000	/* cpl-dup-late: the guest's time to take it */
 
 enum {
-	S_CPL_ID_RANGE, S_CPL_DUP, S_CPL_UNPOSTED, S_CPL_LEN, S_CPL_STATUS,
+	S_CPL_ID_RANGE, S_CPL_DUP, S_CPL_DUP_LATE, S_CPL_UNPOSTED, S_CPL_LEN, S_CPL_STATUS,
 	S_MRG_NB_BIG, S_MRG_NB_ZERO, S_MRG_NB_LIE,
 	S_CQ_JUMP, S_CQ_BACK, S_SQ_CONS,
 	S_CFG_LBS, S_CFG_LIMITS, S_CFG_STORM,
@@ -47,6 +48,8 @@ struct h_queue {
 	uint32_t mask;
 	uint32_t pkt_left;	/* net rx MRG: completions of this packet to come */
 	int sticky;		/* S_CQ_JUMP.. being rewritten, or -1 */
+	struct pvio_cpl late;	/* S_CPL_DUP_LATE: the completion to post again */
+	bool late_saved;	/* ... when a request reuses its id's slot */
 };
 
 struct pvbe_hostile {

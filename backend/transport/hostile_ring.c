@@ -10,9 +10,16 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "transport/hostile_internal.h"
+
+static void post_extra(struct pvbe_queue *q, const struct pvio_cpl *c)
+{
+	memcpy(pvio_ring_prod_slot(&q->cq, q->pending), c, sizeof(*c));
+	q->pending++;
+}
 
 /* ---- requests the backend took: where it may still write --------------- */
 
@@ -41,6 +48,28 @@ static bool rec_find(struct h_queue *hq, uint16_t id, struct h_rec *out,
 	return true;
 }
 
+/*
+ * cpl-dup-late: @req has the id of the saved completion modulo the ring
+ * size.  Post that completion again now, before @req runs, and give the
+ * guest time to take it: one that ends @req with it ends it before its
+ * data is there.  Room for it beside what the class holds and @req.
+ */
+static void dup_late(struct pvbe_queue *q, struct h_queue *hq, const struct pvbe_req *req)
+{
+	unsigned int held = q->dev->ops->held ? q->dev->ops->held(q) : 0;
+	uint16_t old = pvio_le16_to_cpu(hq->late.id);
+
+	if (((req->id ^ old) & hq->mask) || pvbe_queue_cq_room(q, held + 2) < (int)held + 2)
+		return;
+	hq->late_saved = false;
+	post_extra(q, &hq->late);
+	pvbe_queue_flush(q);
+	pvbe_hostile_fire(q->dev, S_CPL_DUP_LATE,
+			  "queue %u: id %u completed again after id %u took its slot, before it ran",
+			  q->index, old, req->id);
+	usleep(H_LATE_US);
+}
+
 void pvbe_hostile_pop(struct pvbe_queue *q, const struct pvbe_req *req)
 {
 	struct pvbe_hostile *h = q->dev->hostile;
@@ -50,6 +79,8 @@ void pvbe_hostile_pop(struct pvbe_queue *q, const struct pvbe_req *req)
 
 	if (!h || !(hq = &h->q[q->index])->rec)
 		return;
+	if (hq->late_saved)
+		dup_late(q, hq, req);
 	r = &hq->rec[req->id & hq->mask];
 	memset(r, 0, sizeof(*r));
 	r->used = true;
@@ -115,12 +146,6 @@ static bool cq_room2(struct pvbe_queue *q)
 	return pvbe_queue_cq_room(q, 2) >= 2;
 }
 
-static void post_extra(struct pvbe_queue *q, const struct pvio_cpl *c)
-{
-	memcpy(pvio_ring_prod_slot(&q->cq, q->pending), c, sizeof(*c));
-	q->pending++;
-}
-
 /* Apply one-completion scenario @s to @out if it fits; true if it did. */
 static bool cpl_bend(struct pvbe_queue *q, int s, struct pvio_cpl *out,
 		     const struct h_rec *r, bool first)
@@ -129,6 +154,7 @@ static bool cpl_bend(struct pvbe_queue *q, int s, struct pvio_cpl *out,
 	uint16_t id = pvio_le16_to_cpu(out->id), nb, old;
 	uint32_t st = pvio_le32_to_cpu(out->status);
 	struct pvio_cpl extra;
+	struct h_queue *hq;
 	unsigned char *hdr;
 
 	switch (s) {
@@ -141,6 +167,14 @@ static bool cpl_bend(struct pvbe_queue *q, int s, struct pvio_cpl *out,
 			return false;
 		post_extra(q, out);
 		pvbe_hostile_fire(d, s, "queue %u: id %u completed twice", q->index, id);
+		return true;
+	case S_CPL_DUP_LATE:
+		/* Kept for the next request that reuses the slot (dup_late). */
+		hq = &d->hostile->q[q->index];
+		if (!hq->rec || st)
+			return false;
+		hq->late = *out;
+		hq->late_saved = true;
 		return true;
 	case S_CPL_UNPOSTED:
 		/* A net rx ring has every id posted: a tx queue then. */
@@ -281,6 +315,7 @@ bool pvbe_hostile_reset(struct pvbe_dev *d)
 	for (i = 0; i < PVIO_MAX_QUEUES; i++) {
 		h->q[i].sticky = -1;
 		h->q[i].pkt_left = 0;
+		h->q[i].late_saved = false;
 	}
 	h->state_touched = false;
 	if (h->armed & (BIT(S_RESET_NOACK) | BIT(S_SILENT))) {

@@ -24,7 +24,8 @@ vm_follow() {
 	while :; do
 		alive=0
 		kill -0 "$vm" 2>/dev/null && alive=1
-		mapfile -t syncs < <(tr -d '\r' 2>/dev/null <"$log" | grep -a '^PVIO-SYNC ' || true)
+		# Whole lines only: the guest may be half-way through one.
+		mapfile -t syncs < <(perl -ne 's/\r//g; print if /^PVIO-SYNC .*\n\z/' "$log" 2>/dev/null || true)
 		while [ "$handled" -lt "${#syncs[@]}" ]; do
 			# shellcheck disable=SC2086 # split the line into words on purpose
 			act ${syncs[$handled]#PVIO-SYNC } || echo "# host: '${syncs[$handled]}' failed"

@@ -184,6 +184,9 @@ group_blk() {
 
 	blk_case cpl-id-range cpl-id-range 'completion for a request not outstanding'
 	blk_case cpl-dup cpl-dup 'completion for a request not outstanding'
+	# The duplicate comes once the tag is out again, before that request
+	# has its data: the generation in the id refuses it.
+	blk_case cpl-dup-late cpl-dup-late 'an earlier use of its tag'
 	blk_case cpl-unposted cpl-unposted 'completion for a request not outstanding'
 	blk_case cpl-len cpl-len 'completion for a request not outstanding, or too long'
 	blk_case cq-jump cq-jump 'impossible completion producer index'
