@@ -12,7 +12,10 @@
 #   $PVIO_CACHE/debug-kernel-VERSION-HASH/  the build (O=), also the KDIR of
 #                                           our out-of-tree modules
 #        vmlinux            the kernel with its symbols (scripts/faddr2line)
-#        vmlinux.pvh        the same without debug info: what QEMU boots
+#        arch/x86/boot/bzImage   what QEMU boots (this kernel's PVH entry,
+#                           which the Debian kernel's tests use, makes
+#                           QEMU 7.2 exit at once with nothing on the
+#                           console; the bzImage boots)
 #        mods/lib/modules/KREL/   modules_install: modules.builtin, ...
 #        .built             written last: the cache is complete
 #
@@ -26,7 +29,7 @@
 # Prints, on stdout and into FILE with --env, shell assignments for the
 # VM harness and the module build:
 #   PVIO_DEBUG_KDIR=...     KDIR for make modules-debug
-#   PVIO_GUEST_KERNEL=...   vmlinux.pvh
+#   PVIO_GUEST_KERNEL=...   arch/x86/boot/bzImage
 #   PVIO_GUEST_MODDIR=...   mods/lib/modules/KREL
 # Progress goes to stderr, the kernel build's output to BUILD/build.log.
 set -eu
@@ -72,7 +75,7 @@ emit() {
 	krel=$(cat "$OUT/.built")
 	{
 		echo "PVIO_DEBUG_KDIR=$OUT"
-		echo "PVIO_GUEST_KERNEL=$OUT/vmlinux.pvh"
+		echo "PVIO_GUEST_KERNEL=$OUT/arch/x86/boot/bzImage"
 		echo "PVIO_GUEST_MODDIR=$OUT/mods/lib/modules/$krel"
 	} | if [ -n "$envfile" ]; then tee "$envfile"; else cat; fi
 }
@@ -124,7 +127,6 @@ kmake all >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "kernel build failed (lo
 rm -rf "$OUT/mods"
 kmake modules_install INSTALL_MOD_PATH="$OUT/mods" >>"$log" 2>&1 ||
 	{ tail -n 30 "$log" >&2; die "modules_install failed (log: $log)"; }
-objcopy --strip-debug "$OUT/vmlinux" "$OUT/vmlinux.pvh"
 krel=$(cat "$OUT/include/config/kernel.release")
 [ -f "$OUT/mods/lib/modules/$krel/modules.builtin" ] || die "no modules.builtin for $krel after modules_install"
 echo "$krel" >"$OUT/.built"
