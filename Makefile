@@ -28,7 +28,7 @@ endif
 CC		?= gcc
 CFLAGS		?= -O2 -g
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-BASE_CFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) -Iring -isystem $(O)/ksrc/tools/testing/selftests
+BASE_CFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -isystem $(O)/ksrc/tools/testing/selftests
 SAN_CFLAGS	:= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 TSAN_CFLAGS	:= -O1 -g -fsanitize=thread -Wno-tsan
@@ -40,7 +40,7 @@ KDIR_RT		?= $(firstword $(shell ls -d /usr/src/linux-headers-*-rt-amd64 2>/dev/n
 DPDK_CFLAGS	:= $(shell pkg-config --cflags libdpdk 2>/dev/null)
 DPDK_LIBS	:= $(shell pkg-config --libs libdpdk 2>/dev/null)
 
-RING_HDRS	:= $(wildcard ring/*.h)
+RING_HDRS	:= $(wildcard include/pvio/*.h)
 HARNESS		:= $(O)/ksrc/.extracted
 
 DPDK_NET_SRCS	:= $(wildcard backend/net/dpdk*.c)
@@ -159,7 +159,7 @@ $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_u
 
 FUZZ_CC		?= clang
 FUZZ_CFLAGS	:= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-		   -Wno-missing-field-initializers -Iring -Ibackend -Itests/fuzz -O1 -g \
+		   -Wno-missing-field-initializers -Iinclude -Ibackend -Itests/fuzz -O1 -g \
 		   -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS	:= echo net blk balloon control config ext
 FUZZ_LIB_SRCS	:= $(filter-out backend/core/pviod.c,$(wildcard backend/*/*.c))
@@ -284,7 +284,7 @@ bench-isolation: $(O)/bench/iso_bench $(O)/pviod
 # The sources are copied into a per-flavour build directory so the tree stays
 # free of build outputs and the generic and PREEMPT_RT builds do not collide.
 
-KSRC_DIRS	:= ring frontend tests/kmod
+KSRC_DIRS	:= include frontend tests/kmod
 
 # The kernel build's own exit status counts (a pipe into tee would hide it:
 # modpost's "ERROR: ..." matches no pattern below), then any warning fails.
@@ -312,7 +312,7 @@ modules-debug:
 
 # ---- checks ------------------------------------------------------------------
 
-CHECKPATCH_FILES = $(wildcard ring/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
+CHECKPATCH_FILES = $(wildcard include/pvio/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
 
 # Run from $(O): checkpatch leaves its CamelCase cache
 # (.checkpatch-camelcase.*) in the directory it runs in; GIT_DIR lets it

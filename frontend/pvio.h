@@ -21,7 +21,7 @@
 #include <linux/interrupt.h>
 #include <linux/mod_devicetable.h>
 #include <linux/spinlock.h>
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 
 struct pvio_transport;
 struct pvio_queue;

@@ -15,6 +15,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include "pvio.h"
+#include "pvio/balloon.h"
 
 #define PVBAL_PER_PAGE		(PAGE_SIZE / 4096)	/* balloon units per page */
 #define PVBAL_CHUNK_ORDER	(21 - PAGE_SHIFT)	/* 2 MiB */

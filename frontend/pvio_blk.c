@@ -35,6 +35,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include "pvio.h"
+#include "pvio/blk.h"
 
 #define PVBLK_MINORS		16	/* partitions per disk, like vd* */
 #define PVBLK_MAX_QUEUES	64

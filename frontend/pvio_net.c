@@ -68,6 +68,7 @@
 #include <linux/u64_stats_sync.h>
 #include <linux/virtio_net.h>
 #include "pvio.h"
+#include "pvio/net.h"
 
 static_assert(sizeof(struct pvio_net_hdr) == sizeof(struct virtio_net_hdr_mrg_rxbuf));
 static_assert(offsetof(struct pvio_net_hdr, csum_start) ==

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "transport/guest.h"
+#include "pvio/balloon.h"
 
 #define PVBE_BAL_PAGE		((uint64_t)4096)
 

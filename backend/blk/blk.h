@@ -26,6 +26,7 @@
 
 #include "transport/guest.h"
 #include "core/log.h"
+#include "pvio/blk.h"
 
 #define PVBE_BLK_MAX_SEGMENTS	63	/* + the header slot = PVIO_MAX_CHAIN */
 #define PVBE_BLK_MAX_SEG_SIZE	(1u << 20)

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 
 #define PVBE_MAX_GUESTS		64
 #define PVBE_NAME_MAX		32

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 
 enum pvbe_msg_op {
 	/* supervisor -> worker */

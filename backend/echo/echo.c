@@ -10,8 +10,7 @@
 
 #include "transport/guest.h"
 #include "core/log.h"
-
-#define PVBE_ECHO_MAX	(1u << 20)
+#include "pvio/echo.h"
 
 /* Runs at configuration time, so --check-config catches typos too. */
 static int echo_parse(struct pvbe_dev *dev)
@@ -36,7 +35,7 @@ static int64_t echo_request(struct pvbe_queue *q, const struct pvbe_req *req)
 	unsigned int ri = 0, wi = 0;
 	uint32_t roff = 0, woff = 0, copied = 0;
 
-	if (req->in_bytes > PVBE_ECHO_MAX) {
+	if (req->in_bytes > PVIO_ECHO_MAX_IN) {
 		pvbe_queue_complete(q, req->id, PVIO_S_INVAL, 0);
 		return 0;
 	}

@@ -20,6 +20,7 @@
 
 #include "transport/guest.h"
 #include "core/log.h"
+#include "pvio/net.h"
 
 #define PVBE_NET_HDR_LEN		((uint32_t)sizeof(struct pvio_net_hdr))
 #define PVBE_NET_ETH_HLEN		14

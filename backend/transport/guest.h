@@ -28,7 +28,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "transport/memtable.h"
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 
 #define PVBE_BACKEND_PEER	0	/* our ivshmem peer ID on every socket */
 

@@ -69,6 +69,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "pvio/balloon.h"
+#include "pvio/blk.h"
+#include "pvio/net.h"
 #include "transport/hostile_internal.h"
 
 #define ALL_CLASSES	0u

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "pvio/balloon.h"
+#include "pvio/blk.h"
+#include "pvio/net.h"
 #include "transport/hostile_internal.h"
 
 static void post_extra(struct pvbe_queue *q, const struct pvio_cpl *c)

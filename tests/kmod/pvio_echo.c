@@ -16,6 +16,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include "pvio.h"
+#include "pvio/echo.h"
 
 #define PVECHO_MAX_LEN		(64 * 1024)
 #define PVECHO_SEG		4096

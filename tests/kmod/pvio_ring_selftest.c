@@ -9,7 +9,7 @@
 
 #include <linux/module.h>
 #include <linux/slab.h>
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 
 #define NSLOTS	16
 

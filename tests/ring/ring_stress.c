@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 #include "kselftest_harness.h"
 
 #define NSLOTS		256

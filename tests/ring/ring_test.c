@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 
-#include "pvio_abi.h"
+#include "pvio/abi.h"
 #include "kselftest_harness.h"
 
 struct elem {

@@ -16,7 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pvio_abi.h"
+#include "pvio/abi.h"
+#include "pvio/balloon.h"
+#include "pvio/blk.h"
+#include "pvio/echo.h"
+#include "pvio/net.h"
 
 struct pvfront_queue {
 	struct pvfront_dev *dev;

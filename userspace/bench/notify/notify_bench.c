@@ -2,7 +2,7 @@
 /*
  * notify_bench - what the wake-up policy costs on the pvio ring: a
  * producer thread on one core sends timestamped 16-byte messages at an
- * offered load through a pvio ring (ring/pvio_ring.h, 1024 slots) to a
+ * offered load through a pvio ring (include/pvio/ring.h, 1024 slots) to a
  * consumer thread on the other core, which sleeps on an eventfd when the
  * ring is empty, the way pviod's worker and pvio.ko's interrupt handler do.
  *
@@ -36,7 +36,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "pvio_ring.h"
+#include "pvio/ring.h"
 #include "bench_util.h"
 
 #define NSLOTS		1024u

@@ -26,7 +26,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
-#include "pvio_ring.h"
+#include "pvio/ring.h"
 
 #define NSLOTS		1024
 #define ESIZE		16

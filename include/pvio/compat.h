@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
- * pvio_compat.h - the few primitives the ring and ABI headers need, mapped
+ * pvio/compat.h - the few primitives the ring and ABI headers need, mapped
  * once for the kernel and once for userspace (C11 + GNU builtins).
  *
  * Everything here lives in the pvio_ namespace so that it never clashes with
  * the kernel's own macros or with a userspace program that defines its own
  * smp_* helpers (DPDK does).
  *
- * Nothing in ring/ includes anything outside ring/ other than the kernel's
+ * Nothing in include/pvio/ includes anything outside it other than the kernel's
  * or the C library's own headers.
  */
 #ifndef PVIO_COMPAT_H

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
- * pvio_abi.h - the pvio wire ABI: the layout of the shared window (ivshmem
- * BAR2) and of every structure guest and host exchange.
+ * pvio/abi.h - the pvio wire ABI, transport part: the layout of the shared
+ * window (ivshmem BAR2), its device and queue tables, descriptors and
+ * completions.  Each device class has its own header beside this one
+ * (net.h, blk.h, balloon.h, echo.h); the ring itself is ring.h.
  *
  * THIS IS AN ABI.  Do not change a size, an offset or a constant; add fields
  * only in reserved space, guarded by a feature bit, and bump
@@ -30,8 +32,8 @@
 #ifndef PVIO_ABI_H
 #define PVIO_ABI_H
 
-#include "pvio_compat.h"
-#include "pvio_ring.h"
+#include "compat.h"
+#include "ring.h"
 
 #define PVIO_MAGIC		0x4f495650u	/* "PVIO" in memory order */
 #define PVIO_ABI_VERSION_MAJOR	1
@@ -207,162 +209,6 @@ struct pvio_cpl {
 #define PVIO_S_NOSPC		6	/* backing store full */
 #define PVIO_S_AGAIN		7	/* transient: retry */
 
-/* ---- net device ----------------------------------------------------------- */
-
-#define PVIO_NET_F_CSUM		0	/* host takes CHECKSUM_PARTIAL on tx */
-#define PVIO_NET_F_GUEST_CSUM	1	/* host marks rx checksums valid */
-#define PVIO_NET_F_MTU		2	/* config.max_mtu is valid */
-#define PVIO_NET_F_MAC		3	/* config.mac is valid */
-#define PVIO_NET_F_HOST_TSO4	4
-#define PVIO_NET_F_HOST_TSO6	5
-#define PVIO_NET_F_HOST_USO	6
-#define PVIO_NET_F_GUEST_TSO4	7	/* guest takes large rx (TCPv4) */
-#define PVIO_NET_F_GUEST_TSO6	8
-#define PVIO_NET_F_MRG_RXBUF	9	/* rx packet may span buffers */
-#define PVIO_NET_F_MQ		10	/* more than one queue pair */
-#define PVIO_NET_F_STATUS	11	/* config.status (link) is valid */
-
-#define PVIO_NET_S_LINK_UP	0x0001
-
-struct pvio_net_config {
-	__u8 mac[6];			/* (B) */
-	__le16 status;			/* (B) PVIO_NET_S_* */
-	__le16 max_queue_pairs;		/* (B) queue 2n is rx, 2n+1 is tx */
-	__le16 mtu;			/* (B) default MTU */
-	__le16 min_mtu;			/* (B) */
-	__le16 max_mtu;			/* (B) */
-	__le32 rx_buf_len;		/* (B) preferred rx buffer size */
-	__u8 reserved[44];
-};
-
-/*
- * Every net packet, transmitted or received, starts with this 12-byte
- * header in the packet buffer itself, in front of the Ethernet frame.  Its
- * layout is that of Linux's struct virtio_net_hdr_mrg_rxbuf, so a TAP with
- * IFF_VNET_HDR and a 12-byte vnet header reads and writes it unchanged.
- *
- * TX chain: readable segments; the first starts with the header (the header
- * and the frame may share a segment).  RX: the guest posts chains of
- * writable segments; the backend writes header + frame into them and
- * completes with the byte count (header included).
- */
-#define PVIO_NET_HDR_F_NEEDS_CSUM	0x01	/* csum_start/offset valid */
-#define PVIO_NET_HDR_F_DATA_VALID	0x02	/* rx: checksum already verified */
-#define PVIO_NET_GSO_NONE		0
-#define PVIO_NET_GSO_TCPV4		1
-#define PVIO_NET_GSO_UDP		3
-#define PVIO_NET_GSO_TCPV6		4
-#define PVIO_NET_GSO_UDP_L4		5
-#define PVIO_NET_GSO_ECN		0x80
-
-struct pvio_net_hdr {
-	__u8 flags;		/* PVIO_NET_HDR_F_* */
-	__u8 gso_type;		/* PVIO_NET_GSO_* */
-	__le16 hdr_len;		/* length of the headers to copy per segment */
-	__le16 gso_size;	/* payload bytes per segment */
-	__le16 csum_start;	/* from the start of the frame */
-	__le16 csum_offset;	/* from csum_start */
-	__le16 num_buffers;	/* rx with MRG_RXBUF; else 0 (tx) or 1 (rx) */
-};
-
-#define PVIO_NET_MAX_FRAME	(65535 + 14 + 4)	/* GSO frame + Ethernet + VLAN */
-
-/* ---- block device ----------------------------------------------------- */
-
-#define PVIO_BLK_F_RO		0
-#define PVIO_BLK_F_FLUSH	1	/* volatile write cache: flush needed */
-#define PVIO_BLK_F_FUA		2
-#define PVIO_BLK_F_DISCARD	3
-#define PVIO_BLK_F_WRITE_ZEROES	4
-#define PVIO_BLK_F_MQ		5
-
-#define PVIO_BLK_OP_READ	0
-#define PVIO_BLK_OP_WRITE	1
-#define PVIO_BLK_OP_FLUSH	2
-#define PVIO_BLK_OP_DISCARD	3
-#define PVIO_BLK_OP_WRITE_ZEROES 4
-#define PVIO_BLK_OP_GET_ID	5
-
-#define PVIO_BLK_RF_FUA		0x01	/* write through to stable storage */
-#define PVIO_BLK_RF_UNMAP	0x02	/* write-zeroes may deallocate */
-
-#define PVIO_BLK_SECTOR_SIZE	512
-#define PVIO_BLK_ID_BYTES	20
-
-struct pvio_blk_config {
-	__le64 capacity;		/* (B) in 512-byte sectors */
-	__le32 logical_block_size;	/* (B) bytes */
-	__le32 physical_block_size;	/* (B) bytes */
-	__le32 max_segments;		/* (B) data slots per request */
-	__le32 max_segment_size;	/* (B) bytes */
-	__le32 max_sectors;		/* (B) per request */
-	__le32 max_discard_sectors;	/* (B) */
-	__le32 discard_granularity;	/* (B) bytes */
-	__le32 max_write_zeroes_sectors;/* (B) */
-	__le16 num_queues;		/* (B) */
-	__le16 queue_depth;		/* (B) */
-	__u8 reserved[20];
-};
-
-/* Block request header slot (PVIO_DESC_F_HDR), first in every chain. */
-struct pvio_blk_req {
-	__le64 sector;		/* start, 512-byte units */
-	__u8 op;		/* PVIO_BLK_OP_* */
-	__u8 rflags;		/* PVIO_BLK_RF_* */
-	__le16 reserved;
-	__le16 id;		/* trailer, as struct pvio_desc */
-	__le16 flags;		/* trailer */
-};
-
-/*
- * Second header slot of a discard or write-zeroes request: the range
- * length.  Those requests carry no data segments.
- */
-struct pvio_blk_range {
-	__le64 nr_sectors;
-	__le32 reserved;
-	__le16 id;		/* trailer */
-	__le16 flags;		/* trailer */
-};
-
-/* ---- balloon device --------------------------------------------------- */
-
-#define PVIO_BAL_F_STATS	0	/* guest writes statistics */
-#define PVIO_BAL_F_REPORTING	1	/* free-page reporting queue */
-#define PVIO_BAL_F_DEFLATE_ON_OOM 2	/* guest may deflate under pressure */
-
-/* Queue 0 inflate, 1 deflate, 2 free-page reporting. */
-#define PVIO_BAL_Q_INFLATE	0
-#define PVIO_BAL_Q_DEFLATE	1
-#define PVIO_BAL_Q_REPORT	2
-
-struct pvio_balloon_stats {
-	__le32 seq;		/* (G) odd while the guest writes */
-	__le32 interval_ms;	/* (G) period in use */
-	__le64 free_bytes;
-	__le64 avail_bytes;
-	__le64 cache_bytes;
-	__le64 total_bytes;
-	__le64 swap_in;		/* pages */
-	__le64 swap_out;
-	__le64 major_faults;
-	__le64 minor_faults;
-	__le64 oom_kills;
-	__le32 psi_some_avg10;	/* percent * 100 */
-	__le32 psi_full_avg10;
-	__le64 deflated_on_pressure;	/* pages the guest gave back itself */
-};
-
-struct pvio_balloon_config {
-	__le64 target_pages;		/* (B) balloon size wanted, 4 KiB pages */
-	__le64 floor_pages;		/* (B) never deflate below ... (see doc) */
-	__le32 stats_interval_ms;	/* (B) 0 = no statistics */
-	__le32 reserved0;
-	__le64 actual_pages;		/* (G) pages in the balloon now */
-	struct pvio_balloon_stats stats;/* (G) */
-	__u8 reserved[24];
-};
-
 /* ---- sizes and offsets: the ABI, checked at compile time -------------- */
 
 pvio_static_assert(sizeof(struct pvio_window_hdr) == 256, "ABI");
@@ -381,7 +227,6 @@ pvio_static_assert(offsetof(struct pvio_window_hdr, num_devices) == 60, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, backend_peer) == 62, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, dev_table_off) == 64, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, num_vectors) == 68, "ABI");
-
 pvio_static_assert(sizeof(struct pvio_dev_desc) == 128, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, num_queues) == 6, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, config_off) == 8, "ABI");
@@ -396,7 +241,6 @@ pvio_static_assert(offsetof(struct pvio_dev_desc, device_state) == 44, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, broken_reason) == 48, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, reset_count) == 52, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, reset_request) == 56, "ABI");
-
 pvio_static_assert(sizeof(struct pvio_queue_desc) == 64, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, cq_off) == 4, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, sq_size) == 8, "ABI");
@@ -406,7 +250,6 @@ pvio_static_assert(offsetof(struct pvio_queue_desc, cq_esize) == 18, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, vector) == 20, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, flags) == 22, "ABI");
 pvio_static_assert(offsetof(struct pvio_queue_desc, enabled) == 24, "ABI");
-
 pvio_static_assert(sizeof(struct pvio_desc) == 16, "ABI");
 pvio_static_assert(offsetof(struct pvio_desc, len) == 8, "ABI");
 pvio_static_assert(offsetof(struct pvio_desc, id) == 12, "ABI");
@@ -415,36 +258,6 @@ pvio_static_assert(sizeof(struct pvio_cpl) == 16, "ABI");
 pvio_static_assert(offsetof(struct pvio_cpl, len) == 4, "ABI");
 pvio_static_assert(offsetof(struct pvio_cpl, status) == 8, "ABI");
 pvio_static_assert(offsetof(struct pvio_cpl, aux) == 12, "ABI");
-
-pvio_static_assert(sizeof(struct pvio_net_config) == 64, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_config, status) == 6, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_config, max_queue_pairs) == 8,
-		   "ABI");
-pvio_static_assert(offsetof(struct pvio_net_config, mtu) == 10, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_config, rx_buf_len) == 16, "ABI");
-pvio_static_assert(sizeof(struct pvio_net_hdr) == 12, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, hdr_len) == 2, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, gso_size) == 4, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, csum_start) == 6, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, csum_offset) == 8, "ABI");
-pvio_static_assert(offsetof(struct pvio_net_hdr, num_buffers) == 10, "ABI");
-
-pvio_static_assert(sizeof(struct pvio_blk_config) == 64, "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_config, logical_block_size) == 8,
-		   "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_config, max_segments) == 16, "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_config, max_sectors) == 24, "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_config, num_queues) == 40, "ABI");
-pvio_static_assert(sizeof(struct pvio_blk_req) == 16, "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_req, op) == 8, "ABI");
-pvio_static_assert(offsetof(struct pvio_blk_req, id) == 12, "ABI");
-pvio_static_assert(sizeof(struct pvio_blk_range) == 16, "ABI");
-
-pvio_static_assert(sizeof(struct pvio_balloon_stats) == 96, "ABI");
-pvio_static_assert(sizeof(struct pvio_balloon_config) == 152, "ABI");
-pvio_static_assert(offsetof(struct pvio_balloon_config, actual_pages) == 24,
-		   "ABI");
-pvio_static_assert(offsetof(struct pvio_balloon_config, stats) == 32, "ABI");
 
 /* ---- helpers both sides use -------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
- * pvio_ring.h - single-producer/single-consumer ring of fixed-size slots in
+ * pvio/ring.h - single-producer/single-consumer ring of fixed-size slots in
  * shared memory, with event-index notification suppression.
  *
  * One header for the guest kernel, the host backend and userspace tools.
@@ -44,7 +44,7 @@
 #ifndef PVIO_RING_H
 #define PVIO_RING_H
 
-#include "pvio_compat.h"
+#include "compat.h"
 
 #ifdef __KERNEL__
 #include <linux/errno.h>
