@@ -11,7 +11,7 @@ set -eu
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 O=${O:-$REPO/build}
-VM=$REPO/tests/vm
+VM=$REPO/tools/vm
 TMP=$(mktemp -d /tmp/pvio-demo.XXXXXX)
 RAM=/dev/shm/pvio-demo-$$
 NS=pvdemo-$$

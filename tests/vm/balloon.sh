@@ -73,7 +73,7 @@ for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_balloon.ko" "$PVIOD" "$O/
 done
 mkdir -p "$BUILD"
 rm -f "$LOG"
-"$HERE/mkinitramfs.sh" "$BUILD/balloon.cpio.gz" \
+"$VM/mkinitramfs.sh" "$BUILD/balloon.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
 	--bin "$O/vm/pvbal_mem" --file "$HERE/guest/balloon.sh:/tests/balloon.sh" 2>/dev/null
 
@@ -98,7 +98,7 @@ PVIOD_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "not ok - balloon: pviod did not start"; tail "$TMP/pviod.log"; exit 1; }
 
-"$HERE/vm.sh" run --initrd "$BUILD/balloon.cpio.gz" --script /tests/balloon.sh \
+"$VM/vm.sh" run --initrd "$BUILD/balloon.cpio.gz" --script /tests/balloon.sh \
 	--mem 1024 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &

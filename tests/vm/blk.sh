@@ -84,7 +84,7 @@ mkdir -p "$BUILD" "$IMG" "$TMP/full"
 rm -f "$LOG"
 # fio and mkfs.ext4 are dynamic (fio pulls ~80 MiB of libraries): the
 # image is left uncompressed, which the guest kernel unpacks much faster.
-PVIO_INITRD_RAW=1 "$HERE/mkinitramfs.sh" "$BUILD/blk.cpio" \
+PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/blk.cpio" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
 	--kmod ext4 --kmod crc32c_generic \
 	--bin /usr/bin/fio --bin /usr/sbin/mkfs.ext4 --bin /usr/sbin/blkdiscard \
@@ -134,7 +134,7 @@ PVIOD_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "not ok - blk: pviod did not start"; tail "$TMP/pviod.log"; exit 1; }
 
-"$HERE/vm.sh" run --initrd "$BUILD/blk.cpio" --script /tests/blk.sh \
+"$VM/vm.sh" run --initrd "$BUILD/blk.cpio" --script /tests/blk.sh \
 	--mem 1024 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3 pvblk_test.ro_sha=$RO_SHA" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + QUEUES + 2))" &

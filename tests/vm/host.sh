@@ -18,6 +18,9 @@
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
 VM_HOST_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The VM harness (vm.sh, mkinitramfs.sh), shared with the demo and the
+# benchmarks.
+VM=$(cd "$VM_HOST_SH_DIR/../../tools/vm" && pwd)
 
 vm_follow() {
 	local vm=$1 log=$2 handled=0 alive syncs
@@ -38,7 +41,7 @@ vm_follow() {
 
 vm_guest_results() {
 	local out plan
-	out=$("$VM_HOST_SH_DIR/vm.sh" tap "$1")
+	out=$("$VM/vm.sh" tap "$1")
 	grep -vE '^PVIO-SYNC|^1\.\.' <<<"$out" || true
 	n=$(grep -cE '^(not )?ok [0-9]+' <<<"$out" || true)
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' <<<"$out" | tr '\n' ' ')

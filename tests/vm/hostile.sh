@@ -103,7 +103,7 @@ guest_results() {
 		elif [[ $line != PVIO-SYNC* ]]; then
 			echo "$line"
 		fi
-	done < <("$HERE/vm.sh" tap "$log")
+	done < <("$VM/vm.sh" tap "$log")
 	host "[$group] the guest printed one plan, 1..$count (got 1..: '${plan% }')" "[ '$plan' = '$count ' ]"
 }
 
@@ -138,7 +138,7 @@ INI
 	for s in $(sed -n 's/^hostile = //p' "$TMP/pviod-$g.ini" | tr ',' ' '); do
 		[ "$s" = none ] || ARMED+=("$s")
 	done
-	"$HERE/vm.sh" run --initrd "$BUILD/hostile.cpio.gz" --script /tests/hostile.sh \
+	"$VM/vm.sh" run --initrd "$BUILD/hostile.cpio.gz" --script /tests/hostile.sh \
 		--mem "$mem" --smp 2 --timeout "${PVIO_VM_TIMEOUT:-240}" --log "$log" --ram-file "$ram" \
 		--append "loglevel=3 page_poison=1 slub_debug=FZP no_timer_check pvio_hostile.group=$g" \
 		--qemu-extra "-chardev socket,path=$TMP/guest.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &
@@ -173,7 +173,7 @@ for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$KMOD/frontend/p
 done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP hostile: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
 mkdir -p "$BUILD"
-"$HERE/mkinitramfs.sh" "$BUILD/hostile.cpio.gz" \
+"$VM/mkinitramfs.sh" "$BUILD/hostile.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_net.ko" \
 	--module "$KMOD/frontend/pvio_blk.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
 	--file "$HERE/guest/hostile.sh:/tests/hostile.sh" 2>/dev/null

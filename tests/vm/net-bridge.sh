@@ -32,7 +32,7 @@ trap cleanup EXIT
 for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$O/pviod" "$O/vm/pvnet_xfer"; do
 	[ -f "$f" ] || { echo "not ok 1 net-bridge: $f not built"; exit 1; }
 done
-"$HERE/mkinitramfs.sh" "$TMP/initrd.gz" --module "$KMOD/frontend/pvio.ko" \
+"$VM/mkinitramfs.sh" "$TMP/initrd.gz" --module "$KMOD/frontend/pvio.ko" \
 	--module "$KMOD/frontend/pvio_net.ko" --bin "$O/vm/pvnet_xfer" \
 	--file "$HERE/guest/net-bridge.sh:/tests/net-bridge.sh" 2>/dev/null
 
@@ -67,7 +67,7 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -S "$TMP/b.sock" ] && break; sleep 0.1; done
 
 for r in a b; do
-	"$HERE/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/net-bridge.sh --mem 384 --smp 1 \
+	"$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/net-bridge.sh --mem 384 --smp 1 \
 		--timeout "${PVIO_VM_TIMEOUT:-300}" --log "$TMP/$r.log" --ram-file "/dev/shm/pvio-br-$$-$r" \
 		--append "loglevel=3 pvnet.role=$r" \
 		--qemu-extra "-chardev socket,path=$TMP/$r.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" \
@@ -88,7 +88,7 @@ for r in a b; do
 		"# "*) echo "$line" ;;
 		1..*) plan="$plan${line#1..} " ;;
 		esac
-	done < <("$HERE/vm.sh" tap "$TMP/$r.log")
+	done < <("$VM/vm.sh" tap "$TMP/$r.log")
 	# Each guest printed one plan, for as many results as it printed.
 	n=$((n + 1))
 	if [ "$plan" = "$g " ]; then

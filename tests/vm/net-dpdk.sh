@@ -138,7 +138,7 @@ echo "# hugepages: $HUGE_PREV -> $(cat "$HUGE") (free $free)"
 
 mkdir -p "$BUILD"
 rm -f "$LOG"
-"$HERE/mkinitramfs.sh" "$BUILD/net-dpdk.cpio.gz" \
+"$VM/mkinitramfs.sh" "$BUILD/net-dpdk.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_net.ko" \
 	--bin "$O/vm/pvnet_xfer" --bin /usr/sbin/ethtool \
 	--file "$HERE/guest/net-dpdk.sh:/tests/net-dpdk.sh" 2>/dev/null
@@ -154,7 +154,7 @@ nsx ip link show "$TAP" >/dev/null 2>&1 || { echo "not ok - net-dpdk: pviod's DP
 nsx ip addr add 10.78.0.1/24 dev "$TAP"
 nsx ip link set "$TAP" up
 
-"$HERE/vm.sh" run --initrd "$BUILD/net-dpdk.cpio.gz" --script /tests/net-dpdk.sh \
+"$VM/vm.sh" run --initrd "$BUILD/net-dpdk.cpio.gz" --script /tests/net-dpdk.sh \
 	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-800}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + QUEUES))" &

@@ -138,7 +138,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP net: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
 mkdir -p "$BUILD"
 rm -f "$LOG"
-"$HERE/mkinitramfs.sh" "$BUILD/net.cpio.gz" \
+"$VM/mkinitramfs.sh" "$BUILD/net.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_net.ko" \
 	--bin "$O/vm/pvnet_xfer" --bin /usr/sbin/ethtool \
 	--file "$HERE/guest/net.sh:/tests/net.sh" 2>/dev/null
@@ -169,7 +169,7 @@ for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 nsx ip link show "$TAP" >/dev/null || { echo "not ok - net: pviod did not create $TAP"; tail "$TMP/pviod.log"; exit 1; }
 nsx ip addr add 10.77.0.1/24 dev "$TAP"
 
-"$HERE/vm.sh" run --initrd "$BUILD/net.cpio.gz" --script /tests/net.sh \
+"$VM/vm.sh" run --initrd "$BUILD/net.cpio.gz" --script /tests/net.sh \
 	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-800}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + QUEUES))" &

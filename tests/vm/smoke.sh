@@ -28,11 +28,11 @@ if [ ! -f "$KO" ]; then
 	[ -z "$KMOD" ] || { echo "not ok - smoke: $KO not built"; exit 1; }
 	make -C "$REPO" --no-print-directory O="$O" modules >&2
 fi
-"$HERE/mkinitramfs.sh" "$INITRD" --module "$KO" \
+"$VM/mkinitramfs.sh" "$INITRD" --module "$KO" \
 	--file "$HERE/guest/ring-selftest.sh:/tests/ring-selftest.sh"
 
 rc=0
-"$HERE/vm.sh" run --initrd "$INITRD" --script /tests/ring-selftest.sh \
+"$VM/vm.sh" run --initrd "$INITRD" --script /tests/ring-selftest.sh \
 	--timeout "${PVIO_VM_TIMEOUT:-300}" --log "$LOG" || rc=$?
 
 vm_guest_results "$LOG"

@@ -57,7 +57,7 @@ for f in "$KMOD/frontend/pvio.ko" "$KMOD/tests/kmod/pvio_echo.ko" "$O/pviod" "$O
 done
 mkdir -p "$BUILD"
 rm -f "$LOG"
-"$HERE/mkinitramfs.sh" "$BUILD/transport-$MODE.cpio.gz" \
+"$VM/mkinitramfs.sh" "$BUILD/transport-$MODE.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/tests/kmod/pvio_echo.ko" \
 	--bin "$O/vm/transport_test" \
 	--file "$HERE/guest/$GSCRIPT:/tests/$GSCRIPT" 2>/dev/null
@@ -83,7 +83,7 @@ INI
 PVIOD_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
-"$HERE/vm.sh" run --initrd "$BUILD/transport-$MODE.cpio.gz" --script "/tests/$GSCRIPT" \
+"$VM/vm.sh" run --initrd "$BUILD/transport-$MODE.cpio.gz" --script "/tests/$GSCRIPT" \
 	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-400}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &

@@ -22,7 +22,7 @@ set -eu
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
 KMOD=${KMOD:-$O/kmod-generic}
-VM=$REPO/tests/vm
+VM=$REPO/tools/vm
 HERE=$REPO/userspace/bench/vm-balloon
 TMP=$(mktemp -d /tmp/pvio-vmbal.XXXXXX)
 RAM=/dev/shm/pvio-benchbal-$$

@@ -18,7 +18,7 @@ set -eu
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
-VM=$REPO/tests/vm
+VM=$REPO/tools/vm
 HERE=$REPO/userspace/bench/vm-blk
 DUR=${1:-10}
 TMP=$(mktemp -d /tmp/pvio-vmblk.XXXXXX)

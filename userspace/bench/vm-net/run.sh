@@ -26,7 +26,7 @@ set -eu
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
-VM=$REPO/tests/vm
+VM=$REPO/tools/vm
 HERE=$REPO/userspace/bench/vm-net
 DUR=${1:-10}
 ROUNDS=${2:-3}

@@ -1,12 +1,12 @@
 #!/bin/bash
-# tests/vm/mkinitramfs.sh - build a small gzip'd newc initramfs for pvio guests.
+# tools/vm/mkinitramfs.sh - build a small gzip'd newc initramfs for pvio guests.
 #
 #   mkinitramfs.sh OUT.cpio.gz [--module PATH.ko]... [--kmod NAME]...
 #                  [--bin PATH]... [--file SRC:DST]...
 #
 # Contents:
 #   /bin/busybox      busybox-static, every applet as a symlink to it
-#   /init             tests/vm/guest-init.sh
+#   /init             tools/vm/guest-init.sh
 #   /lib/modules/KVER --kmod NAME: a Debian module of the guest kernel plus
 #                     its dependencies from KVER's modules.dep, at their
 #                     usual kernel/... paths; --module PATH.ko: our own
@@ -133,7 +133,7 @@ for applet in $("$BUSYBOX" --list-full); do
 done
 install -m 0755 "$HERE/guest-init.sh" "$STAGE/init"
 # TAP helpers the guest test scripts source.
-install -m 0644 "$HERE/guest/tap.sh" "$STAGE/tests/tap.sh"
+install -m 0644 "$HERE/guest-tap.sh" "$STAGE/tests/tap.sh"
 # The kernel opens /dev/console before /init runs (devtmpfs comes later).
 if [ "$(id -u)" = 0 ]; then mknod -m 0600 "$STAGE/dev/console" c 5 1; fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$STAGE/etc/passwd"

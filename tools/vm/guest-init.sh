@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/vm/guest-init.sh - /init of the pvio test initramfs (busybox sh).
+# tools/vm/guest-init.sh - /init of the pvio test initramfs (busybox sh).
 #
 # Mounts proc, sysfs, devtmpfs, devpts, debugfs and tmpfs (/tmp, /run,
 # /dev/shm), puts stdin/stdout/stderr on /dev/console (ttyS0 with

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/vm/vm.sh - boot a pvio test guest under QEMU and collect its result.
+# tools/vm/vm.sh - boot a pvio test guest under QEMU and collect its result.
 #
 #   vm.sh run --initrd FILE --script /path/in/initrd [--mem MiB] [--smp N]
 #             [--timeout SEC] [--log FILE] [--ram-file PATH] [--append "ARGS"]
@@ -37,7 +37,7 @@
 # exit path, including Ctrl-C.  Timing (boot = QEMU start until the BEGIN
 # marker) is reported on stderr.
 #
-# Sourced (". tests/vm/vm.sh"), it defines vm_run, vm_tap, guest_kver and
+# Sourced (". tools/vm/vm.sh"), it defines vm_run, vm_tap, guest_kver and
 # helpers and sets nothing else; vm_run runs in a subshell, so its traps and
 # options do not leak into the caller.  QEMU is started under
 # "setpriv --pdeathsig KILL", so it cannot outlive the shell that started it.

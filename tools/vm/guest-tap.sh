@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/vm/guest/tap.sh - TAP helpers every guest test script sources
+# tools/vm/guest-tap.sh - TAP helpers every guest test script sources
 # (". /tests/tap.sh"; mkinitramfs.sh puts this file there).
 #   ok/nok NAME        one result;  check NAME CMD...  result of CMD
 #   dmesg_clean        one result: the kernel log has no BUG/WARNING/Oops,
