@@ -784,7 +784,9 @@ static void pvblk_apply_limits(struct pvblk *b)
 	/* Every segment aligned: the backend may use O_DIRECT. */
 	blk_queue_dma_alignment(q, lbs - 1);
 	blk_queue_max_segments(q, b->max_segs);
-	v = le32_to_cpu(c->max_segment_size);
+	/* No larger than the DMA device maps in one piece either. */
+	v = min_t(u32, le32_to_cpu(c->max_segment_size),
+		  dma_get_max_seg_size(pvio_dma_dev(b->pdev)));
 	blk_queue_max_segment_size(q, max_t(u32, round_down(v, lbs), PAGE_SIZE));
 	v = max_t(u32, le32_to_cpu(c->max_sectors), PAGE_SECTORS);
 	blk_queue_max_hw_sectors(q, round_down(v, lbs >> SECTOR_SHIFT));

@@ -640,6 +640,15 @@ static int pvio_pci_probe(struct pci_dev *pci, const struct pci_device_id *id)
 	ret = dma_set_mask_and_coherent(&pci->dev, DMA_BIT_MASK(64));
 	if (ret)
 		return ret;
+	/*
+	 * The backend reads guest memory by address, not through a DMA
+	 * engine: a segment is bounded by a descriptor's 32-bit len only,
+	 * not by PCI's default of 64 KiB (which the block layer and the
+	 * DMA API debug checks would otherwise hold the drivers to).
+	 */
+	ret = dma_set_max_seg_size(&pci->dev, UINT_MAX);
+	if (ret)
+		return ret;
 	pci_set_master(pci);
 	t->pci = pci;
 	mutex_init(&t->lock);

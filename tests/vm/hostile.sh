@@ -107,11 +107,14 @@ guest_results() {
 	host "[$group] the guest printed one plan, 1..$count (got 1..: '${plan% }')" "[ '$plan' = '$count ' ]"
 }
 
-# run_group NAME MEM DEVICE_SECTION: one pviod, one guest.
+# run_group NAME MEM DEVICE_SECTION: one pviod, one guest of MEM MiB (at
+# least PVIO_VM_MEM_MIN).
 run_group() {
 	local g=$1 mem=$2 section=$3 log=$BUILD/hostile-$1.log plog=$TMP/pviod-$1.log
 	local ram=/dev/shm/pvio-vmhostile-$$ vrc=0 missing=() s
 	local -a wrap=()
+	# A debug kernel (KASAN's shadow, kmemleak) needs more room than these.
+	[ "$mem" -ge "${PVIO_VM_MEM_MIN:-0}" ] || mem=$PVIO_VM_MEM_MIN
 	[ "$g" = net ] && wrap=(ip netns exec "$NS")
 	ARMED=()
 	rm -f "$log" "$CTL" "$TMP/guest.sock"
