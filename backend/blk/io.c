@@ -98,6 +98,13 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 		goto err_ring;
 	}
 	ret = io_uring_register_eventfd(&bq->ring, bq->efd);
+	/*
+	 * The ring holds the supervisor's drain pipe until the kernel frees
+	 * it, after its last request: a killed worker's reads cannot land
+	 * in guest RAM once a successor has taken over (supervisor.c).
+	 */
+	if (!ret && bq->bd->dev->g->drain_w >= 0)
+		ret = io_uring_register_files(&bq->ring, &bq->bd->dev->g->drain_w, 1);
 	if (!ret)
 		ret = ring_restrict(&bq->ring);
 	if (!ret)

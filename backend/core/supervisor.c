@@ -128,6 +128,7 @@ int pvbe_guest_new(struct pvbe_guest_cfg *gc, struct pvbe_guest **out)
 	}
 	g->cfg = gc;
 	g->listen_fd = g->conn_fd = g->shm_fd = g->ram_fd = g->log_fd = -1;
+	g->drain_fd = g->drain_w = -1;
 	g->pair[0] = g->pair[1] = -1;
 	g->mem.fd = -1;
 	for (v = 0; v < PVIO_MAX_VECTORS; v++)
@@ -214,6 +215,10 @@ void pvbe_guest_free(struct pvbe_guest *g)
 		munmap(g->persist, sizeof(*g->persist));
 	if (g->log_fd >= 0)
 		close(g->log_fd);
+	if (g->drain_fd >= 0) {
+		pvbe_loop_del(g->drain_fd);
+		close(g->drain_fd);
+	}
 	free(g->cfg);
 	free(g);
 }
@@ -470,32 +475,22 @@ static void worker_stdio(int log_w)
 static void worker_spawn(struct pvbe_guest *g)
 {
 	pid_t pid, sup_pid = getpid();
-	int sp[2], lp[2];
+	int sp[2], lp[2], dp[2];
 
-	if (pipe2(lp, O_CLOEXEC) < 0) {
-		pvbe_err(g->tag, "worker: pipe: %s", strerror(errno));
-		g->restart_at = pvbe_now_ms() + 1000;
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
-		pvbe_err(g->tag, "worker: socketpair: %s", strerror(errno));
-		close(lp[0]);
-		close(lp[1]);
-		g->restart_at = pvbe_now_ms() + 1000;
-		return;
-	}
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		goto err;
+	if (pipe2(dp, O_CLOEXEC) < 0)
+		goto err_lp;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
+		goto err_dp;
 	g->pair[0] = sp[0];
 	g->pair[1] = sp[1];
 	pid = fork();
 	if (pid < 0) {
-		pvbe_err(g->tag, "worker: fork: %s", strerror(errno));
-		close(lp[0]);
-		close(lp[1]);
 		close(sp[0]);
 		close(sp[1]);
 		g->pair[0] = g->pair[1] = -1;
-		g->restart_at = pvbe_now_ms() + 1000;
-		return;
+		goto err_dp;
 	}
 	if (pid == 0) {
 		/*
@@ -514,13 +509,16 @@ static void worker_spawn(struct pvbe_guest *g)
 		pvbe.self = g;
 		pvbe.sup_fd = sp[1];
 		pvbe.sup_pid = sup_pid;
+		g->drain_w = dp[1];
 		/* _exit: no atexit handlers (LeakSanitizer cannot run sandboxed). */
 		_exit(pvbe_worker_main(g) ? 1 : 0);
 	}
 	close(sp[1]);
 	close(lp[1]);
+	close(dp[1]);
 	g->pair[1] = -1;
 	g->worker = pid;
+	g->drain_fd = dp[0];
 	relay_close(g);		/* the last worker's, if it is still open */
 	g->log_fd = lp[0];
 	g->log_len = 0;
@@ -534,6 +532,73 @@ static void worker_spawn(struct pvbe_guest *g)
 			  g->conn_fd >= 0 ? ", takes the window over" : "");
 	else
 		pvbe_info(g->tag, "worker %d started", (int)pid);
+	return;
+
+err_dp:
+	close(dp[0]);
+	close(dp[1]);
+err_lp:
+	close(lp[0]);
+	close(lp[1]);
+err:
+	pvbe_err(g->tag, "worker: %s", strerror(errno));
+	g->restart_at = pvbe_now_ms() + 1000;
+}
+
+/* Has the last worker's drain pipe hung up?  Then it is closed. */
+static bool drained(struct pvbe_guest *g)
+{
+	struct pollfd p = { .fd = g->drain_fd, .events = POLLIN };
+
+	if (g->drain_fd < 0)
+		return true;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLHUP | POLLERR)))
+		return false;
+	pvbe_loop_del(g->drain_fd);
+	close(g->drain_fd);
+	g->drain_fd = -1;
+	return true;
+}
+
+static void on_drained(int fd, uint32_t events, void *arg)
+{
+	struct pvbe_guest *g = arg;
+
+	(void)fd;
+	(void)events;
+	if (!drained(g))
+		return;
+	if (!g->drain_wait)
+		return;
+	g->drain_wait = false;
+	pvbe_info(g->tag, "the last worker's I/O finished %llu ms after it died: a new worker takes over",
+		  (unsigned long long)(pvbe_now_ms() - g->drain_since));
+	if (!g->worker && !g->removing && !stopping)
+		worker_spawn(g);
+}
+
+/*
+ * A new worker for @g, once nothing of the last one can write guest RAM.
+ * A killed worker's reads with O_DIRECT are in the disk's hands and land
+ * when the disk is done, after the process is gone: a successor that
+ * took the window over at once would let the guest reset and reuse those
+ * pages, and the late data would land in whatever the guest put there
+ * (the fault campaign caught a block read back with another block's
+ * contents).  So the guest waits -- its reset is not acknowledged --
+ * until the kernel has freed the dead worker's rings.
+ */
+static void worker_start(struct pvbe_guest *g)
+{
+	if (drained(g)) {
+		worker_spawn(g);
+		return;
+	}
+	if (g->drain_wait)
+		return;
+	g->drain_wait = true;
+	pvbe_dbg(g->tag, "the last worker's I/O is still in the kernel: a new worker once it has finished");
+	if (pvbe_loop_add(g->drain_fd, EPOLLIN, on_drained, g))
+		pvbe_err(g->tag, "cannot watch the last worker's I/O: a new worker on the next tick");
 }
 
 static void guest_finish_remove(struct pvbe_guest *g);
@@ -587,7 +652,8 @@ static void worker_died(struct pvbe_guest *g, int status)
 	/* A new generation: the guest sees its setup is void. */
 	if (g->conn_fd >= 0)
 		g->generation++;
-	worker_spawn(g);
+	g->drain_since = now;
+	worker_start(g);
 }
 
 static struct pvbe_guest *guest_by_pid(pid_t pid)
@@ -1136,8 +1202,11 @@ static void on_tick(int fd, uint32_t events, void *arg)
 			g->restart_at = 0;
 			if (g->conn_fd >= 0)
 				g->generation++;
-			worker_spawn(g);
+			worker_start(g);
 		}
+		/* Watched, but the loop could not add it: look here. */
+		if (g->drain_wait && g->drain_fd >= 0)
+			on_drained(g->drain_fd, 0, g);
 	}
 	if (stopping && !workers_left())
 		pvbe_loop_stop();

@@ -622,6 +622,8 @@ static unsigned int keep_list(struct pvbe_guest *g, int *keep, unsigned int max)
 	keep[n++] = 1;
 	keep[n++] = 2;
 	keep[n++] = pvbe.sup_fd;
+	if (g->drain_w >= 0)
+		keep[n++] = g->drain_w;
 	if (g->conn_fd >= 0) {
 		keep[n++] = g->conn_fd;
 		keep[n++] = g->shm_fd;

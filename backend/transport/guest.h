@@ -273,6 +273,15 @@ struct pvbe_guest {
 	uint64_t log_window;		/* ms, start of the window */
 	char log_buf[PVBE_LOG_LINE_MAX];
 	uint64_t restart_at;		/* ms, back-off: no worker until then */
+	/*
+	 * (S) the read end of the last worker's drain pipe, whose write end
+	 * every io_uring ring of that worker holds until the kernel frees
+	 * the ring, after its last request: it hangs up once nothing of
+	 * the worker can write guest RAM any more.  -1: none left.
+	 */
+	int drain_fd;
+	bool drain_wait;		/* (S) a worker is due once it hangs up */
+	uint64_t drain_since;		/* (S) ms, the worker's death */
 	bool removing;			/* guest remove: stop the worker, then free */
 	unsigned int accepts;		/* clients accepted this second */
 	bool listen_paused;		/* too many: not accepting this second */
@@ -295,6 +304,7 @@ struct pvbe_guest {
 	uint64_t ram_size;		/* offered by a frontend; 0: configured */
 
 	/* (W) the worker's view */
+	int drain_w;			/* the drain pipe's write end, or -1 */
 	void *win;
 	struct pvio_window_hdr *hdr;
 	unsigned int hb_ms;

@@ -27,7 +27,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pvio_front.h"
@@ -42,6 +44,7 @@
 FIXTURE(blk) {
 	char dir[64], cfg[96], log[96], sock[96], ctl[96], img[96], mnt[96];
 	char loopdev[32];		/* a loop device we set up, or "" */
+	char cgroup[96];		/* a blkio cgroup we made, or "" */
 	pid_t pid;
 	int sanitizer_report;
 	bool mounted;
@@ -79,6 +82,8 @@ FIXTURE_TEARDOWN(blk)
 		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loopdev);
 		(void)system(cmd);
 	}
+	if (self->cgroup[0] && rmdir(self->cgroup))
+		fprintf(stderr, "# rmdir %s: %s\n", self->cgroup, strerror(errno));
 	if (self->dir[0] && !getenv("PVIO_KEEP")) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 		(void)system(cmd);
@@ -892,6 +897,151 @@ TEST_F(blk, reset_with_reads_in_flight_writes_nothing_afterwards)
 	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, 2048, self->rgpa, mb, 1, NULL),
 		  "read after the reset");
 	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, mb));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Write @val to the file @dir/@name; 0 or -errno. */
+static int put(const char *dir, const char *name, const char *val)
+{
+	char path[192];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* "MAJ:MIN" of the whole disk under @path's file system; false if none. */
+static bool disk_of(const char *path, char *out, size_t len)
+{
+	char sys[96], buf[32];
+	struct stat st;
+	FILE *f;
+
+	if (stat(path, &st) || !major(st.st_dev))
+		return false;
+	/* A partition's bios are throttled as its disk's. */
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/../dev", major(st.st_dev),
+		 minor(st.st_dev));
+	snprintf(buf, sizeof(buf), "/sys/dev/block/%u:%u/partition", major(st.st_dev),
+		 minor(st.st_dev));
+	if (access(buf, F_OK))
+		snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/dev", major(st.st_dev),
+			 minor(st.st_dev));
+	f = fopen(sys, "r");
+	if (!f)
+		return false;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	fclose(f);
+	out[strcspn(out, "\n")] = '\0';
+	return out[0] != '\0';
+}
+
+/*
+ * A killed worker's O_DIRECT reads are the disk's to finish: they land in
+ * guest RAM when it is done, after the process has gone.  The worker
+ * that takes over must not acknowledge the guest's reset before then, or
+ * the guest reuses those pages and the late data lands in whatever it put
+ * there (the fault campaign read a block back with another block's
+ * contents).  The disk is throttled to RATE reads a second (a blkio
+ * cgroup for pviod's processes) so the reads are still at the disk when
+ * the worker dies; the test insists that they were.
+ */
+TEST_F(blk, worker_killed_with_reads_at_the_disk_writes_nothing_after_the_reset)
+{
+	enum { N = 24, RATE = 16 };
+	struct pvfront_queue *q;
+	char disk[32], rule[64], json[65536], *p;
+	unsigned int i, k, pending = 0;
+	uint64_t big_gpa, t_kill, t_ack;
+	size_t bad = 0;
+	uint8_t *big;
+	int wpid;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a blkio cgroup");
+	ASSERT_EQ(0, make_image(self->img, IMG_SIZE));
+	if (!disk_of(self->img, disk, sizeof(disk)))
+		SKIP(return, "%s is on no block device to throttle", self->dir);
+	snprintf(self->cgroup, sizeof(self->cgroup), "/sys/fs/cgroup/blkio/pvio-blktest-%d",
+		 (int)getpid());
+	if (mkdir(self->cgroup, 0755)) {
+		self->cgroup[0] = '\0';
+		SKIP(return, "no blkio cgroup (v1) to throttle the disk: %s", strerror(errno));
+	}
+	snprintf(rule, sizeof(rule), "%s %d", disk, RATE);
+	if (put(self->cgroup, "blkio.throttle.read_iops_device", rule))
+		SKIP(return, "blkio.throttle.read_iops_device refuses '%s'", rule);
+	ASSERT_EQ(0, start_pviod(self, self->img, 1, NULL));
+	guest_up(_metadata, self, all_features, 1);
+	q = &self->d->q[0];
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	p = strstr(json, "\"worker_pid\":");
+	ASSERT_NE(NULL, p);
+	wpid = atoi(p + 13);
+	/* The supervisor (its next workers are forked in it) and this worker. */
+	snprintf(rule, sizeof(rule), "%d", (int)self->pid);
+	ASSERT_EQ(0, put(self->cgroup, "cgroup.procs", rule));
+	snprintf(rule, sizeof(rule), "%d", wpid);
+	ASSERT_EQ(0, put(self->cgroup, "cgroup.procs", rule));
+
+	/* N blocks on the disk (writes are not throttled), far apart. */
+	big = pvfront_alloc(&self->f, N * 4096, 4096, &big_gpa);
+	ASSERT_NE(NULL, big);
+	for (i = 0; i < N; i++) {
+		fill(self->wbuf, 4096, 40 + i);
+		ASSERT_EQ(PVIO_S_OK, rw(q, PVIO_BLK_OP_WRITE, 0, (uint64_t)i * 1024, self->wgpa,
+					4096, 1, NULL));
+	}
+	memset(big, 0, N * 4096);
+	for (i = 0; i < N; i++)
+		ASSERT_EQ(0, submit_rw(q, PVIO_BLK_OP_READ, 0, (uint64_t)i * 1024,
+				       big_gpa + i * 4096, 4096, 1, (uint16_t)(700 + i)));
+	for (k = 0; k < 20000 && pvio_le32_to_cpu(pvio_load_acquire(&q->sq_sh->cons)) != q->sq.idx;
+	     k++)
+		usleep(50);
+	ASSERT_EQ(0, kill(wpid, SIGKILL));
+	t_kill = now_ms();
+	for (i = 0; i < N; i++)
+		pending += big[i * 4096 + 4095] == 0 && big[i * 4096 + 4094] == 0;
+	fprintf(stderr, "# at the kill: expected reads still at the disk, got %u of %u\n",
+		pending, N);
+	ASSERT_LT(0, pending);
+
+	for (i = 0; i < 1000 && !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
+		msleep(10);
+	ASSERT_TRUE(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET);
+	ASSERT_EQ(0, pvfront_dev_reset(self->d, 10000));
+	t_ack = now_ms();
+	/* The guest's pages again: nothing may write them from now on. */
+	memset(big, 0x5a, N * 4096);
+	msleep(1000 * N / RATE + 500);
+	for (i = 0; i < N * 4096; i++)
+		bad += big[i] != 0x5a;
+	fprintf(stderr, "# reset acknowledged %llu ms after the kill; after it: expected 0 bytes of guest RAM written, got %zu\n",
+		(unsigned long long)(t_ack - t_kill), bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_TRUE(log_contains(self->log, "the last worker's I/O finished"));
+
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, all_features, 1, &self->d));
+	q = &self->d->q[0];
+	fill(self->wbuf, 4096, 40 + N - 1);
+	EXPECT_ST(PVIO_S_OK, rw(q, PVIO_BLK_OP_READ, 0, (uint64_t)(N - 1) * 1024, self->rgpa, 4096,
+				1, NULL), "read after the reset");
+	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, 4096));
 }
 
 /*
