@@ -28,7 +28,8 @@
  * target.
  *
  * Nothing the host writes is trusted: the target is clamped so that the
- * guest keeps at least max(64 MiB, 1/16 of its RAM); the statistics period
+ * guest keeps 64 MiB and 1/16 of its RAM above what it uses and cannot
+ * reclaim (pvbal_max_pages()); the statistics period
  * to 100 ms..60 s; floor to the balloon's size; a completion must carry the
  * id of the one request outstanding on its queue and a length of 0, or the
  * device is reset.  A request the host does not answer within 10 s has an
@@ -407,11 +408,22 @@ unsigned long pvbal_deflate(struct pvbal *b, u64 want)
 
 /* ---- target ----------------------------------------------------------------- */
 
-/* The most the balloon may hold: the guest keeps max(64 MiB, RAM/16). */
+/*
+ * The most the balloon may hold.  The guest keeps 64 MiB, and RAM/16 on
+ * top of what it cannot give up now: its managed pages less what
+ * si_mem_available() could free (anonymous and shmem pages without swap,
+ * unreclaimable slab, page tables, the watermarks' reserve; on a debug
+ * kernel KASAN's quarantine and kmemleak's objects too).  Pages already
+ * in the balloon are neither managed nor available: inflating does not
+ * move the bound.
+ */
 static u64 pvbal_max_pages(struct pvbal *b)
 {
-	u64 total = totalram_pages() + pvbal_actual(b) / PVBAL_PER_PAGE;
-	u64 keep = max_t(u64, PVBAL_MIN_KEEP, total / 16);
+	unsigned long managed = totalram_pages();
+	long avail = si_mem_available();
+	u64 total = managed + pvbal_actual(b) / PVBAL_PER_PAGE;
+	u64 used = avail > 0 && managed > (unsigned long)avail ? managed - avail : managed;
+	u64 keep = max_t(u64, PVBAL_MIN_KEEP, used + total / 16);
 
 	return total > keep ? (total - keep) * PVBAL_PER_PAGE : 0;
 }
