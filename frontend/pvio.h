@@ -127,6 +127,7 @@ struct pvio_queue *pvio_queue_setup(struct pvio_device *pdev,
 				    unsigned int index, pvio_queue_cb cb,
 				    void *priv);
 int pvio_queue_set_affinity(struct pvio_queue *q, const struct cpumask *mask);
+void pvio_queue_sync(struct pvio_queue *q);
 void *pvio_queue_priv(struct pvio_queue *q);
 unsigned int pvio_queue_size(struct pvio_queue *q);
 /* Free SQ slots (or -EPROTO). */

@@ -113,6 +113,14 @@ int pvio_queue_set_affinity(struct pvio_queue *q, const struct cpumask *mask)
 }
 EXPORT_SYMBOL_GPL(pvio_queue_set_affinity);
 
+/* Wait until no interrupt handler of @q runs any more (synchronize_irq()). */
+void pvio_queue_sync(struct pvio_queue *q)
+{
+	if (q->irq > 0)
+		synchronize_irq(q->irq);
+}
+EXPORT_SYMBOL_GPL(pvio_queue_sync);
+
 void *pvio_queue_priv(struct pvio_queue *q)
 {
 	return q->priv;
