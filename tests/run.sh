@@ -129,6 +129,7 @@ tap() {
 
 if want lint; then
 	step checkpatch make --no-print-directory O="$O" lint
+	tap systemd_units 60 env O="$O" tests/systemd/units.sh
 fi
 
 if want modules; then

@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -502,6 +503,7 @@ static void worker_spawn(struct pvbe_guest *g)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != sup_pid)
 			_exit(1);
+		unsetenv("NOTIFY_SOCKET");	/* systemd hears the supervisor only */
 		setsid();
 		worker_stdio(lp[1]);
 		sigprocmask(SIG_SETMASK, &sup_oldmask, NULL);
@@ -1136,6 +1138,24 @@ static bool workers_left(void)
 	return false;
 }
 
+/*
+ * systemd (Type=notify): ready once every guest's socket and the control
+ * socket listen, and again after each reload.  A no-op without
+ * NOTIFY_SOCKET.
+ */
+static void notify_ready(void)
+{
+	unsigned int i, n = 0, w = 0;
+
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		if (!pvbe.guests[i])
+			continue;
+		n++;
+		w += pvbe.guests[i]->worker != 0;
+	}
+	sd_notifyf(0, "READY=1\nSTATUS=%u guest(s), %u worker(s) running", n, w);
+}
+
 static void on_signal(int fd, uint32_t events, void *arg)
 {
 	struct signalfd_siginfo si;
@@ -1151,11 +1171,14 @@ static void on_signal(int fd, uint32_t events, void *arg)
 		break;
 	case SIGHUP:
 		pvbe_info("supervisor", "SIGHUP: reloading %s", pvbe.config_path);
+		sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
 		if (pvbe_reload(err, sizeof(err)))
 			pvbe_err("reload", "%s", err);
+		notify_ready();
 		break;
 	default:
 		pvbe_info("supervisor", "signal %u: stopping", si.ssi_signo);
+		sd_notify(0, "STOPPING=1\nSTATUS=stopping the workers");
 		stop_all();
 		break;
 	}
@@ -1284,6 +1307,7 @@ int pvbe_supervise(void)
 		if (ret)
 			return ret;
 	}
+	notify_ready();
 	ret = pvbe_loop_run();
 	/* Workers are gone (or SIGKILLed and reaped by now). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,6 +506,118 @@ TEST(config_errors_are_reported)
 		EXPECT_NE(0, rc);
 		EXPECT_NE(NULL, strstr(out, cases[i].msg));
 	}
+}
+
+/* One datagram from @fd within @ms, its sender's PID in *@from; its length or -1. */
+static int notify_recv(int fd, char *buf, size_t len, int ms, pid_t *from)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} c;
+	struct iovec iov = { buf, len - 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+			    .msg_controllen = sizeof(c.b) };
+	struct cmsghdr *h;
+	ssize_t n = -1;
+	int i;
+
+	*from = 0;
+	for (i = 0; i < ms && n < 0; i++) {
+		n = recvmsg(fd, &m, MSG_DONTWAIT);
+		if (n < 0)
+			msleep(1);
+	}
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (buf[i] == '\n')
+			buf[i] = ' ';	/* one line for the log; keys stay apart */
+	for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS)
+			*from = ((struct ucred *)CMSG_DATA(h))->pid;
+	return (int)n;
+}
+
+/*
+ * Under systemd (Type=notify, packaging/systemd/pviod.service): READY=1
+ * from the supervisor once the guests' sockets and the control socket
+ * listen, RELOADING=1 and READY=1 around a SIGHUP, STOPPING=1 at SIGTERM;
+ * nothing from a worker.  The notification socket is a real one, as
+ * systemd's, and libsystemd's sd_notify() writes to it.
+ */
+TEST(systemd_hears_ready_reload_and_stopping_from_the_supervisor)
+{
+	char dir[] = "/tmp/pvio-notify-XXXXXX", cfg[96], log[96], ctl[96], sock[96], path[96];
+	char msg[512], all[2048] = "", cmd[128];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, one = 1, n, status;
+	bool sock_there, ctl_there;
+	pid_t pid, from;
+	FILE *f;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(sock, sizeof(sock), "%s/g1.sock", dir);
+	snprintf(path, sizeof(path), "%s/notify.sock", dir);
+	f = fopen(cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\n\n[guest g1]\nsocket = %s\n\n[device g1 e]\ntype = echo\n",
+		ctl, sock);
+	fclose(f);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, fd);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)));
+
+	setenv("NOTIFY_SOCKET", path, 1);
+	pid = pviod_start(cfg, log, ctl);
+	unsetenv("NOTIFY_SOCKET");
+	ASSERT_LT(0, pid);
+	n = notify_recv(fd, msg, sizeof(msg), 5000, &from);
+	sock_there = access(sock, F_OK) == 0;
+	ctl_there = access(ctl, F_OK) == 0;
+	fprintf(stderr, "# at start: expected READY=1 from %d with both sockets there, got '%s' from %d, guest socket %s, control socket %s\n",
+		(int)pid, n < 0 ? "(nothing)" : msg, (int)from, sock_there ? "yes" : "no",
+		ctl_there ? "yes" : "no");
+	EXPECT_TRUE(n > 0 && strstr(msg, "READY=1") && strstr(msg, "STATUS=1 guest(s)"));
+	EXPECT_EQ(pid, from);
+	EXPECT_TRUE(sock_there && ctl_there);
+
+	ASSERT_EQ(0, kill(pid, SIGHUP));
+	while ((n = notify_recv(fd, msg, sizeof(msg), 5000, &from)) > 0) {
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s[%d] %s", *all ? " | " : "",
+			 (int)from, msg);
+		if (from != pid || strstr(msg, "READY=1"))
+			break;
+	}
+	fprintf(stderr, "# SIGHUP: expected RELOADING=1 then READY=1, both from %d; got %s\n",
+		(int)pid, all);
+	EXPECT_TRUE(strstr(all, "RELOADING=1") && strstr(all, "READY=1") &&
+		    strstr(all, "RELOADING=1") < strstr(all, "READY=1"));
+	EXPECT_EQ(pid, from);
+
+	ASSERT_EQ(0, kill(pid, SIGTERM));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	n = notify_recv(fd, msg, sizeof(msg), 1000, &from);
+	fprintf(stderr, "# SIGTERM: expected STOPPING=1 from %d, got '%s' from %d\n", (int)pid,
+		n < 0 ? "(nothing)" : msg, (int)from);
+	EXPECT_TRUE(n > 0 && strstr(msg, "STOPPING=1"));
+	EXPECT_EQ(pid, from);
+	n = notify_recv(fd, msg, sizeof(msg), 200, &from);
+	EXPECT_EQ(-1, n) {
+		fprintf(stderr, "# and then: expected nothing, got '%s' from %d\n", msg, (int)from);
+	}
+	EXPECT_FALSE(log_contains(log, "ERROR: AddressSanitizer") ||
+		     log_contains(log, "runtime error:"));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
 }
 
 TEST_HARNESS_MAIN
