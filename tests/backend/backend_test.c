@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -518,16 +519,15 @@ static int notify_recv(int fd, char *buf, size_t len, int ms, pid_t *from)
 	struct iovec iov = { buf, len - 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
 			    .msg_controllen = sizeof(c.b) };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct cmsghdr *h;
-	ssize_t n = -1;
+	ssize_t n;
 	int i;
 
 	*from = 0;
-	for (i = 0; i < ms && n < 0; i++) {
-		n = recvmsg(fd, &m, MSG_DONTWAIT);
-		if (n < 0)
-			msleep(1);
-	}
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	n = recvmsg(fd, &m, MSG_DONTWAIT);
 	if (n < 0)
 		return -1;
 	buf[n] = '\0';

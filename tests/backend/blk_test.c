@@ -899,14 +899,6 @@ TEST_F(blk, reset_with_reads_in_flight_writes_nothing_afterwards)
 	EXPECT_EQ(0, memcmp(self->wbuf, self->rbuf, mb));
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Write @val to the file @dir/@name; 0 or -errno. */
 static int put(const char *dir, const char *name, const char *val)
 {
@@ -964,7 +956,7 @@ TEST_F(blk, worker_killed_with_reads_at_the_disk_writes_nothing_after_the_reset)
 {
 	enum { N = 24, RATE = 16 };
 	struct pvfront_queue *q;
-	char disk[32], rule[64], json[65536], *p;
+	char disk[32], rule[64];
 	unsigned int i, k, pending = 0;
 	uint64_t big_gpa, t_kill, t_ack;
 	size_t bad = 0;
@@ -988,10 +980,8 @@ TEST_F(blk, worker_killed_with_reads_at_the_disk_writes_nothing_after_the_reset)
 	ASSERT_EQ(0, start_pviod(self, self->img, 1, NULL));
 	guest_up(_metadata, self, all_features, 1);
 	q = &self->d->q[0];
-	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
-	p = strstr(json, "\"worker_pid\":");
-	ASSERT_NE(NULL, p);
-	wpid = atoi(p + 13);
+	wpid = guest_worker_pid(self->ctl, "g");
+	ASSERT_LT(0, wpid);
 	/* The supervisor (its next workers are forked in it) and this worker. */
 	snprintf(rule, sizeof(rule), "%d", (int)self->pid);
 	ASSERT_EQ(0, put(self->cgroup, "cgroup.procs", rule));

@@ -43,14 +43,6 @@
 /* Generous for an ASan build on a shared 2-core machine, far below a stall. */
 #define HB_STALL_MAX_MS	1500
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The honest guest: verified echo round trips until told to stop. */
 struct honest {
 	struct pvfront *f;

@@ -1608,14 +1608,6 @@ TEST_F(net, poll_mode_sleeps_after_poll_idle_us_and_wakes_on_the_next_frame)
 	EXPECT_GE(10, self->d->q[1].kicks - kicks);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * The second review's finding 4, rx: a queue throttled for errors
  * returned without reading its TAP, whose fd stayed watched; a packet

@@ -4,11 +4,14 @@
 #define PVIO_TEST_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The pviod under test: $PVIOD, default build/pviod-san. */
 const char *pviod_bin(void);
 void msleep(int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t now_ms(void);
 /* 0 once @path exists, -1 after @ms milliseconds. */
 int wait_path(const char *path, int ms);
 /* One control request; the JSON line back in @buf.  0 or -1. */

@@ -1044,6 +1044,29 @@ static int missed_moment(int why)
 }
 
 /*
+ * Stop worker @wpid anywhere in its work, holding requests it has taken
+ * and not completed (*@load of them): 1, stopped; 0, a miss (thawed
+ * again); -1 with *@why set.
+ */
+static int catch_holding(struct guest *g, int wpid, unsigned int *load, const char **why)
+{
+	usleep((useconds_t)(rand() % 2000));
+	if (g->c->whole && proc_state(wpid) != 'R')
+		return missed_moment(MISS_IDLE);
+	if (stop_worker(wpid)) {
+		*why = "SIGSTOP did not stop the worker";
+		return -1;
+	}
+	msleep(15);	/* what it did complete, the guest reaps (it waits 5 ms at most) */
+	*load = taken_now(g);
+	if (!*load) {
+		kill(wpid, SIGCONT);
+		return missed_moment(MISS_NONE_TAKEN);
+	}
+	return 1;
+}
+
+/*
  * One SIGKILL of @g's worker at moment @at, landing where it should: the
  * worker is stopped first and the state looked at; a try that finds the
  * moment gone thaws the worker and returns 0 (try again).  Returns 1 with
@@ -1053,7 +1076,7 @@ static int missed_moment(int why)
 static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, const char **why)
 {
 	struct pvio_dev_desc *dd = g->desc;
-	int wpid = guest_worker_pid(ctl, g->c->gname), np, k;
+	int wpid = guest_worker_pid(ctl, g->c->gname), np, k, r;
 	uint32_t gen;
 
 	if (wpid <= 0) {
@@ -1064,7 +1087,11 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
 		*why = "the guest had no request out for 3 s";
 		return -1;
 	}
-	if (at == AT_RESET) {
+	if (at == AT_IO || at == AT_TAKEOVER) {
+		r = catch_holding(g, wpid, load, why);
+		if (r <= 0)
+			return r;
+	} else if (at == AT_RESET) {
 		/*
 		 * The guest resets with requests in flight while the worker is
 		 * stopped; thawed, the worker serves it (blk: drains what it
@@ -1072,18 +1099,9 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
 		 * worker is first caught holding requests: a reset with none
 		 * in flight is not the moment, and costs the guest a set-up.
 		 */
-		usleep((useconds_t)(rand() % 2000));
-		if (g->c->whole && proc_state(wpid) != 'R')
-			return missed_moment(MISS_IDLE);
-		if (stop_worker(wpid)) {
-			*why = "SIGSTOP did not stop the worker";
-			return -1;
-		}
-		msleep(15);
-		if (!taken_now(g)) {
-			kill(wpid, SIGCONT);
-			return missed_moment(MISS_NONE_TAKEN);
-		}
+		r = catch_holding(g, wpid, load, why);
+		if (r <= 0)
+			return r;
 		atomic_store(&g->want, WANT_RESET);
 		if (!wait_phase(g, PHASE_RESETTING)) {
 			kill(wpid, SIGCONT);
@@ -1094,23 +1112,10 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
 			;
 		kill(wpid, SIGCONT);
 		usleep((useconds_t)(rand() % 500));
-	} else if (at == AT_SETUP) {
-		atomic_store(&g->setup_go, 0);
-		atomic_store(&g->want, WANT_SETUP);
-		if (!wait_phase(g, PHASE_SETTING_UP)) {
-			*why = "the guest never got to its set-up";
+		if (stop_worker(wpid)) {
+			*why = "SIGSTOP did not stop the worker";
 			return -1;
 		}
-	} else {
-		usleep((useconds_t)(rand() % 2000));	/* anywhere in the worker's work */
-		if (g->c->whole && proc_state(wpid) != 'R')
-			return missed_moment(MISS_IDLE);
-	}
-	if (stop_worker(wpid)) {
-		*why = "SIGSTOP did not stop the worker";
-		return -1;
-	}
-	if (at == AT_RESET) {
 		/* Not yet acknowledged, with requests that were in flight at it. */
 		*load = atomic_load(&g->lost_taken);
 		if (!*load || pvio_le32_to_cpu(pvio_read_once(dd->reset_count)) ==
@@ -1118,18 +1123,21 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
 			kill(wpid, SIGCONT);
 			return missed_moment(*load ? MISS_ACKED : MISS_NONE_TAKEN);
 		}
-	} else if (at == AT_SETUP) {
+	} else {
+		atomic_store(&g->setup_go, 0);
+		atomic_store(&g->want, WANT_SETUP);
+		if (!wait_phase(g, PHASE_SETTING_UP)) {
+			*why = "the guest never got to its set-up";
+			return -1;
+		}
+		if (stop_worker(wpid)) {
+			*why = "SIGSTOP did not stop the worker";
+			return -1;
+		}
 		*load = 0;	/* a device being set up has nothing in flight */
 		if (atomic_load(&g->phase) != PHASE_SETTING_UP) {
 			kill(wpid, SIGCONT);
 			return missed_moment(MISS_SETUP_DONE);
-		}
-	} else {
-		msleep(15);	/* what it did complete, the guest reaps (it waits 5 ms at most) */
-		*load = taken_now(g);
-		if (!*load) {
-			kill(wpid, SIGCONT);
-			return missed_moment(MISS_NONE_TAKEN);
 		}
 	}
 	*t0 = now_ns();
@@ -1173,9 +1181,9 @@ static int kill_at(struct guest *g, int at, uint64_t *t0, unsigned int *load, co
  * (for blk, while it drains them), after FEATURES_OK and before
  * DRIVER_OK, and during the takeover that follows a kill.  Each lands
  * where it should (kill_at); tries that find the moment gone do not
- * count (60 s without a kill landing fails the run).  Time to come back: the kill to the first
- * verified completion after the guest's reset.  The other guests must
- * not reset meanwhile.
+ * count (60 s without a kill landing fails the run).  Time to come
+ * back: the kill to the first verified completion after the guest's
+ * reset.  The other guests must not reset meanwhile.
  */
 static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 {
