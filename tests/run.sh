@@ -130,6 +130,7 @@ tap() {
 if want lint; then
 	step checkpatch make --no-print-directory O="$O" lint
 	tap systemd_units 60 env O="$O" tests/systemd/units.sh
+	tap man_pages 60 tests/man/lint.sh
 fi
 
 if want modules; then

@@ -12,7 +12,7 @@ PKGS="build-essential pkg-config make gcc clang
 	liburing-dev libseccomp-dev libjson-c-dev libsystemd-dev libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
-	xz-utils perl python3
+	xz-utils perl python3 groff-base
 	bc flex bison libelf-dev libssl-dev"
 
 missing=""
