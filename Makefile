@@ -59,7 +59,7 @@ endif
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
@@ -67,7 +67,7 @@ BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/benc
 
 .PHONY: all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
 
-all: $(O)/pviod $(O)/pviod-san $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
+all: $(O)/pviod $(O)/pviod-san $(O)/pviod-tsan $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -79,6 +79,7 @@ $(HARNESS):
 
 DPDK_NET_OBJS		:= $(patsubst backend/%.c,$(O)/obj/backend/%.o,$(DPDK_NET_SRCS))
 DPDK_NET_SAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/backend/%-san.o,$(DPDK_NET_SRCS))
+DPDK_NET_TSAN_OBJS	:= $(patsubst backend/%.c,$(O)/obj/backend/%-tsan.o,$(DPDK_NET_SRCS))
 
 $(DPDK_NET_OBJS): $(O)/obj/backend/%.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
@@ -89,6 +90,11 @@ $(DPDK_NET_SAN_OBJS): $(O)/obj/backend/%-san.o: backend/%.c $(PVIOD_HDRS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
+
+$(DPDK_NET_TSAN_OBJS): $(O)/obj/backend/%-tsan.o: backend/%.c $(PVIOD_HDRS)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) $(DPDK_NET_CFLAGS) -Ibackend -c -o $@ $<
 
 # Link-time optimisation: the data path crosses queue.c, memtable.c and the
 # class files once per request; -flto lets gcc inline across them (about
@@ -106,6 +112,12 @@ $(O)/pviod-san: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_SAN_OBJS) $(PVIOD_LIBS)
+
+# And under TSan, for a worker with several threads (threads_test).
+$(O)/pviod-tsan: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_TSAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_TSAN_OBJS) $(PVIOD_LIBS)
 
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)
@@ -145,7 +157,7 @@ $(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util
 
 # The backend tests (tests/backend/*_test.c): libpvio-front against
 # pviod-san, under ASan/UBSan themselves.
-BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation)
+BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads)
 
 $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)

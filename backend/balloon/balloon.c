@@ -291,6 +291,13 @@ static void balloon_start(struct pvbe_dev *dev)
 		  bd->p->target_pages, pvbe_bal_actual_pages(bd));
 }
 
+/* The policy timer and the accounting are the main thread's: so are the queues. */
+static unsigned int balloon_queue_group(struct pvbe_queue *q)
+{
+	(void)q;
+	return PVBE_QUEUE_GROUP_MAIN;
+}
+
 const struct pvbe_dev_ops pvbe_balloon_ops = {
 	.type = PVIO_DEV_BALLOON,
 	.name = "balloon",
@@ -304,4 +311,5 @@ const struct pvbe_dev_ops pvbe_balloon_ops = {
 	.request = balloon_request,
 	.control = pvbe_bal_control,
 	.start = balloon_start,
+	.queue_group = balloon_queue_group,
 };

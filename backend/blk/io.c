@@ -41,6 +41,7 @@
 #include "blk/blk.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/threads.h"
 
 #define PVBE_BLK_BUDGET		256	/* requests per queue per turn */
 #define PVBE_BLK_NOP_TAG		UINT64_MAX	/* user_data of a neutered SQE */
@@ -112,7 +113,7 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 					NULL, 0);
 	if (ret < 0)
 		goto err_efd;
-	ret = pvbe_loop_add(bq->efd, EPOLLIN, on_ring, bq);
+	ret = pvbe_loop_add_to(pvbe_queue_loop(bq->q), bq->efd, EPOLLIN, on_ring, bq);
 	if (ret < 0)
 		goto err_efd;
 	bq->depth = depth;

@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "transport/memtable.h"
 
 static const char *cfg_path;
@@ -285,6 +286,13 @@ static int set_guest(struct pvbe_guest_cfg *g, const char *k, const char *v,
 		g->nice_set = true;
 		return 0;
 	}
+	if (!strcmp(k, "threads")) {
+		if (parse_uint(v, 1, PVBE_MAX_THREADS, &g->threads)) {
+			cfg_error(line, "threads must be 1..%d", PVBE_MAX_THREADS);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(k, "ready_delay_ms")) {
 		if (parse_uint(v, 0, 600000, &g->ready_delay_ms)) {
 			cfg_error(line, "ready_delay_ms must be 0..600000");
@@ -487,6 +495,8 @@ const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
 		return "cpus";
 	if (a->nice_set != b->nice_set || a->nice != b->nice)
 		return "nice";
+	if ((a->threads ? a->threads : 1) != (b->threads ? b->threads : 1))
+		return "threads";
 	if (a->ndev != b->ndev)
 		return "devices";
 	for (i = 0; i < a->ndev; i++) {

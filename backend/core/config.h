@@ -49,6 +49,7 @@ struct pvbe_guest_cfg {
 	char cpus[64];			/* the worker's CPUs (a cpulist); "": pviod's */
 	int nice;			/* the worker's nice value, if nice_set */
 	bool nice_set;
+	unsigned int threads;		/* the worker's threads; 0: 1 */
 	int ndev;
 	struct pvbe_dev_cfg dev[PVIO_MAX_DEVICES];
 };

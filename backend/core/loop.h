@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * loop.h - the event loop of each pviod process (the supervisor, every
- * worker): an epoll set with one callback per fd.  Single-threaded:
- * callbacks run one at a time and may add or remove fds, including their
- * own.
+ * loop.h - the event loops of pviod: an epoll set with one callback per
+ * fd.  Each thread has a current loop (the supervisor and a worker's
+ * main thread: the process's first; a worker's queue threads: their
+ * own, core/threads.c).  Callbacks of one loop run one at a time, on the
+ * thread that runs it, and may add or remove fds, including their own.
+ * Another thread may change a loop's table only while that loop's thread
+ * is kept out of its callbacks (threads.c: pvbe_threads_hold()).
  */
 #ifndef PVBE_LOOP_H
 #define PVBE_LOOP_H
@@ -12,6 +15,10 @@
 #include <sys/epoll.h>
 
 typedef void (*pvbe_fd_cb)(int fd, uint32_t events, void *arg);
+
+struct pvbe_loop;
+
+#define PVBE_LOOP_BATCH		64
 
 int pvbe_loop_init(void);
 /* A forked child: drop the parent's epoll set and table, start afresh. */
@@ -32,5 +39,18 @@ void pvbe_loop_stop(void);
  * that are ready, serves them and calls @fn again.
  */
 void pvbe_loop_set_prepare(int (*fn)(void));
+
+/* More loops, for a worker's queue threads. */
+struct pvbe_loop *pvbe_loop_new(void);
+void pvbe_loop_free(struct pvbe_loop *l);
+/* The calling thread's current loop; set it (NULL: the first one). */
+struct pvbe_loop *pvbe_loop_cur(void);
+void pvbe_loop_use(struct pvbe_loop *l);
+int pvbe_loop_add_to(struct pvbe_loop *l, int fd, uint32_t events, pvbe_fd_cb cb,
+		     void *arg);
+void pvbe_loop_del_from(struct pvbe_loop *l, int fd);
+/* The two halves of pvbe_loop_once(), for a caller that locks between. */
+int pvbe_loop_wait(struct pvbe_loop *l, struct epoll_event *evs, int timeout);
+void pvbe_loop_dispatch(struct pvbe_loop *l, const struct epoll_event *evs, int n);
 
 #endif

@@ -51,6 +51,7 @@
 #include "core/log.h"
 #include "core/pviod.h"
 #include "core/sandbox.h"
+#include "core/threads.h"
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -228,7 +229,10 @@ static int load_filter(const char *tag)
 	ctx = seccomp_init(dflt);
 	if (!ctx)
 		return -ENOMEM;
-	ret = build_filter(ctx);
+	/* Every thread of the worker at once (threads.c started them). */
+	ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (!ret)
+		ret = build_filter(ctx);
 	if (!ret)
 		ret = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -372,11 +376,11 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 
 	if (!pvbe.cfg.sandbox) {
 		pvbe_info(g->tag, "sandbox = no: the worker keeps pviod's user and has no seccomp filter");
-		return 0;
+		return pvbe_threads_start();
 	}
 	if (unconfined(g)) {
 		pvbe_warn(g->tag, "a DPDK port needs hugepages, device files and threads at run time: this worker keeps pviod's user and has no seccomp filter");
-		return 0;
+		return pvbe_threads_start();
 	}
 	ret = limit_memory(g);
 	if (!ret)
@@ -416,5 +420,14 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 		pvbe_err(g->tag, "the supervisor is gone");
 		return -ESRCH;
 	}
+	/*
+	 * The worker's queue threads: made here, in the empty root and as
+	 * the worker's user already (a thread shares both), before the
+	 * filter, which the kernel then installs on every thread at once.
+	 * They wait to be told to run (pvbe_threads_go()).
+	 */
+	ret = pvbe_threads_start();
+	if (ret)
+		return ret;
 	return load_filter(g->tag);
 }

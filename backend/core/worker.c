@@ -3,8 +3,11 @@
  * worker.c - one guest's I/O process: its window, its guest RAM, its
  * doorbells and interrupts, its devices' queues and host I/O, its
  * heartbeat, its control requests.  Forked by the supervisor, sandboxed
- * before it reads a byte the guest wrote (sandbox.c), single-threaded
- * around one event loop (a class may add a thread of its own, net = dpdk).
+ * before it reads a byte the guest wrote (sandbox.c).  Its main thread
+ * runs one event loop for all of that; with `threads = N` the queues are
+ * shared out with N-1 queue threads, each with a loop of its own
+ * (threads.h says who owns what).  A class may add a thread of its own
+ * (net = dpdk).
  *
  * The loop: fds (doorbells, the class's host fds, the heartbeat timer,
  * the supervisor) mark work; before every wait, worker_prepare() does it
@@ -38,6 +41,7 @@
 #include "core/msg.h"
 #include "core/pviod.h"
 #include "core/sandbox.h"
+#include "core/threads.h"
 #include "transport/hostile.h"
 #include "transport/ivshmem.h"
 
@@ -217,17 +221,20 @@ static void watch_doorbells(struct pvbe_guest *g, bool on)
 		struct pvbe_queue *q = g->vec_queue[v];
 
 		if (!on) {
-			pvbe_loop_del(g->be_efd[v]);
-			if (q)
+			if (q) {
+				pvbe_loop_del_from(pvbe_queue_loop(q), g->be_efd[v]);
 				q->muted = false;
-			else
+			} else {
+				pvbe_loop_del(g->be_efd[v]);
 				g->cfg_muted = false;
+			}
 			continue;
 		}
 		if (v == PVIO_CONFIG_VECTOR)
 			pvbe_loop_add(g->be_efd[v], EPOLLIN, on_config_doorbell, g);
 		else if (q)
-			pvbe_loop_add(g->be_efd[v], EPOLLIN, on_doorbell, q);
+			pvbe_loop_add_to(pvbe_queue_loop(q), g->be_efd[v], EPOLLIN,
+					 on_doorbell, q);
 	}
 }
 
@@ -248,10 +255,18 @@ static void drop_client(struct pvbe_guest *g, const char *why)
 	begin_leave(g, why);
 }
 
+static void conn_msg(int fd, uint32_t events, struct pvbe_guest *g);
+
 /* The one message a client may send: a frontend's RAM offer (protocol 2.3). */
 static void on_conn(int fd, uint32_t events, void *arg)
 {
-	struct pvbe_guest *g = arg;
+	pvbe_threads_hold();
+	conn_msg(fd, events, arg);
+	pvbe_threads_release();
+}
+
+static void conn_msg(int fd, uint32_t events, struct pvbe_guest *g)
+{
 	uint64_t size = 0;
 	int rfd, ret;
 
@@ -420,16 +435,25 @@ static void begin_leave(struct pvbe_guest *g, const char *why)
 
 /* ---- the supervisor ---------------------------------------------------------- */
 
+static void sup_msgs(int fd, struct pvbe_guest *g);
+
+/* Every message changes what the queue threads use: they wait meanwhile. */
 static void on_sup(int fd, uint32_t events, void *arg)
 {
-	struct pvbe_guest *g = arg;
+	(void)events;
+	pvbe_threads_hold();
+	sup_msgs(fd, arg);
+	pvbe_threads_release();
+}
+
+static void sup_msgs(int fd, struct pvbe_guest *g)
+{
 	int fds[PVBE_MSG_MAX_FDS];
 	unsigned int nfds, i;
 	char *reply;
 	size_t n;
 	int r;
 
-	(void)events;
 	for (;;) {
 		r = pvbe_msg_recv(fd, rx, fds, &nfds);
 		if (r == -EAGAIN)
@@ -490,8 +514,11 @@ static void on_tick(int fd, uint32_t events, void *arg)
 	uint64_t n;
 
 	(void)events;
-	if (read(fd, &n, sizeof(n)) == sizeof(n))
-		pvbe_worker_tick(arg);
+	if (read(fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	pvbe_threads_hold();
+	pvbe_worker_tick(arg);
+	pvbe_threads_release();
 }
 
 /* Every heartbeat_ms: liveness, the polling fallback, budgets start again. */
@@ -535,7 +562,8 @@ void pvbe_worker_tick(struct pvbe_guest *g)
 
 		if (pq && pq->muted) {
 			pq->muted = false;
-			pvbe_loop_add(g->be_efd[v], EPOLLIN, on_doorbell, pq);
+			pvbe_loop_add_to(pvbe_queue_loop(pq), g->be_efd[v], EPOLLIN,
+					 on_doorbell, pq);
 		}
 	}
 	ask_ram(g);
@@ -550,33 +578,45 @@ static void on_signal(int fd, uint32_t events, void *arg)
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	exiting = true;
+	pvbe_threads_hold();
 	if (g->connected && !g->leaving)
 		begin_leave(g, "pviod stopping");
+	pvbe_threads_release();
 }
 
-/* Before every wait: device events, then the queues that asked to run. */
+/*
+ * Before every wait of the main thread: device events (the other threads
+ * held out), then the queues it owns that asked to run.
+ */
 int pvbe_worker_prepare(void)
 {
 	struct pvbe_guest *g = pvbe.self;
-	bool busy, stopping = false;
+	bool busy = false, stopping = false;
 	unsigned int q;
 	int j, r;
 
-	busy = pvbe_guest_service(g);
+	if (g->events) {
+		pvbe_threads_hold();
+		busy = pvbe_guest_service(g);
+		pvbe_threads_release();
+	}
 	for (j = 0; j < g->ndev; j++) {
 		struct pvbe_dev *d = &g->dev[j];
 
 		stopping |= d->stopping;
 		for (q = 0; q < d->nqueues; q++) {
-			if (!d->q[q].kick)
+			if (d->q[q].thread != 0 || !d->q[q].kick)
 				continue;
 			pvbe_queue_run(&d->q[q]);
 			busy |= d->q[q].kick;
 		}
 	}
 	busy |= g->events;
-	if (g->leaving && !stopping && !g->events)
+	if (g->leaving && !stopping && !g->events) {
+		pvbe_threads_hold();
 		finish_leave(g);
+		pvbe_threads_release();
+	}
 	if (exiting && !g->connected) {
 		pvbe_loop_stop();
 		return 0;
@@ -694,6 +734,9 @@ int pvbe_worker_main(struct pvbe_guest *g)
 		ret = worker_sched(g);
 	if (!ret)
 		ret = pvbe_loop_reinit();
+	/* Queue threads' loops now: a class's prepare adds its fds to them. */
+	if (!ret)
+		ret = pvbe_threads_init(g);
 	if (ret) {
 		pvbe_err(g->tag, "worker setup: %s", strerror(-ret));
 		return ret;
@@ -733,15 +776,23 @@ int pvbe_worker_main(struct pvbe_guest *g)
 	}
 	polling = pvbe_poll_wanted(g);
 	pvbe_loop_set_prepare(pvbe_worker_prepare);
+	pvbe_threads_go();
 	/* Restarted with a client attached: take its window over. */
-	if (g->conn_fd >= 0 && adopt(g, true)) {
+	pvbe_threads_hold();
+	ret = g->conn_fd >= 0 ? adopt(g, true) : 0;
+	pvbe_threads_release();
+	if (ret) {
 		pvbe_err(g->tag, "cannot take the window over");
 		return -EIO;
 	}
-	pvbe_info(g->tag, "worker serving%s", g->connected ? " (took over)" : ", no client yet");
+	pvbe_info(g->tag, "worker serving%s, %u thread(s)",
+		  g->connected ? " (took over)" : ", no client yet", pvbe_threads_count());
 	ret = pvbe_loop_run();
+	pvbe_threads_hold();
 	if (g->connected)
 		finish_leave(g);
+	pvbe_threads_release();
+	pvbe_threads_stop();
 	pvbe_info(g->tag, "worker stopped");
 	return ret;
 }

@@ -475,6 +475,13 @@ static int dpdk_stop(struct pvbe_dev *dev)
 	return 0;
 }
 
+/* The port's poll thread serves the queues; the main thread starts it. */
+static unsigned int dpdk_queue_group(struct pvbe_queue *q)
+{
+	(void)q;
+	return PVBE_QUEUE_GROUP_MAIN;
+}
+
 static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
 	.type = PVIO_DEV_NET,
 	.name = "net",
@@ -491,6 +498,7 @@ static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
 	.sup_control = pvbe_net_sup_control,
 	.control = pvbe_net_control,
 	.defer_broken = pvbe_net_dpdk_defer_broken,
+	.queue_group = dpdk_queue_group,
 	.unconfined = true,
 };
 

@@ -458,6 +458,12 @@ static int net_claim(struct pvbe_dev *dev, char *buf, size_t len, bool *shared)
 	return 1;
 }
 
+/* A TAP pair's rx and tx queues share the pair: one thread serves both. */
+static unsigned int net_queue_group(struct pvbe_queue *q)
+{
+	return q->index / 2;
+}
+
 const struct pvbe_dev_ops pvbe_net_ops = {
 	.type = PVIO_DEV_NET,
 	.name = "net",
@@ -477,5 +483,6 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.start = net_start,
 	.stop = net_stop,
 	.control = pvbe_net_control,
+	.queue_group = net_queue_group,
 	.can_poll = true,
 };

@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/threads.h"
 #include "net/net.h"
 
 #define PVBE_NET_RX_IOV		1024	/* IOV_MAX: segments of one readv() */
@@ -418,7 +419,8 @@ void pvbe_net_watch(struct pvbe_net_pair *p, bool on)
 	if (on == p->watching || (on && (p->fd < 0 || p->nd->dev->q[2 * p->index].poll)))
 		return;
 	if (on) {
-		ret = pvbe_loop_add(p->fd, EPOLLIN, on_tap, p);
+		ret = pvbe_loop_add_to(pvbe_queue_loop(&p->nd->dev->q[2 * p->index]),
+				       p->fd, EPOLLIN, on_tap, p);
 		if (ret) {
 			/* The heartbeat tick still scans the queue. */
 			if (pvbe_net_ratelimit(p->nd))
@@ -427,7 +429,7 @@ void pvbe_net_watch(struct pvbe_net_pair *p, bool on)
 			return;
 		}
 	} else {
-		pvbe_loop_del(p->fd);
+		pvbe_loop_del_from(pvbe_queue_loop(&p->nd->dev->q[2 * p->index]), p->fd);
 	}
 	p->watching = on;
 }

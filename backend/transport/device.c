@@ -24,11 +24,13 @@
  * read once per decision.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/threads.h"
 #include "transport/guest.h"
 #include "transport/hostile.h"
 
@@ -54,11 +56,12 @@ const struct pvbe_dev_ops *pvbe_dev_ops_find(int type)
 	return NULL;
 }
 
-/* Look at @dev at the top of the worker's loop. */
+/* Look at @dev at the top of the worker's main loop (from any thread). */
 void pvbe_dev_event(struct pvbe_dev *dev)
 {
 	dev->event = true;
 	dev->g->events = true;
+	pvbe_threads_wake_main();
 }
 
 void pvbe_guest_event(struct pvbe_guest *g)
@@ -118,6 +121,7 @@ void pvbe_dev_init_state(struct pvbe_dev *d, uint32_t driver_status)
 	d->reset_pending = false;
 	d->wait_ram = false;
 	d->event = false;
+	d->broken_pending = false;
 	d->guest_features = 0;
 	d->num_queues = 0;
 	d->broken_reason = PVIO_BROKEN_NONE;
@@ -155,6 +159,26 @@ int pvbe_guest_stop_all(struct pvbe_guest *g)
 	return n;
 }
 
+static pthread_mutex_t defer_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * A data path on a worker with several threads found @d broken: the
+ * first reason is kept, the device's queues stop at their gate
+ * (pvbe_queue_may_run) and the main thread marks it at the top of its
+ * loop.
+ */
+static void defer_broken(struct pvbe_dev *d, uint32_t reason, const char *msg)
+{
+	pthread_mutex_lock(&defer_mu);
+	if (!d->broken_pending) {
+		d->broken_pending_reason = reason;
+		snprintf(d->broken_pending_msg, sizeof(d->broken_pending_msg), "%s", msg);
+		d->broken_pending = true;
+	}
+	pthread_mutex_unlock(&defer_mu);
+	pvbe_dev_event(d);
+}
+
 void pvbe_dev_mark_broken(struct pvbe_dev *d, uint32_t reason,
 			  const char *fmt, ...)
 {
@@ -167,6 +191,10 @@ void pvbe_dev_mark_broken(struct pvbe_dev *d, uint32_t reason,
 	va_end(ap);
 	if (d->ops->defer_broken && d->ops->defer_broken(d, reason, msg))
 		return;		/* off the worker thread: redone on it */
+	if (!pvbe_threads_exclusive()) {
+		defer_broken(d, reason, msg);
+		return;
+	}
 	if (d->state == PVIO_DEV_S_BROKEN || !d->desc)
 		return;
 	pvbe_err(d->tag, "device broken (reason %u): %s", reason, msg);
@@ -327,6 +355,17 @@ static void dev_service(struct pvbe_dev *d)
 	d->event = false;
 	if (!d->desc)
 		return;
+	if (d->broken_pending) {
+		char msg[sizeof(d->broken_pending_msg)];
+		uint32_t reason;
+
+		pthread_mutex_lock(&defer_mu);
+		reason = d->broken_pending_reason;
+		memcpy(msg, d->broken_pending_msg, sizeof(msg));
+		d->broken_pending = false;
+		pthread_mutex_unlock(&defer_mu);
+		pvbe_dev_mark_broken(d, reason, "%s", msg);
+	}
 	/* BROKEN from a data path: the class stops here, not there. */
 	if (d->state == PVIO_DEV_S_BROKEN && d->live)
 		dev_stop(d);

@@ -7,8 +7,10 @@
  * guest's worker through fork(); from then on each process has its own
  * copy.  Fields are marked (S) supervisor, (W) worker, (SW) set by the
  * supervisor before the fork and read by the worker.  A worker serves
- * exactly one guest, on one thread (a class may add a poll thread of its
- * own, net = dpdk; see net/dpdk.h for that contract).
+ * exactly one guest, on `threads` threads (core/threads.h: a queue and
+ * its class state belong to its owner thread, everything else to the
+ * main thread; a class may add a poll thread of its own, net = dpdk; see
+ * net/dpdk.h for that contract).
  *
  * Trust.  The window and guest RAM are shared with the guest and hostile:
  * a field the guest writes is read once (pvio_read_once) into private
@@ -20,6 +22,7 @@
 #ifndef PVBE_GUEST_H
 #define PVBE_GUEST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +77,7 @@ struct pvbe_queue_stats {
 struct pvbe_queue {
 	struct pvbe_dev *dev;
 	unsigned int index;
+	unsigned int thread;		/* the worker thread that owns it */
 	unsigned int vector;		/* (SW) from the layout */
 	uint64_t sq_off, cq_off;	/* (SW) in the window, from the layout */
 	void *sq_mem, *cq_mem;		/* in the window */
@@ -82,7 +86,7 @@ struct pvbe_queue {
 	struct pvio_ring sq;		/* we consume */
 	struct pvio_ring cq;		/* we produce */
 	bool running;
-	bool kick;			/* run at the top of the loop */
+	bool kick;			/* run at the top of its thread's loop */
 	/*
 	 * Busy-polled (poll = ...): the worker's poll round serves it and it
 	 * never arms an event index, so the guest does not ring for it.
@@ -190,6 +194,13 @@ struct pvbe_dev_ops {
 	 * when called on that thread, having taken the reason to repeat the
 	 * call on the worker thread (which alone may stop the device). */
 	bool (*defer_broken)(struct pvbe_dev *dev, uint32_t reason, const char *msg);
+	/*
+	 * Worker threads (core/threads.h): queues of a device that return
+	 * the same group share state and stay on one thread;
+	 * PVBE_QUEUE_GROUP_MAIN keeps the queue on the main thread.  NULL:
+	 * every queue is a group of its own.
+	 */
+	unsigned int (*queue_group)(struct pvbe_queue *q);
 	/* The class runs correctly when its queues are busy-polled by the
 	 * worker (poll = ...) instead of woken by doorbells. */
 	bool can_poll;
@@ -198,6 +209,8 @@ struct pvbe_dev_ops {
 	 * confined (sandbox.c), and says so. */
 	bool unconfined;
 };
+
+#define PVBE_QUEUE_GROUP_MAIN	(~0u)
 
 /*
  * What a restarted worker needs from the one that died and must not take
@@ -241,7 +254,12 @@ struct pvbe_dev {
 	uint32_t reset_req;		/* a reset being served (reset_pending) */
 	bool reset_pending;		/* echo reset_req once stopped */
 	bool stopping;			/* ops->stop still has I/O in flight */
-	bool event;			/* look at the device at the top of the loop */
+	/* Look at the device at the top of the loop (raised on any thread). */
+	atomic_bool event;
+	/* A queue thread found it broken: the main thread marks it so. */
+	atomic_bool broken_pending;
+	uint32_t broken_pending_reason;	/* under the deferral's lock */
+	char broken_pending_msg[256];
 	bool wait_ram;			/* DRIVER_OK waits for guest RAM */
 	/* Resets and status changes in this heartbeat period (budget). */
 	unsigned int tick_events;
@@ -312,7 +330,7 @@ struct pvbe_guest {
 	uint64_t ready_at;		/* ms, CLOCK_MONOTONIC; 0: READY now */
 	bool connected;			/* serving a client */
 	bool leaving;			/* client gone, devices stopping */
-	bool events;			/* some device has an event */
+	atomic_bool events;		/* some device has an event */
 	bool ram_asked;			/* RAM_OPEN sent, no answer yet */
 	unsigned int cfg_kicks;		/* config doorbells this heartbeat period */
 	bool cfg_muted;
@@ -375,5 +393,6 @@ void pvbe_queue_disarm(struct pvbe_queue *q);
 int pvbe_dev_poll_parse(struct pvbe_dev *dev);
 int pvbe_poll_round(struct pvbe_guest *g);
 bool pvbe_poll_wanted(const struct pvbe_guest *g);
+bool pvbe_poll_wanted_by(const struct pvbe_guest *g, unsigned int thread);
 
 #endif

@@ -104,6 +104,22 @@ int pvbe_memtable_parse(struct pvbe_memtable *mt, const char *spec)
 	return mt->nregions ? 0 : -EINVAL;
 }
 
+#ifdef __SANITIZE_THREAD__
+/*
+ * Guest RAM is ordered by the guest, through rings and interrupts in
+ * another process, which TSan cannot see: two worker threads that write
+ * the same guest buffer one after the other (a guest that reuses it on
+ * another queue) are not a race of ours.  The backend's own memory is
+ * still checked.
+ */
+void AnnotateBenignRaceSized(const char *file, int line, const volatile void *mem,
+			     long size, const char *desc);
+#define guest_ram_shared(p, n) \
+	AnnotateBenignRaceSized(__FILE__, __LINE__, (p), (long)(n), "guest RAM")
+#else
+#define guest_ram_shared(p, n) do { } while (0)
+#endif
+
 int pvbe_memtable_map(struct pvbe_memtable *mt, int fd, const char *tag)
 {
 	struct stat st;
@@ -134,6 +150,7 @@ int pvbe_memtable_map(struct pvbe_memtable *mt, int fd, const char *tag)
 		close(fd);
 		return err;
 	}
+	guest_ram_shared(mt->base, need);
 	mt->fd = fd;
 	mt->file_size = need;
 	return 0;

@@ -21,6 +21,9 @@
  * queue has moved for N microseconds: every polled queue goes back to event
  * mode (its kick arms the event index and re-checks, as always), the loop
  * blocks in epoll, and the first event of any kind brings polling back.
+ *
+ * With several worker threads (core/threads.h) each thread polls the
+ * queues it owns, and sleeps and wakes on its own.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,9 +32,11 @@
 
 #include "core/log.h"
 #include "core/pviod.h"
+#include "core/threads.h"
 
-static bool asleep;		/* polled queues in event mode until an event */
-static uint64_t idle_since;	/* ns, CLOCK_MONOTONIC; 0: the last round worked */
+/* Per worker thread, for the queues it owns. */
+static __thread bool asleep;		/* polled queues in event mode until an event */
+static __thread uint64_t idle_since;	/* ns, CLOCK_MONOTONIC; 0: the last round worked */
 
 int pvbe_dev_poll_parse(struct pvbe_dev *dev)
 {
@@ -75,16 +80,22 @@ int pvbe_dev_poll_parse(struct pvbe_dev *dev)
 	return 0;
 }
 
-bool pvbe_poll_wanted(const struct pvbe_guest *g)
+/* Does worker thread @thread own a busy-polled queue? */
+bool pvbe_poll_wanted_by(const struct pvbe_guest *g, unsigned int thread)
 {
 	unsigned int q;
 	int j;
 
 	for (j = 0; j < g->ndev; j++)
 		for (q = 0; q < g->dev[j].nqueues; q++)
-			if (g->dev[j].q[q].polled)
+			if (g->dev[j].q[q].polled && g->dev[j].q[q].thread == thread)
 				return true;
 	return false;
+}
+
+bool pvbe_poll_wanted(const struct pvbe_guest *g)
+{
+	return pvbe_poll_wanted_by(g, 0);
 }
 
 static uint64_t now_ns(void)
@@ -109,8 +120,8 @@ static uint64_t progress(const struct pvbe_queue *q)
 static uint64_t for_each_polled(struct pvbe_guest *g, void (*fn)(struct pvbe_queue *q),
 				bool all)
 {
+	unsigned int q, me = pvbe_thread_self();
 	uint64_t done = 0, before;
-	unsigned int q;
 	int j;
 
 	for (j = 0; j < g->ndev; j++) {
@@ -119,7 +130,8 @@ static uint64_t for_each_polled(struct pvbe_guest *g, void (*fn)(struct pvbe_que
 		for (q = 0; q < d->nqueues; q++) {
 			struct pvbe_queue *pq = &d->q[q];
 
-			if (!pq->polled || (!all && (!pq->running || !g->connected)))
+			if (!pq->polled || pq->thread != me ||
+			    (!all && (!pq->running || !g->connected)))
 				continue;
 			before = progress(pq);
 			fn(pq);
@@ -151,7 +163,7 @@ static void doze(struct pvbe_queue *q)
 }
 
 /*
- * One round over every running polled queue.  Returns 1 to go on polling,
+ * One round over every running polled queue of the calling thread.  Returns 1 to go on polling,
  * 0 when the polled queues went back to event mode after poll_idle_us
  * without work: the loop may then block.
  */

@@ -77,7 +77,7 @@ bool pvbe_queue_may_run(struct pvbe_queue *q)
 {
 	struct pvbe_dev *d = q->dev;
 
-	if (!q->running)
+	if (!q->running || d->broken_pending)
 		return false;
 	if (pvio_le32_to_cpu(pvio_read_once(d->desc->reset_request)) != d->seen_reset ||
 	    pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) != d->seen_status) {

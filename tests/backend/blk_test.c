@@ -44,6 +44,7 @@
 FIXTURE(blk) {
 	char dir[64], cfg[96], log[96], sock[96], ctl[96], img[96], mnt[96];
 	char loopdev[32];		/* a loop device we set up, or "" */
+	const char *guest_extra;	/* keys for [guest g], or NULL */
 	char cgroup[96];		/* a blkio cgroup we made, or "" */
 	pid_t pid;
 	int sanitizer_report;
@@ -123,9 +124,10 @@ static int start_pviod(FIXTURE_DATA(blk) *self, const char *img,
 	f = fopen(self->cfg, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n\n"
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n%s\n"
 		"[device g b0]\ntype = blk\npath = %s\nqueues = %u\nqueue_size = 64\n%s",
-		self->ctl, self->sock, img, queues, extra ? extra : "");
+		self->ctl, self->sock, self->guest_extra ? self->guest_extra : "", img, queues,
+		extra ? extra : "");
 	fclose(f);
 	self->pid = pviod_start(self->cfg, self->log, self->ctl);
 	return self->pid > 0 ? 0 : -1;
@@ -1239,9 +1241,32 @@ TEST_F(blk, qd32_on_two_queues_with_verification)
 	qd32_two_queues(_metadata, self, NULL);
 }
 
+/*
+ * The same on a worker with two threads: queue 1's io_uring ring, its
+ * completions and its doorbell are thread 1's, queue 0's the main
+ * thread's.
+ */
+TEST_F(blk, qd32_on_two_queues_served_by_two_threads)
+{
+	self->guest_extra = "threads = 2\n";
+	qd32_two_queues(_metadata, self, NULL);
+	EXPECT_TRUE(log_contains(self->log, "2 thread(s)"));
+}
+
 /* Queue 1 busy-polled, queue 0 woken by doorbells: both serve the same I/O. */
 TEST_F(blk, qd32_with_one_queue_busy_polled)
 {
+	qd32_two_queues(_metadata, self, "poll = 1\n");
+	fprintf(stderr, "# doorbells: queue 0 (event) %llu, queue 1 (polled) expected at most 1, got %llu\n",
+		(unsigned long long)self->d->q[0].kicks, (unsigned long long)self->d->q[1].kicks);
+	EXPECT_LT(1, self->d->q[0].kicks);
+	EXPECT_GE(1, self->d->q[1].kicks);
+}
+
+/* Thread 1 busy-polls queue 1, the main thread sleeps on queue 0's doorbells. */
+TEST_F(blk, qd32_with_queue_1_busy_polled_by_its_own_thread)
+{
+	self->guest_extra = "threads = 2\n";
 	qd32_two_queues(_metadata, self, "poll = 1\n");
 	fprintf(stderr, "# doorbells: queue 0 (event) %llu, queue 1 (polled) expected at most 1, got %llu\n",
 		(unsigned long long)self->d->q[0].kicks, (unsigned long long)self->d->q[1].kicks);

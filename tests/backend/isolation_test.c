@@ -52,38 +52,6 @@ struct honest {
 	uint64_t rounds, errors, max_gap_ms, hb_stall_ms;
 };
 
-static int echo_once(struct pvfront *f, struct pvfront_queue *q, unsigned char *in,
-		     uint64_t gin, unsigned char *out, uint64_t gout, unsigned int len,
-		     uint16_t id, unsigned int seed)
-{
-	struct pvio_desc d[2];
-	struct pvio_cpl c;
-	unsigned int k;
-	int tries, got;
-
-	(void)f;
-	for (k = 0; k < len; k++)
-		in[k] = (unsigned char)(seed + k * 7);
-	memset(out, 0, len);
-	d[0].addr = pvio_cpu_to_le64(gin);
-	d[0].len = pvio_cpu_to_le32(len);
-	d[0].id = pvio_cpu_to_le16(id);
-	d[0].flags = pvio_cpu_to_le16(PVIO_DESC_F_NEXT);
-	d[1].addr = pvio_cpu_to_le64(gout);
-	d[1].len = pvio_cpu_to_le32(len);
-	d[1].id = pvio_cpu_to_le16(id);
-	d[1].flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
-	if (pvfront_submit(q, d, 2))
-		return -1;
-	pvfront_kick(q);
-	for (tries = 0; (got = pvfront_reap(q, &c, 1)) == 0 && tries < 50; tries++)
-		pvfront_wait(q, 100);
-	if (got != 1 || pvio_le16_to_cpu(c.id) != id || c.status ||
-	    pvio_le32_to_cpu(c.len) != len || memcmp(in, out, len))
-		return -1;
-	return 0;
-}
-
 static void *honest_main(void *arg)
 {
 	struct honest *h = arg;
@@ -222,26 +190,6 @@ static void echo_chain(struct pvfront_queue *q, struct pvio_desc *d, unsigned in
 {
 	pvfront_submit(q, d, n);
 	pvfront_kick(q);
-}
-
-static void fill_desc(struct pvio_desc *d, uint64_t addr, uint32_t len, uint16_t id,
-		      uint16_t flags)
-{
-	d->addr = pvio_cpu_to_le64(addr);
-	d->len = pvio_cpu_to_le32(len);
-	d->id = pvio_cpu_to_le16(id);
-	d->flags = pvio_cpu_to_le16(flags);
-}
-
-/* Wait for @d's device_state to become @state; 0 or -1 after @ms. */
-static int wait_state(struct pvfront_dev *d, uint32_t state, int ms)
-{
-	for (; ms > 0; ms -= 10) {
-		if (pvfront_device_state(d) == state)
-			return 0;
-		msleep(10);
-	}
-	return -1;
 }
 
 static int wait_generation(struct pvfront *f, uint32_t above, int ms)
@@ -603,7 +551,7 @@ TEST_F(iso, ring_index_jump_breaks_only_the_attacker)
 			   pvio_cpu_to_le32(pvio_le32_to_cpu(q->sq_sh->cons) + 1000));
 	pvfront_kick(q);
 	pvfront_kick_config(&self->att);
-	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_RING_INDEX, pvio_le32_to_cpu(self->ad->desc->broken_reason));
 	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
@@ -619,7 +567,7 @@ TEST_F(iso, chain_of_65_slots_breaks_only_the_attacker)
 	for (i = 0; i < 65; i++)
 		fill_desc(&d[i], g, 64, 1, i < 64 ? PVIO_DESC_F_NEXT : PVIO_DESC_F_WRITE);
 	echo_chain(&self->ad->q[0], d, 65);
-	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_DESC, pvio_le32_to_cpu(self->ad->desc->broken_reason));
 	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
@@ -634,7 +582,7 @@ TEST_F(iso, mismatched_ids_break_only_the_attacker)
 	fill_desc(&d[0], g, 64, 1, PVIO_DESC_F_NEXT);
 	fill_desc(&d[1], g + 64, 64, 2, PVIO_DESC_F_WRITE);
 	echo_chain(&self->ad->q[1], d, 2);
-	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_DESC, pvio_le32_to_cpu(self->ad->desc->broken_reason));
 	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
@@ -649,7 +597,7 @@ TEST_F(iso, address_outside_ram_breaks_only_the_attacker)
 	fill_desc(&d[0], RAM1 - 2048, 4096, 1, PVIO_DESC_F_NEXT);	/* runs past the end */
 	fill_desc(&d[1], g, 4096, 1, PVIO_DESC_F_WRITE);
 	echo_chain(&self->ad->q[0], d, 2);
-	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_ADDR, pvio_le32_to_cpu(self->ad->desc->broken_reason));
 	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
@@ -686,7 +634,7 @@ TEST_F(iso, overlapping_4gib_chains_cost_the_attacker_nothing)
 	for (i = 0; i < 64; i++)
 		fill_desc(&d[i], g, 64 << 20, 6, i < 63 ? PVIO_DESC_F_NEXT : 0);
 	echo_chain(&self->ad->q[0], d, 64);
-	ASSERT_EQ(0, wait_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(self->ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_LEN, pvio_le32_to_cpu(self->ad->desc->broken_reason));
 	EXPECT_EQ(0, attacker_recovers(&self->att, &self->ad));
 	HONEST_UNTOUCHED();
@@ -1326,7 +1274,7 @@ TEST(ram_file_regions_and_truncation)
 	fill_desc(&d[0], (16 << 20) - 2048, 4096, 2, PVIO_DESC_F_NEXT);
 	fill_desc(&d[1], 8192, 4096, 2, PVIO_DESC_F_WRITE);
 	echo_chain(&ad->q[0], d, 2);
-	ASSERT_EQ(0, wait_state(ad, PVIO_DEV_S_BROKEN, 3000));
+	ASSERT_EQ(0, wait_dev_state(ad, PVIO_DEV_S_BROKEN, 3000));
 	EXPECT_EQ(PVIO_BROKEN_ADDR, pvio_le32_to_cpu(ad->desc->broken_reason));
 	ASSERT_EQ(0, pvfront_dev_reset(ad, 3000));
 	ASSERT_EQ(0, pvfront_dev_setup(&a, 0, 0, 1, &ad));

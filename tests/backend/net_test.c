@@ -117,6 +117,7 @@ FIXTURE(net) {
 	struct pvio_net_config *config;
 	unsigned int index;
 	uint64_t ram;			/* guest RAM; 0: RAM_SIZE */
+	const char *guest_extra;	/* keys for [guest g], or NULL */
 	uint8_t *bufs;			/* rx buffers (guest RAM) */
 	uint64_t bufs_gpa;
 	uint8_t *txb;			/* tx buffers */
@@ -210,8 +211,9 @@ static int start_pviod(struct __test_metadata *_metadata, FIXTURE_DATA(net) *sel
 
 	f = fopen(self->cfg, "w");
 	ASSERT_NE(NULL, f);
-	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n\n"
-		"[device g n0]\ntype = net\n", self->ctl, self->sock);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n[guest g]\nsocket = %s\n%s\n"
+		"[device g n0]\ntype = net\n", self->ctl, self->sock,
+		self->guest_extra ? self->guest_extra : "");
 	/* net = null has no TAP: an @extra that starts with it names its own keys. */
 	if (!extra || strncmp(extra, "net = null", 10))
 		fprintf(f, "tap = %s\n", self->tap);
@@ -1254,7 +1256,7 @@ TEST_F(net, link_follows_control_socket)
 	EXPECT_NE(NULL, strstr(json, "\"error\""));
 }
 
-TEST_F(net, two_pairs_carry_tx_and_unused_pair_gives_up_its_tap_queue)
+static void two_pairs(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self)
 {
 	uint8_t frame[200];
 	char json[65536];
@@ -1307,6 +1309,23 @@ TEST_F(net, two_pairs_carry_tx_and_unused_pair_gives_up_its_tap_queue)
 	}
 	fprintf(stderr, "# one pair in use: %u of 32 host frames arrived\n", got);
 	EXPECT_EQ(32, got);
+}
+
+TEST_F(net, two_pairs_carry_tx_and_unused_pair_gives_up_its_tap_queue)
+{
+	two_pairs(_metadata, self);
+}
+
+/*
+ * The same on a worker with two threads: pair 1's queues, its TAP queue
+ * and its doorbells are thread 1's; the reset to one pair is the main
+ * thread's, which takes pair 1's TAP queue out of thread 1's loop.
+ */
+TEST_F(net, two_pairs_on_two_threads_and_back_to_one_pair)
+{
+	self->guest_extra = "threads = 2\n";
+	two_pairs(_metadata, self);
+	EXPECT_TRUE(log_contains(self->log, "2 thread(s)"));
 }
 
 TEST_F(net, worker_crash_keeps_the_tap_and_traffic_resumes)

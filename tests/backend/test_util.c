@@ -99,8 +99,9 @@ int pviod_stop(pid_t *pid, const char *log)
 	kill(*pid, SIGTERM);
 	waitpid(*pid, &status, 0);
 	*pid = -1;
-	/* ASan/UBSan reports land in the log: a test with one fails. */
+	/* ASan/UBSan/TSan reports land in the log: a test with one fails. */
 	if (log_contains(log, "ERROR: AddressSanitizer") ||
+	    log_contains(log, "WARNING: ThreadSanitizer") ||
 	    log_contains(log, "runtime error:")) {
 		fprintf(stderr, "# pviod sanitizer report in %s\n", log);
 		return 1;
@@ -249,4 +250,58 @@ long proc_cpu_ticks(pid_t pid)
 	if (!p || sscanf(p, "%lu %lu", &ut, &st) != 2)
 		return -1;
 	return (long)(ut + st);
+}
+
+/* ---- libpvio-front ------------------------------------------------------- */
+
+void fill_desc(struct pvio_desc *d, uint64_t addr, uint32_t len, uint16_t id,
+	       uint16_t flags)
+{
+	d->addr = pvio_cpu_to_le64(addr);
+	d->len = pvio_cpu_to_le32(len);
+	d->id = pvio_cpu_to_le16(id);
+	d->flags = pvio_cpu_to_le16(flags);
+}
+
+/* Wait for @d's device_state to become @state; 0 or -1 after @ms. */
+int wait_dev_state(struct pvfront_dev *d, uint32_t state, int ms)
+{
+	for (; ms > 0; ms -= 10) {
+		if (pvfront_device_state(d) == state)
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+int echo_once(struct pvfront *f, struct pvfront_queue *q, unsigned char *in,
+	      uint64_t gin, unsigned char *out, uint64_t gout, unsigned int len,
+	      uint16_t id, unsigned int seed)
+{
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	unsigned int k;
+	int tries, got;
+
+	(void)f;
+	for (k = 0; k < len; k++)
+		in[k] = (unsigned char)(seed + k * 7);
+	memset(out, 0, len);
+	d[0].addr = pvio_cpu_to_le64(gin);
+	d[0].len = pvio_cpu_to_le32(len);
+	d[0].id = pvio_cpu_to_le16(id);
+	d[0].flags = pvio_cpu_to_le16(PVIO_DESC_F_NEXT);
+	d[1].addr = pvio_cpu_to_le64(gout);
+	d[1].len = pvio_cpu_to_le32(len);
+	d[1].id = pvio_cpu_to_le16(id);
+	d[1].flags = pvio_cpu_to_le16(PVIO_DESC_F_WRITE);
+	if (pvfront_submit(q, d, 2))
+		return -1;
+	pvfront_kick(q);
+	for (tries = 0; (got = pvfront_reap(q, &c, 1)) == 0 && tries < 50; tries++)
+		pvfront_wait(q, 100);
+	if (got != 1 || pvio_le16_to_cpu(c.id) != id || c.status ||
+	    pvio_le32_to_cpu(c.len) != len || memcmp(in, out, len))
+		return -1;
+	return 0;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pvio_front.h"
+
 /* The pviod under test: $PVIOD, default build/pviod-san. */
 const char *pviod_bin(void);
 void msleep(int ms);
@@ -41,4 +43,16 @@ int proc_fds(pid_t pid);
 long proc_rss_kb(pid_t pid);
 long proc_cpu_ticks(pid_t pid);
 
+/* libpvio-front: one descriptor, in the wire's byte order. */
+void fill_desc(struct pvio_desc *d, uint64_t addr, uint32_t len, uint16_t id,
+	       uint16_t flags);
+/* Wait for @d's device_state to become @state; 0 or -1 after @ms. */
+int wait_dev_state(struct pvfront_dev *d, uint32_t state, int ms);
+/*
+ * One echo round trip of @len bytes (pattern from @seed) from @in to @out
+ * on @q, checked byte for byte; 0, or -1 on any difference or timeout.
+ */
+int echo_once(struct pvfront *f, struct pvfront_queue *q, unsigned char *in,
+	      uint64_t gin, unsigned char *out, uint64_t gout, unsigned int len,
+	      uint16_t id, unsigned int seed);
 #endif
