@@ -110,7 +110,7 @@ struct pvbe_queue {
 	unsigned int sq_unpub;		/* SQ slots taken, cons not published */
 	void *priv;			/* class state */
 	struct pvbe_queue_stats st;
-};
+} __attribute__((aligned(64)));	/* owners on different threads share no line */
 
 /*
  * Device class handler.  Where each hook runs: parse, setup, uninit,

@@ -27,14 +27,20 @@
  *   solo            h1 alone (the attacker connected and idle)
  *   ATTACK          h1 while the attacker runs ATTACK (see attacks[])
  *   two guests      h1 and h2 at once: their sum against solo
+ *   2q_1thread      m1: one guest, echo with 2 queues (a generator each),
+ *                   its worker on one thread
+ *   2q_2threads     m2: the same with `threads = 2`, a queue per thread
  *
  * Every scenario runs SECONDS per round, ROUNDS rounds in rotating order;
  * per scenario the median and the min-max of the honest guest's requests
  * per second and the longest time its heartbeat did not move.  Prints
  *   RATIO neighbour_under_attack/solo ATTACK: x.xx
  *   RATIO scale_2guests/1guest: x.xx
+ *   RATIO scale_1guest_2threads/1thread: x.xx
  *
  * Usage: iso_bench PVIOD DIR [SECONDS [ROUNDS]]
+ * ISO_ONLY=NAME runs only the scenarios whose name starts with NAME (to
+ * profile one); its RATIO lines then mean nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +67,7 @@
 #define MAX_ROUNDS	9
 
 static char dir[256], sock_h1[300], sock_h2[300], sock_a[300], ctl[300];
+static char sock_m1[300], sock_m2[300];
 static int seconds = 5, rounds = 3;
 
 static uint64_t now_ms(void)
@@ -92,64 +99,122 @@ static void fill_desc(struct pvio_desc *d, uint64_t addr, uint32_t len, uint16_t
 	d->flags = pvio_cpu_to_le16(flags);
 }
 
-/* Keep QD echo requests in flight for @secs; verify one in 64. */
-static struct result honest(const char *sock, int secs)
-{
-	struct result r = { 0 };
-	struct pvfront f;
-	struct pvfront_dev *d;
+/* One queue's generator: its buffers in guest RAM. */
+struct gen {
+	struct pvfront *f;
 	struct pvfront_queue *q;
 	unsigned char *in[QD], *out[QD];
-	uint64_t gin[QD], gout[QD], t0, end, done = 0, hb, hb_at, t;
+	uint64_t gin[QD], gout[QD];
+};
+
+static void post(struct gen *g, unsigned int i)
+{
 	struct pvio_desc ds[2];
+
+	fill_desc(&ds[0], g->gin[i], REQ, (uint16_t)i, PVIO_DESC_F_NEXT);
+	fill_desc(&ds[1], g->gout[i], REQ, (uint16_t)i, PVIO_DESC_F_WRITE);
+	pvfront_submit(g->q, ds, 2);
+}
+
+/* Keep QD echo requests in flight on one queue for @secs; verify one in 64. */
+static struct result drive(struct gen *g, int secs)
+{
+	struct result r = { 0 };
+	uint64_t t0, end, done = 0, hb, hb_at, t;
 	struct pvio_cpl c[QD];
 	unsigned int i;
 	int n, k;
 
-	if (pvfront_connect(&f, sock, RAM_H) || pvfront_wait_ready(&f, 5000) ||
-	    pvfront_dev_setup(&f, 0, 0, 1, &d)) {
-		r.errors = 1;
-		return r;
-	}
-	q = &d->q[0];
-	for (i = 0; i < QD; i++) {
-		in[i] = pvfront_alloc(&f, REQ, 64, &gin[i]);
-		out[i] = pvfront_alloc(&f, REQ, 64, &gout[i]);
-		memset(in[i], (int)i, REQ);
-		fill_desc(&ds[0], gin[i], REQ, (uint16_t)i, PVIO_DESC_F_NEXT);
-		fill_desc(&ds[1], gout[i], REQ, (uint16_t)i, PVIO_DESC_F_WRITE);
-		pvfront_submit(q, ds, 2);
-	}
-	pvfront_kick(q);
+	for (i = 0; i < QD; i++)
+		post(g, i);
+	pvfront_kick(g->q);
 	t0 = now_ms();
 	end = t0 + (uint64_t)secs * 1000;
-	hb = pvfront_heartbeat(&f);
+	hb = pvfront_heartbeat(g->f);
 	hb_at = t0;
 	while ((t = now_ms()) < end) {
-		if (pvfront_heartbeat(&f) != hb) {
-			hb = pvfront_heartbeat(&f);
+		if (pvfront_heartbeat(g->f) != hb) {
+			hb = pvfront_heartbeat(g->f);
 			hb_at = t;
 		} else if (t - hb_at > r.hb_stall_ms) {
 			r.hb_stall_ms = (double)(t - hb_at);
 		}
-		n = pvfront_reap(q, c, QD);
+		n = pvfront_reap(g->q, c, QD);
 		if (n <= 0) {
-			pvfront_wait(q, 100);
+			pvfront_wait(g->q, 100);
 			continue;
 		}
 		for (k = 0; k < n; k++) {
 			i = pvio_le16_to_cpu(c[k].id) % QD;
 			if (c[k].status || pvio_le32_to_cpu(c[k].len) != REQ ||
-			    ((done + (unsigned int)k) % 64 == 0 && memcmp(in[i], out[i], REQ)))
+			    ((done + (unsigned int)k) % 64 == 0 && memcmp(g->in[i], g->out[i], REQ)))
 				r.errors++;
-			fill_desc(&ds[0], gin[i], REQ, (uint16_t)i, PVIO_DESC_F_NEXT);
-			fill_desc(&ds[1], gout[i], REQ, (uint16_t)i, PVIO_DESC_F_WRITE);
-			pvfront_submit(q, ds, 2);
+			post(g, i);
 		}
 		done += (uint64_t)n;
-		pvfront_kick(q);
+		pvfront_kick(g->q);
 	}
 	r.ops = (double)done * 1000.0 / (double)(now_ms() - t0);
+	return r;
+}
+
+/*
+ * A guest on @sock with an echo device of @nq queues: one generator per
+ * queue, each a process of its own (a vCPU each), for @secs.  The sum.
+ */
+static struct result honest(const char *sock, int secs, unsigned int nq)
+{
+	struct result r = { 0 }, rq;
+	static struct gen g[2];
+	struct pvfront f;
+	struct pvfront_dev *d;
+	int p[2][2];
+	pid_t child[2];
+	unsigned int i, k;
+
+	if (nq > 2 || pvfront_connect(&f, sock, RAM_H) || pvfront_wait_ready(&f, 5000) ||
+	    pvfront_dev_setup(&f, 0, 0, nq, &d)) {
+		r.errors = 1;
+		return r;
+	}
+	for (k = 0; k < nq; k++) {
+		g[k].f = &f;
+		g[k].q = &d->q[k];
+		for (i = 0; i < QD; i++) {
+			g[k].in[i] = pvfront_alloc(&f, REQ, 64, &g[k].gin[i]);
+			g[k].out[i] = pvfront_alloc(&f, REQ, 64, &g[k].gout[i]);
+			if (!g[k].in[i] || !g[k].out[i]) {
+				r.errors = 1;
+				return r;
+			}
+			memset(g[k].in[i], (int)(i + k), REQ);
+		}
+	}
+	/* Queues 1..: a child each, sharing the connection's mappings. */
+	for (k = 1; k < nq; k++) {
+		if (pipe(p[k]))
+			return (struct result){ .errors = 1 };
+		child[k] = fork();
+		if (child[k] == 0) {
+			close(p[k][0]);
+			rq = drive(&g[k], secs);
+			if (write(p[k][1], &rq, sizeof(rq)) != sizeof(rq))
+				_exit(1);
+			_exit(0);
+		}
+		close(p[k][1]);
+	}
+	r = drive(&g[0], secs);
+	for (k = 1; k < nq; k++) {
+		if (read(p[k][0], &rq, sizeof(rq)) != sizeof(rq))
+			rq.errors = 1;
+		close(p[k][0]);
+		waitpid(child[k], NULL, 0);
+		r.ops += rq.ops;
+		r.errors += rq.errors;
+		if (rq.hb_stall_ms > r.hb_stall_ms)
+			r.hb_stall_ms = rq.hb_stall_ms;
+	}
 	pvfront_close(&f);
 	return r;
 }
@@ -315,7 +380,7 @@ static const struct {
 /* ---- processes ------------------------------------------------------------------------ */
 
 /* Run honest() on @sock in a child; its result comes back through a pipe. */
-static pid_t spawn_honest(const char *sock, int *rfd)
+static pid_t spawn_honest(const char *sock, unsigned int nq, int *rfd)
 {
 	int p[2];
 	pid_t pid;
@@ -327,7 +392,7 @@ static pid_t spawn_honest(const char *sock, int *rfd)
 		struct result r;
 
 		close(p[0]);
-		r = honest(sock, seconds);
+		r = honest(sock, seconds, nq);
 		if (write(p[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);
@@ -392,7 +457,11 @@ static pid_t spawn_spinner(void)
 	return pid;
 }
 
-/* Scenario @s: -1 solo, 0..NATTACKS-1 an attack, NATTACKS two guests. */
+/*
+ * Scenario @s: -1 solo, 0..NATTACKS-1 an attack, NATTACKS two guests,
+ * NATTACKS + 1 and + 2 one guest with two queues on a worker of one and
+ * of two threads.
+ */
 static struct result run(int s)
 {
 	struct result r, r2;
@@ -404,9 +473,14 @@ static struct result run(int s)
 		spin[i] = spawn_spinner();
 	a = spawn_attacker(s >= 0 && s < NATTACKS ? s : -1);
 	msleep(300);
-	h = spawn_honest(sock_h1, &fd);
+	if (s == NATTACKS + 1)
+		h = spawn_honest(sock_m1, 2, &fd);
+	else if (s == NATTACKS + 2)
+		h = spawn_honest(sock_m2, 2, &fd);
+	else
+		h = spawn_honest(sock_h1, 1, &fd);
 	if (s == NATTACKS)
-		h2 = spawn_honest(sock_h2, &fd2);
+		h2 = spawn_honest(sock_h2, 1, &fd2);
 	r = collect(h, fd);
 	if (h2) {
 		r2 = collect(h2, fd2);
@@ -441,12 +515,15 @@ static int start_pviod(const char *bin, pid_t *pid)
 	if (!f)
 		return -1;
 	fprintf(f, "[pviod]\ncontrol = %s\n\n"
-		"[guest h1]\nsocket = %s\n[guest h2]\nsocket = %s\n[guest a]\nsocket = %s\n\n"
+		"[guest h1]\nsocket = %s\n[guest h2]\nsocket = %s\n[guest a]\nsocket = %s\n"
+		"[guest m1]\nsocket = %s\n[guest m2]\nsocket = %s\nthreads = 2\n\n"
 		"[device h1 e]\ntype = echo\nqueue_size = 256\n"
 		"[device h2 e]\ntype = echo\nqueue_size = 256\n"
 		"[device a e]\ntype = echo\nqueues = 2\nqueue_size = 128\n"
-		"[device a d]\ntype = blk\npath = %s\ncache = writeback\nqueue_size = 64\n",
-		ctl, sock_h1, sock_h2, sock_a, img);
+		"[device a d]\ntype = blk\npath = %s\ncache = writeback\nqueue_size = 64\n"
+		"[device m1 e]\ntype = echo\nqueues = 2\nqueue_size = 256\n"
+		"[device m2 e]\ntype = echo\nqueues = 2\nqueue_size = 256\n",
+		ctl, sock_h1, sock_h2, sock_a, sock_m1, sock_m2, img);
 	fclose(f);
 	*pid = fork();
 	if (*pid == 0) {
@@ -460,12 +537,31 @@ static int start_pviod(const char *bin, pid_t *pid)
 	return access(ctl, F_OK) ? -1 : 0;
 }
 
+/* Scenario index in main(): 0 solo, 1..NATTACKS the attacks, then these. */
+#define SC_TWO		(NATTACKS + 1)
+#define SC_MQ1		(NATTACKS + 2)
+#define SC_MQ2		(NATTACKS + 3)
+#define NSC		(NATTACKS + 4)
+
+static const char *scenario(int s)
+{
+	if (s == 0)
+		return "solo";
+	if (s == SC_TWO)
+		return "two_guests (sum)";
+	if (s == SC_MQ1)
+		return "2q_1thread (sum)";
+	if (s == SC_MQ2)
+		return "2q_2threads (sum)";
+	return attacks[s - 1].name;
+}
+
 int main(int argc, char **argv)
 {
-	static struct result res[NATTACKS + 2][MAX_ROUNDS];
-	double v[MAX_ROUNDS], med[NATTACKS + 2], lo, hi, stall;
-	const char *name;
-	int s, k, rd, nsc = NATTACKS + 2;
+	static struct result res[NSC][MAX_ROUNDS];
+	double v[MAX_ROUNDS], med[NSC], lo, hi, stall;
+	const char *only = getenv("ISO_ONLY");
+	int s, k, rd, nsc = NSC;
 	unsigned long errors = 0;
 	pid_t pviod;
 
@@ -483,6 +579,8 @@ int main(int argc, char **argv)
 	snprintf(sock_h1, sizeof(sock_h1), "%s/h1.sock", dir);
 	snprintf(sock_h2, sizeof(sock_h2), "%s/h2.sock", dir);
 	snprintf(sock_a, sizeof(sock_a), "%s/a.sock", dir);
+	snprintf(sock_m1, sizeof(sock_m1), "%s/m1.sock", dir);
+	snprintf(sock_m2, sizeof(sock_m2), "%s/m2.sock", dir);
 	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
 	signal(SIGPIPE, SIG_IGN);
 	if (start_pviod(argv[1], &pviod)) {
@@ -491,22 +589,23 @@ int main(int argc, char **argv)
 	}
 	printf("# iso_bench: %d s per scenario, %d round(s), rotating order; echo QD %d x %u B\n",
 	       seconds, rounds, QD, REQ);
-	/* Scenario index: 0 solo, 1..NATTACKS the attacks, NATTACKS + 1 two guests. */
+	/* Every scenario once per round, the order rotating. */
 	for (rd = 0; rd < rounds; rd++)
 		for (k = 0; k < nsc; k++) {
 			s = (k + rd) % nsc;
+			/* ISO_ONLY=NAME: that scenario alone (to profile it). */
+			if (only && strncmp(scenario(s), only, strlen(only)))
+				continue;
 			res[s][rd] = run(s - 1);
 			errors += res[s][rd].errors;
-			fprintf(stderr, "# round %d %-16s %10.0f req/s, heartbeat stall %4.0f ms\n",
-				rd + 1, s == 0 ? "solo" : s == nsc - 1 ? "two_guests" : attacks[s - 1].name,
-				res[s][rd].ops, res[s][rd].hb_stall_ms);
+			fprintf(stderr, "# round %d %-18s %10.0f req/s, heartbeat stall %4.0f ms\n",
+				rd + 1, scenario(s), res[s][rd].ops, res[s][rd].hb_stall_ms);
 		}
 	kill(pviod, SIGTERM);
 	waitpid(pviod, NULL, 0);
 
 	printf("%-18s %12s %23s %16s\n", "scenario", "median/s", "min-max", "hb stall max ms");
 	for (s = 0; s < nsc; s++) {
-		name = s == 0 ? "solo" : s == nsc - 1 ? "two_guests (sum)" : attacks[s - 1].name;
 		lo = 1e18;
 		hi = 0;
 		stall = 0;
@@ -517,12 +616,14 @@ int main(int argc, char **argv)
 			stall = res[s][rd].hb_stall_ms > stall ? res[s][rd].hb_stall_ms : stall;
 		}
 		med[s] = bench_median(v, rounds);
-		printf("%-18s %12.0f %11.0f-%-11.0f %16.0f\n", name, med[s], lo, hi, stall);
+		printf("%-18s %12.0f %11.0f-%-11.0f %16.0f\n", scenario(s), med[s], lo, hi, stall);
 	}
-	for (s = 1; s < nsc - 1; s++)
+	for (s = 1; s <= NATTACKS; s++)
 		printf("RATIO neighbour_under_attack/solo %s: %.2f\n", attacks[s - 1].name,
 		       med[0] > 0 ? med[s] / med[0] : 0);
-	printf("RATIO scale_2guests/1guest: %.2f\n", med[0] > 0 ? med[nsc - 1] / med[0] : 0);
+	printf("RATIO scale_2guests/1guest: %.2f\n", med[0] > 0 ? med[SC_TWO] / med[0] : 0);
+	printf("RATIO scale_1guest_2threads/1thread: %.2f\n",
+	       med[SC_MQ1] > 0 ? med[SC_MQ2] / med[SC_MQ1] : 0);
 	printf("# honest requests that failed or came back wrong: %lu\n", errors);
 	return errors ? 1 : 0;
 }
