@@ -241,8 +241,10 @@ static void *thread_main(void *arg)
 		n = pvbe_loop_wait(t->loop, evs, busy ? 0 : -1);
 		lock_pass(t);
 		if (n < 0) {
-			pvbe_err(th.g->tag, "thread %u: epoll: %s", t->idx, strerror(-n));
-			break;
+			/* Its queues would never run again: let the worker be restarted. */
+			pvbe_err(th.g->tag, "thread %u: epoll: %s: worker exits", t->idx,
+				 strerror(-n));
+			_exit(1);
 		}
 		pvbe_loop_dispatch(t->loop, evs, n);
 	}

@@ -5,6 +5,10 @@
 # filesystem, resize, worker SIGKILL during verified writes, a stalled
 # backend, unload/reload).
 #
+# The guest's worker runs on PVIO_VM_THREADS threads (default 2: disk0's
+# queue 1 and disk2 are thread 1's, the rest the main thread's; the
+# other VM tests run the default of one thread).
+#
 #   disk0  $IMG/disk0.img  256 MiB sparse, 2 queues, cache = none (O_DIRECT)
 #   disk1  $IMG/disk1.img  16 MiB of random bytes, readonly = yes
 #   disk2  $TMP/full/disk2.img  64 MiB sparse on a 4 MiB tmpfs mounted here
@@ -31,6 +35,7 @@ SOCK=$TMP/guest.sock
 CTL=$TMP/control.sock
 LOG=$BUILD/blk.log
 QUEUES=2
+THREADS=${PVIO_VM_THREADS:-2}
 PVIOD_PID=
 VM_PID=
 CONT_PID=
@@ -107,6 +112,7 @@ socket = $SOCK
 ram = $RAM
 ram_size = 1024M
 machine = pc
+threads = $THREADS
 
 [device vm disk0]
 type = blk
@@ -154,6 +160,7 @@ done
 host "the read-only image is unchanged" "[ \"\$(sha256sum '$IMG/disk1.img' | cut -d' ' -f1)\" = '$RO_SHA' ]"
 host "disk0 grew to 320 MiB on the host ($(stat -c %s "$IMG/disk0.img") bytes)" "[ $(stat -c %s "$IMG/disk0.img") = $((320 << 20)) ]"
 "$O/pvioctl" -s "$CTL" status vm disk0 | sed 's/^/# /' || true
+host "every worker of the guest ran on $THREADS thread(s)" "grep -q 'worker serving.*, $THREADS thread(s)' '$TMP/pviod.log' && ! grep 'worker serving' '$TMP/pviod.log' | grep -qv ', $THREADS thread(s)'"
 host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 host "pviod logged disk2's full filesystem" "grep -q 'vm/disk2: .*No space left on device' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
