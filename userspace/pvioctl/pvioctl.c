@@ -56,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_SOCKET	"/run/pviod.sock"
+#define DEFAULT_SOCKET	"/run/pvio/control.sock"
 
 static char buf[1 << 20];
 
