@@ -10,14 +10,17 @@
 #   - pviod.8 and pvioctl.8 have an item for every command-line option of
 #     their program; pvioctl.8 one for every pvioctl command, and names
 #     every request the daemon answers (backend/core/control.c, the classes);
-# The names come from the sources, so a key, option or command added
-# there without its page fails here.  Each kind of check is also run once
-# on a copy of a page with a fault put in, which must fail: these checks
-# can fail.
+#   - pvio.4 has an item for every module parameter of the guest modules
+#     (module_param*() in frontend/*.c), under its module, and no other;
+# The names come from the sources, so a key, option, command or parameter
+# added there without its page fails here.  Each kind of check is also run
+# once on a copy of a page with a fault put in, which must fail: these
+# checks can fail.
 set -eu
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 MAN=$HERE/packaging/man
 BE=$HERE/backend
+FE=$HERE/frontend
 CTL=$HERE/userspace/pvioctl/pvioctl.c
 TMP=$(mktemp -d /tmp/pvio-man-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -39,7 +42,7 @@ result() {
 }
 words() { tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 
-echo "1..9"
+echo "1..12"
 
 # ---- formatting ---------------------------------------------------------------
 
@@ -56,12 +59,12 @@ lint() {
 }
 
 if ! command -v groff >/dev/null; then
-	for p in pviod.8 pviod.conf.5 pvioctl.8; do
+	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4; do
 		skip "$p formats without warnings" "no groff here (package groff-base)"
 	done
 	skip "a page with a bad macro fails the check" "no groff here"
 else
-	for p in pviod.8 pviod.conf.5 pvioctl.8; do
+	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4; do
 		if [ ! -f "$MAN/$p" ]; then
 			result "$p formats without warnings" "the page" "no $MAN/$p"
 			continue
@@ -215,4 +218,79 @@ case " ${got%%;*} " in
 *" $gone "*) ok "a page without a command fails the check" ;;
 *) nok "a page without a command fails the check" ;;
 esac
+
+# ---- pvio.4: module parameters --------------------------------------------------
+
+# module_params: "MODULE.NAME" for every module_param*() in frontend/*.c
+# (module_param, _named, _array, _cb, _string...: the name the user sees is
+# the first argument), the module found from the object lists of
+# frontend/Kbuild ("?" for a file no module is built from).
+module_params() {
+	local f base mod
+	for f in "$FE"/*.c; do
+		base=$(basename "$f" .c)
+		mod=$(sed -n "s/^\([a-z0-9_]*\)-y *[:+]\{0,1\}=.*[ =]$base\.o\( .*\)\{0,1\}\$/\1/p" "$FE/Kbuild" | head -n 1)
+		[ -n "$mod" ] || mod=$(sed -n "s/^obj-m *+= *\($base\)\.o *\$/\1/p" "$FE/Kbuild")
+		tr '\n' ' ' <"$f" |
+			grep -oE '(^|[^A-Za-z0-9_])module_param(_[a-z_]+)?[[:space:]]*\([[:space:]]*[A-Za-z_][A-Za-z0-9_]*' |
+			sed -E 's/.*\([[:space:]]*//' | sed "s/^/${mod:-?}./"
+	done | words
+}
+# page_params PAGE: "MODULE.NAME" for every item of the MODULE PARAMETERS
+# section, MODULE being the .SS it is under and NAME its tag's first word.
+page_params() {
+	awk '
+	/^\.SH / { sec = $0; sub(/^\.SH +"?/, "", sec); sub(/"$/, "", sec); ss = "" }
+	/^\.SS / { ss = $0; sub(/^\.SS +"?/, "", ss); sub(/"$/, "", ss) }
+	prev == ".TP" && sec == "MODULE PARAMETERS" {
+		l = $0
+		sub(/^\.[A-Z]+ */, "", l)
+		gsub(/\\-/, "-", l)
+		gsub(/\\f[BIRP]|\\c|\\&|"/, "", l)
+		gsub(/[^A-Za-z0-9_]+/, " ", l)
+		sub(/^ +/, "", l)
+		split(l, w, " ")
+		print ss "." w[1]
+	}
+	{ prev = $1 }' "$1" | words
+}
+
+# Three parameters today.  The comparison goes both ways (an item for a
+# name the extraction missed fails too), so this only catches an
+# extraction that finds next to nothing.
+PARAMS=$(module_params)
+np=$(echo "$PARAMS" | wc -w)
+echo "# module parameters from frontend/*.c ($np): $PARAMS"
+if [ ! -f "$MAN/pvio.4" ]; then
+	result "pvio.4 documents every module parameter" "the page" "no $MAN/pvio.4"
+elif [ "$np" -lt 2 ]; then
+	result "pvio.4 documents every module parameter" \
+		"at least 2 parameters from frontend/*.c" \
+		"$np ('$PARAMS'): the extraction in tests/man/lint.sh needs updating"
+else
+	result "pvio.4 documents every module parameter" "$PARAMS" "$(page_params "$MAN/pvio.4")"
+fi
+
+# The same with the item of one parameter taken out.
+gone=$(echo "$PARAMS" | awk '{ print $1 }')
+if [ -z "$gone" ] || [ ! -f "$MAN/pvio.4" ]; then
+	result "a page without a parameter fails the check" "a parameter and the page" \
+		"parameter '${gone:-none}', page $MAN/pvio.4"
+else
+	awk -v p="${gone#*.}" '
+		$1 == ".TP" { held = $0; next }
+		held != "" {
+			l = $0
+			sub(/^\.[A-Z]+ +"?/, "", l)
+			if (l !~ "^(\\\\f[BI])?" p "([^A-Za-z0-9_]|$)") print held
+			held = ""
+		}
+		{ print }' "$MAN/pvio.4" >"$TMP/pvio.4"
+	got=$(page_params "$TMP/pvio.4")
+	echo "# pvio.4 without the item for '$gone': expected '$gone' gone from '$PARAMS', got '$got'"
+	case " $got " in
+	*" $gone "*) nok "a page without a parameter fails the check" ;;
+	*) ok "a page without a parameter fails the check" ;;
+	esac
+fi
 [ "$failed" -eq 0 ]
