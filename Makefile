@@ -65,7 +65,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
+.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pviod-tsan $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -102,7 +102,7 @@ $(DPDK_NET_TSAN_OBJS): $(O)/obj/backend/%-tsan.o: backend/%.c $(PVIOD_HDRS)
 $(O)/pviod: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_OBJS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -flto=auto -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -flto=auto -Ibackend $(LDFLAGS) -o $@ $(PVIOD_SRCS) $(DPDK_NET_OBJS) $(PVIOD_LIBS)
 
 # The same daemon under ASan/UBSan: the backend tests run this one.  It
 # also answers `test-escape` (control.c), which shows what a worker taken
@@ -122,7 +122,7 @@ $(O)/pviod-tsan: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_TSAN_OBJS)
 $(O)/pvioctl: userspace/pvioctl/pvioctl.c
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -ljson-c
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ljson-c
 
 # ---- guest test programs: static, they run in the initramfs ------------------
 
@@ -353,6 +353,47 @@ check-debug-kernel: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
+
+# ---- installing and packaging -------------------------------------------------
+
+# The one version: debian/changelog's.
+VERSION		:= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+MANDIR		?= $(PREFIX)/share/man
+UNITDIR		?= /lib/systemd/system
+TMPFILESDIR	?= /usr/lib/tmpfiles.d
+SYSCONFDIR	?= /etc
+
+# The host side: pviod, pvioctl, the unit, the run directory, the man
+# pages, a configuration with no guests (kept if one is there).
+install: $(O)/pviod $(O)/pvioctl
+	install -D -m 0755 $(O)/pviod $(DESTDIR)$(SBINDIR)/pviod
+	install -D -m 0755 $(O)/pvioctl $(DESTDIR)$(SBINDIR)/pvioctl
+	install -D -m 0644 packaging/systemd/pviod.service $(DESTDIR)$(UNITDIR)/pviod.service
+	install -D -m 0644 packaging/systemd/pvio.conf $(DESTDIR)$(TMPFILESDIR)/pvio.conf
+	install -D -m 0644 packaging/man/pviod.8 $(DESTDIR)$(MANDIR)/man8/pviod.8
+	install -D -m 0644 packaging/man/pvioctl.8 $(DESTDIR)$(MANDIR)/man8/pvioctl.8
+	install -D -m 0644 packaging/man/pviod.conf.5 $(DESTDIR)$(MANDIR)/man5/pviod.conf.5
+	test -e $(DESTDIR)$(SYSCONFDIR)/pvio/pviod.ini || \
+		install -D -m 0644 packaging/pviod.ini $(DESTDIR)$(SYSCONFDIR)/pvio/pviod.ini
+
+# The guest modules' sources where DKMS looks for them (dkms add
+# pvio/VERSION), and their manual page.
+install-dkms:
+	install -D -m 0644 packaging/man/pvio.4 $(DESTDIR)$(MANDIR)/man4/pvio.4
+	install -d $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/frontend $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/include/pvio
+	install -m 0644 frontend/Kbuild frontend/*.c frontend/*.h $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/frontend/
+	install -m 0644 include/pvio/*.h $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/include/pvio/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' packaging/dkms/dkms.conf >$(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/dkms.conf
+
+# pvio-host and pvio-dkms, built from a copy of the tracked files as they
+# are (dpkg-buildpackage writes next to its tree) into $(O)/deb.
+deb:
+	@rm -rf $(O)/deb && mkdir -p $(O)/deb/src
+	git ls-files -z | tar --null -T - -c | tar -x -C $(O)/deb/src
+	cd $(O)/deb/src && dpkg-buildpackage -us -uc -b
+	@ls $(O)/deb/*.deb
 
 clean:
 	rm -rf $(O)

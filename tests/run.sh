@@ -7,8 +7,8 @@
 # one by one.  Logs of every step go to $O/test-logs/.
 #
 # Environment: O (build dir), KDIR, KDIR_RT, PVIO_TESTS (space-separated
-# list of suites to run, out of: lint modules ring backend fuzz faults vm
-# vm-debug; default: all but vm-debug, which takes hours (make
+# list of suites to run, out of: lint modules packages ring backend fuzz
+# faults vm vm-debug; default: all but vm-debug, which takes hours (make
 # check-debug-kernel); a name not in that list is an error, and nothing
 # runs).
 set -u
@@ -20,7 +20,7 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
-SUITES="lint modules ring backend fuzz faults vm vm-debug"
+SUITES="lint modules packages ring backend fuzz faults vm vm-debug"
 
 # summary: the last lines, and the exit status, of every run.
 summary() {
@@ -146,6 +146,12 @@ if want modules; then
 	else
 		skip modules-rt "no PREEMPT_RT headers installed (linux-headers-rt-amd64)"
 	fi
+fi
+
+# ---- Debian packages: make deb, lintian, DKMS --------------------------------
+
+if want packages; then
+	tap deb 900 env O="$O" tests/packaging/deb.sh
 fi
 
 # ---- ring ----------------------------------------------------------------

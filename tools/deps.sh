@@ -13,6 +13,7 @@ PKGS="build-essential pkg-config make gcc clang
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
 	xz-utils perl python3 groff-base
+	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
 	bc flex bison libelf-dev libssl-dev"
 
 missing=""
