@@ -137,15 +137,21 @@ static int pvnet_rx_post_one(struct pvnet_pair *p, gfp_t gfp)
 	return 0;
 }
 
-/* Post buffers until the ring is full; kick once. */
+/*
+ * Post buffers until the ring is full; kick once, if the host asked.
+ * Called from NAPI, or at set-up before NAPI runs: the rx counters have
+ * one writer at a time.
+ */
 void pvnet_rx_refill(struct pvnet_pair *p, gfp_t gfp)
 {
 	int n = 0;
 
 	while (pvnet_rx_post_one(p, gfp) == 0)
 		n++;
-	if (n)
-		pvio_queue_kick(p->rxq);
+	if (n && pvio_queue_kick_prepare(p->rxq)) {
+		pvio_queue_notify(p->rxq);
+		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.kicks);
+	}
 }
 
 /*

@@ -179,7 +179,8 @@ netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev)
 		goto unmap;
 	tb->skb = skb;
 	p->tx_nfree--;
-	pvnet_stat_add(&p->tx_stats, 1, skb->len);
+	/* The frame's bytes, as rx counts them: not our header. */
+	pvnet_stat_add(&p->tx_stats, 1, skb->len - PVNET_HDR);
 	netdev_tx_sent_queue(txq, skb->len);
 	skb_tx_timestamp(skb);
 	/* Room for the worst case next time, or stop now and let NAPI wake us. */
