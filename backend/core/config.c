@@ -422,12 +422,19 @@ static int check(struct pvbe_cfg *cfg)
 			cfg_error(0, "guest %s has no devices", g->name);
 			return -EINVAL;
 		}
-		for (j = 0; j < i; j++)
+		for (j = 0; j < i; j++) {
 			if (!strcmp(cfg->guest[j]->socket, g->socket)) {
 				cfg_error(0, "guests %s and %s share socket %s",
 					  cfg->guest[j]->name, g->name, g->socket);
 				return -EINVAL;
 			}
+			/* One guest's RAM is not another's (guest add checks the same). */
+			if (g->ram_path[0] && !strcmp(cfg->guest[j]->ram_path, g->ram_path)) {
+				cfg_error(0, "guests %s and %s share RAM file %s",
+					  cfg->guest[j]->name, g->name, g->ram_path);
+				return -EINVAL;
+			}
+		}
 		for (k = 0; k < g->ndev; k++) {
 			if (g->dev[k].type <= 0) {
 				cfg_error(0, "device %s %s: 'type' is required",

@@ -1388,6 +1388,21 @@ TEST(one_guests_image_or_ram_file_is_not_anothers)
 	EXPECT_EQ(NULL, strstr(json, "\"g2\""));
 	EXPECT_EQ(NULL, strstr(json, "\"g4\""));
 	EXPECT_EQ(0, pviod_stop(&pid, log));
+	/* Two guests of one configuration file with one RAM file: refused at start. */
+	snprintf(text, sizeof(text), "[pviod]\ncontrol = %s\n"
+		 "[guest g1]\nsocket = %s/g1.sock\nram = %s\nram_size = 8M\n"
+		 "[guest g5]\nsocket = %s/g5.sock\nram = %s\nram_size = 8M\n"
+		 "[device g1 e]\ntype = echo\n[device g5 e]\ntype = echo\n",
+		 ctl, dir, ram, dir, ram);
+	write_file(cfg, text);
+	unlink(log);
+	pid = pviod_start(cfg, log, ctl);
+	fprintf(stderr, "# one RAM file for g1 and g5 in one file: expected no pviod and 'guests g1 and g5 share RAM file', got pid %d, %s\n",
+		(int)pid, log_contains(log, "guests g1 and g5 share RAM file") ? "the message" : "no message");
+	EXPECT_GT(0, pid);
+	EXPECT_TRUE(log_contains(log, "guests g1 and g5 share RAM file"));
+	if (pid > 0)
+		pviod_stop(&pid, log);
 	snprintf(text, sizeof(text), "rm -rf %s", dir);
 	if (!getenv("PVIO_KEEP"))
 		(void)system(text);
