@@ -845,23 +845,6 @@ TEST_F(iso, stalled_worker_stalls_only_its_guest)
 
 /* ---- the sandbox -------------------------------------------------------------------- */
 
-static long status_num(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t k = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, k) && line[k] == ':')
-			v = strtol(line + k + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 TEST_F(iso, worker_is_sandboxed)
 {
 	int wpid = guest_worker_pid(self->ctl, "g1"), n = 0;
@@ -870,12 +853,12 @@ TEST_F(iso, worker_is_sandboxed)
 	DIR *d;
 
 	fprintf(stderr, "# worker %d: Uid %ld NoNewPrivs %ld Seccomp %ld (expected non-zero, 1, 2)\n",
-	       wpid, status_num(wpid, "Uid"), status_num(wpid, "NoNewPrivs"),
-	       status_num(wpid, "Seccomp"));
+	       wpid, proc_status_num(wpid, 0, "Uid"), proc_status_num(wpid, 0, "NoNewPrivs"),
+	       proc_status_num(wpid, 0, "Seccomp"));
 	if (geteuid() == 0)
-		EXPECT_NE(0, status_num(wpid, "Uid"));
-	EXPECT_EQ(1, status_num(wpid, "NoNewPrivs"));
-	EXPECT_EQ(2, status_num(wpid, "Seccomp"));
+		EXPECT_NE(0, proc_status_num(wpid, 0, "Uid"));
+	EXPECT_EQ(1, proc_status_num(wpid, 0, "NoNewPrivs"));
+	EXPECT_EQ(2, proc_status_num(wpid, 0, "Seccomp"));
 	/* A worker taken over by its guest: no file, no other guest's socket. */
 	snprintf(req, sizeof(req), "test-escape g1 %s %s", self->cfg, self->sock2);
 	ASSERT_EQ(0, control(self->ctl, req, json, sizeof(json)));

@@ -305,3 +305,23 @@ int echo_once(struct pvfront *f, struct pvfront_queue *q, unsigned char *in,
 		return -1;
 	return 0;
 }
+
+long proc_status_num(pid_t pid, int tid, const char *key)
+{
+	char path[96], line[256];
+	size_t k = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':')
+			v = strtol(line + k + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}

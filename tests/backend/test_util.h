@@ -38,6 +38,8 @@ pid_t pviod_start_in(const char *netns, const char *cfg, const char *log,
 int guest_worker_pid(const char *ctl, const char *guest);
 /* How many lines of the file at @path contain @needle. */
 int log_count(const char *path, const char *needle);
+/* A numeric field of /proc/PID/status (@tid 0) or /proc/PID/task/TID/status, or -1. */
+long proc_status_num(pid_t pid, int tid, const char *key);
 /* /proc facts about a process: open fds, resident KiB, CPU ticks used. */
 int proc_fds(pid_t pid);
 long proc_rss_kb(pid_t pid);

@@ -167,24 +167,6 @@ static long long task_ns(pid_t pid, int tid)
 	return ns;
 }
 
-/* A numeric field of /proc/PID/task/TID/status, or -1. */
-static long task_status(pid_t pid, int tid, const char *key)
-{
-	char path[96], line[256];
-	size_t k = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, tid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, k) && line[k] == ':')
-			v = strtol(line + k + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 /* The TID of @pid's thread whose name is @comm, or -1. */
 static int task_named(pid_t pid, const char *comm)
 {
@@ -242,13 +224,13 @@ TEST_F(thr, each_queue_runs_on_its_own_thread_and_every_thread_is_sandboxed)
 	n = tasks(self->wpid, tid, 16);
 	for (i = 0; i < n; i++) {
 		fprintf(stderr, "# thread %d: Uid %ld NoNewPrivs %ld Seccomp %ld (expected non-zero as root, 1, 2)\n",
-			tid[i], task_status(self->wpid, tid[i], "Uid"),
-			task_status(self->wpid, tid[i], "NoNewPrivs"),
-			task_status(self->wpid, tid[i], "Seccomp"));
+			tid[i], proc_status_num(self->wpid, tid[i], "Uid"),
+			proc_status_num(self->wpid, tid[i], "NoNewPrivs"),
+			proc_status_num(self->wpid, tid[i], "Seccomp"));
 		if (geteuid() == 0)
-			EXPECT_NE(0, task_status(self->wpid, tid[i], "Uid"));
-		EXPECT_EQ(1, task_status(self->wpid, tid[i], "NoNewPrivs"));
-		EXPECT_EQ(2, task_status(self->wpid, tid[i], "Seccomp"));
+			EXPECT_NE(0, proc_status_num(self->wpid, tid[i], "Uid"));
+		EXPECT_EQ(1, proc_status_num(self->wpid, tid[i], "NoNewPrivs"));
+		EXPECT_EQ(2, proc_status_num(self->wpid, tid[i], "Seccomp"));
 	}
 }
 
