@@ -142,6 +142,13 @@ struct pvnet {
 	 */
 	bool held;
 	bool frozen;			/* between freeze() and restore() */
+	/*
+	 * NAPI may wake a TX queue it finds stopped (ring room back).  Not
+	 * once pvnet_tx_off() has stopped them for a teardown, a freeze or
+	 * close: written before netif_tx_disable() takes each TX lock, read
+	 * under that lock.
+	 */
+	bool tx_on;
 	bool registered;		/* the netdev exists: held_work may run */
 	struct delayed_work held_work;	/* waits for the late echo */
 	struct delayed_work reset_work;	/* resets a broken device */
@@ -180,6 +187,8 @@ static inline void pvnet_schedule_reset(struct pvnet *pn)
 
 /* pvio_net_main.c */
 int pvnet_rebuild(struct pvnet *pn);
+void pvnet_tx_off(struct pvnet *pn);
+void pvnet_tx_on(struct pvnet *pn, bool wake);
 void pvnet_teardown(struct pvnet *pn);
 /* pvio_net_rx.c */
 int pvnet_rx_poll(struct pvnet_pair *p, int budget);

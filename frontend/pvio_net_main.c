@@ -51,7 +51,10 @@
  * (xmit); its CQ is reaped and armed under that lock too, in xmit and in
  * NAPI after a TX interrupt, because both sides share the id allocator.
  * RX SQ and CQ belong to NAPI (and to process context while NAPI is
- * disabled).
+ * disabled).  A TX queue stopped for a reset, a freeze or close stays
+ * stopped until set up again (tx_on: NAPI wakes only queues stopped for
+ * want of room), and is then woken, not started, so that what the qdisc
+ * queued meanwhile goes out.
  */
 #include "pvio_net.h"
 
@@ -391,7 +394,7 @@ void pvnet_teardown(struct pvnet *pn)
 	if (!pn->set_up || pn->frozen)
 		return;
 	if (running) {
-		netif_tx_disable(pn->ndev);
+		pvnet_tx_off(pn);
 		pvnet_napi_all(pn, false);
 	}
 	pvnet_reset(pn);
@@ -414,7 +417,7 @@ int pvnet_rebuild(struct pvnet *pn)
 		goto out;
 	if (running) {
 		pvnet_napi_all(pn, true);
-		netif_tx_start_all_queues(pn->ndev);
+		pvnet_tx_on(pn, true);
 	}
 out:
 	pvnet_update_link(pn);
@@ -482,7 +485,7 @@ static int pvnet_open(struct net_device *ndev)
 		return -EIO;
 	if (pn->set_up) {
 		pvnet_napi_all(pn, true);
-		netif_tx_start_all_queues(ndev);
+		pvnet_tx_on(pn, false);
 	}
 	pvnet_update_link(pn);
 	return 0;
@@ -492,7 +495,7 @@ static int pvnet_stop(struct net_device *ndev)
 {
 	struct pvnet *pn = netdev_priv(ndev);
 
-	netif_tx_disable(ndev);
+	pvnet_tx_off(pn);
 	/* Frozen: freeze() turned NAPI off already. */
 	if (pn->set_up && !pn->frozen)
 		pvnet_napi_all(pn, false);
@@ -758,9 +761,12 @@ static void pvnet_freeze(struct pvio_device *pdev)
 	struct pvnet *pn = dev_get_drvdata(&pdev->dev);
 
 	rtnl_lock();
+	/*
+	 * No xmit running, before the transport resets, and none again:
+	 * NAPI, still running, must not wake a queue.
+	 */
+	pvnet_tx_off(pn);
 	netif_device_detach(pn->ndev);
-	/* No xmit running either, before the transport resets. */
-	netif_tx_disable(pn->ndev);
 	if (netif_running(pn->ndev) && pn->set_up)
 		pvnet_napi_all(pn, false);
 	pn->frozen = true;
@@ -785,7 +791,7 @@ static int pvnet_restore(struct pvio_device *pdev)
 	netif_device_attach(pn->ndev);
 	/* attach woke the queues; without a setup they stay stopped. */
 	if (!pn->set_up)
-		netif_tx_disable(pn->ndev);
+		pvnet_tx_off(pn);
 	rtnl_unlock();
 	if (!ret)
 		netdev_info(pn->ndev, "restored after backend restart\n");

@@ -55,7 +55,7 @@ out:
 	if (pkts)
 		netdev_tx_completed_queue(txq, pkts, bytes);
 	/* Room may also have come from slots freed without a completion. */
-	if (netif_tx_queue_stopped(txq) && !pn->pdev->broken &&
+	if (netif_tx_queue_stopped(txq) && READ_ONCE(pn->tx_on) && !pn->pdev->broken &&
 	    p->tx_nfree && pvio_queue_space(p->txq, PVNET_TX_MAX_SEGS) >= PVNET_TX_MAX_SEGS)
 		netif_tx_wake_queue(txq);
 }
@@ -83,6 +83,33 @@ static bool pvnet_tx_arm(struct pvnet_pair *p)
 		return true;
 	}
 	return pvio_queue_enable_cb_after(p->txq, max(inflight * 3 / 4, 1U));
+}
+
+/*
+ * Stop every TX queue for good: no xmit runs when this returns, and NAPI,
+ * until it is disabled, no longer wakes a queue (tx_on is read under the
+ * TX lock netif_tx_disable() takes after this write).
+ */
+void pvnet_tx_off(struct pvnet *pn)
+{
+	WRITE_ONCE(pn->tx_on, false);
+	netif_tx_disable(pn->ndev);
+}
+
+/*
+ * Let TX run again.  @wake: packets the qdisc queued while the queues
+ * were stopped must be sent now; nothing else runs that qdisc until the
+ * next packet for the same queue, and a TCP sender whose packet sits
+ * there sends none: it does not retransmit a packet still queued below
+ * it.  Not at open, when the qdisc is new.
+ */
+void pvnet_tx_on(struct pvnet *pn, bool wake)
+{
+	WRITE_ONCE(pn->tx_on, true);
+	if (wake)
+		netif_tx_wake_all_queues(pn->ndev);
+	else
+		netif_tx_start_all_queues(pn->ndev);
 }
 
 /* Have NAPI reap and re-arm TX under the TX lock, as after an interrupt. */

@@ -47,11 +47,14 @@ PVIOD_PID=
 VM_PID=
 NS_MADE=
 ARMED=()
+RECV=()		# "PID:PORT" of each verifying receiver
 n=0
 rc=0
 
 cleanup() {
+	local s
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
+	for s in "${RECV[@]}"; do kill "${s%%:*}" 2>/dev/null; done
 	pviod_stop
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" /dev/shm/pvio-vmhostile-$$
@@ -82,6 +85,10 @@ act() {
 			case $w in off | status | none | *[!a-z-]*) ;; *) ARMED+=("$w") ;; esac
 		done
 		echo "# host: hostile $* -> $(ctl hostile vm "$@" 2>&1)" ;;
+	host-recv)
+		ip netns exec "$NS" "$O/vm/pvnet_xfer" recv "$1" "$2" "$3" --timeout 300 >"$TMP/recv-$1.out" 2>&1 &
+		RECV+=("$!:$1")
+		echo "# host: receiving on port $1" ;;
 	balloon-set)
 		echo "# host: balloon set $1: $("$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" 2>&1)" ;;
 	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
@@ -111,7 +118,7 @@ guest_results() {
 # least PVIO_VM_MEM_MIN).
 run_group() {
 	local g=$1 mem=$2 section=$3 log=$BUILD/hostile-$1.log plog=$TMP/pviod-$1.log
-	local ram=/dev/shm/pvio-vmhostile-$$ vrc=0 missing=() s
+	local ram=/dev/shm/pvio-vmhostile-$$ vrc=0 vrc2 missing=() s
 	local -a wrap=()
 	# A debug kernel (KASAN's shadow, kmemleak) needs more room than these.
 	[ "$mem" -ge "${PVIO_VM_MEM_MIN:-0}" ] || mem=$PVIO_VM_MEM_MIN
@@ -156,6 +163,13 @@ INI
 	host "[$g] the guest ran to its end (vm.sh: $vrc; 124 is a timeout, 125 a crash)" "[ $vrc -lt 124 ]"
 	host "[$g] pviod logged every scenario the guest asked for as fired (${#ARMED[@]} asked; missing: ${missing[*]:-none})" \
 		"[ ${#missing[@]} = 0 ]"
+	for s in "${RECV[@]}"; do
+		wait "${s%%:*}" && vrc2=0 || vrc2=$?
+		sed 's/^/# host: /' "$TMP/recv-${s#*:}.out"
+		host "[$g] the guest's stream to port ${s#*:} arrived whole, verified" \
+			"[ $vrc2 = 0 ] && grep -q '^pvnet_xfer: ok' '$TMP/recv-${s#*:}.out'"
+	done
+	RECV=()
 	host "[$g] no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$plog'"
 	host "[$g] pviod still answers" "'$O/pvioctl' -s '$CTL' list >/dev/null"
 	echo "# [$g] guest kernel log:"
@@ -171,14 +185,14 @@ INI
 }
 
 for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$KMOD/frontend/pvio_blk.ko" \
-	"$KMOD/frontend/pvio_balloon.ko" "$PVIOD" "$O/pviod" "$O/pvioctl"; do
+	"$KMOD/frontend/pvio_balloon.ko" "$PVIOD" "$O/pviod" "$O/pvioctl" "$O/vm/pvnet_xfer"; do
 	[ -f "$f" ] || { echo "not ok - hostile: $f not built (make all modules)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP hostile: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
 mkdir -p "$BUILD"
 "$VM/mkinitramfs.sh" "$BUILD/hostile.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_net.ko" \
-	--module "$KMOD/frontend/pvio_blk.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
+	--module "$KMOD/frontend/pvio_blk.ko" --module "$KMOD/frontend/pvio_balloon.ko" --bin "$O/vm/pvnet_xfer" \
 	--file "$HERE/guest/hostile.sh:/tests/hostile.sh" 2>/dev/null
 T0=$SECONDS
 WANT=("$@")

@@ -20,6 +20,8 @@
 #   PVIO-SYNC hostile DEVICE WORDS...   control request "hostile vm DEVICE
 #                                       WORDS..." to pviod-san
 #   PVIO-SYNC balloon-set SIZE          pvioctl balloon vm bal0 set SIZE
+#   PVIO-SYNC host-recv PORT BYTES SEED a verifying TCP receiver on the host
+#                                       (pvnet_xfer), checked at the end
 # shellcheck disable=SC2086 # scenario words ($2) are split on purpose
 set -u
 
@@ -494,6 +496,35 @@ group_net() {
 	echo "#   $(($(irqs) - i0)) interrupts on pvio's vectors during the storm"
 	net_storm gen-storm gen-storm 'backend restarted'
 	net_storm needs-reset-storm needs-reset-storm 'restored after backend restart'
+
+	# A TCP sender through a storm of backend restarts: each freezes the
+	# driver (its queues stopped, the stack queueing in the qdisc) and
+	# restores it.  What the qdisc held must go out at the restore: the
+	# sender does not retransmit a packet still queued below it, and
+	# nothing else runs that queue's qdisc, so it would wait for good.
+	# NAPI must not wake a queue frozen for the reset either (xmit then
+	# ran on torn-down rings).  At least 10 restores while it runs.
+	klog_mark
+	sync_host host-recv 5301 $((256 * 1048576)) 51
+	hostile net0 100 gen-storm
+	r0=$(klog_count 'restored after backend restart')
+	pvnet_xfer send "$HOST" 5301 $((256 * 1048576)) 51 --timeout 200 >/tmp/xfer.out 2>&1 &
+	xp=$!
+	t0=$(now)
+	wait_until 90 sh -c "! kill -0 $xp 2>/dev/null"
+	tb=$(($(now) - t0))
+	during=$(($(klog_count 'restored after backend restart') - r0))
+	xr=none
+	kill -0 $xp 2>/dev/null || { wait $xp; xr=$?; }
+	sed 's/^/#   /' /tmp/xfer.out
+	c=0
+	[ "$during" -ge 10 ] && [ "$xr" = 0 ] && c=1
+	expect "net gen-storm+tcp" "a 256 MiB guest -> host TCP stream through at least 10 restores, done within 90 s" \
+		"$during restores while it ran, sender rc $xr after $(cs "$tb") s" $c
+	[ "$xr" = none ] && { kill $xp 2>/dev/null; wait $xp 2>/dev/null; }
+	wait_until 30 [ "$(klog_count 'restored after backend restart')" -ge $((r0 + 95)) ]
+	back 20
+	klog_show 'pvio' 2
 	net_storm cfg-storm cfg-storm 'link down'
 	hostile net0 off
 
