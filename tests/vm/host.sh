@@ -15,6 +15,11 @@
 #   vm_klog_check LOG      one host result: the guest's kernel log, which
 #                          guest-init.sh dumps at the end of the run, and
 #                          its console hold no kernel report (see below)
+#   vm_net_dump CTL NS TAP GUEST DEV
+#                          the host's view of a net device while a guest
+#                          transfer stalls: pviod's queue status, the TAP's
+#                          counters, addresses and neighbours, the TCP
+#                          sockets in namespace NS (as comments); $O/pvioctl
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
 VM_HOST_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,6 +42,16 @@ vm_follow() {
 		[ $alive = 1 ] || break
 		sleep 0.1
 	done
+}
+
+vm_net_dump() {
+	local ctl=$1 ns=$2 tap=$3
+	{
+		"$O/pvioctl" -s "$ctl" status "$4" "$5" 2>&1 || true
+		ip netns exec "$ns" ip -s addr show "$tap" 2>&1
+		ip netns exec "$ns" ip neigh 2>&1
+		ip netns exec "$ns" ss -tin 2>&1
+	} | sed 's/^/# host dump: /'
 }
 
 vm_guest_results() {

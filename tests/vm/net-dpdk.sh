@@ -102,6 +102,7 @@ act() {
 		kill -KILL "$("$O/pvioctl" -s "$CTL" worker-pid)"
 		sleep 0.5
 		readdress ;;
+	dump) vm_net_dump "$CTL" "$NS" "$TAP" vm net0 ;;
 	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
 	esac
 }

@@ -128,6 +128,7 @@ act() {
 		sink_loop "$1" "$2" &
 		SINK_PID=$! ;;
 	sink-stop) sink_stop ;;
+	dump) vm_net_dump "$CTL" "$NS" "$TAP" vm net0 ;;
 	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
 	esac
 }

@@ -4,6 +4,9 @@
 #   ok/nok NAME        one result;  check NAME CMD...  result of CMD
 #   dmesg_clean        one result: the kernel log has no BUG/WARNING/Oops,
 #                      then the last pvio lines of the log as comments
+#   wait_or_dump PID S CMD...  wait for PID; if it still runs after S
+#                      seconds, run CMD once (a diagnostic dump taken
+#                      while the stall lasts), then wait on; PID's status
 # $n counts results, $fail failures; end with: echo "1..$n"; exit "$fail"
 n=0
 fail=0
@@ -21,4 +24,12 @@ dmesg_clean() {
 		echo "$bad" | sed 's/^/# /'
 	fi
 	dmesg | grep -E 'pvio' | tail -n 12 | sed 's/^/# dmesg: /'
+}
+wait_or_dump() {
+	wp=$1 ws=$2
+	shift 2
+	w=0
+	while kill -0 "$wp" 2>/dev/null && [ $w -lt $((ws * 10)) ]; do sleep 0.1; w=$((w + 1)); done
+	kill -0 "$wp" 2>/dev/null && { echo "# still running after $ws s: dumping state"; "$@"; }
+	wait "$wp"
 }

@@ -47,6 +47,16 @@ from_host() {
 	return $rc
 }
 stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
+# net_dump: the guest's view of a stalled transfer, and the host's (dump)
+net_dump() {
+	echo "# device state '$(cat "/sys/class/net/$IF/device/state" 2>/dev/null)', carrier $(carrier)"
+	ethtool -S "$IF" | awk '$2 != 0' | sed 's/^/# ethtool: /'
+	ip link show "$IF" | sed 's/^/# /'
+	ip neigh | sed 's/^/# neigh: /'
+	grep '^Tcp' /proc/net/snmp | sed 's/^/# snmp: /'
+	sed 's/^/# tcp: /' /proc/net/tcp
+	sync_host dump
+}
 features() { echo $(($(cat "/sys/class/net/$IF/device/features"))); }
 # CSUM (0), GUEST_CSUM (1), MRG_RXBUF (9); HOST_TSO4/6 (4, 5) not with
 # net_tap (its TSO refuses MTU-sized segments); GUEST_TSO4/6 (7, 8) never
@@ -113,7 +123,7 @@ pvnet_xfer send "$HOST" 5111 $((64 * MIB)) 41 --timeout 300 >/tmp/k.out 2>&1 &
 p=$!
 sleep 1
 sync_host kill-worker
-wait $p
+wait_or_dump $p 60 net_dump
 r=$?
 sed 's/^/# guest: /' /tmp/k.out
 check "64 MiB guest -> host across a pviod worker crash" [ $r = 0 ]

@@ -69,6 +69,16 @@ from_host() {
 }
 # stat NAME: one of pvio_net's ethtool -S counters (e.g. tx1_packets)
 stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
+# net_dump: the guest's view of a stalled transfer, and the host's (dump)
+net_dump() {
+	echo "# device state '$(cat "/sys/class/net/$IF/device/state" 2>/dev/null)', carrier $(carrier)"
+	ethtool -S "$IF" | awk '$2 != 0' | sed 's/^/# ethtool: /'
+	ip link show "$IF" | sed 's/^/# /'
+	ip neigh | sed 's/^/# neigh: /'
+	grep '^Tcp' /proc/net/snmp | sed 's/^/# snmp: /'
+	sed 's/^/# tcp: /' /proc/net/tcp
+	sync_host dump
+}
 # multibuf: rx packets that spanned several buffers, all queue pairs
 multibuf() { ethtool -S "$IF" | awk '$1 ~ /^rx[0-9]+_multibuf:$/ { n += $2 } END { print n + 0 }'; }
 # features: the device's negotiated feature bits (pvio bus sysfs)
@@ -174,7 +184,7 @@ pvnet_xfer send "$HOST" 5011 $((256 * MIB)) 22 --timeout 300 >/tmp/k.out 2>&1 &
 p=$!
 sleep 1
 sync_host kill-worker
-wait $p
+wait_or_dump $p 60 net_dump
 r=$?
 sed 's/^/# guest: /' /tmp/k.out
 check "256 MiB guest -> host across a pviod worker crash" [ $r = 0 ]
