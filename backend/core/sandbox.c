@@ -20,10 +20,11 @@
  *              mappings.  A refused call fails with EPERM and is logged
  *              with its name.
  *
- * Devices prepare what needs more before this (ops->prepare).  A guest
- * with a DPDK port is the exception: EAL needs hugepages, device files
- * and threads at run time, so that worker keeps root and has no filter,
- * and says so in the log (docs/security.md).
+ * Devices prepare what needs more before this (ops->prepare: io_uring
+ * rings, DPDK's EAL and port).  Threads made before the empty root get
+ * it too (ops->confine: EAL's); the worker's own threads and a class's
+ * (ops->spawn) are made after the uid drop and before the filter, which
+ * is loaded on every thread at once (docs/security.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -241,30 +242,21 @@ static int load_filter(const char *tag)
 	return ret;
 }
 
-static bool unconfined(const struct pvbe_guest *g)
-{
-	int j;
-
-	for (j = 0; j < g->ndev; j++)
-		if (g->dev[j].ops->unconfined)
-			return true;
-	return false;
-}
-
 /*
  * The worker's file system: an empty, read-only tmpfs in a mount
  * namespace of its own.  The filter already refuses open(); this leaves
  * no path to stat() or to resolve either (newfstatat is allowed: fstat()
- * is made of it).  Root only; as another user the view stays.
+ * is made of it).  Root only; as another user the view stays.  It is
+ * the calling thread's: a thread made before (DPDK's EAL) calls it too.
  */
-static int empty_root(struct pvbe_guest *g)
+int pvbe_sandbox_empty_root(const char *tag)
 {
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("pviod-worker", "/tmp", "tmpfs",
 		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") < 0 ||
 	    chroot("/tmp") < 0 || chdir("/") < 0) {
-		pvbe_err(g->tag, "empty root for the worker: %s", strerror(errno));
+		pvbe_err(tag, "empty root for the worker: %s", strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -360,7 +352,7 @@ int pvbe_sandbox_file_limit(struct pvbe_guest *g, pid_t pid)
 	struct rlimit rl = { .rlim_cur = file_extent(g), .rlim_max = RLIM_INFINITY };
 	int ret;
 
-	if (!pvbe.cfg.sandbox || unconfined(g))
+	if (!pvbe.cfg.sandbox)
 		return 0;
 	ret = pid ? prlimit_as_worker_user(pid, &rl) :
 		    setrlimit(RLIMIT_FSIZE, &rl) < 0 ? -errno : 0;
@@ -372,14 +364,10 @@ int pvbe_sandbox_file_limit(struct pvbe_guest *g, pid_t pid)
 
 int pvbe_sandbox_lock(struct pvbe_guest *g)
 {
-	int ret;
+	int j, ret;
 
 	if (!pvbe.cfg.sandbox) {
 		pvbe_info(g->tag, "sandbox = no: the worker keeps pviod's user and has no seccomp filter");
-		return pvbe_threads_start();
-	}
-	if (unconfined(g)) {
-		pvbe_warn(g->tag, "a DPDK port needs hugepages, device files and threads at run time: this worker keeps pviod's user and has no seccomp filter");
 		return pvbe_threads_start();
 	}
 	ret = limit_memory(g);
@@ -390,7 +378,11 @@ int pvbe_sandbox_lock(struct pvbe_guest *g)
 	/* Past the limit a write fails with EFBIG; the signal would kill. */
 	signal(SIGXFSZ, SIG_IGN);
 	if (geteuid() == 0) {
-		ret = empty_root(g);
+		ret = pvbe_sandbox_empty_root(g->tag);
+		/* Threads a class made before (EAL's) get the same view. */
+		for (j = 0; !ret && j < g->ndev; j++)
+			if (g->dev[j].ops->confine)
+				ret = g->dev[j].ops->confine(&g->dev[j]);
 		if (ret)
 			return ret;
 	}

@@ -256,10 +256,14 @@ int pvbe_threads_start(void)
 {
 	pthread_attr_t attr;
 	unsigned int i;
-	int ret = 0;
+	int j, ret = 0;
 
-	if (th.n == 1)
-		return 0;
+	/* The classes' own threads (net = dpdk's poll thread), parked. */
+	for (j = 0; th.g && j < th.g->ndev && !ret; j++)
+		if (th.g->dev[j].ops->spawn)
+			ret = th.g->dev[j].ops->spawn(&th.g->dev[j]);
+	if (ret || th.n == 1)
+		return ret;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, PVBE_THREAD_STACK);
 	for (i = 1; i < th.n && !ret; i++) {

@@ -11,14 +11,17 @@
  *   worker       first ops->init: rte_eal_init() once per worker process
  *                with every DPDK device's devargs, then each port is
  *                configured and started with an mbuf pool in hugepages;
- *                ops->start / ops->stop: create and join the device's poll
- *                thread (pvbe_net_dpdk_poll_main(), net/dpdk_path.c);
+ *                ops->spawn: the device's poll thread, once, parked;
+ *                ops->start / ops->stop: let it serve (pvbe_net_dpdk_serve(),
+ *                net/dpdk_path.c) and wait for it to park again;
  *                ops->kick: act on a BROKEN the poll thread deferred.
  *
  * The threading contract is in net/dpdk.h.  Nothing here touches the guest
- * queues while the poll thread runs.  EAL needs hugepages, device files
- * and threads at run time: a guest with a DPDK port has an unconfined
- * worker (core/sandbox.c).
+ * queues while the poll thread runs.  Everything that needs privileges --
+ * EAL, hugepages, device files, the port, the poll thread itself, pinned
+ * and registered as an lcore -- is done before the worker is sandboxed;
+ * at run time the port is only polled, under the same sandbox as every
+ * other worker (core/sandbox.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +31,7 @@
 #include <sys/mman.h>
 
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "net/net.h"
 #include "net/dpdk.h"
 
@@ -47,6 +51,7 @@ int pvbe_net_dpdk_parse(struct pvbe_dev *dev, const char *devargs, int line)
 #include <signal.h>
 #include <unistd.h>
 
+#include <rte_alarm.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -423,13 +428,144 @@ static void pairs_reset(struct pvbe_net_dev *nd)
 	}
 }
 
-static void dpdk_start(struct pvbe_dev *dev)
+struct confine {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const char *tag;
+	bool done;
+	int ret;
+};
+
+/* On EAL's interrupt thread (an alarm): the worker's view for it too. */
+static void confine_cb(void *arg)
+{
+	struct confine *c = arg;
+	int ret = pvbe_sandbox_empty_root(c->tag);
+
+	pthread_mutex_lock(&c->mu);
+	c->ret = ret;
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * Worker, as root, right after its own empty root (core/sandbox.c):
+ * EAL's interrupt thread was made by rte_eal_init() before it, with the
+ * host's root and mounts, which a thread does not share once the main
+ * thread has left them.  It leaves them too, from an alarm it runs.
+ * Once per worker (one EAL for all its DPDK devices).
+ */
+static int dpdk_confine(struct pvbe_dev *dev)
+{
+	static bool confined;
+	struct confine c = {
+		.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+		.tag = dev->tag,
+	};
+	struct timespec until;
+	int ret;
+
+	if (confined)
+		return 0;
+	ret = rte_eal_alarm_set(1, confine_cb, &c);
+	if (ret) {
+		pvbe_err(dev->tag, "EAL alarm: %s", rte_strerror(-ret));
+		return ret;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&c.mu);
+	while (!c.done && ret == 0)
+		ret = pthread_cond_timedwait(&c.cv, &c.mu, &until);
+	pthread_mutex_unlock(&c.mu);
+	if (!c.done) {
+		/* Still set: it must not run on our stack later. */
+		rte_eal_alarm_cancel(confine_cb, &c);
+		pvbe_err(dev->tag, "EAL's interrupt thread did not answer in 5 s");
+		return -ETIMEDOUT;
+	}
+	confined = c.ret == 0;
+	return c.ret;
+}
+
+/* The poll thread: pinned and an lcore once, then served when told. */
+static void *poll_thread(void *arg)
+{
+	struct pvbe_net_dev *nd = arg;
+	struct pvbe_net_dpdk *dp = nd->dpdk;
+	cpu_set_t cpus;
+
+	pthread_setname_np(pthread_self(), "pvnet-poll");
+	CPU_ZERO(&cpus);
+	CPU_SET(dp->cpu, &cpus);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus))
+		pvbe_warn(nd->dev->tag, "poll thread: cannot pin to CPU %u", dp->cpu);
+	/* An lcore id gives this thread per-lcore mempool caches. */
+	if (rte_thread_register())
+		pvbe_warn(nd->dev->tag, "poll thread: rte_thread_register: %s (no mempool cache)",
+			  rte_strerror(rte_errno));
+	pthread_mutex_lock(&dp->mu);
+	for (;;) {
+		dp->parked = true;
+		pthread_cond_broadcast(&dp->cv);
+		while (!dp->run)
+			pthread_cond_wait(&dp->cv, &dp->mu);
+		dp->parked = false;
+		pthread_mutex_unlock(&dp->mu);
+		pvbe_net_dpdk_serve(nd);
+		pthread_mutex_lock(&dp->mu);
+		dp->run = false;
+	}
+	return NULL;
+}
+
+/*
+ * Worker, in the sandbox before the filter (threads.c): the poll thread,
+ * made now so that nothing is made once the filter is in place.  It
+ * lives as long as the worker.
+ */
+static int dpdk_spawn(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
 	struct pvbe_net_dpdk *dp = nd->dpdk;
 	sigset_t all, old;
 	int ret;
 
+	if (dp->spawned)
+		return 0;
+	pthread_mutex_init(&dp->mu, NULL);
+	pthread_cond_init(&dp->cv, NULL);
+	dp->run = false;
+	dp->parked = false;
+	/* No signal but the filter's (a refused call is logged, not fatal). */
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&dp->thread, NULL, poll_thread, nd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		pvbe_err(dev->tag, "DPDK port %s: poll thread: %s", dp->name, strerror(ret));
+		return -ret;
+	}
+	/* Pinned and registered before the filter forbids both. */
+	pthread_mutex_lock(&dp->mu);
+	while (!dp->parked)
+		pthread_cond_wait(&dp->cv, &dp->mu);
+	pthread_mutex_unlock(&dp->mu);
+	dp->spawned = true;
+	return 0;
+}
+
+static void dpdk_start(struct pvbe_dev *dev)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+	struct pvbe_net_dpdk *dp = nd->dpdk;
+
+	if (!dp->spawned) {
+		pvbe_dev_mark_broken(dev, PVIO_BROKEN_BACKEND, "no poll thread");
+		return;
+	}
 	nd->features = dev->guest_features;
 	pairs_reset(nd);
 	dp->gate_status = dev->seen_status;
@@ -438,17 +574,12 @@ static void dpdk_start(struct pvbe_dev *dev)
 	dp->stop = false;
 	dp->failed = false;
 	dp->broken_pending = false;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	/* Everything above happens before the thread runs (pthread_create). */
-	ret = pthread_create(&dp->thread, NULL, pvbe_net_dpdk_poll_main, nd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret) {
-		pvbe_dev_mark_broken(dev, PVIO_BROKEN_BACKEND, "poll thread: %s", strerror(ret));
-		return;
-	}
+	/* Everything above happens before the thread serves (the lock). */
+	pthread_mutex_lock(&dp->mu);
+	dp->run = true;
+	pthread_cond_broadcast(&dp->cv);
+	pthread_mutex_unlock(&dp->mu);
 	dp->thread_live = true;
-	pthread_setname_np(dp->thread, "pvnet-poll");
 	pvbe_info(dev->tag, "DPDK port %s: poll thread on CPU %u serves %u pair(s), link %s",
 		  dp->name, dp->cpu, nd->npairs, nd->sh->link_up ? "up" : "down");
 }
@@ -464,9 +595,12 @@ static int dpdk_stop(struct pvbe_dev *dev)
 	struct pvbe_net_dpdk *dp = nd->dpdk;
 
 	if (dp->thread_live) {
-		/* Pairs with the acquire in pvbe_net_dpdk_poll_main(). */
+		/* Pairs with the acquire in pvbe_net_dpdk_serve(). */
 		__atomic_store_n(&dp->stop, true, __ATOMIC_RELEASE);
-		pthread_join(dp->thread, NULL);
+		pthread_mutex_lock(&dp->mu);
+		while (dp->run || !dp->parked)
+			pthread_cond_wait(&dp->cv, &dp->mu);
+		pthread_mutex_unlock(&dp->mu);
 		dp->thread_live = false;
 	}
 	dp->broken_pending = false;
@@ -499,7 +633,8 @@ static const struct pvbe_dev_ops pvbe_net_dpdk_ops = {
 	.control = pvbe_net_control,
 	.defer_broken = pvbe_net_dpdk_defer_broken,
 	.queue_group = dpdk_queue_group,
-	.unconfined = true,
+	.confine = dpdk_confine,
+	.spawn = dpdk_spawn,
 };
 
 #endif /* PVIO_HAVE_DPDK */

@@ -11,7 +11,10 @@
  * Thread contract: while the device is live, its guest queues belong to
  * exactly one thread, the device's poll thread: it pops tx chains, posts
  * completions and fills rx buffers; the worker thread does not touch them.
- * The worker starts the poll thread in ops->start and joins it in
+ * The poll thread is made once, by ops->spawn, in the sandbox after the
+ * worker has dropped its privileges and before the seccomp filter (which
+ * then covers it: no thread is made later).  It waits parked; the worker
+ * lets it serve in ops->start and waits for it to park again in
  * ops->stop, so every reset, stop, BROKEN and disconnect (window.c,
  * worker.c: all through dev_stop -> ops->stop) happens with no poller
  * running.  A protocol violation the poll thread finds is handed to the
@@ -19,6 +22,7 @@
  * thread the stop must join.
  *
  * Shared between the two threads, nothing else:
+ *   pvbe_net_dpdk.run/parked  under pvbe_net_dpdk.mu: serve, parked again
  *   pvbe_net_dpdk.stop        worker -> poller, atomic (release/acquire)
  *   pvbe_net_dpdk.gate_*      worker -> poller, atomic (release/acquire)
  *   pvbe_net_dpdk.broken_*    poller -> worker, atomic flag published last
@@ -60,9 +64,14 @@ struct pvbe_net_dpdk {
 	struct rte_mempool *pool;
 	uint64_t tx_off;		/* tx offloads enabled on the port */
 	unsigned int port_mtu;
-	/* worker: the poll thread */
+	/* worker: the poll thread, made once (ops->spawn) */
 	pthread_t thread;
-	bool thread_live;
+	bool spawned;
+	bool thread_live;		/* serving: between start and stop */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool run;			/* under mu: worker -> poller, serve */
+	bool parked;			/* under mu: poller -> worker, not serving */
 	bool stop;			/* worker -> poller, atomic */
 	/*
 	 * worker -> poller, atomic: the guest's driver_status and
@@ -80,10 +89,10 @@ struct pvbe_net_dpdk {
 	struct pvbe_net_dpdk_pair pair[PVBE_NET_MAX_PAIRS];
 };
 
-/* net/dpdk_path.c: the poll thread (started and joined by net/dpdk.c). */
+/* net/dpdk_path.c: the poll thread's serving (net/dpdk.c parks it). */
 
-/* pthread_create() start routine; @arg is the device's struct pvbe_net_dev. */
-void *pvbe_net_dpdk_poll_main(void *arg);
+/* Serve the device's queues until pvbe_net_dpdk.stop or a failure. */
+void pvbe_net_dpdk_serve(struct pvbe_net_dev *nd);
 /* ops->defer_broken: true on the device's poll thread (the worker is rung). */
 bool pvbe_net_dpdk_defer_broken(struct pvbe_dev *dev, uint32_t reason, const char *msg);
 

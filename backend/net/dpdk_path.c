@@ -455,23 +455,13 @@ static bool gate_open(struct pvbe_net_dev *nd)
 	return false;
 }
 
-void *pvbe_net_dpdk_poll_main(void *arg)
+void pvbe_net_dpdk_serve(struct pvbe_net_dev *nd)
 {
-	struct pvbe_net_dev *nd = arg;
 	struct pvbe_net_dpdk *dp = nd->dpdk;
 	unsigned int idle = 0, i, work;
 	struct timespec ts;
-	cpu_set_t cpus;
 
 	poll_self = dp;
-	CPU_ZERO(&cpus);
-	CPU_SET(dp->cpu, &cpus);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus))
-		pvbe_warn(nd->dev->tag, "poll thread: cannot pin to CPU %u", dp->cpu);
-	/* An lcore id gives this thread per-lcore mempool caches. */
-	if (rte_thread_register())
-		pvbe_warn(nd->dev->tag, "poll thread: rte_thread_register: %s (no mempool cache)",
-			  rte_strerror(rte_errno));
 	/* Pairs with the release in dpdk_stop() (net/dpdk.c). */
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE) && !dp->failed) {
 		if (!gate_open(nd)) {
@@ -492,8 +482,6 @@ void *pvbe_net_dpdk_poll_main(void *arg)
 			nanosleep(&ts, NULL);
 		}
 	}
-	rte_thread_unregister();
-	return NULL;
 }
 
 /*

@@ -204,10 +204,19 @@ struct pvbe_dev_ops {
 	/* The class runs correctly when its queues are busy-polled by the
 	 * worker (poll = ...) instead of woken by doorbells. */
 	bool can_poll;
-	/* The class needs at run time what the sandbox forbids (DPDK's EAL:
-	 * hugepages, device files, threads): its guest's worker is not
-	 * confined (sandbox.c), and says so. */
-	bool unconfined;
+	/*
+	 * Worker, as root in the sandbox right after the worker's empty root
+	 * (core/sandbox.c): give the threads the class made before it (DPDK's
+	 * EAL) the same view (pvbe_sandbox_empty_root() on each of them).
+	 */
+	int (*confine)(struct pvbe_dev *dev);
+	/*
+	 * Worker, in the sandbox once the worker has dropped its privileges
+	 * and before the seccomp filter (core/threads.c): make the threads
+	 * of the class's own (net = dpdk's poll thread), which must touch
+	 * nothing of the guest's until ops->start.  No thread is made later.
+	 */
+	int (*spawn)(struct pvbe_dev *dev);
 };
 
 #define PVBE_QUEUE_GROUP_MAIN	(~0u)

@@ -181,6 +181,29 @@ host "pviod's supervisor replaced the killed worker, which set the port up again
 	"grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log' && [ \$(grep -c 'rte_eal_init:' '$TMP/pviod.log') -ge 2 ]"
 host "the link went down and up on request" "grep -q 'link down' '$TMP/pviod.log' && grep -q 'link up' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
+# The DPDK worker is sandboxed like any other: every thread of it (the
+# poll thread, EAL's own) under the filter, no new privileges, not root.
+W=$("$O/pvioctl" -s "$CTL" worker-pid 2>/dev/null || echo 0)
+for t in /proc/"$W"/task/*; do
+	[ -r "$t/status" ] || continue
+	comm=$(cat "$t/comm")
+	sc=$(awk '/^Seccomp:/ { print $2 }' "$t/status")
+	nnp=$(awk '/^NoNewPrivs:/ { print $2 }' "$t/status")
+	uid=$(awk '/^Uid:/ { print $2 }' "$t/status")
+	host "worker thread $comm: Seccomp $sc NoNewPrivs $nnp Uid $uid (expected 2, 1, not 0)" \
+		"[ '$sc' = 2 ] && [ '$nnp' = 1 ] && [ '$uid' != 0 ]"
+done
+host "the worker has a poll thread" "grep -qx pvnet-poll /proc/$W/task/*/comm"
+# ...and in the worker's empty root: EAL's thread, made before, too.
+ROOT0=$(stat -L -c %d:%i /proc/"$W"/root 2>/dev/null)
+MNT0=$(readlink /proc/"$W"/ns/mnt)
+for t in /proc/"$W"/task/*; do
+	r=$(stat -L -c %d:%i "$t/root" 2>/dev/null)
+	m=$(readlink "$t/ns/mnt")
+	host "worker thread $(cat "$t/comm"): root $r, $m (expected not the host's $(stat -L -c %d:%i /), the worker's)" \
+		"[ '$r' != '$(stat -L -c %d:%i /)' ] && { [ '$m' = '$MNT0' ] || [ '$(cat "$t/comm")' = eal-intr-thread ]; }"
+done
+host "the filter refused no system call of the data path" "! grep -q 'seccomp refused' '$TMP/pviod.log'"
 host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
 host "pviod still answers after the run" "'$O/pvioctl' -s '$CTL' list >/dev/null"
 echo "1..$n"
