@@ -46,7 +46,7 @@ HARNESS		:= $(O)/ksrc/.extracted
 DPDK_NET_SRCS	:= $(wildcard backend/net/dpdk*.c)
 PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*/*.c))
 PVIOD_HDRS	:= $(wildcard backend/*/*.h) $(RING_HDRS)
-PVIOD_LIBS	:= -luring -lseccomp -ljson-c -lsystemd
+PVIOD_LIBS	:= -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd
 # net = dpdk (backend/net/dpdk*.c): built against DPDK when pkg-config has it,
 # else a stub that rejects the key (net/dpdk.c; the other files compile to
 # nothing).  Their own objects: DPDK's flags and the warnings its headers
@@ -59,7 +59,7 @@ endif
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/metrics_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
@@ -119,10 +119,11 @@ $(O)/pviod-tsan: $(PVIOD_SRCS) $(PVIOD_HDRS) $(DPDK_NET_TSAN_OBJS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_CFLAGS) -DPVBE_TEST_HOOKS -Ibackend -o $@ $(PVIOD_SRCS) $(DPDK_NET_TSAN_OBJS) $(PVIOD_LIBS)
 
-$(O)/pvioctl: userspace/pvioctl/pvioctl.c
+# pvioctl metrics renders the answer as pviod's endpoint does (core/metrics.c).
+$(O)/pvioctl: userspace/pvioctl/pvioctl.c backend/core/metrics.c backend/core/metrics.h
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ljson-c
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -Ibackend $(LDFLAGS) -o $@ userspace/pvioctl/pvioctl.c backend/core/metrics.c -ljson-c
 
 # ---- guest test programs: static, they run in the initramfs ------------------
 
@@ -157,7 +158,7 @@ $(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util
 
 # The backend tests (tests/backend/*_test.c): libpvio-front against
 # pviod-san, under ASan/UBSan themselves.
-BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads)
+BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads metrics)
 
 $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
@@ -193,7 +194,7 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(O)/fuzz/obj/harness.o $(FUZZ_LIB_OBJS)
 	$(call msg,CLANG,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 		$(if $(filter $@,$(O)/fuzz/fuzz_config $(O)/fuzz/fuzz_ext),,$(O)/fuzz/obj/harness.o) \
-		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lsystemd -lpthread
+		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd -lpthread
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -173,6 +173,7 @@ if want backend; then
 	PVIOD=$O/pviod-san tap isolation_test 600 "$O/tests/isolation_test"
 	PVIOD=$O/pviod-san tap threads_test 300 "$O/tests/threads_test"
 	PVIOD=$O/pviod-tsan tap threads_test_tsan 300 "$O/tests/threads_test"
+	PVIOD=$O/pviod-san PVIOCTL=$O/pvioctl tap metrics_test 300 "$O/tests/metrics_test"
 fi
 
 # ---- fuzzing: each libFuzzer target briefly (make fuzz runs them longer) ----

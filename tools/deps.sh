@@ -5,15 +5,19 @@
 set -eu
 
 # The last line is what building a guest kernel from linux-source-6.1
-# needs (make check-debug-kernel, tools/debug-kernel.sh).
+# needs (make check-debug-kernel, tools/debug-kernel.sh).  prometheus is
+# there for promtool (the metrics test): its server is not started (see
+# policy-rc.d below).
 PKGS="build-essential pkg-config make gcc clang
 	linux-headers-amd64 linux-headers-rt-amd64 linux-image-amd64 linux-image-rt-amd64
 	linux-source-6.1 sparse libclang-rt-14-dev
-	liburing-dev libseccomp-dev libjson-c-dev libsystemd-dev libdpdk-dev dpdk dpdk-dev
+	liburing-dev libseccomp-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev
+	libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
 	xz-utils perl python3 groff-base
 	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
+	curl prometheus
 	bc flex bison libelf-dev libssl-dev"
 
 missing=""
@@ -35,6 +39,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
+# Packages with a daemon (prometheus) do not start it: we want their tools.
+# A policy-rc.d already there (a container's) is left as it is.
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\n# tools/deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing >/dev/null
 echo "deps: done"

@@ -310,6 +310,7 @@ const struct pvbe_dev_ops pvbe_balloon_ops = {
 	.init = balloon_init,
 	.request = balloon_request,
 	.control = pvbe_bal_control,
+	.status = pvbe_bal_status,
 	.start = balloon_start,
 	.queue_group = balloon_queue_group,
 };

@@ -80,5 +80,7 @@ int pvbe_bal_timer_start(struct pvbe_bal_dev *bd);
  */
 int pvbe_bal_control(struct pvbe_dev *dev, int argc, char **argv,
 		     struct json_object *out, char *err, size_t len);
+/* ops->status: what `balloon ... status` shows, into a device's status. */
+void pvbe_bal_status(struct pvbe_dev *dev, struct json_object *out);
 
 #endif

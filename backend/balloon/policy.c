@@ -330,6 +330,11 @@ static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
 	json_object_object_add(o, "stats", so);
 }
 
+void pvbe_bal_status(struct pvbe_dev *dev, struct json_object *out)
+{
+	balloon_status(dev->priv, out);
+}
+
 int pvbe_bal_control(struct pvbe_dev *dev, int argc, char **argv,
 		     struct json_object *out, char *err, size_t len)
 {

@@ -484,6 +484,15 @@ static int blk_resize(struct pvbe_dev *dev, const char *size, uint64_t *sectors,
 	return 0;
 }
 
+/* ops->status: the capacity the guest sees (set up with its window) */
+static void blk_status(struct pvbe_dev *dev, struct json_object *out)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+
+	if (dev->desc)
+		json_object_object_add(out, "capacity_bytes", json_object_new_uint64(bd->size));
+}
+
 /* ops->control: blk-resize [SIZE] */
 static int blk_control(struct pvbe_dev *dev, int argc, char **argv,
 		       struct json_object *out, char *err, size_t len)
@@ -605,5 +614,6 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.start = blk_start,
 	.stop = blk_stop,
 	.control = blk_control,
+	.status = blk_status,
 	.can_poll = true,
 };

@@ -5,6 +5,7 @@
  * names the file and line; nothing is guessed.
  */
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +148,51 @@ static struct pvbe_guest_cfg *find_guest(struct pvbe_cfg *cfg, const char *n)
 	return NULL;
 }
 
+/*
+ * metrics = ADDR:PORT, numeric only (no name lookup): 127.0.0.1:9847,
+ * [::1]:9847; "no" or empty: none.
+ */
+static int parse_listen(struct pvbe_cfg *cfg, const char *v, int line)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&cfg->metrics_addr;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&cfg->metrics_addr;
+	char host[64], *port;
+	unsigned int p;
+
+	cfg->metrics[0] = '\0';
+	memset(&cfg->metrics_addr, 0, sizeof(cfg->metrics_addr));
+	if (!*v || !strcmp(v, "no"))
+		return 0;
+	if (strlen(v) >= sizeof(host))
+		goto bad;
+	strcpy(host, v);
+	port = strrchr(host, ':');
+	if (!port || port == host)
+		goto bad;
+	*port++ = '\0';
+	if (parse_uint(port, 1, 65535, &p))
+		goto bad;
+	if (host[0] == '[') {
+		if (port[-2] != ']')
+			goto bad;
+		port[-2] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			goto bad;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+	} else {
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			goto bad;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+	}
+	strcpy(cfg->metrics, v);
+	return 0;
+bad:
+	cfg_error(line, "metrics must be ADDR:PORT with a numeric address (127.0.0.1:9847, [::1]:9847) or no");
+	return -EINVAL;
+}
+
 static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 		      int line)
 {
@@ -194,6 +240,8 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 		strcpy(cfg->user, v);
 		return 0;
 	}
+	if (!strcmp(k, "metrics"))
+		return parse_listen(cfg, v, line);
 	cfg_error(line, "unknown key '%s' in [pviod]", k);
 	return -EINVAL;
 }

@@ -9,6 +9,7 @@
 #define PVBE_CONFIG_H
 
 #include <sched.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,6 +62,9 @@ struct pvbe_cfg {
 	unsigned int poll_idle_us;	/* busy-poll: sleep after this long idle; 0 never */
 	bool sandbox;			/* workers: own uid, no other fds, seccomp */
 	char user[PVBE_NAME_MAX];	/* the workers' user when run as root */
+	/* Prometheus endpoint (core/http.c): "ADDR:PORT" as written, or "" */
+	char metrics[64];
+	struct sockaddr_storage metrics_addr;
 	int nguests;
 	struct pvbe_guest_cfg *guest[PVBE_MAX_GUESTS];	/* heap, owned */
 };

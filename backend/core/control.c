@@ -14,6 +14,8 @@
  *
  * Requests (supervisor):
  *   list                       guests, their workers, devices and states
+ *   metrics                    list with every device's counters in full
+ *                              (core/metrics.c renders it for Prometheus)
  *   workers                    guests and their worker PIDs only
  *   guest add FILE             add the guests of a guest file
  *   guest remove GUEST         stop its worker, release its resources
@@ -265,10 +267,10 @@ size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t l
 	int n, i, ret;
 
 	n = split(line, w, PVBE_CTL_MAX_WORDS);
-	if (n == 1 && !strcmp(w[0], "devices")) {
+	if (n == 1 && (!strcmp(w[0], "devices") || !strcmp(w[0], "metrics"))) {
 		arr = json_object_new_array();
 		for (i = 0; i < g->ndev; i++)
-			json_object_array_add(arr, dev_obj(&g->dev[i], false));
+			json_object_array_add(arr, dev_obj(&g->dev[i], !strcmp(w[0], "metrics")));
 		o = json_object_new_object();
 		json_object_object_add(o, "devices", arr);
 #ifdef PVBE_TEST_HOOKS
@@ -324,6 +326,9 @@ struct ctl_req {
 	struct json_object *guests[PVBE_MAX_GUESTS];
 	struct pvbe_guest *for_guest;	/* a device request: its guest */
 	struct pvbe_guest *removing;	/* guest remove: done when it is gone */
+	/* pviod's own request (fd -1): the answer goes to done(), not a client */
+	void (*done)(struct json_object *resp, void *arg);
+	void *done_arg;
 };
 
 static struct ctl_req reqs[PVBE_CTL_PENDING];
@@ -331,8 +336,20 @@ static uint64_t next_id = 1;
 
 static void req_reply(struct ctl_req *r)
 {
-	const char *s = json_object_to_json_string_ext(r->resp, JSON_C_TO_STRING_PLAIN);
-	size_t len = strlen(s);
+	const char *s;
+	size_t len;
+
+	if (r->fd < 0) {
+		/* Ours: the answer is done()'s to keep (or dropped, cancelled). */
+		if (r->done)
+			r->done(r->resp, r->done_arg);
+		else
+			json_object_put(r->resp);
+		memset(r, 0, sizeof(*r));
+		return;
+	}
+	s = json_object_to_json_string_ext(r->resp, JSON_C_TO_STRING_PLAIN);
+	len = strlen(s);
 
 	/* Small, local, one shot: the client reads; a full buffer is its loss. */
 	if (send(r->fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
@@ -410,7 +427,8 @@ static void list_fill(struct ctl_req *r, struct pvbe_guest *g, const char *json)
 	r->guests[g->index] = NULL;
 }
 
-static void do_list(struct ctl_req *r)
+/* list, or with @what "metrics" every device's counters too. */
+static void do_list(struct ctl_req *r, const char *what)
 {
 	struct json_object *arr = json_object_new_array();
 	int i;
@@ -426,7 +444,7 @@ static void do_list(struct ctl_req *r)
 			continue;
 		go = guest_obj(g);
 		json_object_array_add(arr, go);
-		if (!forward(r, g, "devices")) {
+		if (!forward(r, g, what)) {
 			r->guests[i] = go;
 			r->waiting++;
 		} else {
@@ -523,7 +541,11 @@ static void handle(struct ctl_req *r, char *line)
 		}
 	}
 	if (!strcmp(w[0], "list") && n == 1) {
-		do_list(r);
+		do_list(r, "devices");
+		return;
+	}
+	if (!strcmp(w[0], "metrics") && n == 1) {
+		do_list(r, "metrics");
 		return;
 	}
 	if (!strcmp(w[0], "workers") && n == 1) {
@@ -542,7 +564,7 @@ static void handle(struct ctl_req *r, char *line)
 		return;
 	}
 	if (n < 3) {
-		r->resp = error_obj("unknown request; try: list | workers | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload");
+		r->resp = error_obj("unknown request; try: list | workers | metrics | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload");
 		return;
 	}
 	/* VERB GUEST DEVICE ARGS...: the guest's worker answers. */
@@ -609,6 +631,36 @@ static void on_client(int fd, uint32_t events, void *arg)
 	/* Answered now, unless it waits for a worker or a removal. */
 	if (r->used && !r->waiting && !r->removing)
 		req_reply(r);
+}
+
+int pvbe_control_request(const char *line, pvbe_control_done_fn done, void *arg,
+			 void **hp)
+{
+	struct ctl_req *r = req_new(-1);
+	char copy[512];
+
+	*hp = NULL;
+	if (!r)
+		return -EBUSY;
+	r->done = done;
+	r->done_arg = arg;
+	snprintf(copy, sizeof(copy), "%s", line);
+	handle(r, copy);
+	if (r->used && !r->waiting && !r->removing)
+		req_reply(r);
+	else
+		*hp = r;
+	return 0;
+}
+
+void pvbe_control_cancel(void *handle)
+{
+	struct ctl_req *r = handle;
+
+	if (r && r->used && r->fd < 0) {
+		r->done = NULL;
+		r->done_arg = NULL;
+	}
 }
 
 void pvbe_control_accept(int lfd, uint32_t events, void *arg)

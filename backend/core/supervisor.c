@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/msg.h"
@@ -1058,6 +1059,8 @@ int pvbe_reload(char *err, size_t len)
 	}
 	if (strcmp(cfg.control, pvbe.cfg.control))
 		pvbe_warn("reload", "control socket path changed: takes effect at the next start");
+	if (strcmp(cfg.metrics, pvbe.cfg.metrics))
+		pvbe_warn("reload", "metrics address changed: takes effect at the next start");
 	pvbe.cfg.heartbeat_ms = cfg.heartbeat_ms;
 	pvbe.cfg.poll_idle_us = cfg.poll_idle_us;
 	/* Gone from the file: remove. */
@@ -1197,6 +1200,7 @@ static void on_tick(int fd, uint32_t events, void *arg)
 		return;
 	resume_listeners();
 	pvbe_control_tick(now);
+	pvbe_http_tick();
 	if (now - accept_second >= 1000) {
 		accept_second = now;
 		for (i = 0; i < PVBE_MAX_GUESTS; i++) {
@@ -1307,8 +1311,12 @@ int pvbe_supervise(void)
 		if (ret)
 			return ret;
 	}
+	ret = pvbe_http_start(&pvbe.cfg);
+	if (ret)
+		return ret;
 	notify_ready();
 	ret = pvbe_loop_run();
+	pvbe_http_stop();
 	/* Workers are gone (or SIGKILLed and reaped by now). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;

@@ -19,6 +19,18 @@ int pvbe_reload(char *err, size_t len);
 
 /* control.c, called by the supervisor */
 void pvbe_control_tick(uint64_t now_ms);
+/*
+ * A control request of pviod's own (the metrics endpoint, core/http.c):
+ * @done gets the JSON answer, its to put, once complete -- maybe before
+ * this returns (*@hp NULL then), else later from the loop; after
+ * pvbe_control_cancel(*@hp) it never does.  -EBUSY: too many requests
+ * in progress, @done is not called.
+ */
+struct json_object;
+typedef void (*pvbe_control_done_fn)(struct json_object *resp, void *arg);
+int pvbe_control_request(const char *line, pvbe_control_done_fn done, void *arg,
+			 void **hp);
+void pvbe_control_cancel(void *handle);
 void pvbe_control_guest_removed(struct pvbe_guest *g);
 
 #endif

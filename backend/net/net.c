@@ -338,6 +338,15 @@ int pvbe_net_sup_control(struct pvbe_dev *dev, int argc, char **argv, char *err,
 }
 
 /* net-link, the worker's half: what the guest sees, and rx resumes. */
+/* ops->status: the link as the guest sees it */
+static void net_status(struct pvbe_dev *dev, struct json_object *out)
+{
+	struct pvbe_net_dev *nd = dev->priv;
+
+	json_object_object_add(out, "link_up", json_object_new_boolean(
+		__atomic_load_n(&nd->sh->link_up, __ATOMIC_RELAXED)));
+}
+
 int pvbe_net_control(struct pvbe_dev *dev, int argc, char **argv,
 		     struct json_object *out, char *err, size_t len)
 {
@@ -483,6 +492,7 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.start = net_start,
 	.stop = net_stop,
 	.control = pvbe_net_control,
+	.status = net_status,
 	.queue_group = net_queue_group,
 	.can_poll = true,
 };

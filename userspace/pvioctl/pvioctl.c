@@ -3,6 +3,7 @@
  * pvioctl - talk to pviod's control socket.
  *
  *   pvioctl [-s SOCKET] [--json] list
+ *   pvioctl [-s SOCKET] [--json] metrics
  *   pvioctl [-s SOCKET] [--json] status GUEST DEVICE
  *   pvioctl [-s SOCKET] worker-pid [GUEST]
  *   pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down
@@ -13,6 +14,10 @@
  *   pvioctl [-s SOCKET] guest add FILE
  *   pvioctl [-s SOCKET] guest remove GUEST
  *   pvioctl [-s SOCKET] reload
+ *
+ * metrics prints every guest's, device's and queue's counters as
+ * Prometheus text, the same as pviod's endpoint (`metrics = ADDR:PORT` in
+ * [pviod]) serves at /metrics.
  *
  * worker-pid prints the PID of a guest's worker process (of the only guest
  * when GUEST is left out).
@@ -55,6 +60,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "core/metrics.h"
 
 #define DEFAULT_SOCKET	"/run/pvio/control.sock"
 
@@ -180,6 +187,20 @@ static void print_status(struct json_object *j)
 	}
 }
 
+static int print_metrics(struct json_object *j)
+{
+	size_t len;
+	char *text = pvbe_metrics_text(j, &len);
+
+	if (!text) {
+		fprintf(stderr, "pvioctl: cannot render the metrics: %s\n", strerror(errno));
+		return 1;
+	}
+	fwrite(text, 1, len, stdout);
+	free(text);
+	return 0;
+}
+
 static void print_mib(const char *label, unsigned long long bytes)
 {
 	printf("  %-22s %10.1f MiB\n", label, bytes / 1048576.0);
@@ -293,6 +314,7 @@ static int worker_pid(struct json_object *j, const char *guest)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvioctl [-s SOCKET] [--json] list\n"
+		   "       pvioctl [-s SOCKET] [--json] metrics\n"
 		   "       pvioctl [-s SOCKET] [--json] status GUEST DEVICE\n"
 		   "       pvioctl [-s SOCKET] worker-pid [GUEST]\n"
 		   "       pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down\n"
@@ -313,6 +335,8 @@ static int build(int argc, char **argv, char *req, size_t len)
 
 	if (argc == 1 && !strcmp(argv[0], "list"))
 		n = snprintf(req, len, "list");
+	else if (argc == 1 && !strcmp(argv[0], "metrics"))
+		n = snprintf(req, len, "metrics");
 	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "worker-pid"))
 		n = snprintf(req, len, "workers");
 	else if (argc == 1 && !strcmp(argv[0], "reload"))
@@ -440,6 +464,8 @@ int main(int argc, char **argv)
 		print_balloon(argv[1], argv[2], o);
 	} else if (!strcmp(argv[0], "list")) {
 		print_list(o);
+	} else if (!strcmp(argv[0], "metrics")) {
+		ret = print_metrics(o);
 	} else if (!strcmp(argv[0], "net-link")) {
 		printf("%s/%s: link %s\n", argv[1], argv[2], str(o, "link"));
 	} else if (!strcmp(argv[0], "blk-resize")) {
