@@ -253,15 +253,19 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Poll until actual == target; 0, or 1 on timeout / error. */
+/*
+ * Poll until actual == target; 0, or 1 on timeout / error.  Progress goes
+ * to stderr once a second: one line that updates on a terminal, else a
+ * line whenever the balloon moved.
+ */
 static int balloon_wait(const char *sock, const char *guest, const char *dev,
 			double timeout)
 {
-	unsigned long long target = 0, actual = 0;
+	unsigned long long target = 0, actual = 0, shown = ~0ull;
+	bool err, tty = isatty(STDERR_FILENO), dirty = false;
+	double t0 = now_s(), next = t0 + 1;
 	struct json_object *o;
-	double t0 = now_s();
 	char req[256];
-	bool err;
 
 	snprintf(req, sizeof(req), "balloon %s %s status", guest, dev);
 	for (;;) {
@@ -273,14 +277,26 @@ static int balloon_wait(const char *sock, const char *guest, const char *dev,
 		err = get(o, "error") != NULL;
 		json_object_put(o);
 		if (!err && target == actual) {
+			if (dirty)
+				fputc('\n', stderr);
 			printf("%s/%s: balloon at %.1f MiB after %.2f s\n", guest, dev,
 			       actual / 1048576.0, now_s() - t0);
 			return 0;
 		}
 		if (now_s() - t0 > timeout)
 			break;
+		if (!err && now_s() >= next && (tty || actual != shown)) {
+			fprintf(stderr, "%s%s/%s: balloon %.1f MiB, target %.1f MiB, %.0f s%s",
+				tty ? "\r" : "", guest, dev, actual / 1048576.0,
+				target / 1048576.0, now_s() - t0, tty ? "" : "\n");
+			shown = actual;
+			dirty = tty;
+			next += 1;
+		}
 		usleep(50000);
 	}
+	if (dirty)
+		fputc('\n', stderr);
 	fprintf(stderr, "pvioctl: %s/%s: balloon at %.1f MiB, target %.1f MiB after %.0f s\n",
 		guest, dev, actual / 1048576.0, target / 1048576.0, timeout);
 	return 1;
