@@ -1192,6 +1192,7 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 	unsigned int load_min[AT_N], load_max[AT_N] = { 0 };
 	const char *fail = NULL;
 	char others[160] = "", moments[1024] = "", whys[256] = "";
+	uint64_t t_phase = now_ns(), t_shown = t_phase;
 
 	for (at = 0; at < AT_N; at++) {
 		lat[at] = calloc(kills, sizeof(*lat[at]));
@@ -1206,6 +1207,13 @@ static void kill_phase(struct guest *gs, struct guest *g, unsigned int kills)
 		unsigned int load = 0;
 		int r;
 
+		/* A long campaign says how far it is, every 10 s. */
+		if (now_ns() - t_shown >= 10000000000ull) {
+			t_shown = now_ns();
+			printf("# %s: %u/%u kills landed, %u tries missed their moment, %.0f s\n",
+			       g->c->name, total, kills, missed, (t_shown - t_phase) / 1e9);
+			fflush(stdout);
+		}
 		at = total % AT_N;
 		r = kill_at(g, (int)at, &t0, &load, &fail);
 		atomic_store(&g->setup_go, 1);	/* the guest thread's set-up goes on */
@@ -1306,6 +1314,7 @@ static void *stall_main(void *arg)
 	uint64_t *lat = calloc(j->stalls, sizeof(*lat)), e0 = atomic_load(&g->mismatches);
 	uint64_t resets = atomic_load(&g->resets), held = 0;
 	unsigned int i, n = 0, ms_min = ~0u, ms_max = 0, tries = 0, seed = (unsigned int)(uintptr_t)g;
+	unsigned int shown = 0;
 	const char *fail = NULL;
 	int wpid = guest_worker_pid(ctl, g->c->gname);
 
@@ -1313,6 +1322,11 @@ static void *stall_main(void *arg)
 		unsigned int ms = log_uniform(&seed, j->min_ms, j->max_ms);
 		uint64_t t0, done;
 
+		if (i && i % 10 == 0 && i != shown) {
+			shown = i;
+			printf("# %s: %u/%u stalls done\n", g->c->name, i, j->stalls);
+			fflush(stdout);
+		}
 		if (!wait_busy(g)) {
 			fail = "the guest had no request out for 3 s";
 			break;
