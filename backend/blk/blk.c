@@ -500,6 +500,15 @@ static int blk_control(struct pvbe_dev *dev, int argc, char **argv,
 	uint64_t sectors = 0;
 	int ret;
 
+#ifdef PVBE_TEST_HOOKS
+	/* Test builds: the image's ring asked to allocate past the end. */
+	if (!strcmp(argv[0], "test-uring-fallocate") && argc == 1) {
+		ret = pvbe_blk_test_uring_fallocate(dev);
+		json_object_object_add(out, "uring_fallocate_keep",
+				       json_object_new_string(ret < 0 ? strerrorname_np(-ret) : "ok"));
+		return 0;
+	}
+#endif
 	if (strcmp(argv[0], "blk-resize"))
 		return -ENOSYS;
 	if (argc > 2) {
@@ -614,6 +623,7 @@ const struct pvbe_dev_ops pvbe_blk_ops = {
 	.start = blk_start,
 	.stop = blk_stop,
 	.control = blk_control,
+	.spawn = pvbe_blk_spawn,
 	.status = blk_status,
 	.can_poll = true,
 };

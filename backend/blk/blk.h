@@ -19,6 +19,7 @@
 #define PVBE_BLK_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,7 @@ struct pvbe_blk_io {
 	bool sync_after;		/* fdatasync once the main op is done */
 	bool dsync;			/* RWF_DSYNC on the write */
 	int fmode;			/* fallocate mode (DISCARD, WRITE_ZEROES) */
+	int zres;			/* its result (0 or -errno), zero thread */
 	uint64_t off;			/* bytes, in the backing store */
 	uint64_t len;			/* bytes */
 	uint64_t done;			/* READ/WRITE: bytes transferred */
@@ -72,6 +74,29 @@ struct pvbe_blk_queue {
 	struct pvbe_blk_io *io;		/* [depth] */
 	uint16_t *free;			/* stack of free slot indices */
 	unsigned int nfree;
+	/* fallocate()s the zero thread finished, under its mutex */
+	uint16_t *zdone;		/* [depth], slot numbers */
+	unsigned int nzdone;
+};
+
+/*
+ * The device's zero thread: discards and write-zeroes as fallocate(2),
+ * which the seccomp filter limits to modes that allocate nothing past
+ * the image's end (core/sandbox.c), rather than io_uring's fallocate,
+ * which nothing filters.  Made by ops->spawn; jobs are in-flight slots.
+ */
+struct pvbe_blk_zjob {
+	struct pvbe_blk_queue *bq;
+	uint16_t slot;
+};
+
+struct pvbe_blk_zero {
+	bool spawned;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pvbe_blk_zjob *job;	/* FIFO of [cap]: every slot of every queue */
+	unsigned int cap, head, n;
 };
 
 struct pvbe_blk_dev {
@@ -95,6 +120,7 @@ struct pvbe_blk_dev {
 	struct pvbe_ratelimit log_rl;	/* data-path warnings */
 	unsigned int nq;
 	struct pvbe_blk_queue *bq;		/* [nq] */
+	struct pvbe_blk_zero zero;		/* worker */
 };
 
 /* blk/blk.c */
@@ -107,6 +133,10 @@ int64_t pvbe_blk_request(struct pvbe_queue *q, const struct pvbe_req *req);
 unsigned int pvbe_blk_held(struct pvbe_queue *q);
 int pvbe_blk_run_end(struct pvbe_queue *q, uint64_t *work);
 unsigned int pvbe_blk_queue_stop(struct pvbe_blk_queue *bq);
+int pvbe_blk_spawn(struct pvbe_dev *dev);
+#ifdef PVBE_TEST_HOOKS
+int pvbe_blk_test_uring_fallocate(struct pvbe_dev *dev);
+#endif
 
 /* Did the guest accept feature @bit? */
 static inline bool pvbe_blk_has(const struct pvbe_blk_dev *bd, int bit)

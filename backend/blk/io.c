@@ -17,19 +17,27 @@
  * then runs the queue through the loop's gate, never around it: a reset
  * the guest asked for is acted on before another request is taken.
  *
- * Nothing blocks the worker: discard and write-zeroes go through io_uring
- * as fallocate() (a host block device takes the same modes), and a stop
- * does not wait for the kernel.  It submits what is prepared and returns
- * the number in flight; their completions are dropped as they come, and
- * the last one raises the device's event, so a reset is echoed only when
- * neither the queue memory nor guest RAM will be written any more.
+ * Nothing blocks the worker: discard and write-zeroes are fallocate()s
+ * on the device's zero thread (a host block device takes the same modes),
+ * which posts its results to the queue's completion eventfd like the
+ * ring; and a stop does not wait for the kernel.  It submits what is
+ * prepared and returns the number in flight; their completions are
+ * dropped as they come, and the last one raises the device's event, so a
+ * reset is echoed only when neither the queue memory nor guest RAM will
+ * be written any more.
  *
  * The rings are made before the worker is sandboxed, restricted to the
  * opcodes below (IORING_REGISTER_RESTRICTIONS): a worker its guest took
- * over cannot make io_uring open a file either.  Worker only.
+ * over cannot make io_uring open a file either.  Nor fallocate: io_uring
+ * would take any mode, and a KEEP_SIZE allocation past the image's end
+ * escapes RLIMIT_FSIZE; the zero thread's fallocate(2) goes through the
+ * seccomp filter, which allows PUNCH_HOLE | KEEP_SIZE and ZERO_RANGE
+ * only.  Worker only.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -47,6 +55,10 @@
 #define PVBE_BLK_NOP_TAG		UINT64_MAX	/* user_data of a neutered SQE */
 
 static void on_ring(int fd, uint32_t events, void *arg);
+#ifdef PVBE_TEST_HOOKS
+#define PVBE_BLK_TEST_TAG	(UINT64_MAX - 1)
+static int test_res;
+#endif
 static int submit(struct pvbe_blk_queue *bq);
 static void finish(struct pvbe_blk_queue *bq, unsigned int s, uint32_t status);
 
@@ -57,7 +69,6 @@ static int ring_restrict(struct io_uring *ring)
 {
 	static const uint8_t ops[] = {
 		IORING_OP_NOP, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
-		IORING_OP_FALLOCATE,
 	};
 	struct io_uring_restriction res[sizeof(ops)];
 	unsigned int i;
@@ -84,7 +95,8 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 
 	bq->io = calloc(depth, sizeof(*bq->io));
 	bq->free = calloc(depth, sizeof(*bq->free));
-	if (!bq->io || !bq->free) {
+	bq->zdone = calloc(depth, sizeof(*bq->zdone));
+	if (!bq->io || !bq->free || !bq->zdone) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -134,9 +146,105 @@ err_ring:
 err_free:
 	free(bq->io);
 	free(bq->free);
+	free(bq->zdone);
 	bq->io = NULL;
 	bq->free = NULL;
+	bq->zdone = NULL;
 	return ret;
+}
+
+/* ---- the zero thread ---------------------------------------------------- */
+
+#define PVBE_BLK_ZERO_STACK	(256u << 10)
+
+static void *zero_main(void *arg)
+{
+	struct pvbe_blk_dev *bd = arg;
+	struct pvbe_blk_zero *z = &bd->zero;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&z->mu);
+	for (;;) {
+		struct pvbe_blk_zjob j;
+		struct pvbe_blk_io *io;
+		int res;
+
+		while (!z->n)
+			pthread_cond_wait(&z->cv, &z->mu);
+		j = z->job[z->head];
+		z->head = (z->head + 1) % z->cap;
+		z->n--;
+		io = &j.bq->io[j.slot];
+		pthread_mutex_unlock(&z->mu);
+		res = fallocate(bd->fd, io->fmode, (off_t)io->off, (off_t)io->len) ? -errno : 0;
+		pthread_mutex_lock(&z->mu);
+		io->zres = res;
+		j.bq->zdone[j.bq->nzdone++] = j.slot;
+		/* The queue's owner reaps it as it reaps the ring (reap()). */
+		if (write(j.bq->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			pvbe_warn(bd->dev->tag, "zero thread: wake queue %u: %s",
+				  j.bq->q->index, strerror(errno));
+	}
+	return NULL;
+}
+
+/*
+ * ops->spawn, in the sandbox before the filter (core/threads.c): the
+ * zero thread, which lives as long as the worker.  It touches nothing of
+ * the guest's: the jobs are ranges of the image the queue checked.
+ */
+int pvbe_blk_spawn(struct pvbe_dev *dev)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+	struct pvbe_blk_zero *z = &bd->zero;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	unsigned int i;
+	int ret;
+
+	if (z->spawned)
+		return 0;
+	for (z->cap = 0, i = 0; i < bd->nq; i++)
+		z->cap += bd->bq[i].depth;
+	z->job = calloc(z->cap ? z->cap : 1, sizeof(*z->job));
+	if (!z->job)
+		return -ENOMEM;
+	z->head = z->n = 0;
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->cv, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, PVBE_BLK_ZERO_STACK);
+	/* No signal but the filter's (a refused call is logged, not fatal). */
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&z->thread, &attr, zero_main, bd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret) {
+		pvbe_err(dev->tag, "zero thread: %s", strerror(ret));
+		return -ret;
+	}
+	pthread_setname_np(z->thread, "pvblk-zero");
+	z->spawned = true;
+	return 0;
+}
+
+/* Hand slot @s's fallocate to the zero thread. */
+static void zero_submit(struct pvbe_blk_queue *bq, unsigned int s)
+{
+	struct pvbe_blk_zero *z = &bq->bd->zero;
+
+	if (!z->spawned) {
+		finish(bq, s, PVIO_S_IOERR);
+		return;
+	}
+	pthread_mutex_lock(&z->mu);
+	/* Every busy slot holds at most one job: the FIFO has room. */
+	z->job[(z->head + z->n) % z->cap] = (struct pvbe_blk_zjob){ .bq = bq, .slot = (uint16_t)s };
+	z->n++;
+	pthread_cond_signal(&z->cv);
+	pthread_mutex_unlock(&z->mu);
 }
 
 static unsigned int slot_get(struct pvbe_blk_queue *bq)
@@ -163,6 +271,11 @@ static void io_prep(struct pvbe_blk_queue *bq, unsigned int s)
 	int fd = bq->bd->fd;
 	struct io_uring_sqe *sqe;
 
+	if (io->phase == PVBE_BLK_PH_MAIN &&
+	    (io->op == PVIO_BLK_OP_DISCARD || io->op == PVIO_BLK_OP_WRITE_ZEROES)) {
+		zero_submit(bq, s);
+		return;
+	}
 	/* At most depth SQEs exist, and the ring has depth entries. */
 	sqe = io_uring_get_sqe(&bq->ring);
 	if (!sqe) {
@@ -178,12 +291,10 @@ static void io_prep(struct pvbe_blk_queue *bq, unsigned int s)
 	} else if (io->op == PVIO_BLK_OP_READ) {
 		io_uring_prep_readv(sqe, fd, io->iov + io->iov_first,
 				    io->niov - io->iov_first, io->off + io->done);
-	} else if (io->op == PVIO_BLK_OP_WRITE) {
+	} else {		/* WRITE: discard and write-zeroes went above */
 		io_uring_prep_writev2(sqe, fd, io->iov + io->iov_first,
 				      io->niov - io->iov_first, io->off + io->done,
 				      io->dsync ? RWF_DSYNC : 0);
-	} else {
-		io_uring_prep_fallocate(sqe, fd, io->fmode, io->off, io->len);
 	}
 	io_uring_sqe_set_data64(sqe, s);
 	bq->unsubmitted++;
@@ -324,7 +435,7 @@ static void complete(struct pvbe_blk_queue *bq, unsigned int s, int res)
 			 */
 			io->fmode = io->fmode & FALLOC_FL_ZERO_RANGE ?
 				    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
-				    FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+				    FALLOC_FL_ZERO_RANGE;
 			io->retried = true;
 			io_prep(bq, s);
 			return;
@@ -370,15 +481,48 @@ static void complete(struct pvbe_blk_queue *bq, unsigned int s, int res)
 	finish(bq, s, PVIO_S_OK);
 }
 
+/* The zero thread's finished fallocate()s for this queue. */
+static void reap_zero(struct pvbe_blk_queue *bq)
+{
+	struct pvbe_blk_zero *z = &bq->bd->zero;
+	uint16_t done[64];
+	int res[64];
+	unsigned int i, n;
+
+	if (!z->spawned)
+		return;
+	do {
+		pthread_mutex_lock(&z->mu);
+		n = bq->nzdone < 64 ? bq->nzdone : 64;
+		for (i = 0; i < n; i++) {
+			done[i] = bq->zdone[bq->nzdone - n + i];
+			res[i] = bq->io[done[i]].zres;
+		}
+		bq->nzdone -= n;
+		pthread_mutex_unlock(&z->mu);
+		/* complete() may hand the slot back to the thread (the other mode). */
+		for (i = 0; i < n; i++)
+			complete(bq, done[i], res[i]);
+	} while (n == 64);
+}
+
 static void reap(struct pvbe_blk_queue *bq)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
+	reap_zero(bq);
+
 	io_uring_for_each_cqe(&bq->ring, head, cqe) {
 		uint64_t s = io_uring_cqe_get_data64(cqe);
 
 		n++;
+#ifdef PVBE_TEST_HOOKS
+		if (s == PVBE_BLK_TEST_TAG) {
+			test_res = cqe->res;
+			continue;
+		}
+#endif
 		if (s >= bq->depth || !bq->io[s].busy)
 			continue;	/* a neutered SQE */
 		complete(bq, (unsigned int)s, cqe->res);
@@ -521,8 +665,8 @@ static uint32_t check(struct pvbe_blk_queue *bq, const struct pvbe_req *req,
 			io->fmode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		else if (h.rflags & PVIO_BLK_RF_UNMAP)
 			io->fmode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-		else
-			io->fmode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+		else	/* no KEEP_SIZE: in range, it changes nothing (sandbox.c) */
+			io->fmode = FALLOC_FL_ZERO_RANGE;
 		io->sync_after = !pvbe_blk_has(bd, PVIO_BLK_F_FLUSH);
 		return PVIO_S_OK;
 	default:	/* GET_ID */
@@ -687,3 +831,37 @@ unsigned int pvbe_blk_queue_stop(struct pvbe_blk_queue *bq)
 			  bq->q->index, bq->inflight);
 	return bq->inflight;
 }
+
+#ifdef PVBE_TEST_HOOKS
+/*
+ * Test builds only (control.c's test-escape): what a worker its guest
+ * took over gets from its own ring for a fallocate that would allocate
+ * 1 MiB past the image's end without changing its size.  -EACCES: the
+ * ring refuses the opcode.  Queue 0's owner thread only.
+ */
+int pvbe_blk_test_uring_fallocate(struct pvbe_dev *dev)
+{
+	struct pvbe_blk_dev *bd = dev->priv;
+	struct pvbe_blk_queue *bq = &bd->bq[0];
+	struct io_uring_sqe *sqe;
+	int i;
+
+	if (!bd->nq || !bq->ring_ok)
+		return -ENODEV;
+	sqe = io_uring_get_sqe(&bq->ring);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, bd->fd, FALLOC_FL_KEEP_SIZE, (off_t)bd->size, 1 << 20);
+	io_uring_sqe_set_data64(sqe, PVBE_BLK_TEST_TAG);
+	test_res = 1;
+	bq->unsubmitted++;
+	if (submit(bq))
+		return -EIO;
+	for (i = 0; i < 1000 && test_res == 1; i++) {
+		reap(bq);
+		if (test_res == 1)
+			usleep(1000);
+	}
+	return test_res;
+}
+#endif

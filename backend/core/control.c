@@ -251,6 +251,13 @@ static struct json_object *test_escape(const char *path, const char *sock)
 			J_STR(o, "grow_fallocate_keep",
 			      fallocate(fds[k], FALLOC_FL_KEEP_SIZE, st.st_size, 1 << 20) < 0 ?
 			      strerrorname_np(errno) : "ok");
+			/* allowed (blk's write-zeroes), and held by RLIMIT_FSIZE */
+			J_STR(o, "grow_fallocate_zero",
+			      fallocate(fds[k], FALLOC_FL_ZERO_RANGE, st.st_size, 1 << 20) < 0 ?
+			      strerrorname_np(errno) : "ok");
+			J_STR(o, "grow_fallocate_keep_zero",
+			      fallocate(fds[k], FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					st.st_size, 1 << 20) < 0 ? strerrorname_np(errno) : "ok");
 		}
 	}
 	return o;

@@ -181,12 +181,18 @@ static int build_filter(scmp_filter_ctx ctx)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
 	/*
-	 * fallocate: punching holes (the balloon) only -- nothing that
-	 * allocates or changes a size.  (blk's goes through io_uring.)
+	 * fallocate: punching holes (the balloon, blk's discards) and
+	 * ZERO_RANGE without KEEP_SIZE (blk's write-zeroes): past the end
+	 * of a file that grows it, which RLIMIT_FSIZE bounds.  Nothing that
+	 * allocates past the end while keeping the size (KEEP_SIZE is not
+	 * bound by RLIMIT_FSIZE); io_uring has no fallocate (blk/io.c).
 	 */
 	if (!ret)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fallocate), 1,
 				       SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fallocate), 1,
+				       SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_ZERO_RANGE));
 	/* Memory, never executable: no code the guest could have written runs. */
 	if (!ret)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,

@@ -943,7 +943,7 @@ static int proc_lines(pid_t pid, const char *file, const char *a, const char *b)
 TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
 {
 	int wpid = guest_worker_pid(self->ctl, "g1"), entries = 0;
-	char req[256], json[4096], path[64];
+	char req[256], json[4096], uj[256], path[64];
 	struct dirent *e;
 	DIR *d;
 
@@ -972,6 +972,16 @@ TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
 	EXPECT_NE(NULL, strstr(json, "\"grow_truncate\":\"EPERM\""));
 	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate\":\"EPERM\""));
 	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate_keep\":\"EPERM\""));
+	/* ZERO_RANGE, blk's write-zeroes: allowed, and past the end held by RLIMIT_FSIZE. */
+	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate_zero\":\"EFBIG\""));
+	EXPECT_NE(NULL, strstr(json, "\"grow_fallocate_keep_zero\":\"EPERM\""));
+	/*
+	 * Nor through its io_uring: the rings take no fallocate, whose
+	 * KEEP_SIZE allocations past the end RLIMIT_FSIZE does not bound.
+	 */
+	ASSERT_EQ(0, control(self->ctl, "test-uring-fallocate g1 disk0", uj, sizeof(uj)));
+	fprintf(stderr, "# test-uring-fallocate (expected EACCES): %s", uj);
+	EXPECT_NE(NULL, strstr(uj, "\"uring_fallocate_keep\":\"EACCES\""));
 	if (geteuid() == 0) {
 		/* An empty root: no path outside to stat, nothing in it. */
 		EXPECT_NE(NULL, strstr(json, "\"stat\":\"ENOENT\""));
