@@ -378,6 +378,8 @@ install: $(O)/pviod $(O)/pvioctl
 	install -D -m 0644 packaging/man/pviod.conf.5 $(DESTDIR)$(MANDIR)/man5/pviod.conf.5
 	test -e $(DESTDIR)$(SYSCONFDIR)/pvio/pviod.ini || \
 		install -D -m 0644 packaging/pviod.ini $(DESTDIR)$(SYSCONFDIR)/pvio/pviod.ini
+	install -D -m 0755 packaging/libvirt/qemu $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d/pvio
+	install -d $(DESTDIR)$(SYSCONFDIR)/pvio/libvirt
 
 # The guest modules' sources where DKMS looks for them (dkms add
 # pvio/VERSION), and their manual page.

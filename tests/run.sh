@@ -212,6 +212,8 @@ if want vm; then
 	else
 		skip vm_net_rt "no PREEMPT_RT guest kernel (linux-image-rt-amd64) or RT modules"
 	fi
+	# A guest as a libvirt domain, pvio's hook adding and removing it.
+	tap vm_libvirt 600 env O="$O" tests/libvirt/libvirt.sh
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
 	tap vm_net_dpdk 600 env O="$O" tests/vm/net-dpdk.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh

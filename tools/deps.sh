@@ -7,7 +7,7 @@ set -eu
 # The last line is what building a guest kernel from linux-source-6.1
 # needs (make check-debug-kernel, tools/debug-kernel.sh).  prometheus is
 # there for promtool (the metrics test): its server is not started (see
-# policy-rc.d below).
+# policy-rc.d below), nor libvirtd: the libvirt test starts its own.
 PKGS="build-essential pkg-config make gcc clang
 	linux-headers-amd64 linux-headers-rt-amd64 linux-image-amd64 linux-image-rt-amd64
 	linux-source-6.1 sparse libclang-rt-14-dev
@@ -18,6 +18,7 @@ PKGS="build-essential pkg-config make gcc clang
 	xz-utils perl python3 groff-base
 	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
 	curl prometheus
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 	bc flex bison libelf-dev libssl-dev"
 
 missing=""

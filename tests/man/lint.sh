@@ -179,7 +179,7 @@ SUBS=$(grep -oE 'strcmp\(argv\[[13]\], "[a-z-]+"\)' "$CTL" | sed 's/.*"\(.*\)".*
 REQS=$( {
 	grep -o 'if (!strcmp(w\[0\], "[a-z-]*")' "$BE/core/control.c"
 	cat "$BE"/net/*.c "$BE"/blk/*.c "$BE"/balloon/*.c | grep -oE 'strcmp\(argv\[[01]\], "[a-z-]+"\)'
-} | sed 's/.*"\(.*\)".*/\1/' | words)
+} | sed 's/.*"\(.*\)".*/\1/' | grep -v '^test-' | words)
 echo "# pvioctl options: $PVIOCTL_OPTS"
 echo "# pvioctl commands: $CMDS; their words: $SUBS"
 echo "# daemon requests: $REQS"

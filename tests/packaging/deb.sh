@@ -2,7 +2,7 @@
 # tests/packaging/deb.sh - the Debian packages, built and checked as a
 # user would meet them: `make deb` builds pvio-host and pvio-dkms;
 # lintian finds no error in either; pvio-host holds pviod, pvioctl, the
-# unit, the tmpfiles entry, the man pages and a configuration pviod
+# unit, the tmpfiles entry, the man pages, the libvirt hook and a configuration pviod
 # accepts; pvio-dkms, installed, lets `dkms build` make the four guest
 # modules against Debian's 6.1 headers, and goes again without a trace.
 #
@@ -67,7 +67,7 @@ if [ -f "$HOST_DEB" ]; then
 	for f in ./usr/sbin/pviod ./usr/sbin/pvioctl ./lib/systemd/system/pviod.service \
 		 ./usr/lib/tmpfiles.d/pvio.conf ./usr/share/man/man8/pviod.8.gz \
 		 ./usr/share/man/man8/pvioctl.8.gz ./usr/share/man/man5/pviod.conf.5.gz \
-		 ./etc/pvio/pviod.ini; do
+		 ./etc/pvio/pviod.ini ./etc/libvirt/hooks/qemu.d/pvio; do
 		check "pvio-host holds $f" "grep -q ' $f\$' '$TMP/host.list'"
 	done
 	dpkg-deb -x "$HOST_DEB" "$TMP/host"

@@ -4,6 +4,7 @@
  *
  *   pvioctl [-s SOCKET] [--json] list
  *   pvioctl [-s SOCKET] [--json] metrics
+ *   pvioctl [-s SOCKET] libvirt-xml GUEST
  *   pvioctl [-s SOCKET] [--json] status GUEST DEVICE
  *   pvioctl [-s SOCKET] worker-pid [GUEST]
  *   pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down
@@ -14,6 +15,12 @@
  *   pvioctl [-s SOCKET] guest add FILE
  *   pvioctl [-s SOCKET] guest remove GUEST
  *   pvioctl [-s SOCKET] reload
+ *
+ * libvirt-xml prints what a libvirt domain needs to be GUEST (configured
+ * in pviod): shared file-backed memory and the ivshmem-doorbell device on
+ * GUEST's socket, with as many vectors as pviod wants.  With pvio's
+ * libvirt hook (/etc/libvirt/hooks/qemu), the domain named GUEST is then
+ * added to pviod when it starts and removed when it stops.
  *
  * metrics prints every guest's, device's and queue's counters as
  * Prometheus text, the same as pviod's endpoint (`metrics = ADDR:PORT` in
@@ -187,6 +194,56 @@ static void print_status(struct json_object *j)
 	}
 }
 
+/* @s as XML attribute text (between single quotes). */
+static void xml_attr(const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", stdout);
+			break;
+		case '<':
+			fputs("&lt;", stdout);
+			break;
+		case '>':
+			fputs("&gt;", stdout);
+			break;
+		case '\'':
+			fputs("&apos;", stdout);
+			break;
+		case '"':
+			fputs("&quot;", stdout);
+			break;
+		default:
+			putchar(*s);
+		}
+	}
+}
+
+/* The domain XML for guest @name: memory backing and the shmem device. */
+static int libvirt_xml(struct json_object *j, const char *name)
+{
+	struct json_object *gs = get(j, "guests"), *g;
+	size_t i, n = gs ? json_object_array_length(gs) : 0;
+
+	for (i = 0; i < n; i++) {
+		g = json_object_array_get_idx(gs, i);
+		if (strcmp(str(g, "name"), name))
+			continue;
+		printf("<!-- pvio guest %s: in <domain>, named %s for the pvio libvirt hook -->\n",
+		       name, name);
+		printf("<memoryBacking>\n  <source type='file'/>\n  <access mode='shared'/>\n"
+		       "</memoryBacking>\n");
+		printf("<!-- in <devices> -->\n<shmem name='pvio-%s'>\n"
+		       "  <model type='ivshmem-doorbell'/>\n  <server path='", name);
+		xml_attr(str(g, "socket"));
+		printf("'/>\n  <msi vectors='%llu' ioeventfd='on'/>\n</shmem>\n", num(g, "vectors"));
+		return 0;
+	}
+	fprintf(stderr, "pvioctl: no guest %s\n", name);
+	return 1;
+}
+
 static int print_metrics(struct json_object *j)
 {
 	size_t len;
@@ -331,6 +388,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvioctl [-s SOCKET] [--json] list\n"
 		   "       pvioctl [-s SOCKET] [--json] metrics\n"
+		   "       pvioctl [-s SOCKET] libvirt-xml GUEST\n"
 		   "       pvioctl [-s SOCKET] [--json] status GUEST DEVICE\n"
 		   "       pvioctl [-s SOCKET] worker-pid [GUEST]\n"
 		   "       pvioctl [-s SOCKET] [--json] net-link GUEST DEVICE up|down\n"
@@ -353,6 +411,8 @@ static int build(int argc, char **argv, char *req, size_t len)
 		n = snprintf(req, len, "list");
 	else if (argc == 1 && !strcmp(argv[0], "metrics"))
 		n = snprintf(req, len, "metrics");
+	else if (argc == 2 && !strcmp(argv[0], "libvirt-xml"))
+		n = snprintf(req, len, "list");
 	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "worker-pid"))
 		n = snprintf(req, len, "workers");
 	else if (argc == 1 && !strcmp(argv[0], "reload"))
@@ -467,6 +527,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[0], "worker-pid")) {
 		ret = worker_pid(o, argc == 2 ? argv[1] : NULL);
+	} else if (!strcmp(argv[0], "libvirt-xml")) {
+		ret = libvirt_xml(o, argv[1]);
 	} else if (json) {
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set") && wait)
