@@ -179,7 +179,9 @@ static void *zero_main(void *arg)
 		res = fallocate(bd->fd, io->fmode, (off_t)io->off, (off_t)io->len) ? -errno : 0;
 		pthread_mutex_lock(&z->mu);
 		io->zres = res;
-		j.bq->zdone[j.bq->nzdone++] = j.slot;
+		j.bq->zdone[j.bq->nzdone] = j.slot;
+		/* Pairs with the look in reap_zero(), made without the lock. */
+		__atomic_store_n(&j.bq->nzdone, j.bq->nzdone + 1, __ATOMIC_RELEASE);
 		/* The queue's owner reaps it as it reaps the ring (reap()). */
 		if (write(j.bq->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			pvbe_warn(bd->dev->tag, "zero thread: wake queue %u: %s",
@@ -489,7 +491,8 @@ static void reap_zero(struct pvbe_blk_queue *bq)
 	int res[64];
 	unsigned int i, n;
 
-	if (!z->spawned)
+	/* Reaped on every queue run: no lock unless the thread has finished one. */
+	if (!z->spawned || !__atomic_load_n(&bq->nzdone, __ATOMIC_ACQUIRE))
 		return;
 	do {
 		pthread_mutex_lock(&z->mu);
@@ -498,7 +501,7 @@ static void reap_zero(struct pvbe_blk_queue *bq)
 			done[i] = bq->zdone[bq->nzdone - n + i];
 			res[i] = bq->io[done[i]].zres;
 		}
-		bq->nzdone -= n;
+		__atomic_store_n(&bq->nzdone, bq->nzdone - n, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&z->mu);
 		/* complete() may hand the slot back to the thread (the other mode). */
 		for (i = 0; i < n; i++)
