@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,20 +103,6 @@ FIXTURE_TEARDOWN(metrics)
 	}
 }
 
-/* Run a shell command; its exit status, or -1. */
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
-
 /* GET @path into self->out; the HTTP status, or -1 when curl failed. */
 static int scrape(FIXTURE_DATA(metrics) *self, const char *method, const char *path)
 {
@@ -185,7 +170,7 @@ TEST_F(metrics, scrape_validates_and_counts_the_guests_io)
 	ASSERT_EQ(0, echo_n(self, 0, 5));
 	ASSERT_EQ(0, echo_n(self, 1, 3));
 	ASSERT_EQ(200, scrape(self, "GET", "/metrics"));
-	EXPECT_EQ(0, run("promtool check metrics < %s", self->out));
+	EXPECT_EQ(0, sh("promtool check metrics < %s", self->out));
 	EXPECT_SERIES(self->out, "pvio_guests", 2);
 	EXPECT_SERIES(self->out, "pvio_guest_connected{guest=\"g1\"}", 1);
 	EXPECT_SERIES(self->out, "pvio_guest_connected{guest=\"g2\"}", 0);
@@ -201,7 +186,7 @@ TEST_F(metrics, scrape_validates_and_counts_the_guests_io)
 	/* pvioctl metrics prints the same text (nothing moved in between). */
 	snprintf(cmd, sizeof(cmd), "%s -s %s metrics | cmp -s - %s", pvioctl_bin(), self->ctl,
 		 self->out);
-	EXPECT_EQ(0, run("%s", cmd));
+	EXPECT_EQ(0, sh("%s", cmd));
 }
 
 TEST_F(metrics, other_paths_and_methods_are_refused)
@@ -238,7 +223,7 @@ TEST_F(metrics, a_stopped_worker_is_reported_and_the_rest_scraped)
 	EXPECT_SERIES(self->out, "pvio_guest_devices_answered{guest=\"g1\"}", 0);
 	EXPECT_SERIES(self->out, "pvio_guest_devices_answered{guest=\"g2\"}", 1);
 	EXPECT_SERIES(self->out, "pvio_device_info{guest=\"g2\",device=\"e0\",type=\"echo\",state=\"idle\"}", 1);
-	EXPECT_EQ(0, run("promtool check metrics < %s", self->out));
+	EXPECT_EQ(0, sh("promtool check metrics < %s", self->out));
 	ASSERT_EQ(0, kill(w, SIGCONT));
 	EXPECT_EQ(200, scrape(self, "GET", "/metrics"));
 	EXPECT_SERIES(self->out, "pvio_guest_devices_answered{guest=\"g1\"}", 1);
@@ -258,7 +243,7 @@ TEST_F(metrics, a_killed_worker_shows_as_a_restart)
 	ASSERT_EQ(200, scrape(self, "GET", "/metrics"));
 	EXPECT_SERIES(self->out, "pvio_guest_worker_restarts_total{guest=\"g1\"}", 1);
 	EXPECT_SERIES(self->out, "pvio_guest_worker_running{guest=\"g1\"}", 1);
-	EXPECT_EQ(0, run("promtool check metrics < %s", self->out));
+	EXPECT_EQ(0, sh("promtool check metrics < %s", self->out));
 }
 
 /* Not the fixture's pviod: --check-config of a file with a bad address. */
@@ -280,7 +265,7 @@ TEST(bad_addresses_are_refused_with_their_line)
 		ASSERT_NE(NULL, f);
 		fprintf(f, "[pviod]\nmetrics = %s\n", bad[i]);
 		fclose(f);
-		rc = run("%s --check-config -c %s >%s 2>&1", pviod_bin(), cfg, out);
+		rc = sh("%s --check-config -c %s >%s 2>&1", pviod_bin(), cfg, out);
 		fprintf(stderr, "# metrics = %s: expected exit 1 and 'pviod.ini:2: metrics must be', got %d, %s\n",
 			bad[i], rc, log_contains(out, "pviod.ini:2: metrics must be") ? "that" : "not that");
 		EXPECT_NE(0, rc);
@@ -290,8 +275,8 @@ TEST(bad_addresses_are_refused_with_their_line)
 	ASSERT_NE(NULL, f);
 	fprintf(f, "[pviod]\nmetrics = [::1]:9847\n");
 	fclose(f);
-	EXPECT_EQ(0, run("%s --check-config -c %s >%s 2>&1", pviod_bin(), cfg, out));
-	run("rm -rf %s", dir);
+	EXPECT_EQ(0, sh("%s --check-config -c %s >%s 2>&1", pviod_bin(), cfg, out));
+	sh("rm -rf %s", dir);
 }
 
 TEST_HARNESS_MAIN

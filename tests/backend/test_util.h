@@ -16,6 +16,8 @@ void msleep(int ms);
 uint64_t now_ms(void);
 /* 0 once @path exists, -1 after @ms milliseconds. */
 int wait_path(const char *path, int ms);
+/* Run a shell command line; its exit status, -1 if it did not exit. */
+int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One control request; the JSON line back in @buf.  0 or -1. */
 int control(const char *sock, const char *req, char *buf, size_t len);
 /* Does any line of the file at @path contain @needle? */
