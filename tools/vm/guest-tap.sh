@@ -4,6 +4,10 @@
 #   ok/nok NAME        one result;  check NAME CMD...  result of CMD
 #   dmesg_clean        one result: the kernel log has no BUG/WARNING/Oops,
 #                      then the last pvio lines of the log as comments
+#   pvio_net_if        print the interface pvio_net drives (false: none)
+#   net_dump IF        a stalled transfer: IF's device state, counters,
+#                      the neighbours and TCP sockets, then the host's view
+#                      ("PVIO-SYNC dump"; the host script prints it)
 #   wait_or_dump PID S CMD...  wait for PID; if it still runs after S
 #                      seconds, run CMD once (a diagnostic dump taken
 #                      while the stall lasts), then wait on; PID's status
@@ -32,4 +36,21 @@ wait_or_dump() {
 	while kill -0 "$wp" 2>/dev/null && [ $w -lt $((ws * 10)) ]; do sleep 0.1; w=$((w + 1)); done
 	kill -0 "$wp" 2>/dev/null && { echo "# still running after $ws s: dumping state"; "$@"; }
 	wait "$wp"
+}
+pvio_net_if() {
+	for d in /sys/class/net/*; do
+		case $(readlink "$d/device/driver" 2>/dev/null) in
+		*/pvio_net) echo "${d##*/}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+net_dump() {
+	echo "# device state '$(cat "/sys/class/net/$1/device/state" 2>/dev/null)', carrier $(cat "/sys/class/net/$1/carrier" 2>/dev/null)"
+	ethtool -S "$1" | awk '$2 != 0' | sed 's/^/# ethtool: /'
+	ip link show "$1" | sed 's/^/# /'
+	ip neigh | sed 's/^/# neigh: /'
+	grep '^Tcp' /proc/net/snmp | sed 's/^/# snmp: /'
+	sed 's/^/# tcp: /' /proc/net/tcp
+	echo "PVIO-SYNC dump"
 }

@@ -11,14 +11,6 @@ HOST=10.79.0.1
 
 waitfor() { w=0; while ! "$@" && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; "$@"; }
 has_dev() { for d in /sys/block/pvd*; do [ -e "$d" ] && return 0; done; return 1; }
-find_if() {
-	for d in /sys/class/net/*; do
-		case $(readlink "$d/device/driver" 2>/dev/null) in
-		*/pvio_net) echo "${d##*/}"; return 0 ;;
-		esac
-	done
-	return 1
-}
 # state TYPE: the state of the first pvio device of that type
 state() {
 	for d in /sys/bus/pvio/devices/*; do
@@ -34,8 +26,8 @@ echo "# disk $D: $(cat "/sys/block/$D/size" 2>/dev/null) sectors"
 dd if=/dev/urandom of=/tmp/pattern bs=1M count=4 2>/dev/null
 check "4 MiB written to /dev/$D (O_DIRECT)" dd if=/tmp/pattern of="/dev/$D" bs=1M count=4 oflag=direct
 check "and read back the same (O_DIRECT)" sh -c "dd if=/dev/$D bs=1M count=4 iflag=direct 2>/dev/null | cmp -s - /tmp/pattern"
-check "a pvio_net interface appears" waitfor find_if
-IF=$(find_if || echo none)
+check "a pvio_net interface appears" waitfor pvio_net_if
+IF=$(pvio_net_if || echo none)
 ip addr add "$ME/24" dev "$IF" 2>/dev/null
 ip link set "$IF" up
 check "ping -c 3 $HOST through $IF" ping -c 3 -W 5 "$HOST"

@@ -19,15 +19,7 @@ ME=10.78.0.2
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 
-find_if() {
-	for d in /sys/class/net/*; do
-		case $(readlink "$d/device/driver" 2>/dev/null) in
-		*/pvio_net) echo "${d##*/}"; return 0 ;;
-		esac
-	done
-	return 1
-}
-wait_if() { w=0; while ! IF=$(find_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
+wait_if() { w=0; while ! IF=$(pvio_net_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
 carrier() { cat "/sys/class/net/$IF/carrier" 2>/dev/null; }
 wait_carrier() { w=0; while [ "$(carrier)" != "$1" ] && [ $w -lt "${2:-100}" ]; do sleep 0.1; w=$((w + 1)); done; [ "$(carrier)" = "$1" ]; }
 to_host() {
@@ -47,16 +39,6 @@ from_host() {
 	return $rc
 }
 stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
-# net_dump: the guest's view of a stalled transfer, and the host's (dump)
-net_dump() {
-	echo "# device state '$(cat "/sys/class/net/$IF/device/state" 2>/dev/null)', carrier $(carrier)"
-	ethtool -S "$IF" | awk '$2 != 0' | sed 's/^/# ethtool: /'
-	ip link show "$IF" | sed 's/^/# /'
-	ip neigh | sed 's/^/# neigh: /'
-	grep '^Tcp' /proc/net/snmp | sed 's/^/# snmp: /'
-	sed 's/^/# tcp: /' /proc/net/tcp
-	sync_host dump
-}
 features() { echo $(($(cat "/sys/class/net/$IF/device/features"))); }
 # CSUM (0), GUEST_CSUM (1), MRG_RXBUF (9); HOST_TSO4/6 (4, 5) not with
 # net_tap (its TSO refuses MTU-sized segments); GUEST_TSO4/6 (7, 8) never
@@ -123,7 +105,7 @@ pvnet_xfer send "$HOST" 5111 $((64 * MIB)) 41 --timeout 300 >/tmp/k.out 2>&1 &
 p=$!
 sleep 1
 sync_host kill-worker
-wait_or_dump $p 60 net_dump
+wait_or_dump $p 60 net_dump "$IF"
 r=$?
 sed 's/^/# guest: /' /tmp/k.out
 check "64 MiB guest -> host across a pviod worker crash" [ $r = 0 ]

@@ -33,15 +33,7 @@ ME=10.77.0.2
 sync_host() { echo "PVIO-SYNC $*"; }
 
 # The interface pvio_net drives (its device's driver link ends in pvio_net).
-find_if() {
-	for d in /sys/class/net/*; do
-		case $(readlink "$d/device/driver" 2>/dev/null) in
-		*/pvio_net) echo "${d##*/}"; return 0 ;;
-		esac
-	done
-	return 1
-}
-wait_if() { w=0; while ! IF=$(find_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
+wait_if() { w=0; while ! IF=$(pvio_net_if) && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -n "${IF:-}" ]; }
 carrier() { cat "/sys/class/net/$IF/carrier" 2>/dev/null; }
 # state: the pvio device's state (live, backend-gone, broken N, ...)
 state() { cat "/sys/class/net/$IF/device/state" 2>/dev/null; }
@@ -69,16 +61,6 @@ from_host() {
 }
 # stat NAME: one of pvio_net's ethtool -S counters (e.g. tx1_packets)
 stat() { ethtool -S "$IF" | awk -v k="$1:" '$1 == k { print $2 }'; }
-# net_dump: the guest's view of a stalled transfer, and the host's (dump)
-net_dump() {
-	echo "# device state '$(cat "/sys/class/net/$IF/device/state" 2>/dev/null)', carrier $(carrier)"
-	ethtool -S "$IF" | awk '$2 != 0' | sed 's/^/# ethtool: /'
-	ip link show "$IF" | sed 's/^/# /'
-	ip neigh | sed 's/^/# neigh: /'
-	grep '^Tcp' /proc/net/snmp | sed 's/^/# snmp: /'
-	sed 's/^/# tcp: /' /proc/net/tcp
-	sync_host dump
-}
 # multibuf: rx packets that spanned several buffers, all queue pairs
 multibuf() { ethtool -S "$IF" | awk '$1 ~ /^rx[0-9]+_multibuf:$/ { n += $2 } END { print n + 0 }'; }
 # features: the device's negotiated feature bits (pvio bus sysfs)
@@ -184,7 +166,7 @@ pvnet_xfer send "$HOST" 5011 $((256 * MIB)) 22 --timeout 300 >/tmp/k.out 2>&1 &
 p=$!
 sleep 1
 sync_host kill-worker
-wait_or_dump $p 60 net_dump
+wait_or_dump $p 60 net_dump "$IF"
 r=$?
 sed 's/^/# guest: /' /tmp/k.out
 check "256 MiB guest -> host across a pviod worker crash" [ $r = 0 ]
