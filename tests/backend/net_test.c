@@ -1407,8 +1407,20 @@ static int null_up(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
  * check each comes back whole on rx; returns the frames that did.  The rx
  * buffers are posted first when @post (else they are there from before).
  */
-static unsigned int echo_frames(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
-				unsigned int count, bool post)
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Send @count frames one at a time, each waited for on rx and checked;
+ * with @sent, the time each was sent (us).  Returns how many came back.
+ */
+static unsigned int echo_frames_at(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+				   unsigned int count, bool post, uint64_t *sent)
 {
 	struct pvfront_queue *rx = &self->d->q[0], *tx = &self->d->q[1];
 	uint8_t frame[1514];
@@ -1422,6 +1434,8 @@ static unsigned int echo_frames(struct __test_metadata *_metadata, FIXTURE_DATA(
 			return 0;
 	for (i = 0; i < count; i++) {
 		len = make_frame(frame, peer_mac, self->config->mac, i, 60 + (i * 97) % 1455);
+		if (sent)
+			sent[i] = now_us();
 		if (guest_tx(self, tx, &plain_hdr, frame, len, 1 + i % 3, (uint16_t)i) ||
 		    reap_one(tx, &c, 2000) || pvio_le32_to_cpu(c.status) != PVIO_S_OK) {
 			fprintf(stderr, "# frame %u: tx did not complete OK\n", i);
@@ -1447,6 +1461,12 @@ static unsigned int echo_frames(struct __test_metadata *_metadata, FIXTURE_DATA(
 			break;
 	}
 	return ok;
+}
+
+static unsigned int echo_frames(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+				unsigned int count, bool post)
+{
+	return echo_frames_at(_metadata, self, count, post, NULL);
 }
 
 TEST_F(net, null_echo_returns_every_tx_frame_intact)
@@ -1582,8 +1602,9 @@ static long cpu_ticks(int pid)
 TEST_F(net, poll_mode_sleeps_after_poll_idle_us_and_wakes_on_the_next_frame)
 {
 	long t0, t1, hz = sysconf(_SC_CLK_TCK);
+	unsigned int i, gaps = 0;
+	uint64_t kicks, sent[100];
 	char json[65536], *p;
-	uint64_t kicks;
 	int wpid;
 
 	if (null_up(_metadata, self,
@@ -1603,13 +1624,25 @@ TEST_F(net, poll_mode_sleeps_after_poll_idle_us_and_wakes_on_the_next_frame)
 		(t1 - t0) * 100 / hz);
 	ASSERT_LE(0, t0);
 	EXPECT_GT(hz / 5, t1 - t0);
-	/* Asleep, its event index is armed: the next frame rings, then it polls. */
+	/*
+	 * Asleep, its event index is armed: the next frame rings, then it
+	 * polls.  It can doze again (and the frame after ring) only where a
+	 * frame was sent more than poll_idle_us after the one before: on a
+	 * loaded host the test is descheduled for that long now and then
+	 * (21 doorbells for 100 frames were seen in make check).  Event mode
+	 * rings for nearly every frame.  A doze can cost two doorbells: a
+	 * frame may ring again before the woken worker has disarmed.
+	 */
 	kicks = self->d->q[1].kicks;
-	EXPECT_EQ(100, echo_frames(_metadata, self, 100, false));
-	fprintf(stderr, "# doorbells for 100 frames after the sleep: expected 1..10, got %llu\n",
-		(unsigned long long)(self->d->q[1].kicks - kicks));
+	EXPECT_EQ(100, echo_frames_at(_metadata, self, 100, false, sent));
+	for (i = 1; i < 100; i++)
+		gaps += sent[i] - sent[i - 1] > 2000;
+	fprintf(stderr, "# doorbells for 100 frames after the sleep: expected 1..%u (4 + 2 x %u sent over 2 ms after the last), got %llu\n",
+		4 + 2 * gaps, gaps, (unsigned long long)(self->d->q[1].kicks - kicks));
 	EXPECT_LE(1, self->d->q[1].kicks - kicks);
-	EXPECT_GE(10, self->d->q[1].kicks - kicks);
+	EXPECT_GE(4 + 2 * gaps, self->d->q[1].kicks - kicks);
+	/* Else the bound says nothing: event mode rings about 100 times. */
+	EXPECT_GT(40, gaps);
 }
 
 /*
