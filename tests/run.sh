@@ -20,6 +20,7 @@ PASS=0
 FAIL=0
 SKIP=0
 FAILED_NAMES=()
+FAILED_LINES=()		# every "not ok" line, repeated at the end
 SUITES="lint modules packages ring backend fuzz faults vm vm-debug"
 
 # summary: the last lines, and the exit status, of every run.
@@ -28,6 +29,11 @@ summary() {
 		echo "not ok - no test ran"
 		FAIL=1
 		FAILED_NAMES+=("nothing-ran")
+	fi
+	# Again at the very end, where a log cut to its tail still shows
+	# which results failed (at most 20, each cut to 300 characters).
+	if [ "${#FAILED_LINES[@]}" -gt 0 ]; then
+		printf '%s\n' "${FAILED_LINES[@]}" | head -n 20 | cut -c1-300
 	fi
 	if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
 		echo "failed: ${FAILED_NAMES[*]}"
@@ -72,6 +78,7 @@ step() {
 		tail -n 20 "$log" | sed 's/^/#   /'
 		FAIL=$((FAIL + 1))
 		FAILED_NAMES+=("$name")
+		FAILED_LINES+=("not ok - $name")
 	fi
 }
 
@@ -104,6 +111,7 @@ tap() {
 		grep -E '^#' "$log" | grep -iE 'expected|fail|timeout|got|Assertion' |
 			head -n 20 | sed "s/^/[$name] /"
 		FAILED_NAMES+=("$name")
+		mapfile -t -O "${#FAILED_LINES[@]}" FAILED_LINES < <(grep -E '^not ok [0-9]+( |$)' "$log" | sed "s/^/[$name] /")
 	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		why="exited $rc without reporting a failure"
@@ -116,6 +124,7 @@ tap() {
 	fi
 	if [ -n "$why" ]; then
 		echo "not ok - $name $why (log: $log)"
+		FAILED_LINES+=("not ok - $name $why")
 		tail -n 20 "$log" | sed 's/^/#   /'
 		f=$((f + 1))
 		case " ${FAILED_NAMES[*]} " in *" $name "*) ;; *) FAILED_NAMES+=("$name") ;; esac
