@@ -20,6 +20,8 @@
  *   guest add FILE             add the guests of a guest file
  *   guest remove GUEST         stop its worker, release its resources
  *   reload                     re-read the configuration (as SIGHUP)
+ *   upgrade                    replace pviod in place (as SIGUSR2,
+ *                              core/handover.h)
  * Requests for one device (its guest's worker; net-link's carrier is set
  * by the supervisor first, the class's sup_control):
  *   status GUEST DEVICE        one device with per-queue counters
@@ -442,6 +444,7 @@ static void do_list(struct ctl_req *r, const char *what)
 
 	r->resp = json_object_new_object();
 	J_U64(r->resp, "supervisor_pid", (uint64_t)getpid());
+	J_U64(r->resp, "upgrades", pvbe.upgrades);
 	json_object_object_add(r->resp, "guests", arr);
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
@@ -467,6 +470,7 @@ static void do_workers(struct ctl_req *r)
 
 	r->resp = json_object_new_object();
 	J_U64(r->resp, "supervisor_pid", (uint64_t)getpid());
+	J_U64(r->resp, "upgrades", pvbe.upgrades);
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 		struct json_object *go;
@@ -498,7 +502,7 @@ static void do_guest(struct ctl_req *r, int n, char **w)
 			r->resp = error_obj("%s: no [guest NAME] section", w[2]);
 			return;
 		}
-		ret = pvbe_guests_add(&cfg, err, sizeof(err));
+		ret = pvbe_guests_add(&cfg, w[2], err, sizeof(err));
 		r->resp = ret < 0 ? error_obj("%s", err) : json_object_new_object();
 		if (ret >= 0)
 			J_U64(r->resp, "added", (uint64_t)ret);
@@ -563,6 +567,15 @@ static void handle(struct ctl_req *r, char *line)
 		do_guest(r, n, w);
 		return;
 	}
+	if (!strcmp(w[0], "upgrade") && n == 1) {
+		ret = pvbe_upgrade(err, sizeof(err));
+		r->resp = ret ? error_obj("%s", err) : json_object_new_object();
+		if (!ret) {
+			J_U64(r->resp, "upgrading", (uint64_t)getpid());
+			J_U64(r->resp, "upgrades", pvbe.upgrades);
+		}
+		return;
+	}
 	if (!strcmp(w[0], "reload") && n == 1) {
 		ret = pvbe_reload(err, sizeof(err));
 		r->resp = ret ? error_obj("%s", err) : json_object_new_object();
@@ -571,7 +584,7 @@ static void handle(struct ctl_req *r, char *line)
 		return;
 	}
 	if (n < 3) {
-		r->resp = error_obj("unknown request; try: list | workers | metrics | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload");
+		r->resp = error_obj("unknown request; try: list | workers | metrics | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload | upgrade");
 		return;
 	}
 	/* VERB GUEST DEVICE ARGS...: the guest's worker answers. */

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/handover.h"
 #include "core/log.h"
 #include "core/pviod.h"
 
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 	};
 	const char *config = NULL, *pidfile = NULL;
 	int check_only = 0, opt, ret, n = 0, i;
+	ssize_t len;
 
 	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -132,6 +134,12 @@ int main(int argc, char **argv)
 		snprintf(pvbe.config_path, sizeof(pvbe.config_path), "%s", config);
 	if (pvbe_config_load(&pvbe.cfg, pvbe.config_path, false))
 		return 1;
+	/* An upgrade execs this binary again (core/handover.h). */
+	pvbe.argv = argv;
+	len = readlink("/proc/self/exe", pvbe.exe, sizeof(pvbe.exe) - 1);
+	if (len < 0)
+		len = 0;
+	pvbe.exe[len] = '\0';
 	if (configure()) {
 		release();
 		return 1;
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
+	pvbe_handover_load();
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
 

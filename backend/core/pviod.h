@@ -25,6 +25,9 @@ struct pvbe_daemon {
 	struct pvbe_guest *guests[PVBE_MAX_GUESTS];	/* (S) NULL: free slot */
 	int control_fd;			/* (S) listening */
 	uint16_t next_client_id;	/* (S) never reused while it can be */
+	char exe[4096];			/* our binary, as at start: upgrade execs it */
+	char **argv;			/* ... with these arguments */
+	uint64_t upgrades;		/* in-place upgrades this process went through */
 	uid_t uid;			/* workers drop to these when root */
 	gid_t gid;
 	/* In a worker: its guest, its end of the supervisor pair, and the

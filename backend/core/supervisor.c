@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/handover.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -66,6 +67,8 @@
 static sigset_t sup_oldmask;
 static bool stopping;
 static uint64_t stop_deadline;
+static bool upgrading;			/* pvbe_upgrade(): workers going, then exec */
+static uint64_t upgrade_deadline;	/* ms: exec even if I/O still drains */
 static bool listeners_paused;		/* accept() hit EMFILE */
 static uint64_t accept_second;		/* ms: per-guest accept counts restart */
 static struct pvbe_ratelimit accept_rl;
@@ -576,7 +579,7 @@ static void on_drained(int fd, uint32_t events, void *arg)
 	g->drain_wait = false;
 	pvbe_info(g->tag, "the last worker's I/O finished %llu ms after it died: a new worker takes over",
 		  (unsigned long long)(pvbe_now_ms() - g->drain_since));
-	if (!g->worker && !g->removing && !stopping)
+	if (!g->worker && !g->removing && !stopping && !upgrading)
 		worker_spawn(g);
 }
 
@@ -638,7 +641,7 @@ static void worker_died(struct pvbe_guest *g, int status)
 		guest_finish_remove(g);
 		return;
 	}
-	if (stopping)
+	if (stopping || upgrading)
 		return;
 	if (now - g->restart_period > PVBE_RESTART_PERIOD_MS) {
 		g->restart_period = now;
@@ -733,6 +736,7 @@ static int conn_resources(struct pvbe_guest *g)
 }
 
 static void pause_listeners(void);
+static void resume_listeners(void);
 
 static void on_accept(int lfd, uint32_t events, void *arg)
 {
@@ -823,7 +827,7 @@ static void resume_listeners(void)
 {
 	int i;
 
-	if (!listeners_paused)
+	if (!listeners_paused || upgrading)
 		return;
 	listeners_paused = false;
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
@@ -900,7 +904,9 @@ static int guest_open(struct pvbe_guest *g)
 {
 	int j, ret;
 
-	g->listen_fd = pvbe_ivshmem_listen(g->cfg->socket, g->tag);
+	g->listen_fd = pvbe_handover_listen_fd(g);
+	if (g->listen_fd < 0)
+		g->listen_fd = pvbe_ivshmem_listen(g->cfg->socket, g->tag);
 	if (g->listen_fd < 0) {
 		ret = g->listen_fd;
 		g->listen_fd = -1;
@@ -927,6 +933,11 @@ static int guest_open(struct pvbe_guest *g)
 	}
 	pvbe_info(g->tag, "listening on %s; window %" PRIu64 " bytes, %u vectors (QEMU: vectors=%u or more)",
 		  g->cfg->socket, g->win_size, g->nvectors, g->nvectors);
+	/* After an upgrade: the client the last pviod served, taken over. */
+	if (pvbe_handover_adopt(g) && pvbe_loop_add(g->conn_fd, EPOLLRDHUP, on_conn, g)) {
+		pvbe_err(g->tag, "upgrade: cannot watch the adopted client: dropped");
+		conn_close_fds(g);
+	}
 	worker_spawn(g);
 	return 0;
 }
@@ -937,7 +948,7 @@ static int guest_open(struct pvbe_guest *g)
  * names the guest and is kept in @err.  Returns how many were added, or
  * -errno.
  */
-int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len)
+int pvbe_guests_add(struct pvbe_cfg *cfg, const char *source, char *err, size_t len)
 {
 	int i, k, slot, ret = 0, added = 0;
 
@@ -980,6 +991,7 @@ int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len)
 		pvbe_log_last_err[0] = '\0';
 		ret = pvbe_guest_new(gc, &g);
 		if (!ret) {
+			snprintf(g->source, sizeof(g->source), "%s", source ? source : "");
 			g->index = (unsigned int)slot;
 			pvbe.guests[slot] = g;
 			ret = guest_open(g);
@@ -1037,7 +1049,7 @@ static void guest_finish_remove(struct pvbe_guest *g)
 		memset(&one, 0, sizeof(one));
 		one.guest[0] = rep;
 		one.nguests = 1;
-		if (pvbe_guests_add(&one, err, sizeof(err)) < 0)
+		if (pvbe_guests_add(&one, NULL, err, sizeof(err)) < 0)
 			pvbe_err("reload", "%s", err);
 	}
 }
@@ -1063,11 +1075,20 @@ int pvbe_reload(char *err, size_t len)
 		pvbe_warn("reload", "metrics address changed: takes effect at the next start");
 	pvbe.cfg.heartbeat_ms = cfg.heartbeat_ms;
 	pvbe.cfg.poll_idle_us = cfg.poll_idle_us;
-	/* Gone from the file: remove. */
+	/*
+	 * Gone from the file: remove.  A guest added from a file of its own
+	 * (guest add FILE: a libvirt domain) is not the configuration's: it
+	 * stays until it is removed; named in the file, it becomes the file's.
+	 */
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 
 		if (!g || g->removing)
+			continue;
+		for (k = 0; g->source[0] && k < cfg.nguests; k++)
+			if (!strcmp(cfg.guest[k]->name, g->cfg->name))
+				g->source[0] = '\0';
+		if (g->source[0])
 			continue;
 		for (k = 0; k < cfg.nguests; k++)
 			if (!strcmp(cfg.guest[k]->name, g->cfg->name))
@@ -1106,7 +1127,7 @@ int pvbe_reload(char *err, size_t len)
 	if (i) {
 		char aerr[256] = "";
 
-		if (pvbe_guests_add(&cfg, aerr, sizeof(aerr)) < 0) {
+		if (pvbe_guests_add(&cfg, NULL, aerr, sizeof(aerr)) < 0) {
 			if (!nerr++)
 				snprintf(err, len, "%s", aerr);
 		}
@@ -1131,6 +1152,8 @@ static void stop_all(void)
 			kill(pvbe.guests[i]->worker, SIGTERM);
 }
 
+static void notify_ready(void);
+
 static bool workers_left(void)
 {
 	int i;
@@ -1139,6 +1162,116 @@ static bool workers_left(void)
 		if (pvbe.guests[i] && pvbe.guests[i]->worker)
 			return true;
 	return false;
+}
+
+/*
+ * Past the exec there is no way back: a new binary that cannot start, or
+ * cannot read the configuration, would take every guest with it.  So it
+ * is run first, as "pviod --check-config", and must say OK.
+ */
+static int check_new(char *err, size_t len)
+{
+	char *argv[] = { pvbe.exe, "--check-config", "-c", pvbe.config_path, NULL };
+	int status, null;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, len, "fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+		}
+		sigprocmask(SIG_SETMASK, &sup_oldmask, NULL);
+		unsetenv("NOTIFY_SOCKET");
+		execv(pvbe.exe, argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(err, len, "%s --check-config -c %s failed (%s %d): not upgrading", pvbe.exe,
+		 pvbe.config_path, WIFEXITED(status) ? "exit" : "signal",
+		 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return -EINVAL;
+}
+
+/*
+ * Replace pviod in place (core/handover.h).  Every worker is killed, as
+ * if it had crashed: the guests' devices stand still, their requests
+ * stay theirs.  Once no worker is left and none can still write guest
+ * RAM (the drain pipes, as before a restart), the supervisor execs.
+ */
+int pvbe_upgrade(char *err, size_t len)
+{
+	int i, ret;
+
+	if (stopping || upgrading) {
+		snprintf(err, len, "pviod is %s already", stopping ? "stopping" : "upgrading");
+		return -EBUSY;
+	}
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		if (pvbe.guests[i] && pvbe.guests[i]->removing) {
+			snprintf(err, len, "guest %s is being removed: try again",
+				 pvbe.guests[i]->cfg->name);
+			return -EBUSY;
+		}
+	}
+	ret = check_new(err, len);
+	if (ret)
+		return ret;
+	upgrading = true;
+	upgrade_deadline = pvbe_now_ms() + PVBE_STOP_GRACE_MS;
+	pvbe_info("supervisor", "upgrade: stopping the workers, then exec %s", pvbe.exe);
+	sd_notify(0, "RELOADING=1\nSTATUS=upgrading in place");
+	pause_listeners();
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+
+		if (g && g->worker)
+			kill(g->worker, SIGKILL);
+	}
+	return 0;
+}
+
+/* From the tick: exec once the workers are gone and drained. */
+static void upgrade_step(uint64_t now)
+{
+	char err[320];
+	int i, busy = 0;
+
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+
+		if (g && (g->worker || !drained(g)))
+			busy++;
+	}
+	if (busy && now < upgrade_deadline)
+		return;
+	if (busy)
+		pvbe_warn("supervisor", "upgrade: %d guest(s) still have I/O in the kernel after %d ms: going on",
+			  busy, PVBE_STOP_GRACE_MS);
+	if (!pvbe_handover_exec(err, sizeof(err)))
+		return;
+	/* Still the old pviod: serve on, each guest as after a worker crash. */
+	pvbe_err("supervisor", "upgrade failed: %s; serving on", err);
+	upgrading = false;
+	resume_listeners();
+	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
+		struct pvbe_guest *g = pvbe.guests[i];
+
+		if (!g || g->worker)
+			continue;
+		if (g->conn_fd >= 0)
+			g->generation++;
+		worker_start(g);
+	}
+	notify_ready();
 }
 
 /*
@@ -1172,7 +1305,14 @@ static void on_signal(int fd, uint32_t events, void *arg)
 	case SIGCHLD:
 		reap_children();
 		break;
+	case SIGUSR2:
+		pvbe_info("supervisor", "SIGUSR2: upgrading in place");
+		if (pvbe_upgrade(err, sizeof(err)))
+			pvbe_err("supervisor", "upgrade: %s", err);
+		break;
 	case SIGHUP:
+		if (upgrading)
+			break;	/* the new pviod reads the file anyway */
 		pvbe_info("supervisor", "SIGHUP: reloading %s", pvbe.config_path);
 		sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
 		if (pvbe_reload(err, sizeof(err)))
@@ -1181,6 +1321,7 @@ static void on_signal(int fd, uint32_t events, void *arg)
 		break;
 	default:
 		pvbe_info("supervisor", "signal %u: stopping", si.ssi_signo);
+		upgrading = false;
 		sd_notify(0, "STOPPING=1\nSTATUS=stopping the workers");
 		stop_all();
 		break;
@@ -1224,7 +1365,7 @@ static void on_tick(int fd, uint32_t events, void *arg)
 		if (g->worker && ((g->removing && now > g->stop_by) ||
 				  (stopping && now > stop_deadline)))
 			kill(g->worker, SIGKILL);
-		if (!g->worker && !g->removing && !stopping && g->restart_at &&
+		if (!g->worker && !g->removing && !stopping && !upgrading && g->restart_at &&
 		    now >= g->restart_at) {
 			g->restart_at = 0;
 			if (g->conn_fd >= 0)
@@ -1235,8 +1376,49 @@ static void on_tick(int fd, uint32_t events, void *arg)
 		if (g->drain_wait && g->drain_fd >= 0)
 			on_drained(g->drain_fd, 0, g);
 	}
+	if (upgrading)
+		upgrade_step(now);
 	if (stopping && !workers_left())
 		pvbe_loop_stop();
+}
+
+/*
+ * After an upgrade: the guests the last pviod had added from files of
+ * their own (guest add FILE), added again from those files, those guests
+ * only.  A file that is gone or now wrong loses its guests, with the
+ * reason in the log.
+ */
+static void readd_guests(void)
+{
+	const char *file, *name;
+	struct pvbe_cfg cfg;
+	char err[320];
+	int i, k;
+
+	for (i = 0; (file = pvbe_handover_extra_file(i, &name)); i++) {
+		if (!file[0] || pvbe_guest_find(name))
+			continue;
+		if (pvbe_config_load(&cfg, file, true)) {
+			pvbe_err(name, "upgrade: not added again: %s", pvbe_config_error());
+			continue;
+		}
+		for (k = 0; k < cfg.nguests;) {
+			if (!strcmp(cfg.guest[k]->name, name)) {
+				k++;
+				continue;
+			}
+			free(cfg.guest[k]);
+			cfg.guest[k] = cfg.guest[--cfg.nguests];
+			cfg.guest[cfg.nguests] = NULL;
+		}
+		if (!cfg.nguests) {
+			pvbe_err(name, "upgrade: not added again: %s has no [guest %s] now", file, name);
+			pvbe_config_free(&cfg);
+			continue;
+		}
+		if (pvbe_guests_add(&cfg, file, err, sizeof(err)) < 0)
+			pvbe_err(name, "upgrade: not added again: %s", err);
+	}
 }
 
 /* Workers run as this user when pviod runs as root. */
@@ -1284,7 +1466,19 @@ int pvbe_supervise(void)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
+	/*
+	 * Blocked across an upgrade's exec too (a SIGTERM then waits for the
+	 * new pviod): workers get the mask pviod was started with, not ours.
+	 */
 	sigprocmask(SIG_BLOCK, &mask, &sup_oldmask);
+	if (pvbe.upgrades) {
+		sigdelset(&sup_oldmask, SIGCHLD);
+		sigdelset(&sup_oldmask, SIGTERM);
+		sigdelset(&sup_oldmask, SIGINT);
+		sigdelset(&sup_oldmask, SIGHUP);
+		sigdelset(&sup_oldmask, SIGUSR2);
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	its.it_value = its.it_interval;
@@ -1302,6 +1496,8 @@ int pvbe_supervise(void)
 		if (ret)
 			return ret;
 	}
+	readd_guests();
+	pvbe_handover_finish();
 	/* Last: once the control socket is there, every guest's socket is too. */
 	if (pvbe.cfg.control[0]) {
 		pvbe.control_fd = pvbe_control_listen(pvbe.cfg.control);

@@ -10,8 +10,13 @@
 #include "transport/guest.h"
 
 struct pvbe_guest *pvbe_guest_find(const char *name);
-/* Add every guest of @cfg (taken); >=0 added, or -errno with @err set. */
-int pvbe_guests_add(struct pvbe_cfg *cfg, char *err, size_t len);
+/*
+ * Add every guest of @cfg (taken), read from @source (guest add FILE) or
+ * from the configuration (NULL); >=0 added, or -errno with @err set.
+ */
+int pvbe_guests_add(struct pvbe_cfg *cfg, const char *source, char *err, size_t len);
+/* Replace pviod in place (handover.h): 0 begun, or -errno with @err set. */
+int pvbe_upgrade(char *err, size_t len);
 /* Stop the guest's worker and free it; add @replacement afterwards. */
 void pvbe_guest_remove(struct pvbe_guest *g, struct pvbe_guest_cfg *replacement);
 /* Re-read the configuration file: 0, or -errno with @err set. */

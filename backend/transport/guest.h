@@ -284,6 +284,7 @@ struct pvbe_dev {
 struct pvbe_guest {
 	/* (S) configuration and the supervisor's bookkeeping */
 	struct pvbe_guest_cfg *cfg;	/* owned */
+	char source[4096];		/* (S) guest add FILE; "": the configuration */
 	unsigned int index;		/* slot in the daemon's table */
 	char tag[PVBE_NAME_MAX + 8];
 	int listen_fd;			/* the ivshmem socket; supervisor only */

@@ -75,6 +75,8 @@
 static char buf[1 << 20];
 
 /* One request, one JSON object back (parsed; NULL after saying why). */
+static bool quiet;	/* upgrade_wait(): pviod is away for a moment */
+
 static struct json_object *request(const char *sock, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -92,8 +94,9 @@ static struct json_object *request(const char *sock, const char *req)
 	strcpy(sa.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "pvioctl: cannot reach pviod at %s: %s\n", sock,
-			strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "pvioctl: cannot reach pviod at %s: %s\n", sock,
+				strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -109,7 +112,8 @@ static struct json_object *request(const char *sock, const char *req)
 	close(fd);
 	buf[got] = '\0';
 	if (!got) {
-		fprintf(stderr, "pvioctl: pviod closed the connection without answering\n");
+		if (!quiet)
+			fprintf(stderr, "pvioctl: pviod closed the connection without answering\n");
 		return NULL;
 	}
 	o = json_tokener_parse_verbose(buf, &jerr);
@@ -359,6 +363,44 @@ static int balloon_wait(const char *sock, const char *guest, const char *dev,
 	return 1;
 }
 
+/*
+ * upgrade: pviod execs itself once its workers are gone; done when the
+ * control socket answers again, one upgrade further, with a worker for
+ * every guest.
+ */
+static int upgrade_wait(const char *sock, unsigned long long before, double timeout)
+{
+	unsigned long long upgrades = before, pid = 0;
+	struct json_object *o, *gs = NULL;
+	double t0 = now_s();
+	size_t i, n = 0, w = 0;
+
+	quiet = true;
+	while (now_s() - t0 < timeout) {
+		usleep(50000);
+		o = request(sock, "workers");
+		if (!o)
+			continue;
+		upgrades = num(o, "upgrades");
+		pid = num(o, "supervisor_pid");
+		n = w = 0;
+		if (json_object_object_get_ex(o, "guests", &gs)) {
+			n = json_object_array_length(gs);
+			for (i = 0; i < n; i++)
+				w += num(json_object_array_get_idx(gs, i), "worker_pid") != 0;
+		}
+		json_object_put(o);
+		if (upgrades > before && w == n) {
+			printf("pviod %llu upgraded in place (upgrade %llu) after %.2f s: %zu guest(s), %zu worker(s)\n",
+			       pid, upgrades, now_s() - t0, n, w);
+			return 0;
+		}
+	}
+	fprintf(stderr, "pvioctl: pviod not back after %.0f s (upgrades %llu, %zu of %zu workers)\n",
+		timeout, upgrades, w, n);
+	return 1;
+}
+
 /* worker-pid [GUEST]: from `workers`, which never waits for a worker. */
 static int worker_pid(struct json_object *j, const char *guest)
 {
@@ -397,6 +439,7 @@ static void usage(FILE *f)
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE set SIZE [--wait [--timeout S]]\n"
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]\n"
 		   "       pvioctl [-s SOCKET] guest add FILE | guest remove GUEST | reload\n"
+		   "       pvioctl [-s SOCKET] upgrade [--timeout S]\n"
 		   "balloon SIZE is what the guest gives to the host (0: all back)\n"
 		   "SOCKET defaults to $PVIOD_SOCKET or " DEFAULT_SOCKET "\n");
 }
@@ -417,6 +460,8 @@ static int build(int argc, char **argv, char *req, size_t len)
 		n = snprintf(req, len, "workers");
 	else if (argc == 1 && !strcmp(argv[0], "reload"))
 		n = snprintf(req, len, "reload");
+	else if (argc == 1 && !strcmp(argv[0], "upgrade"))
+		n = snprintf(req, len, "upgrade");
 	else if (argc == 3 && !strcmp(argv[0], "guest") && !strcmp(argv[1], "add")) {
 		/* pviod reads the file: it needs the whole path. */
 		if (!realpath(argv[2], path)) {
@@ -556,6 +601,8 @@ int main(int argc, char **argv)
 			printf("guest %s removed\n", str(o, "removed"));
 	} else if (!strcmp(argv[0], "reload")) {
 		printf("reloaded %s\n", str(o, "reloaded"));
+	} else if (!strcmp(argv[0], "upgrade")) {
+		ret = upgrade_wait(sock, num(o, "upgrades"), timeout);
 	} else {
 		print_status(o);
 	}

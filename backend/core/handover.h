@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * handover.h - pviod replaced in place (pvioctl upgrade, SIGUSR2).
+ *
+ * The supervisor stops its workers, waits until none of them can still
+ * write guest RAM, and execs the pviod binary it was started from (a new
+ * version, after a package upgrade) in the same process: the same PID,
+ * the same parent, systemd's notify socket.  What a guest's connection
+ * is made of survives the exec: each guest's listening socket, the
+ * client's connection, its window memfd, its eventfds and guest RAM fd,
+ * and the page that carries device state across workers.  The new
+ * process reads the configuration again, adopts those fds for every
+ * guest that is still configured with the same layout, and starts a
+ * worker per guest that takes the window over, as after a worker crash:
+ * the guest sees a new generation, resets its devices and resubmits what
+ * was in flight.  QEMU never notices.
+ */
+#ifndef PVBE_HANDOVER_H
+#define PVBE_HANDOVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pvbe_guest;
+
+/*
+ * At start-up, before any guest opens: the state an exec'd predecessor
+ * left (PVIOD_HANDOVER), if any.  0: none; 1: loaded; -errno: unusable
+ * (logged; pviod starts clean, closing what it was given).
+ */
+int pvbe_handover_load(void);
+/*
+ * The @i-th guest handed over: its file if it was added at run time from
+ * a file of its own (to add again), "" if not; NULL past the last.
+ */
+const char *pvbe_handover_extra_file(int i, const char **guest);
+/* In guest_open(): the listening socket @g had, or -1. */
+int pvbe_handover_listen_fd(struct pvbe_guest *g);
+/* After the guest's setup: adopt its client, if it had one and still fits. */
+bool pvbe_handover_adopt(struct pvbe_guest *g);
+/* Once every guest is open: close what no guest took, forget the state. */
+void pvbe_handover_finish(void);
+
+/*
+ * Exec the new pviod with every guest's fds; workers must be gone and
+ * drained.  Returns only on failure (-errno, @err set): the caller goes
+ * on as before.
+ */
+int pvbe_handover_exec(char *err, size_t len);
+
+#endif
