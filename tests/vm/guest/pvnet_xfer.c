@@ -3,7 +3,7 @@
  * pvnet_xfer - move a verifiable byte stream over TCP (the net tests run it
  * on the host and in the guest; static, no libraries).
  *
- *   pvnet_xfer send HOST PORT BYTES SEED [--timeout S]
+ *   pvnet_xfer send HOST PORT BYTES SEED [--timeout S] [--rate MBIT] [--until FILE]
  *   pvnet_xfer recv PORT BYTES SEED [--timeout S]
  *
  * Both sides produce the same stream: xorshift64 seeded from SEED, eight
@@ -18,13 +18,19 @@
  *   pvnet_xfer: <what failed>: <why>
  *
  * and exits 0 only on success (2 on a usage error).  --timeout bounds the
- * whole run (default 120 s).
+ * whole run (default 120 s); --rate paces the sender to at most MBIT
+ * Mbit/s, so that a stream lasts long enough for what a test does to it.
+ * BYTES 0: an open-ended stream, one connection for as long as a test
+ * needs it; the sender (with --until) stops at a chunk boundary once FILE
+ * exists, the receiver reads and checks up to the sender's close.  Both
+ * print how many bytes they moved: the test compares the two.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +134,7 @@ static void report(unsigned long long bytes, double t0)
 }
 
 static int do_send(const char *host, int port, unsigned long long bytes,
-		   uint64_t seed)
+		   uint64_t seed, unsigned long long mbit, const char *until)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	static uint8_t buf[CHUNK];
@@ -162,8 +168,8 @@ static int do_send(const char *host, int port, unsigned long long bytes,
 	}
 	stream_init(&st, seed);
 	t0 = now();
-	while (sent < bytes) {
-		size_t len = bytes - sent < CHUNK ? (size_t)(bytes - sent) : CHUNK;
+	while (bytes ? sent < bytes : access(until, F_OK) != 0) {
+		size_t len = bytes && bytes - sent < CHUNK ? (size_t)(bytes - sent) : CHUNK;
 		size_t off = 0;
 
 		stream_fill(&st, buf, len);
@@ -181,6 +187,9 @@ static int do_send(const char *host, int port, unsigned long long bytes,
 			off += (size_t)n;
 		}
 		sent += len;
+		/* Paced: no further ahead than MBIT Mbit/s allows. */
+		while (mbit && (double)sent * 8 / 1e6 / (double)mbit > now() - t0)
+			usleep(1000);
 	}
 	/* Done when the receiver has read it all and closed. */
 	shutdown(fd, SHUT_WR);
@@ -196,7 +205,7 @@ static int do_send(const char *host, int port, unsigned long long bytes,
 		}
 	}
 	close(fd);
-	report(bytes, t0);
+	report(sent, t0);
 	return 0;
 fail:
 	close(fd);
@@ -231,8 +240,8 @@ static int do_recv(int port, unsigned long long bytes, uint64_t seed)
 	}
 	stream_init(&st, seed);
 	t0 = now();
-	while (got < bytes) {
-		size_t len = bytes - got < CHUNK ? (size_t)(bytes - got) : CHUNK;
+	while (!bytes || got < bytes) {
+		size_t len = bytes && bytes - got < CHUNK ? (size_t)(bytes - got) : CHUNK;
 
 		if (wait_fd(fd, POLLIN, "receive"))
 			goto fail;
@@ -243,6 +252,8 @@ static int do_recv(int port, unsigned long long bytes, uint64_t seed)
 			printf("pvnet_xfer: receive at offset %llu: %s\n", got, strerror(errno));
 			goto fail;
 		}
+		if (n == 0 && !bytes)
+			break;		/* open-ended: the sender is done */
 		if (n == 0) {
 			printf("pvnet_xfer: connection closed after %llu of %llu bytes\n", got,
 			       bytes);
@@ -259,7 +270,7 @@ static int do_recv(int port, unsigned long long bytes, uint64_t seed)
 		got += (unsigned long long)n;
 	}
 	close(fd);
-	report(bytes, t0);
+	report(got, t0);
 	return 0;
 fail:
 	close(fd);
@@ -268,7 +279,7 @@ fail:
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: pvnet_xfer send HOST PORT BYTES SEED [--timeout S]\n"
+	fprintf(stderr, "usage: pvnet_xfer send HOST PORT BYTES SEED [--timeout S] [--rate MBIT] [--until FILE]\n"
 			"       pvnet_xfer recv PORT BYTES SEED [--timeout S]\n");
 	return 2;
 }
@@ -284,12 +295,19 @@ static int parse_ull(const char *s, unsigned long long *out)
 
 int main(int argc, char **argv)
 {
-	unsigned long long port, bytes, seed, timeout = 120;
+	unsigned long long port, bytes, seed, timeout = 120, mbit = 0;
+	const char *until = NULL;
 	int n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc >= 3 && !strcmp(argv[argc - 2], "--timeout")) {
-		if (parse_ull(argv[argc - 1], &timeout) || !timeout)
+	while (argc >= 3 && (!strcmp(argv[argc - 2], "--timeout") ||
+			     !strcmp(argv[argc - 2], "--rate") ||
+			     !strcmp(argv[argc - 2], "--until"))) {
+		bool t = !strcmp(argv[argc - 2], "--timeout");
+
+		if (!strcmp(argv[argc - 2], "--until"))
+			until = argv[argc - 1];
+		else if (parse_ull(argv[argc - 1], t ? &timeout : &mbit) || !(t ? timeout : mbit))
 			return usage();
 		argc -= 2;
 	}
@@ -301,9 +319,10 @@ int main(int argc, char **argv)
 	else
 		return usage();
 	if (parse_ull(argv[n], &port) || !port || port > 65535 ||
-	    parse_ull(argv[n + 1], &bytes) || parse_ull(argv[n + 2], &seed))
+	    parse_ull(argv[n + 1], &bytes) || parse_ull(argv[n + 2], &seed) ||
+	    (n == 3 && !bytes == !until) || (n == 2 && until))
 		return usage();
 	if (n == 3)
-		return do_send(argv[2], (int)port, bytes, seed);
+		return do_send(argv[2], (int)port, bytes, seed, mbit, until);
 	return do_recv((int)port, bytes, seed);
 }

@@ -1,0 +1,181 @@
+#!/bin/bash
+# tests/vm/upgrade.sh - pviod replaced in place ten times under a running
+# guest (issue 16; backend/core/handover.h).
+#
+#  +-- host ------------------------------------------------------------+
+#  |  QEMU (TCG) guest, 512 MiB          namespace pvup-$$              |
+#  |   pvio_blk  /dev/pvda <= disk0: 256 MiB image, cache = none        |
+#  |   pvio_net  10.77.10.2 <=========> TAP pvup$$ 10.77.10.1/24        |
+#  |   fio: verified random writes       pvnet_xfer recv: one TCP       |
+#  |   pvnet_xfer send: one TCP stream   stream, every byte checked     |
+#  +--------------------------------------------------------------------+
+#
+# The guest (tests/vm/guest/upgrade.sh) keeps verified block writes (fio,
+# one job after another, each verifying what it wrote) and one verified
+# TCP stream to the host going, and asks for ten upgrades, one at a time
+# ("PVIO-SYNC upgrade I"): the odd ones through "pvioctl upgrade", the
+# even ones through SIGUSR2.  The host does each and says when pviod is
+# back.  The guest checks that each upgrade landed with I/O under way (its
+# devices' generation moved while fio ran and the stream flowed), that
+# requests in flight went round again, that no fio job failed, and that
+# the stream went on over the same connection; the host checks that the
+# supervisor kept its PID through ten upgrades, that the stream arrived
+# whole (as many bytes as the guest sent, each one checked), that the
+# disk image holds what the guest wrote, and that pviod logged no
+# sanitizer report.  A guest reboot ends QEMU (-no-reboot): the guest
+# must run to its end.  Everything started here is stopped by PID.
+set -eu
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=host.sh
+. "$HERE/host.sh"
+REPO=$(cd "$HERE/../.." && pwd)
+O=${O:-$REPO/build}
+BUILD=${PVIO_VM_OUT:-$O/vm}
+KMOD=${KMOD:-$O/kmod-generic}
+PVIOD=${PVIOD:-$O/pviod-san}
+TMP=$(mktemp -d /tmp/pvio-vmup.XXXXXX)
+NS=pvup-$$
+TAP=pvup$$
+CTL=$TMP/control.sock
+SOCK=$TMP/guest.sock
+RAM=/dev/shm/pvio-vmup-$$
+LOG=$BUILD/upgrade.log
+PVIOD_PID=
+VM_PID=
+RECV_PID=
+NS_MADE=
+UPGRADES=0
+n=0
+rc=0
+
+cleanup() {
+	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
+	[ -n "$RECV_PID" ] && kill "$RECV_PID" 2>/dev/null
+	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP" "$RAM"
+}
+trap cleanup EXIT
+
+# upgrades_done: the upgrade count pviod reports, "" while it is away.
+upgrades_done() {
+	perl -MIO::Socket::UNIX -e '
+		my $s = IO::Socket::UNIX->new(Peer => shift) or exit 0;
+		print $s "workers\n";
+		my $l = <$s> // ""; print "$1" if $l =~ /"upgrades":(\d+)/;' "$CTL"
+}
+
+# act LINE: the host's half of one "PVIO-SYNC ..." line.
+act() {
+	local what=$1 t0 r out
+	shift
+	case $what in
+	host-recv)
+		ip netns exec "$NS" "$O/vm/pvnet_xfer" recv "$1" 0 "$2" --timeout 900 \
+			>"$TMP/recv.out" 2>&1 &
+		RECV_PID=$!
+		echo "# host: receiving on port $1" ;;
+	upgrade)
+		t0=$(date +%s.%N)
+		r=0
+		if [ $(($1 % 2)) = 1 ]; then
+			out=$("$O/pvioctl" -s "$CTL" upgrade --timeout 60 2>&1) || r=$?
+		else
+			kill -USR2 "$PVIOD_PID" || r=$?
+			for _ in $(seq 600); do
+				[ "$(upgrades_done)" = "$1" ] && break
+				sleep 0.1
+			done
+			out="SIGUSR2: upgrades $(upgrades_done)"
+		fi
+		UPGRADES=$((UPGRADES + 1))
+		echo "# host: upgrade $1 ($([ $(($1 % 2)) = 1 ] && echo pvioctl || echo SIGUSR2)): rc $r, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s: $out" ;;
+	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
+	esac
+}
+
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$KMOD/frontend/pvio_blk.ko" \
+	"$PVIOD" "$O/pvioctl" "$O/vm/pvnet_xfer" /usr/bin/fio; do
+	[ -f "$f" ] || { echo "not ok - upgrade: $f not built or not installed (make all modules; tools/deps.sh)"; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP upgrade: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
+mkdir -p "$BUILD"
+rm -f "$LOG"
+# fio is dynamic (it pulls ~80 MiB of libraries): left uncompressed.
+PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/upgrade.cpio" \
+	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
+	--module "$KMOD/frontend/pvio_net.ko" --kmod crc32c_generic \
+	--bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" \
+	--file "$HERE/guest/upgrade.sh:/tests/upgrade.sh" 2>/dev/null
+truncate -s 256M "$TMP/disk0.img"
+ip netns add "$NS"
+NS_MADE=1
+ip netns exec "$NS" ip link set lo up
+cat >"$TMP/pviod.ini" <<INI
+[pviod]
+control = $CTL
+heartbeat_ms = 100
+
+[guest vm]
+socket = $SOCK
+ram = $RAM
+ram_size = 512M
+machine = pc
+
+[device vm disk0]
+type = blk
+path = $TMP/disk0.img
+cache = none
+serial = disk0
+
+[device vm net0]
+type = net
+tap = $TAP
+INI
+# pviod in the namespace: ip netns exec execs it, the PID is pviod's.
+ip netns exec "$NS" "$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
+PVIOD_PID=$!
+for _ in $(seq 50); do [ -S "$CTL" ] && break; sleep 0.1; done
+ip netns exec "$NS" ip addr add 10.77.10.1/24 dev "$TAP"
+VECS=$(sed -n 's/.*QEMU: vectors=\([0-9]*\).*/\1/p' "$TMP/pviod.log" | head -n 1)
+"$VM/vm.sh" run --initrd "$BUILD/upgrade.cpio" --script /tests/upgrade.sh \
+	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
+	--append "loglevel=3" \
+	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=${VECS:-4}" &
+VM_PID=$!
+vm_follow "$VM_PID" "$LOG"
+vrc=0
+wait "$VM_PID" || vrc=$?
+VM_PID=
+vm_guest_results "$LOG"
+host "the guest ran to its end, without a reboot (vm.sh: $vrc; 124 is a timeout, 125 a crash)" "[ $vrc -lt 124 ]"
+host "the guest asked for 10 upgrades and the host did them (got $UPGRADES)" "[ $UPGRADES = 10 ]"
+host "pviod reports 10 upgrades (got '$(upgrades_done)')" "[ '$(upgrades_done)' = 10 ]"
+host "the supervisor is the process started first (PID $PVIOD_PID alive; its binary $(readlink "/proc/$PVIOD_PID/exe" 2>/dev/null))" \
+	"kill -0 $PVIOD_PID && [ \"\$(readlink /proc/$PVIOD_PID/exe)\" = '$(readlink -f "$PVIOD")' ]"
+host "pviod logged 10 execs and 10 adoptions ($(grep -c 'upgrade: exec' "$TMP/pviod.log") and $(grep -c 'vm: upgrade: peer [0-9]* adopted' "$TMP/pviod.log"))" \
+	"[ $(grep -c 'upgrade: exec' "$TMP/pviod.log") = 10 ] && [ $(grep -c 'vm: upgrade: peer [0-9]* adopted' "$TMP/pviod.log") = 10 ]"
+rrc=0
+[ -n "$RECV_PID" ] && { wait "$RECV_PID" || rrc=$?; }
+RECV_PID=
+sed 's/^/# host: /' "$TMP/recv.out" 2>/dev/null || true
+sent=$(sed -n 's/^# sent: pvnet_xfer: ok \([0-9]*\) bytes.*/\1/p' "$LOG" | tr -d '\r' | tail -n 1)
+got=$(sed -n 's/^pvnet_xfer: ok \([0-9]*\) bytes.*/\1/p' "$TMP/recv.out" 2>/dev/null)
+host "one TCP stream through every upgrade arrived whole and verified: sent ${sent:-?} bytes, received ${got:-?} (receiver rc $rrc)" \
+	"[ $rrc = 0 ] && [ -n '$got' ] && [ '${sent:-x}' = '$got' ]"
+# The guest's last fio job wrote and verified 16 MiB at offset 0 with
+# seed 7 and synced it: the image must hold what the guest read back.
+want=$(sed -n 's/^# image sha: \([0-9a-f]*\).*/\1/p' "$LOG" | tr -d '\r' | tail -n 1)
+have=$(dd if="$TMP/disk0.img" bs=1M count=16 2>/dev/null | sha256sum | cut -d' ' -f1)
+host "the image holds what the guest last wrote and read back (guest ${want:-?}, image $have)" "[ '${want:-x}' = '$have' ]"
+host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$TMP/pviod.log'"
+host "pviod still answers" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+PVIOD_PID=
+cp "$TMP/pviod.log" "$BUILD/upgrade-pviod.log"
+if [ "$rc" != 0 ] || [ "$vrc" != 0 ]; then
+	grep -E 'upgrade|error|adopted|took over' "$TMP/pviod.log" | tail -n 30 | sed 's/^/# pviod: /'
+fi
+echo "1..$n"
+exit $rc
