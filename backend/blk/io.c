@@ -114,7 +114,7 @@ int pvbe_blk_queue_open(struct pvbe_blk_queue *bq)
 	/*
 	 * The ring holds the supervisor's drain pipe until the kernel frees
 	 * it, after its last request: a killed worker's reads cannot land
-	 * in guest RAM once a successor has taken over (supervisor.c).
+	 * in guest RAM once a successor has taken over (core/workers.c).
 	 */
 	if (!ret && bq->bd->dev->g->drain_w >= 0)
 		ret = io_uring_register_files(&bq->ring, &bq->bd->dev->g->drain_w, 1);

@@ -2,9 +2,11 @@
 /*
  * pviod.h - daemon-wide state and the pieces main() wires together.
  *
- *   supervisor.c  guests, their sockets, windows, eventfds and host
- *                 resources; one worker process per guest; the control
- *                 socket; guests added and removed at run time
+ *   supervisor.c  the process that holds every guest's sockets, windows,
+ *                 eventfds and host resources: connections, signals, the
+ *                 loop, the upgrade in place (handover.c)
+ *   guests.c      guests made, opened, added and removed at run time
+ *   workers.c     one worker process per guest, forked, heard, reaped
  *   worker.c      one guest's I/O, sandboxed (sandbox.c)
  *   msg.c         the messages between the two
  *   control.c     control requests: parsing, and the worker's answers
@@ -41,6 +43,7 @@ extern struct pvbe_daemon pvbe;
 
 /* supervisor.c */
 int pvbe_supervise(void);
+/* guests.c */
 int pvbe_guest_new(struct pvbe_guest_cfg *cfg, struct pvbe_guest **out);
 void pvbe_guest_free(struct pvbe_guest *g);
 

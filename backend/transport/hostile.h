@@ -18,7 +18,7 @@
  * The hooks are one line each, in the places that own what they bend:
  * completion posting, chain popping and the CQ commit (queue.c), the reset
  * echo (device.c), the layout (window.c), the heartbeat tick (worker.c),
- * the device key (supervisor.c), the control request (control.c).  Every
+ * the device key (guests.c), the control request (control.c).  Every
  * hook runs on the worker's thread but for _parse and _free (supervisor);
  * a device whose queues another thread serves (net = dpdk) is refused.
  */
