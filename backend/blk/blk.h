@@ -133,10 +133,15 @@ int64_t pvbe_blk_request(struct pvbe_queue *q, const struct pvbe_req *req);
 unsigned int pvbe_blk_held(struct pvbe_queue *q);
 int pvbe_blk_run_end(struct pvbe_queue *q, uint64_t *work);
 unsigned int pvbe_blk_queue_stop(struct pvbe_blk_queue *bq);
-int pvbe_blk_spawn(struct pvbe_dev *dev);
 #ifdef PVBE_TEST_HOOKS
 int pvbe_blk_test_uring_fallocate(struct pvbe_dev *dev);
 #endif
+
+/* blk/zero.c */
+int pvbe_blk_spawn(struct pvbe_dev *dev);
+bool pvbe_blk_zero_submit(struct pvbe_blk_queue *bq, unsigned int s);
+unsigned int pvbe_blk_zero_take(struct pvbe_blk_queue *bq, uint16_t *done, int *res,
+				unsigned int max);
 
 /* Did the guest accept feature @bit? */
 static inline bool pvbe_blk_has(const struct pvbe_blk_dev *bd, int bit)

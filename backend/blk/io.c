@@ -18,7 +18,8 @@
  * the guest asked for is acted on before another request is taken.
  *
  * Nothing blocks the worker: discard and write-zeroes are fallocate()s
- * on the device's zero thread (a host block device takes the same modes),
+ * on the device's zero thread (blk/zero.c; a host block device takes the
+ * same modes),
  * which posts its results to the queue's completion eventfd like the
  * ring; and a stop does not wait for the kernel.  It submits what is
  * prepared and returns the number in flight; their completions are
@@ -36,8 +37,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -153,102 +152,6 @@ err_free:
 	return ret;
 }
 
-/* ---- the zero thread ---------------------------------------------------- */
-
-#define PVBE_BLK_ZERO_STACK	(256u << 10)
-
-static void *zero_main(void *arg)
-{
-	struct pvbe_blk_dev *bd = arg;
-	struct pvbe_blk_zero *z = &bd->zero;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&z->mu);
-	for (;;) {
-		struct pvbe_blk_zjob j;
-		struct pvbe_blk_io *io;
-		int res;
-
-		while (!z->n)
-			pthread_cond_wait(&z->cv, &z->mu);
-		j = z->job[z->head];
-		z->head = (z->head + 1) % z->cap;
-		z->n--;
-		io = &j.bq->io[j.slot];
-		pthread_mutex_unlock(&z->mu);
-		res = fallocate(bd->fd, io->fmode, (off_t)io->off, (off_t)io->len) ? -errno : 0;
-		pthread_mutex_lock(&z->mu);
-		io->zres = res;
-		j.bq->zdone[j.bq->nzdone] = j.slot;
-		/* Pairs with the look in reap_zero(), made without the lock. */
-		__atomic_store_n(&j.bq->nzdone, j.bq->nzdone + 1, __ATOMIC_RELEASE);
-		/* The queue's owner reaps it as it reaps the ring (reap()). */
-		if (write(j.bq->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			pvbe_warn(bd->dev->tag, "zero thread: wake queue %u: %s",
-				  j.bq->q->index, strerror(errno));
-	}
-	return NULL;
-}
-
-/*
- * ops->spawn, in the sandbox before the filter (core/threads.c): the
- * zero thread, which lives as long as the worker.  It touches nothing of
- * the guest's: the jobs are ranges of the image the queue checked.
- */
-int pvbe_blk_spawn(struct pvbe_dev *dev)
-{
-	struct pvbe_blk_dev *bd = dev->priv;
-	struct pvbe_blk_zero *z = &bd->zero;
-	pthread_attr_t attr;
-	sigset_t all, old;
-	unsigned int i;
-	int ret;
-
-	if (z->spawned)
-		return 0;
-	for (z->cap = 0, i = 0; i < bd->nq; i++)
-		z->cap += bd->bq[i].depth;
-	z->job = calloc(z->cap ? z->cap : 1, sizeof(*z->job));
-	if (!z->job)
-		return -ENOMEM;
-	z->head = z->n = 0;
-	pthread_mutex_init(&z->mu, NULL);
-	pthread_cond_init(&z->cv, NULL);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, PVBE_BLK_ZERO_STACK);
-	/* No signal but the filter's (a refused call is logged, not fatal). */
-	sigfillset(&all);
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&z->thread, &attr, zero_main, bd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (ret) {
-		pvbe_err(dev->tag, "zero thread: %s", strerror(ret));
-		return -ret;
-	}
-	pthread_setname_np(z->thread, "pvblk-zero");
-	z->spawned = true;
-	return 0;
-}
-
-/* Hand slot @s's fallocate to the zero thread. */
-static void zero_submit(struct pvbe_blk_queue *bq, unsigned int s)
-{
-	struct pvbe_blk_zero *z = &bq->bd->zero;
-
-	if (!z->spawned) {
-		finish(bq, s, PVIO_S_IOERR);
-		return;
-	}
-	pthread_mutex_lock(&z->mu);
-	/* Every busy slot holds at most one job: the FIFO has room. */
-	z->job[(z->head + z->n) % z->cap] = (struct pvbe_blk_zjob){ .bq = bq, .slot = (uint16_t)s };
-	z->n++;
-	pthread_cond_signal(&z->cv);
-	pthread_mutex_unlock(&z->mu);
-}
-
 static unsigned int slot_get(struct pvbe_blk_queue *bq)
 {
 	unsigned int s = bq->free[--bq->nfree];
@@ -275,7 +178,9 @@ static void io_prep(struct pvbe_blk_queue *bq, unsigned int s)
 
 	if (io->phase == PVBE_BLK_PH_MAIN &&
 	    (io->op == PVIO_BLK_OP_DISCARD || io->op == PVIO_BLK_OP_WRITE_ZEROES)) {
-		zero_submit(bq, s);
+		/* On the zero thread (blk/zero.c); none: the worker's set-up failed. */
+		if (!pvbe_blk_zero_submit(bq, s))
+			finish(bq, s, PVIO_S_IOERR);
 		return;
 	}
 	/* At most depth SQEs exist, and the ring has depth entries. */
@@ -483,26 +388,15 @@ static void complete(struct pvbe_blk_queue *bq, unsigned int s, int res)
 	finish(bq, s, PVIO_S_OK);
 }
 
-/* The zero thread's finished fallocate()s for this queue. */
+/* The zero thread's finished fallocate()s for this queue (blk/zero.c). */
 static void reap_zero(struct pvbe_blk_queue *bq)
 {
-	struct pvbe_blk_zero *z = &bq->bd->zero;
 	uint16_t done[64];
 	int res[64];
 	unsigned int i, n;
 
-	/* Reaped on every queue run: no lock unless the thread has finished one. */
-	if (!z->spawned || !__atomic_load_n(&bq->nzdone, __ATOMIC_ACQUIRE))
-		return;
 	do {
-		pthread_mutex_lock(&z->mu);
-		n = bq->nzdone < 64 ? bq->nzdone : 64;
-		for (i = 0; i < n; i++) {
-			done[i] = bq->zdone[bq->nzdone - n + i];
-			res[i] = bq->io[done[i]].zres;
-		}
-		__atomic_store_n(&bq->nzdone, bq->nzdone - n, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&z->mu);
+		n = pvbe_blk_zero_take(bq, done, res, 64);
 		/* complete() may hand the slot back to the thread (the other mode). */
 		for (i = 0; i < n; i++)
 			complete(bq, done[i], res[i]);
