@@ -27,6 +27,8 @@ void pvbal_stats_work(struct work_struct *work)
 	unsigned long ev[NR_VM_EVENT_ITEMS];
 	struct sysinfo si;
 	u32 seq, ms = READ_ONCE(b->stats_ms);
+	unsigned long stalls = 0;
+	int z;
 
 	if (!ms || READ_ONCE(b->frozen) || READ_ONCE(b->removing))
 		return;
@@ -53,6 +55,13 @@ void pvbal_stats_work(struct work_struct *work)
 	WRITE_ONCE(s->psi_full_avg10, 0);
 	WRITE_ONCE(s->deflated_on_pressure,
 		   cpu_to_le64(atomic64_read(&b->deflated_on_pressure)));
+	WRITE_ONCE(s->pgscan, cpu_to_le64(ev[PGSCAN_KSWAPD] + ev[PGSCAN_DIRECT]));
+	for (z = 0; z < MAX_NR_ZONES; z++)	/* as __count_zid_vm_events() counts */
+		stalls += ev[ALLOCSTALL_NORMAL - ZONE_NORMAL + z];
+	WRITE_ONCE(s->allocstall, cpu_to_le64(stalls));
+	WRITE_ONCE(s->refaults,
+		   cpu_to_le64(global_node_page_state(WORKINGSET_REFAULT_ANON) +
+			       global_node_page_state(WORKINGSET_REFAULT_FILE)));
 	/* Fields complete before the even seq. */
 	smp_wmb();
 	WRITE_ONCE(s->seq, cpu_to_le32(seq + 1));

@@ -185,7 +185,6 @@ static int balloon_init(struct pvbe_dev *dev)
 	pvio_write_once(c->floor_pages, pvio_cpu_to_le64(bd->floor / PVBE_BAL_PAGE));
 	pvio_write_once(c->stats_interval_ms, pvio_cpu_to_le32(bd->stats_interval_ms));
 	pvio_write_once(c->reserved0, 0);
-	memset(c->reserved, 0, sizeof(c->reserved));
 	return 0;
 }
 

@@ -93,6 +93,9 @@ int pvbe_bal_read_stats(struct pvbe_bal_dev *bd)
 		RD32(psi_some_avg10);
 		RD32(psi_full_avg10);
 		RD64(deflated_on_pressure);
+		RD64(pgscan);
+		RD64(allocstall);
+		RD64(refaults);
 		/* The copy is complete before seq is read again. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		s2 = pvio_le32_to_cpu(pvio_read_once(sh->seq));
@@ -327,6 +330,9 @@ static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
 	J_U64(so, "psi_some_avg10", s->psi_some_avg10);
 	J_U64(so, "psi_full_avg10", s->psi_full_avg10);
 	J_U64(so, "deflated_on_pressure", s->deflated_on_pressure);
+	J_U64(so, "pgscan", s->pgscan);
+	J_U64(so, "allocstall", s->allocstall);
+	J_U64(so, "refaults", s->refaults);
 	json_object_object_add(o, "stats", so);
 }
 

@@ -37,6 +37,10 @@ struct pvio_balloon_stats {
 	__le32 psi_some_avg10;	/* percent * 100 */
 	__le32 psi_full_avg10;
 	__le64 deflated_on_pressure;	/* pages the guest gave back itself */
+	/* Reclaim activity, cumulative (0: a guest that does not say) */
+	__le64 pgscan;		/* pages scanned by reclaim */
+	__le64 allocstall;	/* entries into direct reclaim */
+	__le64 refaults;	/* workingset refaults: evicted, needed again */
 };
 
 struct pvio_balloon_config {
@@ -46,12 +50,11 @@ struct pvio_balloon_config {
 	__le32 reserved0;
 	__le64 actual_pages;		/* (G) pages in the balloon now */
 	struct pvio_balloon_stats stats;/* (G) */
-	__u8 reserved[24];
 };
 
 /* ---- sizes and offsets ------------------------------------------------ */
 
-pvio_static_assert(sizeof(struct pvio_balloon_stats) == 96, "ABI");
+pvio_static_assert(sizeof(struct pvio_balloon_stats) == 120, "ABI");
 pvio_static_assert(sizeof(struct pvio_balloon_config) == 152, "ABI");
 pvio_static_assert(offsetof(struct pvio_balloon_config, actual_pages) == 24,
 		   "ABI");

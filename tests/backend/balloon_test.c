@@ -213,6 +213,9 @@ static void write_stats(struct pvio_balloon_config *c, uint64_t avail, uint64_t 
 	s->minor_faults = pvio_cpu_to_le64(12345);
 	s->oom_kills = pvio_cpu_to_le64(0);
 	s->deflated_on_pressure = pvio_cpu_to_le64(pressure);
+	s->pgscan = pvio_cpu_to_le64(7001);
+	s->allocstall = pvio_cpu_to_le64(7002);
+	s->refaults = pvio_cpu_to_le64(7003);
 	pvio_store_release(&s->seq, pvio_cpu_to_le32(seq + 2));
 }
 
@@ -410,6 +413,10 @@ TEST_F(bal, statistics_follow_the_seq_protocol)
 	EXPECT_EQ(20 * MiB, jnum(json, "free_bytes"));
 	EXPECT_EQ(12345, jnum(json, "minor_faults"));
 	EXPECT_EQ(RAM_SIZE, jnum(json, "total_bytes"));
+	/* Reclaim activity, the last 24 bytes of the config area. */
+	EXPECT_EQ(7001, jnum(json, "pgscan"));
+	EXPECT_EQ(7002, jnum(json, "allocstall"));
+	EXPECT_EQ(7003, jnum(json, "refaults"));
 
 	/* Odd seq: a write in progress; pviod keeps the last good copy. */
 	pvio_store_release(&s->seq, pvio_cpu_to_le32(pvio_le32_to_cpu(s->seq) + 1));

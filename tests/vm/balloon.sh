@@ -13,8 +13,9 @@
 # and samples the RAM file's allocated blocks (st_blocks * 512) before and
 # after; "host-blocks LABEL" samples them once.  The host then checks:
 # inflating 256 MiB gave back >= 99% of 256 MiB; free page reporting gave
-# back memory with no target change; the guest's statistics and pressure
-# deflation reached pviod; no device broke; no sanitizer report.
+# back memory with no target change; the guest's statistics, its pressure
+# deflation and the direct reclaim the pressure caused reached pviod; no
+# device broke; no sanitizer report.
 # Everything started here is stopped by PID; files are removed on exit.
 set -eu
 
@@ -124,6 +125,12 @@ jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$status"; }
 host "pviod read the guest's statistics (total_bytes $(jnum total_bytes))" "[ '$(jnum total_bytes)' -gt 0 ]"
 pressure=$(sed -n 's/.*"deflated_on_pressure":\([0-9]*\).*/\1/p' "$TMP/status-pressure" 2>/dev/null)
 host "the guest told pviod it deflated under pressure (${pressure:-no} pages)" "[ '${pressure:-0}' -gt 0 ]"
+# Its reclaim activity, before and after the allocation that forced it:
+# direct reclaim, always; pages scanned only where there is something to
+# scan (this initramfs guest has neither swap nor a disk's page cache).
+snum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$TMP/status-$1" 2>/dev/null; }
+host "the guest's statistics show the direct reclaim the pressure caused: stalls $(snum before-pressure allocstall) -> $(snum pressure allocstall) (pages scanned $(snum before-pressure pgscan) -> $(snum pressure pgscan), refaults $(snum pressure refaults))" \
+	"[ '$(snum pressure allocstall)' -gt '$(snum before-pressure allocstall)' ]"
 host "pviod counted reported pages ($(jnum reported_pages))" "[ '$(jnum reported_pages)' -gt 0 ]"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
 host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"

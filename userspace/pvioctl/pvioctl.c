@@ -304,6 +304,8 @@ static void print_balloon(const char *guest, const char *dev, struct json_object
 	printf("  %-22s %10llu\n", "  OOM kills", num(s, "oom_kills"));
 	printf("  %-22s %10llu pages\n", "  deflated on pressure",
 	       num(s, "deflated_on_pressure"));
+	printf("  %-22s %10llu pages scanned, %llu direct-reclaim stalls, %llu refaults\n",
+	       "  reclaim", num(s, "pgscan"), num(s, "allocstall"), num(s, "refaults"));
 }
 
 static double now_s(void)

@@ -105,6 +105,8 @@ check "$HOLD MiB pattern intact after the cycles (rc $rc)" [ $rc = 0 ]
 oom0=$(vmstat oom_kill)
 sync_host balloon-set 600M
 check "inflate 600 MiB" wait_total $((T0 - 600 * MiB)) 180
+sleep 1		# statistics every 500 ms: these are before the pressure
+sync_host host-blocks before-pressure
 A3=$(meminfo MemAvailable)
 WANT=$((A3 / 1024 + 200))
 echo "# MemAvailable $(mb "$A3") MiB; allocating $WANT MiB (floor 128 MiB allows it)"
@@ -114,6 +116,8 @@ echo "# MemTotal after: $(mb "$T3") MiB; $(dmesg | grep -c 'out of memory: gave 
 check "the balloon deflated under pressure (MemTotal $(mb "$T3") MiB > $(mb $((T0 - 600 * MiB))) MiB)" [ "$T3" -gt $((T0 - 590 * MiB)) ]
 check "nobody was OOM-killed (oom_kill $oom0 -> $(vmstat oom_kill))" [ "$(vmstat oom_kill)" = "$oom0" ]
 check "the driver logged its deflation on pressure" sh -c "dmesg | grep -q 'out of memory: gave back'"
+echo "# reclaim in the guest: $(grep -E '^(pgscan_kswapd|pgscan_direct|allocstall_normal|allocstall_dma32|workingset_refault_(anon|file)) ' /proc/vmstat | tr '\n' ' ')"
+sleep 1		# statistics every 500 ms: the next sample has the pressure
 sync_host host-blocks pressure
 sync_host balloon-set 0
 check "deflate after pressure: MemTotal back" wait_total "$T0" 120
