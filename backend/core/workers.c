@@ -402,7 +402,7 @@ void pvbe_worker_start(struct pvbe_guest *g)
 static void worker_died(struct pvbe_guest *g, int status)
 {
 	uint64_t now = pvbe_now_ms();
-	int n;
+	int n, lvl;
 
 	/*
 	 * Take what the dead worker sent first (a RAM offer), a bounded
@@ -420,13 +420,13 @@ static void worker_died(struct pvbe_guest *g, int status)
 	g->pair[0] = -1;
 	g->worker = 0;
 	pvbe_control_guest_gone(g);
+	/* Asked for (a stop, an upgrade, a removal) or not. */
+	lvl = pvbe_sup.stopping || pvbe_sup.upgrading || g->removing ? PVBE_LOG_INFO : PVBE_LOG_ERR;
 	if (WIFSIGNALED(status))
-		pvbe_log(pvbe_sup.stopping || g->removing ? PVBE_LOG_INFO : PVBE_LOG_ERR, g->tag,
-			 "worker killed by signal %d (%s)", WTERMSIG(status),
+		pvbe_log(lvl, g->tag, "worker killed by signal %d (%s)", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)));
 	else
-		pvbe_log(pvbe_sup.stopping || g->removing ? PVBE_LOG_INFO : PVBE_LOG_ERR, g->tag,
-			 "worker exited with %d", WEXITSTATUS(status));
+		pvbe_log(lvl, g->tag, "worker exited with %d", WEXITSTATUS(status));
 	if (g->removing) {
 		pvbe_guest_finish_remove(g);
 		return;

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,23 +30,42 @@ FIXTURE(up) {
 	char dir[64];
 	char cfg[96], log[96], sock1[96], sock2[96], ctl[96], bin[96];
 	pid_t pid;
+	int port;			/* the metrics endpoint's */
 	struct pvfront f1, f2;
 	struct pvfront_dev *d1, *d2;
 	unsigned char *in1, *out1, *in2, *out2;
 	uint64_t gin1, gout1, gin2, gout2;
 };
 
+/* A port nobody listens on now (the kernel's pick, released again). */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &len))
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
 static void write_cfg(struct __test_metadata *_metadata, FIXTURE_DATA(up) *self,
 		      unsigned int g2_queues)
 {
 	FILE *f = fopen(self->cfg, "w");
 
+	if (!self->port)
+		self->port = free_port();
 	ASSERT_NE(NULL, f);
-	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n"
+	ASSERT_LT(0, self->port);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\nmetrics = 127.0.0.1:%d\n\n"
 		"[guest g1]\nsocket = %s\n\n[guest g2]\nsocket = %s\n\n"
 		"[device g1 echo0]\ntype = echo\nqueues = 2\nqueue_size = 64\n\n"
 		"[device g2 echo0]\ntype = echo\nqueues = %u\nqueue_size = 64\n",
-		self->ctl, self->sock1, self->sock2, g2_queues);
+		self->ctl, self->port, self->sock1, self->sock2, g2_queues);
 	fclose(f);
 }
 
@@ -185,6 +207,12 @@ TEST_F(up, clients_keep_their_connections_through_upgrades)
 		EXPECT_EQ(g2 + 1, gen(&self->f2));
 		fds[round] = proc_fds(self->pid);
 	}
+	/*
+	 * The metrics endpoint is back: its socket is not handed over but
+	 * closed at the exec, or the new pviod could not bind the port
+	 * again and would exit, taking every guest with it.
+	 */
+	EXPECT_EQ(0, sh("curl -sf http://127.0.0.1:%d/metrics | grep -q '^pvio_guests 2$'", self->port));
 	/* Nothing is left open by an exec: the same fds after each. */
 	fprintf(stderr, "# supervisor fds after each upgrade: %d %d %d\n", fds[1], fds[2], fds[3]);
 	EXPECT_EQ(fds[1], fds[2]);
