@@ -254,7 +254,8 @@ int pvbe_guest_open(struct pvbe_guest *g)
 		pvbe_err(g->tag, "upgrade: cannot watch the adopted client: dropped");
 		pvbe_conn_close_fds(g);
 	}
-	pvbe_worker_spawn(g);
+	/* Adopted with the last worker's I/O still at the disk: not before it is done. */
+	pvbe_worker_start(g);
 	return 0;
 }
 

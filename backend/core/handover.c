@@ -8,6 +8,7 @@
  *
  *   {"version": 1, "upgrades": N, "next_client_id": N,
  *    "guests": [{"name": S, "file": S or absent, "socket": S, "listen": FD,
+ *                "drain": FD or absent (the dead worker's I/O not yet done),
  *                "conn": FD or absent, and with a client:
  *                "client_id": N, "generation": N, "win_size": N,
  *                "nvectors": N, "shm": FD, "be_efd": [FD...],
@@ -88,6 +89,9 @@ static struct json_object *guest_state(struct pvbe_guest *g, int *err)
 		json_object_object_add(o, "file", json_object_new_string(g->source));
 	json_object_object_add(o, "socket", json_object_new_string(g->cfg->socket));
 	*err = add_fd(o, "listen", g->listen_fd);
+	/* The last worker's I/O may still be at the disk: its drain pipe too. */
+	if (!*err && g->drain_fd >= 0)
+		*err = add_fd(o, "drain", g->drain_fd);
 	if (g->conn_fd < 0)
 		return o;
 	hex = malloc(2 * sizeof(*g->persist) + 1);
@@ -206,16 +210,16 @@ static const char *get_str(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-/* Every fd of one guest's state, for closing: @fds has room for 4 + 2 * vectors. */
+/* Every fd of one guest's state, for closing: @fds has room for 5 + 2 * vectors. */
 static unsigned int state_fds(struct json_object *o, int *fds)
 {
-	static const char *const one[] = { "listen", "conn", "shm", "ram" };
+	static const char *const one[] = { "listen", "conn", "shm", "ram", "drain" };
 	static const char *const many[] = { "be_efd", "guest_efd" };
 	struct json_object *a;
 	unsigned int n = 0, i;
 	size_t k;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		if (get_int(o, one[i], -1) >= 0 && get_int(o, one[i], -1) <= INT_MAX)
 			fds[n++] = (int)get_int(o, one[i], -1);
 	for (i = 0; i < 2; i++) {
@@ -234,7 +238,7 @@ static unsigned int state_fds(struct json_object *o, int *fds)
 
 static void close_state_fds(struct json_object *o)
 {
-	int fds[4 + 2 * PVIO_MAX_VECTORS];
+	int fds[5 + 2 * PVIO_MAX_VECTORS];
 	unsigned int i, n = state_fds(o, fds);
 
 	for (i = 0; i < n; i++)
@@ -382,7 +386,7 @@ bool pvbe_handover_adopt(struct pvbe_guest *g)
 	struct json_object *o = find(g->cfg->name);
 	int be[PVIO_MAX_VECTORS], ge[PVIO_MAX_VECTORS];
 	const char *hex, *why = NULL;
-	int conn, shm, ram;
+	int conn, shm, ram, drain;
 	unsigned int v;
 	struct stat st;
 	size_t i;
@@ -433,6 +437,18 @@ bool pvbe_handover_adopt(struct pvbe_guest *g)
 	fcntl(shm, F_SETFD, FD_CLOEXEC);
 	if (ram >= 0)
 		fcntl(ram, F_SETFD, FD_CLOEXEC);
+	/*
+	 * The dead worker's reads may still land in guest RAM: the new
+	 * worker takes the window over only once its drain pipe hangs up,
+	 * as after a crash (core/workers.c).
+	 */
+	drain = check_fd(o, "drain", S_IFIFO);
+	if (drain >= 0) {
+		fcntl(drain, F_SETFD, FD_CLOEXEC);
+		g->drain_fd = drain;
+		g->drain_since = pvbe_now_ms();
+		pvbe_info(g->tag, "upgrade: the last worker's I/O is still in the kernel: its successor waits for it");
+	}
 	/* Taken: pvbe_handover_finish() leaves its fds alone. */
 	for (i = 0; i < (size_t)ngstate; i++)
 		if (gstate[i] == o)

@@ -2,13 +2,14 @@
 /*
  * handover.h - pviod replaced in place (pvioctl upgrade, SIGUSR2).
  *
- * The supervisor stops its workers, waits until none of them can still
- * write guest RAM, and execs the pviod binary it was started from (a new
- * version, after a package upgrade) in the same process: the same PID,
- * the same parent, systemd's notify socket.  What a guest's connection
- * is made of survives the exec: each guest's listening socket, the
- * client's connection, its window memfd, its eventfds and guest RAM fd,
- * and the page that carries device state across workers.  The new
+ * The supervisor kills its workers and, once they are gone, execs the
+ * pviod binary it was started from (a new version, after a package
+ * upgrade) in the same process: the same PID, the same parent, systemd's
+ * notify socket.  What a guest's connection is made of survives the
+ * exec: each guest's listening socket, the client's connection, its
+ * window memfd, its eventfds and guest RAM fd, the page that carries
+ * device state across workers, and the dead worker's drain pipe while
+ * its reads may still land in guest RAM (the successor waits for it).  The new
  * process reads the configuration again, adopts those fds for every
  * guest that is still configured with the same layout, and starts a
  * worker per guest that takes the window over, as after a worker crash:

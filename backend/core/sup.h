@@ -45,8 +45,6 @@ void pvbe_workers_exit(void);
 void pvbe_worker_spawn(struct pvbe_guest *g);
 /* A new worker for @g, once nothing of the last one can write guest RAM. */
 void pvbe_worker_start(struct pvbe_guest *g);
-/* Has the last worker's drain pipe hung up?  Then it is closed. */
-bool pvbe_worker_drained(struct pvbe_guest *g);
 void pvbe_worker_on_drained(int fd, uint32_t events, void *arg);
 void pvbe_workers_reap(void);
 

@@ -369,7 +369,12 @@ int pvbe_upgrade(char *err, size_t len)
 	return 0;
 }
 
-/* From the tick: exec once the workers are gone and drained. */
+/*
+ * From the tick: exec once the workers are gone.  Not once their I/O is:
+ * a guest whose last worker's reads are still at the disk hands its
+ * drain pipe over, and the new pviod starts its worker only when that
+ * hangs up (handover.c), so no guest waits for another's disk.
+ */
 static void upgrade_step(uint64_t now)
 {
 	char err[320];
@@ -378,13 +383,14 @@ static void upgrade_step(uint64_t now)
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 
-		if (g && (g->worker || !pvbe_worker_drained(g)))
+		if (g && g->worker)
 			busy++;
 	}
 	if (busy && now < upgrade_deadline)
 		return;
+	/* Killed but not reaped (a task stuck in the kernel): still our child after the exec. */
 	if (busy)
-		pvbe_warn("supervisor", "upgrade: %d guest(s) still have I/O in the kernel after %d ms: going on",
+		pvbe_warn("supervisor", "upgrade: %d worker(s) not gone %d ms after SIGKILL: going on",
 			  busy, PVBE_STOP_GRACE_MS);
 	if (!pvbe_handover_exec(err, sizeof(err)))
 		return;

@@ -344,7 +344,7 @@ err:
 }
 
 /* Has the last worker's drain pipe hung up?  Then it is closed. */
-bool pvbe_worker_drained(struct pvbe_guest *g)
+static bool pvbe_worker_drained(struct pvbe_guest *g)
 {
 	struct pollfd p = { .fd = g->drain_fd, .events = POLLIN };
 
