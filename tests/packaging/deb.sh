@@ -3,7 +3,8 @@
 # user would meet them: `make deb` builds pvio-host and pvio-dkms;
 # lintian finds no error in either; pvio-host holds pviod, pvioctl, the
 # unit, the tmpfiles entry, the man pages, the libvirt hook and a configuration pviod
-# accepts; pvio-dkms, installed, lets `dkms build` make the four guest
+# accepts, and its postinst upgrades a running pviod in place on a
+# package upgrade; pvio-dkms, installed, lets `dkms build` make the four guest
 # modules against Debian's 6.1 headers, and goes again without a trace.
 #
 # TAP on stdout.  Needs root (dpkg -i); skips, saying why, without it or
@@ -38,6 +39,43 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+
+# The package's postinst against the package's pviod, running on the
+# default control socket as the unit runs it: an upgrade ("configure
+# OLD-VERSION") replaces it in place (same PID, one upgrade, its guest
+# still there); a first install ("configure") leaves it alone.  Skipped
+# where a pviod already owns /run/pvio/control.sock.
+postinst_upgrade() {
+	local pid made= up
+	if [ -e /run/pvio/control.sock ]; then
+		ok "postinst upgrades pviod in place # SKIP /run/pvio/control.sock exists: a pviod runs here"
+		return
+	fi
+	[ -d /run/pvio ] || { mkdir -p /run/pvio && made=1; }
+	cat >"$TMP/pi.ini" <<INI
+[pviod]
+control = /run/pvio/control.sock
+[guest g]
+socket = $TMP/g.sock
+[device g e]
+type = echo
+INI
+	"$TMP/host/usr/sbin/pviod" -c "$TMP/pi.ini" 2>"$TMP/pi.log" &
+	pid=$!
+	for _ in $(seq 50); do [ -S /run/pvio/control.sock ] && break; sleep 0.1; done
+	# Ours only: not debhelper's sections (tmpfiles, the unit's enabling).
+	sed '/^# Automatically added by/,/^# End automatically added section/d' \
+		"$TMP/ctl/postinst" >"$TMP/postinst"
+	PATH=$TMP/host/usr/sbin:$PATH sh "$TMP/postinst" configure >"$TMP/pi1.out" 2>&1
+	PATH=$TMP/host/usr/sbin:$PATH sh "$TMP/postinst" configure 0.1.0 >"$TMP/pi2.out" 2>&1
+	sed 's/^/# postinst: /' "$TMP/pi1.out" "$TMP/pi2.out"
+	up=$("$TMP/host/usr/sbin/pvioctl" --json list 2>/dev/null)
+	check "postinst upgrades the running pviod in place on an upgrade, not on a first install (expected upgrades 1, supervisor $pid, guest g; got: $up)" \
+		"grep -q '\"upgrades\":1,' <<<'$up' && grep -q '\"supervisor_pid\":$pid,' <<<'$up' && grep -q '\"name\":\"g\"' <<<'$up' && grep -q 'upgraded in place' '$TMP/pi2.out'"
+	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$made" ] && rmdir /run/pvio 2>/dev/null
+	return 0
+}
 
 if make --no-print-directory O="$O" deb >"$TMP/build.log" 2>&1; then
 	ok "make deb"
@@ -75,6 +113,7 @@ if [ -f "$HOST_DEB" ]; then
 		"'$TMP/host/usr/sbin/pviod' --check-config -c '$TMP/host/etc/pvio/pviod.ini' >'$TMP/check.out' 2>&1"
 	sed 's/^/# /' "$TMP/check.out"
 	check "/etc/pvio/pviod.ini is a conffile" "dpkg-deb -e '$HOST_DEB' '$TMP/ctl' && grep -qx /etc/pvio/pviod.ini '$TMP/ctl/conffiles'"
+	postinst_upgrade
 fi
 
 # pvio-dkms: installed, built by DKMS against Debian's 6.1 headers, removed.
