@@ -230,6 +230,8 @@ if want vm; then
 	tap vm_balloon 900 env O="$O" tests/vm/balloon.sh
 	# pviod-san lying to each guest driver (about 3 minutes, three boots).
 	tap vm_hostile 600 env O="$O" tests/vm/hostile.sh
+	# pviod replaced in place ten times under block and network load.
+	tap vm_upgrade 600 env O="$O" tests/vm/upgrade.sh
 fi
 
 # ---- guests on a debug kernel: KASAN, lockdep, kmemleak (hours) --------------
