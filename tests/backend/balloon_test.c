@@ -533,63 +533,59 @@ TEST_F(bal, auto_policy_follows_available_memory)
 	EXPECT_NE(NULL, strstr(json, "\"error\""));
 }
 
-TEST_F(bal, the_target_survives_a_worker_crash)
+/*
+ * The target lives in the page that outlives a worker: after a crash, and
+ * after an upgrade in place (pvioctl upgrade), which hands that page to
+ * the new pviod with the connection, the balloon keeps its accounting.
+ */
+static void target_survives(struct __test_metadata *_metadata, FIXTURE_DATA(bal) *self,
+			    bool upgrade)
 {
+	const char *what = upgrade ? "upgrade" : "restart";
+	struct range r = { 0, MiB, 0 };
 	char json[4096];
 	const char *p;
 	unsigned int i;
-	struct range r = { 0, MiB, 0 };
 
 	bal_up(_metadata, self, NULL, all_features, 3);
 	ASSERT_EQ(0, control(self->ctl, "balloon g b0 set 12M", json, sizeof(json)));
-	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
-	p = strstr(json, "\"worker_pid\":");
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, kill(atoi(p + 13), SIGKILL));
-	for (i = 0; i < 300 && !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
+	if (upgrade) {
+		ASSERT_EQ(0, control(self->ctl, "upgrade", json, sizeof(json)));
+		fprintf(stderr, "# upgrade: %s", json);
+		ASSERT_NE(NULL, strstr(json, "\"upgrading\""));
+	} else {
+		ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+		p = strstr(json, "\"worker_pid\":");
+		ASSERT_NE(NULL, p);
+		ASSERT_EQ(0, kill(atoi(p + 13), SIGKILL));
+	}
+	for (i = 0; i < (upgrade ? 500 : 300) &&
+		    !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
 		msleep(10);
 	ASSERT_TRUE(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET);
 	EXPECT_EQ(12 * MiB / PAGE, pvio_le64_to_cpu(self->config->target_pages));
 	ASSERT_EQ(0, pvfront_dev_reset(self->d, 3000));
 	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, all_features, 3, &self->d));
 	ASSERT_EQ(0, control(self->ctl, "balloon g b0 status", json, sizeof(json)));
-	fprintf(stderr, "# after the restart: %s", json);
+	fprintf(stderr, "# after the %s: %s", what, json);
 	EXPECT_EQ(12 * MiB, jnum(json, "target_bytes"));
+	if (upgrade)
+		EXPECT_TRUE(log_contains(self->log, "g: upgrade: peer"));
 	r.gpa = self->gpa;
 	touch(self->buf, MiB, 1);
-	EXPECT_ST(PVIO_S_OK, ranges(self, PVIO_BAL_Q_INFLATE, &r, 1), "inflate after the restart");
+	EXPECT_ST(PVIO_S_OK, ranges(self, PVIO_BAL_Q_INFLATE, &r, 1),
+		  upgrade ? "inflate after the upgrade" : "inflate after the restart");
 	EXPECT_TRUE(all_zero(self->buf, MiB));
 }
 
-/*
- * An upgrade in place (pvioctl upgrade) hands the target to the new pviod
- * with the connection: the balloon keeps its accounting.
- */
+TEST_F(bal, the_target_survives_a_worker_crash)
+{
+	target_survives(_metadata, self, false);
+}
+
 TEST_F(bal, the_target_survives_an_upgrade_in_place)
 {
-	char json[4096];
-	unsigned int i;
-	struct range r = { 0, MiB, 0 };
-
-	bal_up(_metadata, self, NULL, all_features, 3);
-	ASSERT_EQ(0, control(self->ctl, "balloon g b0 set 12M", json, sizeof(json)));
-	ASSERT_EQ(0, control(self->ctl, "upgrade", json, sizeof(json)));
-	fprintf(stderr, "# upgrade: %s", json);
-	ASSERT_NE(NULL, strstr(json, "\"upgrading\""));
-	for (i = 0; i < 500 && !(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET); i++)
-		msleep(10);
-	ASSERT_TRUE(pvfront_device_state(self->d) & PVIO_DEV_S_NEEDS_RESET);
-	EXPECT_EQ(12 * MiB / PAGE, pvio_le64_to_cpu(self->config->target_pages));
-	ASSERT_EQ(0, pvfront_dev_reset(self->d, 3000));
-	ASSERT_EQ(0, pvfront_dev_setup(&self->f, self->index, all_features, 3, &self->d));
-	ASSERT_EQ(0, control(self->ctl, "balloon g b0 status", json, sizeof(json)));
-	fprintf(stderr, "# after the upgrade: %s", json);
-	EXPECT_EQ(12 * MiB, jnum(json, "target_bytes"));
-	EXPECT_TRUE(log_contains(self->log, "g: upgrade: peer"));
-	r.gpa = self->gpa;
-	touch(self->buf, MiB, 1);
-	EXPECT_ST(PVIO_S_OK, ranges(self, PVIO_BAL_Q_INFLATE, &r, 1), "inflate after the upgrade");
-	EXPECT_TRUE(all_zero(self->buf, MiB));
+	target_survives(_metadata, self, true);
 }
 
 /*

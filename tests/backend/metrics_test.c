@@ -38,21 +38,6 @@ FIXTURE(metrics) {
 	struct pvfront_dev *d;
 };
 
-/* A port nobody listens on now (the kernel's pick, released again). */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	    !getsockname(fd, (struct sockaddr *)&sa, &len))
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static const char *pvioctl_bin(void)
 {
 	const char *p = getenv("PVIOCTL");

@@ -36,6 +36,8 @@ pid_t pviod_start(const char *cfg, const char *log, const char *ctl);
 /* The same inside network namespace @netns (ip netns exec). */
 pid_t pviod_start_in(const char *netns, const char *cfg, const char *log,
 		     const char *ctl);
+/* A loopback TCP port nobody listens on now (the kernel's pick), or -1. */
+int free_port(void);
 /* The PID of @guest's worker from the control socket, or -1. */
 int guest_worker_pid(const char *ctl, const char *guest);
 /* How many lines of the file at @path contain @needle. */
