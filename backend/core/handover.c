@@ -217,18 +217,18 @@ static unsigned int state_fds(struct json_object *o, int *fds)
 	static const char *const many[] = { "be_efd", "guest_efd" };
 	struct json_object *a;
 	unsigned int n = 0, i;
+	int64_t fd;
 	size_t k;
 
 	for (i = 0; i < 5; i++)
-		if (get_int(o, one[i], -1) >= 0 && get_int(o, one[i], -1) <= INT_MAX)
-			fds[n++] = (int)get_int(o, one[i], -1);
+		if ((fd = get_int(o, one[i], -1)) >= 0 && fd <= INT_MAX)
+			fds[n++] = (int)fd;
 	for (i = 0; i < 2; i++) {
 		if (!json_object_object_get_ex(o, many[i], &a) ||
 		    !json_object_is_type(a, json_type_array))
 			continue;
 		for (k = 0; k < json_object_array_length(a) && k < PVIO_MAX_VECTORS; k++) {
-			int64_t fd = json_object_get_int64(json_object_array_get_idx(a, k));
-
+			fd = json_object_get_int64(json_object_array_get_idx(a, k));
 			if (fd >= 0 && fd <= INT_MAX)
 				fds[n++] = (int)fd;
 		}
@@ -252,6 +252,7 @@ int pvbe_handover_load(void)
 	char *buf = NULL, *end;
 	struct stat st;
 	long fd;
+	int64_t id;
 	size_t i;
 	int ret = 0;
 
@@ -278,8 +279,9 @@ int pvbe_handover_load(void)
 		goto out;
 	}
 	pvbe.upgrades = (uint64_t)get_int(state, "upgrades", 0);
-	if (get_int(state, "next_client_id", 0) > 0 && get_int(state, "next_client_id", 0) <= 0xffff)
-		pvbe.next_client_id = (uint16_t)get_int(state, "next_client_id", 1);
+	id = get_int(state, "next_client_id", 0);
+	if (id > 0 && id <= 0xffff)
+		pvbe.next_client_id = (uint16_t)id;
 	for (i = 0; i < json_object_array_length(arr) && ngstate < PVBE_MAX_GUESTS; i++) {
 		struct json_object *o = json_object_array_get_idx(arr, i);
 
