@@ -33,7 +33,13 @@
 #include "transport/memtable.h"
 #include "pvio/abi.h"
 
-#define PVBE_BACKEND_PEER	0	/* our ivshmem peer ID on every socket */
+/*
+ * ivshmem peer IDs on every socket: the client is 0, which QEMU requires
+ * of an ivshmem-doorbell device with master=on (the one that migrates
+ * its window); the backend is 1 (the window's backend_peer).
+ */
+#define PVBE_CLIENT_PEER	0
+#define PVBE_BACKEND_PEER	1
 
 /* One queue run: at most this many requests and bytes of work, then yield. */
 #define PVBE_QUEUE_BUDGET	256
@@ -319,7 +325,9 @@ struct pvbe_guest {
 
 	/* (SW) the client connection and what it was handed */
 	int conn_fd;			/* QEMU / frontend connection, or -1 */
-	uint16_t client_id;		/* its ivshmem peer ID */
+	uint16_t client_id;		/* the connection's number (logs say
+					 * "peer N"), daemon-wide; its ivshmem
+					 * ID is PVBE_CLIENT_PEER */
 	uint32_t generation;		/* of the layout the worker must publish */
 	int shm_fd;			/* the window memfd (sealed), or -1 */
 	uint64_t win_size;		/* (SW) from the layout */

@@ -5,7 +5,7 @@
  * one fd attached (SCM_RIGHTS):
  *
  *   1. protocol version 0
- *   2. the client's own peer ID
+ *   2. the client's own peer ID, PVBE_CLIENT_PEER (0: QEMU may be master)
  *   3. -1 with the shared-memory fd
  *   4. for each other peer (here: only us, PVBE_BACKEND_PEER): its ID with
  *      one eventfd, once per vector, in vector order -- the client's
@@ -46,13 +46,13 @@ int pvbe_ivshmem_handshake(struct pvbe_guest *g)
 
 	ret = send_msg(g->conn_fd, 0, -1);
 	if (!ret)
-		ret = send_msg(g->conn_fd, g->client_id, -1);
+		ret = send_msg(g->conn_fd, PVBE_CLIENT_PEER, -1);
 	if (!ret)
 		ret = send_msg(g->conn_fd, -1, g->shm_fd);
 	for (v = 0; !ret && v < g->nvectors; v++)
 		ret = send_msg(g->conn_fd, PVBE_BACKEND_PEER, g->be_efd[v]);
 	for (v = 0; !ret && v < g->nvectors; v++)
-		ret = send_msg(g->conn_fd, g->client_id, g->guest_efd[v]);
+		ret = send_msg(g->conn_fd, PVBE_CLIENT_PEER, g->guest_efd[v]);
 	if (ret)
 		pvbe_err(g->tag, "handshake with peer %u: %s", g->client_id,
 			 strerror(-ret));
