@@ -232,6 +232,8 @@ if want vm; then
 	tap vm_hostile 600 env O="$O" tests/vm/hostile.sh
 	# pviod replaced in place ten times under block and network load.
 	tap vm_upgrade 600 env O="$O" tests/vm/upgrade.sh
+	# The guest live-migrated between two pviods and QEMUs, there and back.
+	tap vm_migrate 600 env O="$O" tests/vm/migrate.sh
 fi
 
 # ---- guests on a debug kernel: KASAN, lockdep, kmemleak (hours) --------------

@@ -22,6 +22,12 @@
  *   reload                     re-read the configuration (as SIGHUP)
  *   upgrade                    replace pviod in place (as SIGUSR2,
  *                              core/handover.h)
+ *   migrate-out GUEST          live migration, the source: pause the guest's
+ *                              I/O; answered once paused, with the state
+ *   migrate-in GUEST           the destination: hold the next client
+ *   migrate-finish GUEST STATE the destination: take the migrated window
+ *                              over with the source's state
+ *   migrate-cancel GUEST       either side: back to normal (core/migrate.h)
  * Requests for one device (its guest's worker; net-link's carrier is set
  * by the supervisor first, the class's sup_control):
  *   status GUEST DEVICE        one device with per-queue counters
@@ -43,6 +49,7 @@
 #include "core/control.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/migrate.h"
 #include "core/msg.h"
 #include "core/pviod.h"
 #include "core/sandbox.h"
@@ -51,6 +58,8 @@
 
 #define PVBE_CTL_PENDING	64
 #define PVBE_CTL_TIMEOUT_MS	1000
+#define PVBE_CTL_MIGRATE_MS	30000	/* migrate-out: the last worker's I/O */
+#define PVBE_CTL_LINE		4096	/* migrate-finish carries the state */
 
 /* ---- request words ------------------------------------------------------------ */
 
@@ -116,6 +125,7 @@ struct ctl_req {
 	struct json_object *guests[PVBE_MAX_GUESTS];
 	struct pvbe_guest *for_guest;	/* a device request: its guest */
 	struct pvbe_guest *removing;	/* guest remove: done when it is gone */
+	struct pvbe_guest *pausing;	/* migrate-out: done when it is paused */
 	/* pviod's own request (fd -1): the answer goes to done(), not a client */
 	void (*done)(struct json_object *resp, void *arg);
 	void *done_arg;
@@ -190,7 +200,10 @@ static struct json_object *guest_obj(struct pvbe_guest *g)
 	J_U64(o, "worker_pid", (uint64_t)(g->worker > 0 ? g->worker : 0));
 	J_U64(o, "worker_restarts", g->restarts);
 	J_STR(o, "worker", g->removing ? "removing" : g->worker ? "running" :
+	      g->mig == PVBE_MIG_OUT ? "none: migrating out" :
 	      g->restart_at ? "on hold after repeated crashes" : "starting");
+	if (pvbe_migrate_name(g))
+		J_STR(o, "migration", pvbe_migrate_name(g));
 	return o;
 }
 
@@ -310,6 +323,64 @@ static void do_guest(struct ctl_req *r, int n, char **w)
 	r->resp = pvbe_ctl_error("guest add FILE | guest remove GUEST");
 }
 
+static void migrate_answer(struct ctl_req *r, struct pvbe_guest *g, const char *hex)
+{
+	r->resp = json_object_new_object();
+	J_STR(r->resp, "guest", g->cfg->name);
+	J_STR(r->resp, "state", hex);
+	J_U64(r->resp, "paused_ms", pvbe_now_ms() - g->mig_since);
+}
+
+/* migrate-out|migrate-in|migrate-cancel GUEST, migrate-finish GUEST STATE */
+static void do_migrate(struct ctl_req *r, int n, char **w)
+{
+	struct pvbe_guest *g;
+	char err[320], *hex;
+	int ret;
+
+	if (n != (strcmp(w[0], "migrate-finish") ? 2 : 3)) {
+		r->resp = pvbe_ctl_error("migrate-out GUEST | migrate-in GUEST | migrate-finish GUEST STATE | migrate-cancel GUEST");
+		return;
+	}
+	g = pvbe_guest_find(w[1]);
+	if (!g) {
+		r->resp = pvbe_ctl_error("no guest %s", w[1]);
+		return;
+	}
+	err[0] = '\0';
+	if (!strcmp(w[0], "migrate-out")) {
+		ret = pvbe_migrate_out(g, err, sizeof(err));
+		if (ret == 1) {
+			hex = pvbe_migrate_state(g);
+			if (hex)
+				migrate_answer(r, g, hex);
+			else
+				r->resp = pvbe_ctl_error("out of memory");
+			free(hex);
+		} else if (ret == 0) {
+			/* The answer goes once the guest is paused. */
+			r->pausing = g;
+			r->deadline = pvbe_now_ms() + PVBE_CTL_MIGRATE_MS;
+		}
+	} else if (!strcmp(w[0], "migrate-in")) {
+		ret = pvbe_migrate_in(g, err, sizeof(err));
+	} else if (!strcmp(w[0], "migrate-finish")) {
+		ret = pvbe_migrate_finish(g, w[2], err, sizeof(err));
+	} else if (!strcmp(w[0], "migrate-cancel")) {
+		ret = pvbe_migrate_cancel(g, err, sizeof(err));
+	} else {
+		ret = -EINVAL;
+		snprintf(err, sizeof(err), "unknown request; migrate-out | migrate-in | migrate-finish | migrate-cancel");
+	}
+	if (ret < 0) {
+		r->resp = pvbe_ctl_error("%s", err[0] ? err : strerror(-ret));
+	} else if (!r->resp && !r->pausing) {
+		r->resp = json_object_new_object();
+		J_STR(r->resp, "guest", g->cfg->name);
+		J_STR(r->resp, "migration", pvbe_migrate_name(g) ? pvbe_migrate_name(g) : "none");
+	}
+}
+
 static void handle(struct ctl_req *r, char *line)
 {
 	char *w[PVBE_CTL_MAX_WORDS], fwd[512], err[256];
@@ -348,6 +419,10 @@ static void handle(struct ctl_req *r, char *line)
 		do_guest(r, n, w);
 		return;
 	}
+	if (!strncmp(w[0], "migrate-", 8)) {
+		do_migrate(r, n, w);
+		return;
+	}
 	if (!strcmp(w[0], "upgrade") && n == 1) {
 		ret = pvbe_upgrade(err, sizeof(err));
 		r->resp = ret ? pvbe_ctl_error("%s", err) : json_object_new_object();
@@ -365,7 +440,7 @@ static void handle(struct ctl_req *r, char *line)
 		return;
 	}
 	if (n < 3) {
-		r->resp = pvbe_ctl_error("unknown request; try: list | workers | metrics | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload | upgrade");
+		r->resp = pvbe_ctl_error("unknown request; try: list | workers | metrics | status GUEST DEVICE | net-link GUEST DEVICE up|down | blk-resize GUEST DEVICE [SIZE] | balloon GUEST DEVICE status|set|policy|headroom [ARG] | guest add FILE | guest remove GUEST | reload | upgrade | migrate-out|migrate-in|migrate-cancel GUEST | migrate-finish GUEST STATE");
 		return;
 	}
 	/* VERB GUEST DEVICE ARGS...: the guest's worker answers. */
@@ -411,7 +486,7 @@ static void handle(struct ctl_req *r, char *line)
 static void on_client(int fd, uint32_t events, void *arg)
 {
 	struct ctl_req *r = arg;
-	char line[512];
+	char line[PVBE_CTL_LINE];
 	ssize_t n;
 
 	(void)events;
@@ -429,8 +504,8 @@ static void on_client(int fd, uint32_t events, void *arg)
 	line[n] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
 	handle(r, line);
-	/* Answered now, unless it waits for a worker or a removal. */
-	if (r->used && !r->waiting && !r->removing)
+	/* Answered now, unless it waits for a worker, a removal or a pause. */
+	if (r->used && !r->waiting && !r->removing && !r->pausing)
 		req_reply(r);
 }
 
@@ -438,7 +513,7 @@ int pvbe_control_request(const char *line, pvbe_control_done_fn done, void *arg,
 			 void **hp)
 {
 	struct ctl_req *r = req_new(-1);
-	char copy[512];
+	char copy[PVBE_CTL_LINE];
 
 	*hp = NULL;
 	if (!r)
@@ -447,7 +522,7 @@ int pvbe_control_request(const char *line, pvbe_control_done_fn done, void *arg,
 	r->done_arg = arg;
 	snprintf(copy, sizeof(copy), "%s", line);
 	handle(r, copy);
-	if (r->used && !r->waiting && !r->removing)
+	if (r->used && !r->waiting && !r->removing && !r->pausing)
 		req_reply(r);
 	else
 		*hp = r;
@@ -571,6 +646,26 @@ void pvbe_control_guest_removed(struct pvbe_guest *g)
 			reqs[i].for_guest = NULL;
 		reqs[i].guests[g->index] = NULL;
 	}
+	pvbe_control_migrate_paused(g, NULL);
+}
+
+void pvbe_control_migrate_paused(struct pvbe_guest *g, const char *hex)
+{
+	int i;
+
+	for (i = 0; i < PVBE_CTL_PENDING; i++) {
+		struct ctl_req *r = &reqs[i];
+
+		if (!r->used || r->pausing != g)
+			continue;
+		r->pausing = NULL;
+		if (hex)
+			migrate_answer(r, g, hex);
+		else
+			r->resp = pvbe_ctl_error("guest %s: not paused: the migration was cancelled, the client left or the guest was removed",
+						 g->cfg->name);
+		req_reply(r);
+	}
 }
 
 /* Clients that send nothing, and answers that are late: go without them. */
@@ -588,8 +683,15 @@ void pvbe_control_tick(uint64_t now)
 			memset(r, 0, sizeof(*r));
 			continue;
 		}
-		if (!r->used || (!r->waiting && !r->removing) || now < r->deadline)
+		if (!r->used || (!r->waiting && !r->removing && !r->pausing) || now < r->deadline)
 			continue;
+		if (r->pausing) {
+			r->resp = pvbe_ctl_error("guest %s: not paused after %d s: its last worker's I/O is still at the disk (migrate-out again to wait on, migrate-cancel to resume)",
+						 r->pausing->cfg->name, PVBE_CTL_MIGRATE_MS / 1000);
+			r->pausing = NULL;
+			req_reply(r);
+			continue;
+		}
 		if (r->removing) {
 			json_object_put(r->resp);
 			r->resp = pvbe_ctl_error("guest %s: its worker has not exited yet",

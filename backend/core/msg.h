@@ -21,7 +21,8 @@ enum pvbe_msg_op {
 	PVBE_MSG_CONN = 1,	/* a new client.  fds: connection, window,
 				 * a.nvectors doorbell eventfds, as many
 				 * interrupt eventfds, then the RAM file if
-				 * b & PVBE_CONN_RAM; a: client ID << 16 |
+				 * b & PVBE_CONN_RAM (b & PVBE_CONN_TAKEOVER:
+				 * take the window over, migrate.c); a: client ID << 16 |
 				 * nvectors, c: generation */
 	PVBE_MSG_GONE,		/* the client left */
 	PVBE_MSG_RAM,		/* fd: the configured RAM file (RAM_OPEN);
@@ -37,6 +38,7 @@ enum pvbe_msg_op {
 };
 
 #define PVBE_CONN_RAM		1
+#define PVBE_CONN_TAKEOVER	2	/* a migrated window: take it over */
 
 struct pvbe_msg {
 	uint32_t op;

@@ -32,6 +32,8 @@ void pvbe_conn_close_fds(struct pvbe_guest *g);
 void pvbe_conn_drop(struct pvbe_guest *g, const char *why);
 void pvbe_on_conn(int fd, uint32_t events, void *arg);
 void pvbe_on_accept(int lfd, uint32_t events, void *arg);
+/* Hand the client to @g's worker (@takeover: a migrated window). */
+int pvbe_send_conn(struct pvbe_guest *g, bool takeover);
 
 /* guests.c */
 /* Open what the guest needs on the host and start its worker. */
@@ -46,6 +48,8 @@ void pvbe_worker_spawn(struct pvbe_guest *g);
 /* A new worker for @g, once nothing of the last one can write guest RAM. */
 void pvbe_worker_start(struct pvbe_guest *g);
 void pvbe_worker_on_drained(int fd, uint32_t events, void *arg);
+/* Has the last worker's drain pipe hung up?  Then it is closed. */
+bool pvbe_worker_drained(struct pvbe_guest *g);
 void pvbe_workers_reap(void);
 
 #endif

@@ -53,6 +53,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/migrate.h"
 #include "core/msg.h"
 #include "core/pviod.h"
 #include "core/sup.h"
@@ -99,6 +100,7 @@ void pvbe_conn_drop(struct pvbe_guest *g, const char *why)
 		return;
 	pvbe_info(g->tag, "peer %u gone (%s)", g->client_id, why);
 	pvbe_conn_close_fds(g);
+	pvbe_migrate_client_gone(g);
 	/* A worker that cannot be told is replaced; the next starts clean. */
 	if (g->worker && g->pair[0] >= 0 &&
 	    pvbe_msg_send(g->pair[0], PVBE_MSG_GONE, 0, 0, 0, NULL, 0, NULL, 0)) {
@@ -143,8 +145,8 @@ static int conn_resources(struct pvbe_guest *g)
 static void pause_listeners(void);
 static void resume_listeners(void);
 
-/* Hand the client of the moment to @g's worker. */
-static int send_conn(struct pvbe_guest *g)
+/* Hand the client of the moment to @g's worker (@takeover: migrated). */
+int pvbe_send_conn(struct pvbe_guest *g, bool takeover)
 {
 	int fds[PVBE_MSG_MAX_FDS];
 	unsigned int n = 0, v;
@@ -160,6 +162,8 @@ static int send_conn(struct pvbe_guest *g)
 		fds[n++] = g->ram_fd;
 		flags |= PVBE_CONN_RAM;
 	}
+	if (takeover)
+		flags |= PVBE_CONN_TAKEOVER;
 	return pvbe_msg_send(g->pair[0], PVBE_MSG_CONN,
 			     (uint64_t)g->client_id << 16 | g->nvectors, flags,
 			     g->generation, NULL, 0, fds, n);
@@ -223,13 +227,18 @@ void pvbe_on_accept(int lfd, uint32_t events, void *arg)
 	if (g->cfg->ram_path[0])
 		g->ram_fd = open(g->cfg->ram_path, O_RDWR | O_CLOEXEC);
 	pvbe_info(g->tag, "peer %u connected, generation %u", g->client_id, g->generation);
+	/* An incoming migration fills the window: no worker touches it yet. */
+	if (g->mig == PVBE_MIG_IN) {
+		pvbe_info(g->tag, "migrate-in: peer %u held until migrate-finish", g->client_id);
+		return;
+	}
 	/*
 	 * A worker that cannot be told (gone, not yet reaped; or not
 	 * reading its messages) is replaced, and the next one takes the
 	 * connection over: QEMU keeps its connection either way.  No
 	 * worker (on hold): the next one takes it over too.
 	 */
-	if (g->worker && send_conn(g)) {
+	if (g->worker && pvbe_send_conn(g, false)) {
 		pvbe_warn(g->tag, "hand the client to worker %d: %s; replacing the worker",
 			  (int)g->worker, strerror(errno));
 		kill(g->worker, SIGKILL);
@@ -349,6 +358,12 @@ int pvbe_upgrade(char *err, size_t len)
 		if (pvbe.guests[i] && pvbe.guests[i]->removing) {
 			snprintf(err, len, "guest %s is being removed: try again",
 				 pvbe.guests[i]->cfg->name);
+			return -EBUSY;
+		}
+		/* Its state is in no handover: finish or cancel first. */
+		if (pvbe.guests[i] && pvbe.guests[i]->mig != PVBE_MIG_NONE) {
+			snprintf(err, len, "guest %s is migrating (%s): migrate-finish or migrate-cancel first",
+				 pvbe.guests[i]->cfg->name, pvbe_migrate_name(pvbe.guests[i]));
 			return -EBUSY;
 		}
 	}

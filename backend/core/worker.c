@@ -385,7 +385,7 @@ static void on_new_client(struct pvbe_guest *g, const struct pvbe_msg *m, int *f
 	g->ram_size = 0;
 	g->client_id = (uint16_t)(m->a >> 16);
 	g->generation = (uint32_t)m->c;
-	if (adopt(g, false)) {
+	if (adopt(g, m->b & PVBE_CONN_TAKEOVER)) {
 		pvbe_err(g->tag, "cannot serve peer %u", g->client_id);
 		if (g->connected) {
 			drop_client(g, "setup failed");

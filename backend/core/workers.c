@@ -21,6 +21,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/migrate.h"
 #include "core/msg.h"
 #include "core/pviod.h"
 #include "core/sup.h"
@@ -257,6 +258,27 @@ static void forget_other_guests(struct pvbe_guest *self)
 	}
 }
 
+/* In a new worker: close the client's fds (the supervisor keeps its own). */
+static void forget_client(struct pvbe_guest *g)
+{
+	unsigned int v;
+
+	if (g->conn_fd >= 0)
+		close(g->conn_fd);
+	if (g->shm_fd >= 0)
+		close(g->shm_fd);
+	if (g->ram_fd >= 0)
+		close(g->ram_fd);
+	for (v = 0; v < PVIO_MAX_VECTORS; v++) {
+		if (g->be_efd[v] >= 0)
+			close(g->be_efd[v]);
+		if (g->guest_efd[v] >= 0)
+			close(g->guest_efd[v]);
+		g->be_efd[v] = g->guest_efd[v] = -1;
+	}
+	g->conn_fd = g->shm_fd = g->ram_fd = -1;
+}
+
 /* In a new worker: stdin and stdout /dev/null, stderr the log pipe. */
 static void worker_stdio(int log_w)
 {
@@ -304,6 +326,9 @@ void pvbe_worker_spawn(struct pvbe_guest *g)
 		worker_stdio(lp[1]);
 		sigprocmask(SIG_SETMASK, &pvbe_sup.oldmask, NULL);
 		forget_other_guests(g);
+		/* A client held for an incoming migration is not this worker's yet. */
+		if (g->mig == PVBE_MIG_IN)
+			forget_client(g);
 		pvbe.self = g;
 		pvbe.sup_fd = sp[1];
 		pvbe.sup_pid = sup_pid;
@@ -344,7 +369,7 @@ err:
 }
 
 /* Has the last worker's drain pipe hung up?  Then it is closed. */
-static bool pvbe_worker_drained(struct pvbe_guest *g)
+bool pvbe_worker_drained(struct pvbe_guest *g)
 {
 	struct pollfd p = { .fd = g->drain_fd, .events = POLLIN };
 
@@ -366,6 +391,10 @@ void pvbe_worker_on_drained(int fd, uint32_t events, void *arg)
 	(void)events;
 	if (!pvbe_worker_drained(g))
 		return;
+	if (g->mig == PVBE_MIG_OUT) {
+		pvbe_migrate_check(g);
+		return;
+	}
 	if (!g->drain_wait)
 		return;
 	g->drain_wait = false;
@@ -420,8 +449,9 @@ static void worker_died(struct pvbe_guest *g, int status)
 	g->pair[0] = -1;
 	g->worker = 0;
 	pvbe_control_guest_gone(g);
-	/* Asked for (a stop, an upgrade, a removal) or not. */
-	lvl = pvbe_sup.stopping || pvbe_sup.upgrading || g->removing ? PVBE_LOG_INFO : PVBE_LOG_ERR;
+	/* Asked for (a stop, an upgrade, a removal, a migration) or not. */
+	lvl = pvbe_sup.stopping || pvbe_sup.upgrading || g->removing || g->mig == PVBE_MIG_OUT ?
+	      PVBE_LOG_INFO : PVBE_LOG_ERR;
 	if (WIFSIGNALED(status))
 		pvbe_log(lvl, g->tag, "worker killed by signal %d (%s)", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)));
@@ -433,6 +463,12 @@ static void worker_died(struct pvbe_guest *g, int status)
 	}
 	if (pvbe_sup.stopping || pvbe_sup.upgrading)
 		return;
+	/* Migrating out: no worker until the client leaves or the migration is cancelled. */
+	if (g->mig == PVBE_MIG_OUT) {
+		g->drain_since = now;
+		pvbe_migrate_check(g);
+		return;
+	}
 	if (now - g->restart_period > PVBE_RESTART_PERIOD_MS) {
 		g->restart_period = now;
 		g->restarts = 0;

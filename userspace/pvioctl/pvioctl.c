@@ -442,6 +442,9 @@ static void usage(FILE *f)
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]\n"
 		   "       pvioctl [-s SOCKET] guest add FILE | guest remove GUEST | reload\n"
 		   "       pvioctl [-s SOCKET] upgrade [--timeout S]\n"
+		   "       pvioctl [-s SOCKET] migrate-out GUEST        (prints the STATE)\n"
+		   "       pvioctl [-s SOCKET] migrate-in GUEST | migrate-cancel GUEST\n"
+		   "       pvioctl [-s SOCKET] migrate-finish GUEST STATE\n"
 		   "balloon SIZE is what the guest gives to the host (0: all back)\n"
 		   "SOCKET defaults to $PVIOD_SOCKET or " DEFAULT_SOCKET "\n");
 }
@@ -464,6 +467,11 @@ static int build(int argc, char **argv, char *req, size_t len)
 		n = snprintf(req, len, "reload");
 	else if (argc == 1 && !strcmp(argv[0], "upgrade"))
 		n = snprintf(req, len, "upgrade");
+	else if (argc == 2 && (!strcmp(argv[0], "migrate-out") || !strcmp(argv[0], "migrate-in") ||
+			       !strcmp(argv[0], "migrate-cancel")))
+		n = snprintf(req, len, "%s %s", argv[0], argv[1]);
+	else if (argc == 3 && !strcmp(argv[0], "migrate-finish"))
+		n = snprintf(req, len, "%s %s %s", argv[0], argv[1], argv[2]);
 	else if (argc == 3 && !strcmp(argv[0], "guest") && !strcmp(argv[1], "add")) {
 		/* pviod reads the file: it needs the whole path. */
 		if (!realpath(argv[2], path)) {
@@ -605,6 +613,13 @@ int main(int argc, char **argv)
 		printf("reloaded %s\n", str(o, "reloaded"));
 	} else if (!strcmp(argv[0], "upgrade")) {
 		ret = upgrade_wait(sock, num(o, "upgrades"), timeout);
+	} else if (!strcmp(argv[0], "migrate-out")) {
+		/* The state alone on stdout: STATE=$(pvioctl migrate-out GUEST) */
+		fprintf(stderr, "%s: paused for migration after %llu ms\n", argv[1],
+			num(o, "paused_ms"));
+		printf("%s\n", str(o, "state"));
+	} else if (!strncmp(argv[0], "migrate-", 8)) {
+		printf("%s: migration %s\n", argv[1], str(o, "migration"));
 	} else {
 		print_status(o);
 	}
