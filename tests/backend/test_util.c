@@ -69,9 +69,13 @@ int wait_path(const char *path, int ms)
 int control(const char *sock, const char *req, char *buf, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[256];
+	char line[4200];
 	ssize_t n, got = 0;
 	int fd, l;
+
+	l = snprintf(line, sizeof(line), "%s\n", req);
+	if (l < 0 || l >= (int)sizeof(line))
+		return -1;
 
 	strncpy(sa.sun_path, sock, sizeof(sa.sun_path) - 1);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -80,7 +84,6 @@ int control(const char *sock, const char *req, char *buf, size_t len)
 			close(fd);
 		return -1;
 	}
-	l = snprintf(line, sizeof(line), "%s\n", req);
 	if (send(fd, line, l, MSG_NOSIGNAL) != l) {
 		close(fd);
 		return -1;
