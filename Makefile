@@ -59,7 +59,7 @@ endif
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/metrics_test $(O)/tests/upgrade_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/metrics_test $(O)/tests/upgrade_test $(O)/tests/migrate_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
@@ -158,7 +158,7 @@ $(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util
 
 # The backend tests (tests/backend/*_test.c): libpvio-front against
 # pviod-san, under ASan/UBSan themselves.
-BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads metrics upgrade)
+BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads metrics upgrade migrate)
 
 $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)

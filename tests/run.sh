@@ -184,6 +184,7 @@ if want backend; then
 	PVIOD=$O/pviod-tsan tap threads_test_tsan 300 "$O/tests/threads_test"
 	PVIOD=$O/pviod-san PVIOCTL=$O/pvioctl tap metrics_test 300 "$O/tests/metrics_test"
 	PVIOD=$O/pviod-san tap upgrade_test 300 "$O/tests/upgrade_test"
+	PVIOD=$O/pviod-san tap migrate_test 300 "$O/tests/migrate_test"
 fi
 
 # ---- fuzzing: each libFuzzer target briefly (make fuzz runs them longer) ----

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * migrate_test.c - the control side of a live migration
+ * (backend/core/migrate.c) with libpvio-front clients: migrate-out
+ * pauses a guest for real (no worker, no heartbeat, no completion) and
+ * answers with the state; migrate-cancel resumes it as after a crash;
+ * migrate-in holds the next client unserved; migrate-finish checks the
+ * state against the guest's configuration and takes the window over
+ * with a generation past the source's; a source whose client left
+ * serves the next one; every refusal says why.  QEMU's copy of the
+ * window and guest RAM is tests/vm/migrate.sh's to test.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pvio_front.h"
+#include "kselftest_harness.h"
+#include "test_util.h"
+
+#define RAM_SIZE	(8u << 20)
+
+FIXTURE(mig) {
+	char dir[64];
+	char cfg[96], log[96], ctl[96], sock[3][96];
+	pid_t pid;
+	struct pvfront f[3];
+	bool on[3];
+	struct pvfront_dev *d[3];
+	unsigned char *in[3], *out[3];
+	uint64_t gin[3], gout[3];
+};
+
+/* g1 and g2 alike, g3 with a second queue. */
+FIXTURE_SETUP(mig)
+{
+	FILE *f;
+	int i;
+
+	strcpy(self->dir, "/tmp/pvio-migtest-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->cfg, sizeof(self->cfg), "%s/pviod.ini", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/pviod.log", self->dir);
+	snprintf(self->ctl, sizeof(self->ctl), "%s/control.sock", self->dir);
+	for (i = 0; i < 3; i++) {
+		strcpy(self->sock[i], self->dir);
+		snprintf(self->sock[i] + strlen(self->dir), sizeof(self->sock[i]) - strlen(self->dir),
+			 "/g%d.sock", i + 1);
+	}
+	f = fopen(self->cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\nheartbeat_ms = 50\n\n", self->ctl);
+	for (i = 0; i < 3; i++)
+		fprintf(f, "[guest g%d]\nsocket = %s\n\n[device g%d echo0]\ntype = echo\nqueues = %d\nqueue_size = 64\n\n",
+			i + 1, self->sock[i], i + 1, i == 2 ? 2 : 1);
+	fclose(f);
+	self->pid = pviod_start(self->cfg, self->log, self->ctl);
+	ASSERT_LT(0, self->pid);
+}
+
+FIXTURE_TEARDOWN(mig)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (self->on[i])
+			pvfront_close(&self->f[i]);
+	if (pviod_stop(&self->pid, self->log))
+		_metadata->passed = 0;
+	if (!getenv("PVIO_KEEP"))
+		sh("rm -rf %s", self->dir);
+}
+
+/* Client @i on guest g(@i+1): connected; with @ready also served and set up. */
+static int client(FIXTURE_DATA(mig) *self, int i, bool ready)
+{
+	struct pvfront *f = &self->f[i];
+
+	if (pvfront_connect(f, self->sock[i], RAM_SIZE))
+		return -1;
+	self->on[i] = true;
+	if (!ready)
+		return 0;
+	if (pvfront_wait_ready(f, 5000) || pvfront_dev_setup(f, 0, 0, 1, &self->d[i]))
+		return -1;
+	self->in[i] = pvfront_alloc(f, 4096, 64, &self->gin[i]);
+	self->out[i] = pvfront_alloc(f, 4096, 64, &self->gout[i]);
+	return self->in[i] && self->out[i] ? 0 : -1;
+}
+
+static int echo(FIXTURE_DATA(mig) *self, int i, uint16_t id)
+{
+	return echo_once(&self->f[i], &self->d[i]->q[0], self->in[i], self->gin[i],
+			 self->out[i], self->gout[i], 4096, id, id);
+}
+
+/* How often @needle is in the log once it is there at all (the workers'
+ * lines come through the supervisor, after what they did): 0 after 2 s. */
+static int logged(FIXTURE_DATA(mig) *self, const char *needle)
+{
+	int ms;
+
+	for (ms = 0; ms < 2000 && !log_count(self->log, needle); ms += 20)
+		msleep(20);
+	return log_count(self->log, needle);
+}
+
+static uint32_t gen(struct pvfront *f)
+{
+	return pvio_le32_to_cpu(pvio_read_once(f->hdr->generation));
+}
+
+/* The request's answer into @json; expect @want in it. */
+static int ask(FIXTURE_DATA(mig) *self, const char *req, const char *want, char *json,
+	       size_t len)
+{
+	if (control(self->ctl, req, json, len))
+		return -1;
+	fprintf(stderr, "# %s -> %.200s", req, json);
+	if (!strstr(json, want)) {
+		fprintf(stderr, "# expected '%s' in the answer\n", want);
+		return -1;
+	}
+	return 0;
+}
+
+/* The "state" of a migrate-out answer, into @state. */
+static int state_of(const char *json, char *state, size_t len)
+{
+	const char *p = strstr(json, "\"state\":\""), *e;
+
+	if (!p)
+		return -1;
+	p += strlen("\"state\":\"");
+	e = strchr(p, '"');
+	if (!e || (size_t)(e - p) >= len)
+		return -1;
+	memcpy(state, p, (size_t)(e - p));
+	state[e - p] = '\0';
+	return 0;
+}
+
+TEST_F(mig, every_refusal_says_why)
+{
+	char json[4096];
+
+	EXPECT_EQ(0, ask(self, "migrate-out g1", "guest g1 has no QEMU connected: nothing to migrate",
+			 json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-finish g1 00", "guest g1 is not waiting for a migration (migrate-in first)",
+			 json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-cancel g1", "guest g1 is not migrating", json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-out nosuch", "no guest nosuch", json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-out", "migrate-out GUEST |", json, sizeof(json)));
+	ASSERT_EQ(0, client(self, 0, true));
+	EXPECT_EQ(0, ask(self, "migrate-in g1", "guest g1 has a QEMU connected already", json,
+			 sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-in g2", "incoming, waiting for QEMU", json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-finish g2 00", "guest g2: no QEMU has connected yet", json,
+			 sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-out g2", "guest g2 is waiting for an incoming migration",
+			 json, sizeof(json)));
+	/* Its state is in no handover: an upgrade waits. */
+	EXPECT_EQ(0, ask(self, "upgrade", "guest g2 is migrating (incoming, waiting for QEMU)",
+			 json, sizeof(json)));
+	EXPECT_EQ(0, echo(self, 0, 1));
+}
+
+/*
+ * migrate-out: no worker, no heartbeat, no completion, until cancelled;
+ * then a new worker takes the window over and the client recovers as
+ * after a crash.
+ */
+TEST_F(mig, the_source_pauses_until_cancelled)
+{
+	char json[4096], again[4096], st1[4096], st2[4096];
+	struct pvio_desc d[2];
+	struct pvio_cpl c;
+	uint64_t hb0, hb1;
+	uint32_t g0;
+	int w0;
+
+	ASSERT_EQ(0, client(self, 0, true));
+	ASSERT_EQ(0, echo(self, 0, 1));
+	w0 = guest_worker_pid(self->ctl, "g1");
+	g0 = gen(&self->f[0]);
+	/* Served: the heartbeat moves (every 50 ms). */
+	hb0 = pvfront_heartbeat(&self->f[0]);
+	msleep(200);
+	hb1 = pvfront_heartbeat(&self->f[0]);
+	fprintf(stderr, "# served: heartbeat %llu -> %llu over 200 ms\n", (unsigned long long)hb0,
+		(unsigned long long)hb1);
+	EXPECT_LT(hb0, hb1);
+	ASSERT_EQ(0, ask(self, "migrate-out g1", "\"paused_ms\":", json, sizeof(json)));
+	ASSERT_EQ(0, state_of(json, st1, sizeof(st1)));
+	fprintf(stderr, "# worker %d before, %d after; state %zu hex digits\n", w0,
+		guest_worker_pid(self->ctl, "g1"), strlen(st1));
+	EXPECT_LT(0, w0);
+	EXPECT_EQ(0, guest_worker_pid(self->ctl, "g1"));
+	EXPECT_EQ(0, ask(self, "list", "\"migration\":\"outgoing, paused\"", json, sizeof(json)));
+	/* Nobody serves the window: the heartbeat stands, a request waits. */
+	hb0 = pvfront_heartbeat(&self->f[0]);
+	fill_desc(&d[0], self->gin[0], 64, 7, PVIO_DESC_F_NEXT);
+	fill_desc(&d[1], self->gout[0], 64, 7, PVIO_DESC_F_WRITE);
+	ASSERT_EQ(0, pvfront_submit(&self->d[0]->q[0], d, 2));
+	pvfront_kick(&self->d[0]->q[0]);
+	msleep(500);
+	hb1 = pvfront_heartbeat(&self->f[0]);
+	fprintf(stderr, "# paused: heartbeat %llu -> %llu over 500 ms, %d completion(s)\n",
+		(unsigned long long)hb0, (unsigned long long)hb1,
+		pvfront_reap(&self->d[0]->q[0], &c, 1));
+	EXPECT_EQ(hb0, hb1);
+	EXPECT_EQ(0, pvfront_reap(&self->d[0]->q[0], &c, 1));
+	/* Asked again: the same state. */
+	ASSERT_EQ(0, ask(self, "migrate-out g1", "\"state\":", again, sizeof(again)));
+	ASSERT_EQ(0, state_of(again, st2, sizeof(st2)));
+	EXPECT_STREQ(st1, st2);
+	/* Cancelled: a new worker, a new generation, the device reset and used again. */
+	ASSERT_EQ(0, ask(self, "migrate-cancel g1", "\"migration\":\"none\"", json, sizeof(json)));
+	ASSERT_EQ(0, wait_dev_state(self->d[0], PVIO_DEV_S_NEEDS_RESET, 5000));
+	fprintf(stderr, "# cancelled: generation %u -> %u, worker %d\n", g0, gen(&self->f[0]),
+		guest_worker_pid(self->ctl, "g1"));
+	EXPECT_EQ(g0 + 1, gen(&self->f[0]));
+	EXPECT_LT(0, guest_worker_pid(self->ctl, "g1"));
+	ASSERT_EQ(0, pvfront_dev_reset(self->d[0], 3000));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f[0], 0, 0, 1, &self->d[0]));
+	EXPECT_EQ(0, echo(self, 0, 9));
+	EXPECT_EQ(1, logged(self, "g1: migrate-cancel: the guest stays here"));
+}
+
+/*
+ * migrate-in holds the client (its window is never laid out); a state
+ * of another shape is refused; the right one is taken over, with a
+ * generation past the source's and the heartbeat going on from its.
+ */
+TEST_F(mig, the_destination_holds_then_takes_over)
+{
+	char json[4096], st[4096], req[4200];
+	uint32_t src_gen;
+	uint64_t src_hb;
+
+	/* g1 is the source, g2 (alike) and g3 (two queues) destinations. */
+	ASSERT_EQ(0, client(self, 0, true));
+	ASSERT_EQ(0, echo(self, 0, 1));
+	ASSERT_EQ(0, ask(self, "migrate-in g2", "\"migration\":", json, sizeof(json)));
+	ASSERT_EQ(0, ask(self, "migrate-in g3", "\"migration\":", json, sizeof(json)));
+	ASSERT_EQ(0, client(self, 1, false));
+	ASSERT_EQ(0, client(self, 2, false));
+	EXPECT_EQ(-ETIMEDOUT, pvfront_wait_ready(&self->f[1], 500));
+	EXPECT_EQ(0, ask(self, "list", "\"migration\":\"incoming, QEMU connected\"", json,
+			 sizeof(json)));
+	EXPECT_EQ(1, logged(self, "g2: migrate-in: peer"));
+
+	ASSERT_EQ(0, ask(self, "migrate-out g1", "\"state\":", json, sizeof(json)));
+	ASSERT_EQ(0, state_of(json, st, sizeof(st)));
+	src_gen = gen(&self->f[0]);
+	src_hb = pvfront_heartbeat(&self->f[0]);
+
+	EXPECT_EQ(0, ask(self, "migrate-finish g2 zz", "the state is not what migrate-out printed",
+			 json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-finish g2 00112233", "not a migration state of this pviod",
+			 json, sizeof(json)));
+	snprintf(req, sizeof(req), "migrate-finish g3 %s", st);
+	EXPECT_EQ(0, ask(self, req, "differs here from the source", json, sizeof(json)));
+	/* Refused: still held, still not served. */
+	EXPECT_EQ(-ETIMEDOUT, pvfront_wait_ready(&self->f[2], 300));
+
+	snprintf(req, sizeof(req), "migrate-finish g2 %s", st);
+	ASSERT_EQ(0, ask(self, req, "\"migration\":\"none\"", json, sizeof(json)));
+	ASSERT_EQ(0, pvfront_wait_ready(&self->f[1], 5000));
+	fprintf(stderr, "# source generation %u, heartbeat %llu; destination %u, %llu\n", src_gen,
+		(unsigned long long)src_hb, gen(&self->f[1]),
+		(unsigned long long)pvfront_heartbeat(&self->f[1]));
+	EXPECT_LT(src_gen, gen(&self->f[1]));
+	EXPECT_LE(src_hb, pvfront_heartbeat(&self->f[1]));
+	EXPECT_EQ(1, logged(self, "g2: took over window"));
+	ASSERT_EQ(0, pvfront_dev_setup(&self->f[1], 0, 0, 1, &self->d[1]));
+	self->in[1] = pvfront_alloc(&self->f[1], 4096, 64, &self->gin[1]);
+	self->out[1] = pvfront_alloc(&self->f[1], 4096, 64, &self->gout[1]);
+	ASSERT_TRUE(self->in[1] && self->out[1]);
+	EXPECT_EQ(0, echo(self, 1, 2));
+	/* Cancelled at a destination: the held client is dropped. */
+	EXPECT_EQ(0, ask(self, "migrate-cancel g3", "\"migration\":\"none\"", json, sizeof(json)));
+	EXPECT_EQ(1, logged(self, "g3: peer 3 gone (incoming migration cancelled)"));
+}
+
+/* QEMU left the source after the migration: the next client is served. */
+TEST_F(mig, the_source_serves_the_next_client)
+{
+	char json[4096];
+
+	ASSERT_EQ(0, client(self, 0, true));
+	ASSERT_EQ(0, ask(self, "migrate-out g1", "\"state\":", json, sizeof(json)));
+	pvfront_close(&self->f[0]);
+	self->on[0] = false;
+	EXPECT_EQ(1, logged(self, "g1: migrate-out: the source QEMU left"));
+	EXPECT_LT(0, guest_worker_pid(self->ctl, "g1"));
+	ASSERT_EQ(0, client(self, 0, true));
+	EXPECT_EQ(0, echo(self, 0, 3));
+	EXPECT_EQ(0, ask(self, "list", "\"worker\":\"running\"", json, sizeof(json)));
+	EXPECT_EQ(NULL, strstr(json, "\"migration\""));
+}
+
+TEST_HARNESS_MAIN
