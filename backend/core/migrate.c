@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * migrate.c - a guest live-migrated from this pviod to another, or from
- * another to this one (docs/operations.md 8.2, docs/protocol.md 6.5).
+ * another to this one (docs/operations.md 8.2, docs/protocol.md 6.4).
  *
  * QEMU copies the window (ivshmem-doorbell, master=on) and guest RAM to
  * the destination, but it sees only what the vCPUs write: a page pviod

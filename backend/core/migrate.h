@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * migrate.h - live migration of a guest between two pviods, the
- * supervisor's part (migrate.c; docs/protocol.md 6.5).  A guest's @mig:
+ * supervisor's part (migrate.c; docs/protocol.md 6.4).  A guest's @mig:
  *
  *   PVBE_MIG_NONE  served as usual
  *   PVBE_MIG_OUT   the source: no worker; @mig_paused once nothing of

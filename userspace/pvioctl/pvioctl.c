@@ -238,7 +238,8 @@ static int libvirt_xml(struct json_object *j, const char *name)
 		       name, name);
 		printf("<memoryBacking>\n  <source type='file'/>\n  <access mode='shared'/>\n"
 		       "</memoryBacking>\n");
-		printf("<!-- in <devices> -->\n<shmem name='pvio-%s'>\n"
+		/* role='master' (QEMU's master=on): its window migrates with it. */
+		printf("<!-- in <devices> -->\n<shmem name='pvio-%s' role='master'>\n"
 		       "  <model type='ivshmem-doorbell'/>\n  <server path='", name);
 		xml_attr(str(g, "socket"));
 		printf("'/>\n  <msi vectors='%llu' ioeventfd='on'/>\n</shmem>\n", num(g, "vectors"));
