@@ -56,6 +56,11 @@ struct pvio_device {
 	 */
 	bool restore_pending;
 	bool attach_pending;
+	/*
+	 * A live migration asks for dirty logging (protocol 6.4): written by
+	 * the transport, read where the driver reaps (READ_ONCE).
+	 */
+	bool log_dirty;
 };
 
 struct pvio_driver {
@@ -118,6 +123,18 @@ int __must_check pvio_device_teardown(struct pvio_device *pdev);
 bool pvio_device_reset_acked(struct pvio_device *pdev);
 void pvio_device_failed(struct pvio_device *pdev, const char *why);
 bool pvio_backend_alive(struct pvio_device *pdev);
+/*
+ * Dirty logging (protocol 6.4): while pvio_log_dirty() is true, a driver
+ * passes every buffer it reaps that the backend may have written to
+ * pvio_touch() before it uses the data, so that the hypervisor's dirty
+ * log (which sees only this CPU's stores) sees those pages written.
+ */
+static inline bool pvio_log_dirty(const struct pvio_device *pdev)
+{
+	return READ_ONCE(pdev->log_dirty);
+}
+
+void pvio_touch(void *addr, size_t len);
 struct device *pvio_dma_dev(struct pvio_device *pdev);
 u32 pvio_device_state(struct pvio_device *pdev);
 

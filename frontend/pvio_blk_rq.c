@@ -42,12 +42,29 @@ void pvblk_unmap(struct pvblk *b, struct request *rq)
 	}
 }
 
+/* A live migration logs what the backend wrote (protocol 6.4). */
+static void pvblk_log_dirty(struct request *rq)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	void *p;
+
+	rq_for_each_segment(bv, rq, iter) {
+		p = bvec_kmap_local(&bv);
+		pvio_touch(p, bv.bv_len);
+		kunmap_local(p);
+	}
+}
+
 static void pvblk_complete_rq(struct request *rq)
 {
 	struct pvblk *b = rq->q->queuedata;
 	struct pvblk_cmd *cmd = pvblk_cmd(rq);
 
 	pvblk_unmap(b, rq);
+	if (unlikely(pvio_log_dirty(b->pdev)) && rq_data_dir(rq) == READ &&
+	    blk_rq_bytes(rq) && !cmd->status)
+		pvblk_log_dirty(rq);
 	if (unlikely(cmd->status == BLK_STS_AGAIN)) {
 		/* The backend said "transient": go round again, a few times. */
 		if (++cmd->retries <= PVBLK_RETRIES) {

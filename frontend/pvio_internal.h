@@ -46,6 +46,7 @@ struct pvio_transport {
 	unsigned long heartbeat_at;	/* jiffies when it last moved */
 	unsigned int hb_ms;
 	bool alive;
+	u32 log_ack;			/* log_request we acted on (6.4) */
 	int ndev;
 	struct pvio_device *devs[PVIO_MAX_DEVICES];
 	u32 config_gen[PVIO_MAX_DEVICES];	/* last config_generation seen */

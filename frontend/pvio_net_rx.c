@@ -178,6 +178,9 @@ static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
 	p->rx_free[p->rx_nfree++] = id;
 	dma_unmap_single(pvio_dma_dev(p->pn->pdev), rb->dma, rb->len,
 			 DMA_FROM_DEVICE);
+	/* A live migration logs what the backend wrote (protocol 6.4). */
+	if (unlikely(pvio_log_dirty(p->pn->pdev)))
+		pvio_touch(rb->buf + (p->pn->mrg ? 0 : PVNET_RX_PAD), le32_to_cpu(c->len));
 	return rb;
 }
 

@@ -22,7 +22,8 @@
 #include "pvio_internal.h"
 
 #define PVIO_TRANSPORT_FEATURES	(BIT_ULL(PVIO_F_EVENT_IDX) | \
-				 BIT_ULL(PVIO_F_HEARTBEAT))
+				 BIT_ULL(PVIO_F_HEARTBEAT) | \
+				 BIT_ULL(PVIO_F_DIRTY_LOG))
 #define PVIO_RESET_TIMEOUT_MS	2000
 #define PVIO_MISSED_BEATS	3
 
@@ -524,6 +525,43 @@ static void pvio_check(struct pvio_transport *t)
 	}
 }
 
+/*
+ * Store to every page of [@addr, @addr + @len): the byte there, written
+ * back.  No other CPU writes a buffer the backend just filled.
+ */
+void pvio_touch(void *addr, size_t len)
+{
+	u8 *p = addr, *end = p + len;
+
+	while (p < end) {
+		WRITE_ONCE(*p, READ_ONCE(*p));
+		p = PTR_ALIGN(p + 1, PAGE_SIZE);
+	}
+}
+EXPORT_SYMBOL_GPL(pvio_touch);
+
+/*
+ * The backend's log_request (protocol 6.4), under t->lock: the devices
+ * log, or stop; once every reap that may have begun before has ended
+ * (NAPI polls and completions are RCU readers), the guest says so.
+ */
+static void pvio_check_log(struct pvio_transport *t)
+{
+	u32 req = le32_to_cpu(READ_ONCE(t->hdr->log_request));
+	int i;
+
+	if (req == t->log_ack)
+		return;
+	for (i = 0; i < t->ndev; i++)
+		if (t->devs[i])
+			WRITE_ONCE(t->devs[i]->log_dirty, req != 0);
+	synchronize_rcu();
+	t->log_ack = req;
+	/* Pairs with the backend's acquire of log_ack. */
+	smp_store_release(&t->hdr->log_ack, cpu_to_le32(req));
+	dev_info(&t->pci->dev, "dirty logging %s (request %u)\n", req ? "on" : "off", req);
+}
+
 static void pvio_check_heartbeat(struct pvio_transport *t)
 {
 	u64 hb = le64_to_cpu(READ_ONCE(t->hdr->heartbeat));
@@ -573,6 +611,7 @@ static void pvio_watch(struct work_struct *work)
 	} else {
 		pvio_check_heartbeat(t);
 		pvio_check(t);
+		pvio_check_log(t);
 		period = t->hb_ms;
 	}
 	if (!t->stopping)
@@ -587,8 +626,10 @@ static void pvio_config_work(struct work_struct *work)
 						config_work);
 
 	mutex_lock(&t->lock);
-	if (t->started && !t->stopping)
+	if (t->started && !t->stopping) {
 		pvio_check(t);
+		pvio_check_log(t);
+	}
 	mutex_unlock(&t->lock);
 }
 

@@ -28,6 +28,8 @@
  *   migrate-finish GUEST STATE the destination: take the migrated window
  *                              over with the source's state
  *   migrate-cancel GUEST       either side: back to normal (core/migrate.h)
+ *   migrate-track GUEST on|off the source: the guest logs the pages it reaps
+ *                              (its worker answers whether it does)
  * Requests for one device (its guest's worker; net-link's carrier is set
  * by the supervisor first, the class's sup_control):
  *   status GUEST DEVICE        one device with per-queue counters
@@ -126,6 +128,7 @@ struct ctl_req {
 	struct pvbe_guest *for_guest;	/* a device request: its guest */
 	struct pvbe_guest *removing;	/* guest remove: done when it is gone */
 	struct pvbe_guest *pausing;	/* migrate-out: done when it is paused */
+	bool track;			/* migrate-track on: the worker may refuse */
 	/* pviod's own request (fd -1): the answer goes to done(), not a client */
 	void (*done)(struct json_object *resp, void *arg);
 	void *done_arg;
@@ -338,8 +341,8 @@ static void do_migrate(struct ctl_req *r, int n, char **w)
 	char err[320], *hex;
 	int ret;
 
-	if (n != (strcmp(w[0], "migrate-finish") ? 2 : 3)) {
-		r->resp = pvbe_ctl_error("migrate-out GUEST | migrate-in GUEST | migrate-finish GUEST STATE | migrate-cancel GUEST");
+	if (n != (strcmp(w[0], "migrate-finish") && strcmp(w[0], "migrate-track") ? 2 : 3)) {
+		r->resp = pvbe_ctl_error("migrate-track GUEST on|off | migrate-out GUEST | migrate-in GUEST | migrate-finish GUEST STATE | migrate-cancel GUEST");
 		return;
 	}
 	g = pvbe_guest_find(w[1]);
@@ -348,6 +351,27 @@ static void do_migrate(struct ctl_req *r, int n, char **w)
 		return;
 	}
 	err[0] = '\0';
+	/* Tracking is the worker's to do and to say. */
+	if (!strcmp(w[0], "migrate-track") || (!strcmp(w[0], "migrate-cancel") && g->mig_tracking &&
+					       g->mig == PVBE_MIG_NONE)) {
+		bool on = !strcmp(w[0], "migrate-track") && !strcmp(w[2], "on");
+
+		if (!strcmp(w[0], "migrate-track") && strcmp(w[2], "on") && strcmp(w[2], "off")) {
+			r->resp = pvbe_ctl_error("migrate-track wants on or off, not '%s'", w[2]);
+			return;
+		}
+		ret = pvbe_migrate_track(g, on, err, sizeof(err));
+		if (!ret && forward(r, g, on ? "migrate-track on" : "migrate-track off"))
+			ret = -ESRCH;
+		if (ret) {
+			r->resp = pvbe_ctl_error("%s", err[0] ? err : "guest has no worker running at the moment");
+			return;
+		}
+		r->for_guest = g;
+		r->waiting = 1;
+		r->track = on;
+		return;
+	}
 	if (!strcmp(w[0], "migrate-out")) {
 		ret = pvbe_migrate_out(g, err, sizeof(err));
 		if (ret == 1) {
@@ -608,6 +632,9 @@ void pvbe_control_reply(struct pvbe_guest *g, uint64_t id, const char *json)
 		}
 		r->resp = o ? o : pvbe_ctl_error(json ? "guest %s: the worker's answer was not valid" :
 					    "guest %s: the worker did not answer", g->cfg->name);
+		/* The guest cannot log: nothing is being tracked. */
+		if (r->track && json_object_object_get_ex(r->resp, "error", NULL))
+			pvbe_migrate_track(g, false, NULL, 0);
 		r->waiting = 0;
 		req_reply(r);
 		return;

@@ -175,6 +175,39 @@ static struct json_object *test_escape(const char *path, const char *sock)
 }
 #endif
 
+/*
+ * migrate-track on|off (migrate.c): ask the guest to log the pages of the
+ * buffers it reaps (protocol 6.4), or to stop; says whether it does.
+ */
+static struct json_object *migrate_track(struct pvbe_guest *g, bool on)
+{
+	struct json_object *o;
+	uint64_t gf;
+	uint32_t ack;
+
+	if (!g->connected || !g->hdr)
+		return pvbe_ctl_error("guest %s has no client", g->cfg->name);
+	gf = pvio_le64_to_cpu(pvio_read_once(g->hdr->guest_features));
+	if (on && !(gf & (1ull << PVIO_F_DIRTY_LOG)))
+		return pvbe_ctl_error("the guest's driver does not log the pages it reaps (no PVIO_F_DIRTY_LOG): migrate-out before the migration instead, which pauses its I/O for all of it");
+	if (on && !g->log_request) {
+		g->log_request = ++g->log_seq ? g->log_seq : ++g->log_seq;
+		pvio_store_release(&g->hdr->log_request, pvio_cpu_to_le32(g->log_request));
+		pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
+	} else if (!on && g->log_request) {
+		g->log_request = 0;
+		pvio_store_release(&g->hdr->log_request, 0);
+		pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
+	}
+	ack = pvio_le32_to_cpu(pvio_load_acquire(&g->hdr->log_ack));
+	o = json_object_new_object();
+	J_U64(o, "log_request", g->log_request);
+	J_U64(o, "log_ack", ack);
+	J_BOOL(o, "logging", g->log_request && ack == g->log_request);
+	J_BOOL(o, "stopped", !g->log_request && ack == 0);
+	return o;
+}
+
 /* Worker: one request line for this guest; the answer into @buf. */
 size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t len)
 {
@@ -203,6 +236,8 @@ size_t pvbe_control_worker(struct pvbe_guest *g, char *line, char *buf, size_t l
 	} else if (n >= 3 && !strcmp(w[0], "hostile") && (d = find_dev(g, w[1]))) {
 		o = pvbe_hostile_control(d, n - 2, w + 2);
 #endif
+	} else if (n == 2 && !strcmp(w[0], "migrate-track")) {
+		o = migrate_track(g, !strcmp(w[1], "on"));
 	} else if (n >= 2 && (d = find_dev(g, w[1]))) {
 		if (n == 2 && !strcmp(w[0], "status")) {
 			o = dev_obj(d, true);

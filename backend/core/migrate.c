@@ -83,7 +83,7 @@ const char *pvbe_migrate_name(const struct pvbe_guest *g)
 	case PVBE_MIG_IN:
 		return g->conn_fd >= 0 ? "incoming, QEMU connected" : "incoming, waiting for QEMU";
 	default:
-		return NULL;
+		return g->mig_tracking ? "outgoing, the guest logs its pages" : NULL;
 	}
 }
 
@@ -172,6 +172,54 @@ void pvbe_migrate_check(struct pvbe_guest *g)
 	free(hex);
 }
 
+/*
+ * migrate-track on: the guest's worker asks the guest to log the pages
+ * it reaps (protocol 6.4), so that QEMU's pre-copy sees what pviod
+ * writes and migrate-out need only come at QEMU's pre-switchover.  0:
+ * ask the worker (the control request is forwarded); -errno.
+ */
+int pvbe_migrate_track(struct pvbe_guest *g, bool on, char *err, size_t len)
+{
+	if (!on) {
+		g->mig_tracking = false;
+		return 0;
+	}
+	if (g->mig != PVBE_MIG_NONE || g->removing || pvbe_sup.stopping || pvbe_sup.upgrading) {
+		snprintf(err, len, "guest %s is %s", g->cfg->name,
+			 g->mig == PVBE_MIG_OUT ? "paused for a migration already" :
+			 g->mig == PVBE_MIG_IN ? "waiting for an incoming migration" :
+			 "going away");
+		return -EBUSY;
+	}
+	if (g->conn_fd < 0 || !g->worker) {
+		snprintf(err, len, "guest %s has no QEMU connected and served", g->cfg->name);
+		return -ENOTCONN;
+	}
+	if (!g->mig_tracking) {
+		g->mig_tracking = true;
+		g->mig_since = pvbe_now_ms();
+		pvbe_info(g->tag, "migrate-track: asking the guest to log the pages it reaps");
+	}
+	return 0;
+}
+
+/*
+ * The worker died while the guest logged its pages: a new one would
+ * write what nobody logs (the guest stops when its takeover clears the
+ * request).  The guest pauses instead, as after migrate-out.
+ */
+bool pvbe_migrate_worker_died(struct pvbe_guest *g)
+{
+	if (!g->mig_tracking || g->mig != PVBE_MIG_NONE || g->conn_fd < 0)
+		return false;
+	pvbe_warn(g->tag, "migrate-track: the worker died while the guest logged its pages: its I/O pauses until the migration ends or is cancelled, as after migrate-out");
+	g->mig_tracking = false;
+	g->mig = PVBE_MIG_OUT;
+	g->mig_paused = false;
+	g->mig_since = pvbe_now_ms();
+	return true;
+}
+
 int pvbe_migrate_out(struct pvbe_guest *g, char *err, size_t len)
 {
 	if (pvbe_sup.stopping || pvbe_sup.upgrading) {
@@ -197,6 +245,7 @@ int pvbe_migrate_out(struct pvbe_guest *g, char *err, size_t len)
 	g->mig = PVBE_MIG_OUT;
 	g->mig_paused = false;
 	g->mig_since = pvbe_now_ms();
+	g->mig_tracking = false;
 	g->restart_at = 0;
 	pvbe_info(g->tag, "migrate-out: stopping worker %d; the guest's I/O waits until the destination takes over",
 		  (int)g->worker);
@@ -367,6 +416,7 @@ int pvbe_migrate_cancel(struct pvbe_guest *g, char *err, size_t len)
 /* The client left (QEMU quit, or the connection broke). */
 void pvbe_migrate_client_gone(struct pvbe_guest *g)
 {
+	g->mig_tracking = false;
 	if (g->mig == PVBE_MIG_OUT) {
 		pvbe_info(g->tag, "migrate-out: the source QEMU left after %" PRIu64 " ms: the guest is the destination's now",
 			  pvbe_now_ms() - g->mig_since);

@@ -12,6 +12,7 @@
 #ifndef PVBE_MIGRATE_H
 #define PVBE_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pvbe_guest;
@@ -29,6 +30,10 @@ int pvbe_migrate_out(struct pvbe_guest *g, char *err, size_t len);
 /* The state migrate-out answers with (malloc'd), NULL unless paused. */
 char *pvbe_migrate_state(struct pvbe_guest *g);
 int pvbe_migrate_in(struct pvbe_guest *g, char *err, size_t len);
+/* migrate-track: 0 (then the worker is asked), -errno. */
+int pvbe_migrate_track(struct pvbe_guest *g, bool on, char *err, size_t len);
+/* The worker died: true when the guest pauses (it was logging). */
+bool pvbe_migrate_worker_died(struct pvbe_guest *g);
 /* @hex: what migrate-out answered at the source. */
 int pvbe_migrate_finish(struct pvbe_guest *g, const char *hex, char *err, size_t len);
 int pvbe_migrate_cancel(struct pvbe_guest *g, char *err, size_t len);

@@ -464,7 +464,7 @@ static void worker_died(struct pvbe_guest *g, int status)
 	if (pvbe_sup.stopping || pvbe_sup.upgrading)
 		return;
 	/* Migrating out: no worker until the client leaves or the migration is cancelled. */
-	if (g->mig == PVBE_MIG_OUT) {
+	if (g->mig == PVBE_MIG_OUT || pvbe_migrate_worker_died(g)) {
 		g->drain_since = now;
 		pvbe_migrate_check(g);
 		return;

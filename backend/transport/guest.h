@@ -325,6 +325,7 @@ struct pvbe_guest {
 	/* (S) live migration (core/migrate.h): PVBE_MIG_*, since when (ms) */
 	unsigned int mig;
 	bool mig_paused;
+	bool mig_tracking;		/* migrate-track on: the guest logs */
 	uint64_t mig_since;
 
 	/* (SW) the client connection and what it was handed */
@@ -360,6 +361,8 @@ struct pvbe_guest {
 	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
 	struct pvbe_memtable mem;
 	bool mem_ready;
+	uint32_t log_request;		/* dirty logging asked (migrate-track) */
+	uint32_t log_seq;
 	int ndev;
 	struct pvbe_dev dev[PVIO_MAX_DEVICES];
 };

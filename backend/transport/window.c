@@ -99,7 +99,10 @@ static void header_fill(struct pvio_window_hdr *h, uint64_t win_size,
 	pvio_write_once(h->window_size, pvio_cpu_to_le64(win_size));
 	pvio_write_once(h->host_features,
 			pvio_cpu_to_le64((1ull << PVIO_F_EVENT_IDX) |
-					 (1ull << PVIO_F_HEARTBEAT)));
+					 (1ull << PVIO_F_HEARTBEAT) |
+					 (1ull << PVIO_F_DIRTY_LOG)));
+	/* Every layout and takeover: no dirty logging (migrate.c asks). */
+	pvio_write_once(h->log_request, 0);
 	pvio_write_once(h->generation, pvio_cpu_to_le32(generation));
 	pvio_write_once(h->heartbeat_ms, pvio_cpu_to_le32(hb_ms));
 	pvio_write_once(h->num_devices, pvio_cpu_to_le16(ndev));

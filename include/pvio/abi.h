@@ -63,6 +63,7 @@
 /* Transport feature bits (window-wide). */
 #define PVIO_F_EVENT_IDX	0	/* event-index notification suppression */
 #define PVIO_F_HEARTBEAT	1	/* backend updates heartbeat */
+#define PVIO_F_DIRTY_LOG	2	/* guest marks reaped buffers when asked */
 
 /* Transport status, written by the guest (struct pvio_window_hdr.guest_status). */
 #define PVIO_GS_ACKNOWLEDGE	0x01	/* guest driver saw a pvio window */
@@ -92,7 +93,15 @@ struct pvio_window_hdr {
 	__le16 backend_peer;		/* (B) ivshmem peer ID to ring */
 	__le32 dev_table_off;		/* (B) offset of pvio_dev_desc[0] */
 	__le32 num_vectors;		/* (B) vectors the backend listens on */
-	__u8 reserved[184];
+	/*
+	 * PVIO_F_DIRTY_LOG (protocol 6.4): non-zero while a live migration
+	 * wants the guest to write every page of each buffer it reaps that
+	 * the backend may have written, before it uses the data; the guest
+	 * echoes the value in log_ack once every reap after does.
+	 */
+	__le32 log_request;		/* (B) */
+	__le32 log_ack;			/* (G) */
+	__u8 reserved[176];
 };
 
 /* ---- device table ---------------------------------------------------------- */
@@ -227,6 +236,8 @@ pvio_static_assert(offsetof(struct pvio_window_hdr, num_devices) == 60, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, backend_peer) == 62, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, dev_table_off) == 64, "ABI");
 pvio_static_assert(offsetof(struct pvio_window_hdr, num_vectors) == 68, "ABI");
+pvio_static_assert(offsetof(struct pvio_window_hdr, log_request) == 72, "ABI");
+pvio_static_assert(offsetof(struct pvio_window_hdr, log_ack) == 76, "ABI");
 pvio_static_assert(sizeof(struct pvio_dev_desc) == 128, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, num_queues) == 6, "ABI");
 pvio_static_assert(offsetof(struct pvio_dev_desc, config_off) == 8, "ABI");

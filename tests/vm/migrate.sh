@@ -66,19 +66,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# qmp SOCK JSON...: each command's one answer line (events skipped).
-qmp() {
-	perl -MIO::Socket::UNIX -e '
-		my $s = IO::Socket::UNIX->new(Peer => shift) or die "qmp: $!\n";
-		my $l = <$s>;
-		my $first = 1;
-		for my $c ("{\"execute\":\"qmp_capabilities\"}", @ARGV) {
-			print $s "$c\n";
-			while (defined($l = <$s>)) { last unless $l =~ /"event"/; }
-			print $l if !$first && defined $l;
-			$first = 0;
-		}' "$@"
-}
+# qmp SOCK JSON...: each command's one answer line (tools/vm/qmp.pl).
+qmp() { "$VM/qmp.pl" "$@"; }
 
 # guest_migration SIDE: the guest's migration state at pviod SIDE ("" none).
 guest_migration() {
@@ -103,10 +92,28 @@ N_QEMU=1
 SIDE=a
 LOGS=("$BUILD/migrate-1.log")
 
-# migrate I: the guest from SIDE to the other pviod, in a new QEMU.
+# poll_migrate SOCK UNTIL...: query-migrate until one of the states
+# UNTIL, "failed" or "cancelled" (60 s at most); its answer in $mq.
+poll_migrate() {
+	local sock=$1 status
+	shift
+	for _ in $(seq 1200); do
+		mq=$(qmp "$sock" '{"execute":"query-migrate"}')
+		status=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' <<<"$mq")
+		case " $* failed cancelled " in *" $status "*) break ;; esac
+		sleep 0.05
+	done
+	echo "$status"
+}
+
+# migrate I: the guest from SIDE to the other pviod, in a new QEMU.  The
+# first migration logs (migrate-track: the guest marks the pages pviod
+# wrote, pviod pauses only at QEMU's pre-switchover); the second pauses
+# for all of it (migrate-out before QMP migrate).
 migrate() {
-	local from=$SIDE to qfrom qto t0 t1 t2 st state out mq status
+	local from=$SIDE to qfrom qto t0 t1 t2 st state out mq status how
 	[ "$from" = a ] && to=b || to=a
+	[ "$1" = 1 ] && how=logged || how=paused
 	qfrom=$TMP/qmp-$N_QEMU.sock
 	N_QEMU=$((N_QEMU + 1))
 	qto=$TMP/qmp-$N_QEMU.sock
@@ -121,19 +128,27 @@ migrate() {
 	done
 	st=$(guest_migration $to)
 	[ "$st" = "incoming, QEMU connected" ] || { echo "# host: destination QEMU not connected to pviod $to ('$st')"; return 1; }
+	qmp "$qfrom" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' >/dev/null
+	if [ $how = logged ]; then
+		out=$("$O/pvioctl" -s "$(ctl "$from")" migrate-track vm 2>&1) ||
+			{ echo "# host: migrate-track at $from: $out"; return 1; }
+		echo "# host: $out"
+		qmp "$qfrom" '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"pause-before-switchover","state":true}]}}' >/dev/null
+		qmp "$qfrom" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}" >/dev/null
+		status=$(poll_migrate "$qfrom" pre-switchover)
+		[ "$status" = pre-switchover ] || { echo "# host: migration $1: $status, not pre-switchover"; return 1; }
+	fi
 	t0=$(date +%s%N)
 	state=$("$O/pvioctl" -s "$(ctl "$from")" migrate-out vm 2>"$TMP/out.err") ||
 		{ echo "# host: migrate-out at $from: $(cat "$TMP/out.err")"; return 1; }
 	t1=$(date +%s%N)
-	qmp "$qfrom" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' \
-		"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}" >/dev/null
-	status=
-	for _ in $(seq 1200); do
-		mq=$(qmp "$qfrom" '{"execute":"query-migrate"}')
-		status=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' <<<"$mq")
-		case $status in completed|failed|cancelled) break ;; esac
-		sleep 0.1
-	done
+	if [ $how = logged ]; then
+		qmp "$qfrom" '{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}' >/dev/null
+	else
+		qmp "$qfrom" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}" >/dev/null
+	fi
+	status=$(poll_migrate "$qfrom" completed)
+	mq=$(qmp "$qfrom" '{"execute":"query-migrate"}')
 	if [ "$status" != completed ]; then
 		echo "# host: migration $1: $status: $mq"
 		"$O/pvioctl" -s "$(ctl "$from")" migrate-cancel vm || true
@@ -145,11 +160,12 @@ migrate() {
 	qmp "$qfrom" '{"execute":"quit"}' >/dev/null || true
 	SIDE=$to
 	MIGRATED=$((MIGRATED + 1))
-	printf '# MIGRATION %s %s->%s: pvio total_ms %s downtime_ms %s io_pause_ms %d (migrate-out %d ms), %s MiB moved\n' \
-		"$1" "$from" "$to" "$(sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p' <<<"$mq")" \
+	printf '# MIGRATION %s %s->%s (%s): total_ms %s downtime_ms %s io_pause_ms %d (migrate-out %d ms), %s MiB moved in %s passes\n' \
+		"$1" "$from" "$to" $how "$(sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p' <<<"$mq")" \
 		"$(sed -n 's/.*"downtime": *\([0-9]*\).*/\1/p' <<<"$mq")" \
 		$(((t2 - t0) / 1000000)) $(((t1 - t0) / 1000000)) \
-		"$(( $(sed -n 's/.*"transferred": *\([0-9]*\).*/\1/p' <<<"$mq" | head -n 1) >> 20 ))" | tee -a "$TMP/migrations"
+		"$(( $(sed -n 's/.*"transferred": *\([0-9]*\).*/\1/p' <<<"$mq" | head -n 1) >> 20 ))" \
+		"$(sed -n 's/.*"dirty-sync-count": *\([0-9]*\).*/\1/p' <<<"$mq")" | tee -a "$TMP/migrations"
 }
 
 stop_vms() {

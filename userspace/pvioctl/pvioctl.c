@@ -429,6 +429,42 @@ static int worker_pid(struct json_object *j, const char *guest)
 	return 1;
 }
 
+/*
+ * migrate-track: asked again until the guest says it does as asked (its
+ * log_ack): only then may QEMU's pre-copy begin.
+ */
+static int track_wait(const char *sock, const char *req, const char *guest, double timeout)
+{
+	bool on = !strstr(req, " off");
+	double t0 = now_s();
+	struct json_object *o;
+	bool done;
+
+	for (;;) {
+		o = request(sock, req);
+		if (!o)
+			return 1;
+		if (get(o, "error")) {
+			fprintf(stderr, "pvioctl: %s\n", str(o, "error"));
+			json_object_put(o);
+			return 1;
+		}
+		done = json_object_get_boolean(get(o, on ? "logging" : "stopped"));
+		json_object_put(o);
+		if (done) {
+			printf("%s: the guest %s the pages it reaps (after %.2f s)\n", guest,
+			       on ? "logs" : "no longer logs", now_s() - t0);
+			return 0;
+		}
+		if (now_s() - t0 > timeout) {
+			fprintf(stderr, "pvioctl: %s: the guest did not answer the dirty-log request within %.0f s\n",
+				guest, timeout);
+			return 1;
+		}
+		usleep(20000);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvioctl [-s SOCKET] [--json] list\n"
@@ -443,6 +479,7 @@ static void usage(FILE *f)
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]\n"
 		   "       pvioctl [-s SOCKET] guest add FILE | guest remove GUEST | reload\n"
 		   "       pvioctl [-s SOCKET] upgrade [--timeout S]\n"
+		   "       pvioctl [-s SOCKET] migrate-track GUEST [on|off] [--timeout S]\n"
 		   "       pvioctl [-s SOCKET] migrate-out GUEST        (prints the STATE)\n"
 		   "       pvioctl [-s SOCKET] migrate-in GUEST | migrate-cancel GUEST\n"
 		   "       pvioctl [-s SOCKET] migrate-finish GUEST STATE\n"
@@ -471,6 +508,8 @@ static int build(int argc, char **argv, char *req, size_t len)
 	else if (argc == 2 && (!strcmp(argv[0], "migrate-out") || !strcmp(argv[0], "migrate-in") ||
 			       !strcmp(argv[0], "migrate-cancel")))
 		n = snprintf(req, len, "%s %s", argv[0], argv[1]);
+	else if ((argc == 2 || argc == 3) && !strcmp(argv[0], "migrate-track"))
+		n = snprintf(req, len, "migrate-track %s %s", argv[1], argc == 3 ? argv[2] : "on");
 	else if (argc == 3 && !strcmp(argv[0], "migrate-finish"))
 		n = snprintf(req, len, "%s %s %s", argv[0], argv[1], argv[2]);
 	else if (argc == 3 && !strcmp(argv[0], "guest") && !strcmp(argv[1], "add")) {
@@ -614,6 +653,8 @@ int main(int argc, char **argv)
 		printf("reloaded %s\n", str(o, "reloaded"));
 	} else if (!strcmp(argv[0], "upgrade")) {
 		ret = upgrade_wait(sock, num(o, "upgrades"), timeout);
+	} else if (!strcmp(argv[0], "migrate-track")) {
+		ret = track_wait(sock, req, argv[1], timeout);
 	} else if (!strcmp(argv[0], "migrate-out")) {
 		/* The state alone on stdout: STATE=$(pvioctl migrate-out GUEST) */
 		fprintf(stderr, "%s: paused for migration after %llu ms\n", argv[1],
