@@ -11,6 +11,7 @@
  * window and guest RAM is tests/vm/migrate.sh's to test.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,55 @@ TEST_F(mig, every_refusal_says_why)
 	/* Its state is in no handover: an upgrade waits. */
 	EXPECT_EQ(0, ask(self, "upgrade", "guest g2 is migrating (incoming, waiting for QEMU)",
 			 json, sizeof(json)));
+	/* libpvio-front does not offer dirty logging. */
+	EXPECT_EQ(0, ask(self, "migrate-track g1 on", "does not log the pages it reaps", json,
+			 sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-track g1 maybe", "migrate-track wants on or off", json,
+			 sizeof(json)));
+	ASSERT_EQ(0, control(self->ctl, "list", json, sizeof(json)));
+	EXPECT_EQ(NULL, strstr(json, "logs its pages"));
 	EXPECT_EQ(0, echo(self, 0, 1));
+}
+
+/*
+ * migrate-track with a client that acts as a logging guest (it offers
+ * PVIO_F_DIRTY_LOG and echoes log_request): the worker asks and sees the
+ * ack; killed meanwhile, it is not replaced by one that would write what
+ * nobody logs: the guest pauses, and migrate-out answers.
+ */
+TEST_F(mig, a_worker_dying_while_the_guest_logs_pauses_the_guest)
+{
+	struct pvio_window_hdr *h;
+	char json[4096];
+	uint32_t req;
+	int w;
+
+	ASSERT_EQ(0, client(self, 0, true));
+	h = self->f[0].hdr;
+	pvio_write_once(h->guest_features, pvio_cpu_to_le64(pvio_le64_to_cpu(h->guest_features) |
+							      (1ull << PVIO_F_DIRTY_LOG)));
+	ASSERT_EQ(0, ask(self, "migrate-track g1 on", "\"logging\":false", json, sizeof(json)));
+	req = pvio_le32_to_cpu(pvio_load_acquire(&h->log_request));
+	fprintf(stderr, "# log_request %u\n", req);
+	ASSERT_NE(0, req);
+	pvio_store_release(&h->log_ack, pvio_cpu_to_le32(req));
+	EXPECT_EQ(0, ask(self, "migrate-track g1 on", "\"logging\":true", json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "list", "\"migration\":\"outgoing, the guest logs its pages\"", json,
+			 sizeof(json)));
+	EXPECT_EQ(0, echo(self, 0, 1));
+	w = guest_worker_pid(self->ctl, "g1");
+	ASSERT_LT(0, w);
+	ASSERT_EQ(0, kill(w, SIGKILL));
+	EXPECT_EQ(1, logged(self, "g1: migrate-track: the worker died while the guest logged its pages"));
+	msleep(300);
+	fprintf(stderr, "# worker %d killed; now %d\n", w, guest_worker_pid(self->ctl, "g1"));
+	EXPECT_EQ(0, guest_worker_pid(self->ctl, "g1"));
+	EXPECT_EQ(0, ask(self, "list", "\"migration\":\"outgoing, paused\"", json, sizeof(json)));
+	EXPECT_EQ(0, ask(self, "migrate-out g1", "\"state\":", json, sizeof(json)));
+	/* Cancelled: served again, logging off (the takeover clears it). */
+	ASSERT_EQ(0, ask(self, "migrate-cancel g1", "\"migration\":\"none\"", json, sizeof(json)));
+	ASSERT_EQ(0, wait_dev_state(self->d[0], PVIO_DEV_S_NEEDS_RESET, 5000));
+	EXPECT_EQ(0, pvio_le32_to_cpu(pvio_load_acquire(&h->log_request)));
 }
 
 /*
