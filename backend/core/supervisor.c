@@ -360,8 +360,13 @@ int pvbe_upgrade(char *err, size_t len)
 				 pvbe.guests[i]->cfg->name);
 			return -EBUSY;
 		}
-		/* Its state is in no handover: finish or cancel first. */
-		if (pvbe.guests[i] && pvbe.guests[i]->mig != PVBE_MIG_NONE) {
+		/*
+		 * Its state is in no handover, and the new pviod's takeover
+		 * would stop a guest's dirty logging under QEMU's pre-copy:
+		 * finish or cancel first.
+		 */
+		if (pvbe.guests[i] && (pvbe.guests[i]->mig != PVBE_MIG_NONE ||
+				       pvbe.guests[i]->mig_tracking)) {
 			snprintf(err, len, "guest %s is migrating (%s): migrate-finish or migrate-cancel first",
 				 pvbe.guests[i]->cfg->name, pvbe_migrate_name(pvbe.guests[i]));
 			return -EBUSY;

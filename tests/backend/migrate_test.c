@@ -201,6 +201,9 @@ TEST_F(mig, a_worker_dying_while_the_guest_logs_pauses_the_guest)
 	EXPECT_EQ(0, ask(self, "list", "\"migration\":\"outgoing, the guest logs its pages\"", json,
 			 sizeof(json)));
 	EXPECT_EQ(0, echo(self, 0, 1));
+	/* A new pviod's takeover would stop the logging: no upgrade now. */
+	EXPECT_EQ(0, ask(self, "upgrade", "guest g1 is migrating (outgoing, the guest logs its pages)",
+			 json, sizeof(json)));
 	w = guest_worker_pid(self->ctl, "g1");
 	ASSERT_LT(0, w);
 	ASSERT_EQ(0, kill(w, SIGKILL));
