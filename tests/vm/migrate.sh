@@ -92,26 +92,12 @@ N_QEMU=1
 SIDE=a
 LOGS=("$BUILD/migrate-1.log")
 
-# poll_migrate SOCK UNTIL...: query-migrate until one of the states
-# UNTIL, "failed" or "cancelled" (60 s at most); its answer in $mq.
-poll_migrate() {
-	local sock=$1 status
-	shift
-	for _ in $(seq 1200); do
-		mq=$(qmp "$sock" '{"execute":"query-migrate"}')
-		status=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' <<<"$mq")
-		case " $* failed cancelled " in *" $status "*) break ;; esac
-		sleep 0.05
-	done
-	echo "$status"
-}
-
 # migrate I: the guest from SIDE to the other pviod, in a new QEMU.  The
 # first migration logs (migrate-track: the guest marks the pages pviod
 # wrote, pviod pauses only at QEMU's pre-switchover); the second pauses
 # for all of it (migrate-out before QMP migrate).
 migrate() {
-	local from=$SIDE to qfrom qto t0 t1 t2 st state out mq status how
+	local from=$SIDE to qfrom qto t0 t1 t2 st state out mq status how caps go
 	[ "$from" = a ] && to=b || to=a
 	[ "$1" = 1 ] && how=logged || how=paused
 	qfrom=$TMP/qmp-$N_QEMU.sock
@@ -128,26 +114,25 @@ migrate() {
 	done
 	st=$(guest_migration $to)
 	[ "$st" = "incoming, QEMU connected" ] || { echo "# host: destination QEMU not connected to pviod $to ('$st')"; return 1; }
-	qmp "$qfrom" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' >/dev/null
+	# QEMU's MIGRATION events say when: tools/vm/qmp.pl --until.
+	caps='{"capability":"events","state":true}'
+	[ $how = logged ] && caps+=',{"capability":"pause-before-switchover","state":true}'
+	qmp "$qfrom" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' \
+		"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[$caps]}}" >/dev/null
+	go="{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}"
 	if [ $how = logged ]; then
 		out=$("$O/pvioctl" -s "$(ctl "$from")" migrate-track vm 2>&1) ||
 			{ echo "# host: migrate-track at $from: $out"; return 1; }
 		echo "# host: $out"
-		qmp "$qfrom" '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"pause-before-switchover","state":true}]}}' >/dev/null
-		qmp "$qfrom" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}" >/dev/null
-		status=$(poll_migrate "$qfrom" pre-switchover)
-		[ "$status" = pre-switchover ] || { echo "# host: migration $1: $status, not pre-switchover"; return 1; }
+		status=$(qmp "$qfrom" --until pre-switchover,failed,cancelled "$go" | tail -n 1)
+		[ "$status" = pre-switchover ] || { echo "# host: migration $1: '$status', not pre-switchover"; return 1; }
+		go='{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}'
 	fi
 	t0=$(date +%s%N)
 	state=$("$O/pvioctl" -s "$(ctl "$from")" migrate-out vm 2>"$TMP/out.err") ||
 		{ echo "# host: migrate-out at $from: $(cat "$TMP/out.err")"; return 1; }
 	t1=$(date +%s%N)
-	if [ $how = logged ]; then
-		qmp "$qfrom" '{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}' >/dev/null
-	else
-		qmp "$qfrom" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}" >/dev/null
-	fi
-	status=$(poll_migrate "$qfrom" completed)
+	status=$(qmp "$qfrom" --until completed,failed,cancelled "$go" | tail -n 1)
 	mq=$(qmp "$qfrom" '{"execute":"query-migrate"}')
 	if [ "$status" != completed ]; then
 		echo "# host: migration $1: $status: $mq"

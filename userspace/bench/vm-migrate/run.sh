@@ -21,7 +21,8 @@
 # The guest (guest.sh) writes 4 KiB at queue depth 1, 100 times a second,
 # and pings the host every 0.2 s; 5 s in it asks for the migration, from
 # one QEMU to a new one over a local UNIX socket, max-bandwidth 8 GiB/s,
-# QEMU's default downtime limit.  Per run: QEMU's total time and downtime
+# QEMU's default downtime limit; the host waits on QEMU's MIGRATION events
+# (tools/vm/qmp.pl --until), not by polling.  Per run: QEMU's total time and downtime
 # (query-migrate), the guest's longest write (the stall it saw) and lost
 # pings; for pvio also the I/O pause pviod imposed (migrate-out to
 # migrate-finish).  Prints every run, the median and min-max per side, and
@@ -143,21 +144,9 @@ boot() {
 	VMS+=($!)
 }
 
-# poll STATE: query-migrate on QEMU 1 until STATE, failed or cancelled.
-poll() {
-	local st
-	for _ in $(seq 1200); do
-		st=$("$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"query-migrate"}' |
-			sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p')
-		case $st in "$1"|failed|cancelled) break ;; esac
-		sleep 0.05
-	done
-	echo "$st"
-}
-
 # one MODE ROUND: boot on side a, migrate to side b when the guest asks.
 one() {
-	local mode=$1 round=$2 t0 t1 t2 state mq status bench total down stall p pause=-
+	local mode=$1 round=$2 t0 t1 t2 state mq status bench total down stall p caps migrate pause=-
 	rm -f "$TMP"/log-* "$TMP"/qmp-*.sock
 	[ "$mode" != virtio ] && start_pviods
 	boot "$mode" a 1
@@ -169,23 +158,24 @@ one() {
 			"$O/pvioctl" -s "$TMP/b.ctl" --json list | grep -q 'incoming, QEMU connected'; } && break
 		sleep 0.1
 	done
-	"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' >/dev/null
+	# Every side waits on QEMU's MIGRATION events, not by polling.
+	caps='{"capability":"events","state":true}'
+	[ "$mode" = pvio-log ] && caps+=',{"capability":"pause-before-switchover","state":true}'
+	"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' \
+		"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[$caps]}}" >/dev/null
+	migrate="{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig.sock\"}}"
 	if [ "$mode" = pvio-log ]; then
 		"$O/pvioctl" -s "$TMP/a.ctl" migrate-track vm >/dev/null
-		"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"pause-before-switchover","state":true}]}}' \
-			"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig.sock\"}}" >/dev/null
-		status=$(poll pre-switchover)
+		status=$("$VM/qmp.pl" "$TMP/qmp-1.sock" --until pre-switchover,failed,cancelled "$migrate" | tail -n 1)
 		[ "$status" = pre-switchover ] || { echo "# $mode round $round: migration $status"; exit 1; }
 	fi
 	t0=$(date +%s%N)
 	[ "$mode" != virtio ] && state=$("$O/pvioctl" -s "$TMP/a.ctl" migrate-out vm 2>/dev/null)
 	t1=$(date +%s%N)
 	if [ "$mode" = pvio-log ]; then
-		"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}' >/dev/null
-	else
-		"$VM/qmp.pl" "$TMP/qmp-1.sock" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig.sock\"}}" >/dev/null
+		migrate='{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}'
 	fi
-	status=$(poll completed)
+	status=$("$VM/qmp.pl" "$TMP/qmp-1.sock" --until completed,failed,cancelled "$migrate" | tail -n 1)
 	mq=$("$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"query-migrate"}')
 	[ "$status" = completed ] || { echo "# $mode round $round: migration $status: $mq"; exit 1; }
 	if [ "$mode" != virtio ]; then
