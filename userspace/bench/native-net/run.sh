@@ -48,13 +48,17 @@ fi
 dir=$(mktemp -d /tmp/pvio-nnet-XXXXXX)
 pid=
 hp_old=
+huge=/dev/hugepages	# where DPDK's hugepage files go
+huge_mounted=
 declare -A R	# R[test,side,rep] = value
 
 cleanup() {
 	pkill_own
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -f "$huge"/pvnb-$$-* 2>/dev/null
+	[ -n "$huge_mounted" ] && umount "$huge" 2>/dev/null
 	[ -n "$hp_old" ] && echo "$hp_old" > /proc/sys/vm/nr_hugepages
-	rm -rf "$dir" /dev/hugepages/pvnb-$$-* 2>/dev/null
+	rm -rf "$dir" 2>/dev/null
 	true
 }
 # testpmd processes we started, by pid.
@@ -94,9 +98,9 @@ pviod_start() {	# ev|poll
 	rm -f "$dir"/*.sock
 	taskset -c 1 unshare -n "$pviod" -c "$dir/pviod.ini" 2> "$dir/pviod-$1.log" &
 	pid=$!
-	for i in $(seq 500); do [ -S "$dir/control.sock" ] && break; sleep 0.01; done
+	for _ in $(seq 500); do [ -S "$dir/control.sock" ] && break; sleep 0.01; done
 	[ -S "$dir/control.sock" ] || { echo "native-net: pviod did not start" >&2; cat "$dir/pviod-$1.log" >&2; exit 1; }
-	for i in $(seq 100); do ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
+	for _ in $(seq 100); do ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
 	ns ip addr add 10.77.0.1/24 dev "$tap"
 	ns ip link set "$tap" up
 	ns ip neigh replace 10.77.0.2 lladdr 02:00:00:00:00:01 dev "$tap" nud permanent
@@ -117,7 +121,18 @@ if [ -n "$dpdk" ]; then
 		hp_old=$(cat /proc/sys/vm/nr_hugepages)
 		echo $((hp_old + 512 - hp_free)) > /proc/sys/vm/nr_hugepages
 	fi
-	mountpoint -q /dev/hugepages || mount -t hugetlbfs none /dev/hugepages
+	# DPDK finds any hugetlbfs mount; a machine without systemd's
+	# /dev/hugepages gets one of ours, in our directory, unmounted on exit.
+	if ! mountpoint -q /dev/hugepages; then
+		huge=$dir/huge
+		mkdir -p "$huge"
+		mount -t hugetlbfs none "$huge" ||
+			{ echo "native-net: cannot mount hugetlbfs on $huge (DPDK needs 2 MiB hugepages; mount one and run again)" >&2; exit 1; }
+		huge_mounted=1
+	fi
+	hp_free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+	[ "$hp_free" -ge 256 ] ||
+		{ echo "native-net: only $hp_free free 2 MiB hugepages after asking for 512 (vm.nr_hugepages); free memory and run again" >&2; exit 1; }
 fi
 
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | head -1; }
@@ -163,7 +178,7 @@ dpdk_pair() {
 	rm -f "$dir/vh.sock" "$dir/memif.sock"
 	if [ "$d" = tx ]; then amode=rxonly; bmode=txonly; rxlog=$dir/a.log
 	else amode=txonly; bmode=rxonly; rxlog=$dir/b.log; fi
-	eal="--no-pci -m 256 --single-file-segments"
+	eal="--no-pci -m 256 --single-file-segments --huge-dir $huge"
 	# A (the backend side) forwards on core 1, B (the guest side) on core 0.
 	timeout -s INT $((secs + 9)) dpdk-testpmd -l 0,1 --main-lcore 0 $eal --file-prefix pvnb-$$-a \
 		--vdev "$a" -- --forward-mode=$amode --txpkts="$size" --auto-start \
