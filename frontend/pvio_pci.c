@@ -491,6 +491,8 @@ static void pvio_check(struct pvio_transport *t)
 		dev_warn(&t->pci->dev, "backend restarted (generation %u -> %u): resetting devices\n",
 			 t->generation, gen);
 		t->generation = gen;
+		/* A new backend may be another peer (an older pviod was 0). */
+		t->backend_peer = le16_to_cpu(READ_ONCE(h->backend_peer));
 		pvio_transport_handshake(t);
 		for (i = 0; i < t->ndev; i++)
 			if (t->devs[i])

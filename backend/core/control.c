@@ -390,6 +390,17 @@ static void do_migrate(struct ctl_req *r, int n, char **w)
 		ret = pvbe_migrate_in(g, err, sizeof(err));
 	} else if (!strcmp(w[0], "migrate-finish")) {
 		ret = pvbe_migrate_finish(g, w[2], err, sizeof(err));
+		/*
+		 * Answered once the worker has taken the window over (it reads
+		 * its messages in order): the destination QEMU, started with
+		 * -S, may let the guest run then, not before.
+		 */
+		if (!ret && !forward(r, g, "devices")) {
+			r->for_guest = g;
+			r->waiting = 1;
+			r->deadline = pvbe_now_ms() + 5000;
+			return;
+		}
 	} else if (!strcmp(w[0], "migrate-cancel")) {
 		ret = pvbe_migrate_cancel(g, err, sizeof(err));
 	} else {
@@ -632,8 +643,12 @@ void pvbe_control_reply(struct pvbe_guest *g, uint64_t id, const char *json)
 		}
 		r->resp = o ? o : pvbe_ctl_error(json ? "guest %s: the worker's answer was not valid" :
 					    "guest %s: the worker did not answer", g->cfg->name);
-		/* The guest cannot log: nothing is being tracked. */
-		if (r->track && json_object_object_get_ex(r->resp, "error", NULL))
+		/*
+		 * The worker said the guest cannot log: nothing is tracked.
+		 * No answer (a timeout, a worker that died) proves nothing:
+		 * the guest may log already, and the flag stays.
+		 */
+		if (r->track && o && json_object_object_get_ex(o, "error", NULL))
 			pvbe_migrate_track(g, false, NULL, 0);
 		r->waiting = 0;
 		req_reply(r);

@@ -19,6 +19,7 @@
 #include "core/handover.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/migrate.h"
 #include "core/pviod.h"
 #include "core/sup.h"
 #include "core/supervisor.h"
@@ -421,12 +422,13 @@ int pvbe_reload(char *err, size_t len)
 		if (!g)
 			continue;
 		key = g->removing ? NULL : pvbe_guest_cfg_diff(g->cfg, cfg.guest[k]);
-		if (key && g->conn_fd >= 0) {
-			pvbe_err(g->tag, "reload: key '%s' changed while a client is connected: not applied (remove the guest or stop its VM first)",
-				 key);
+		if (key && (g->conn_fd >= 0 || g->mig != PVBE_MIG_NONE)) {
+			pvbe_err(g->tag, "reload: key '%s' changed while %s: not applied (remove the guest or stop its VM first)",
+				 key, g->conn_fd >= 0 ? "a client is connected" : "it waits for a migration");
 			if (!nerr++)
-				snprintf(err, len, "guest %s: key '%s' changed while a client is connected: not applied",
-					 g->cfg->name, key);
+				snprintf(err, len, "guest %s: key '%s' changed while %s: not applied",
+					 g->cfg->name, key,
+					 g->conn_fd >= 0 ? "a client is connected" : "it waits for a migration");
 		} else if (key) {
 			pvbe_info(g->tag, "reload: key '%s' changed: replacing the guest", key);
 			pvbe_guest_remove(g, cfg.guest[k]);

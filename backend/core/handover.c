@@ -10,7 +10,8 @@
  *    "guests": [{"name": S, "file": S or absent, "socket": S, "listen": FD,
  *                "drain": FD or absent (the dead worker's I/O not yet done),
  *                "conn": FD or absent, and with a client:
- *                "client_id": N, "generation": N, "win_size": N,
+ *                "client_id": N, "generation": N, "backend_peer": N
+ *                (absent: 0, an older pviod's), "win_size": N,
  *                "nvectors": N, "shm": FD, "be_efd": [FD...],
  *                "guest_efd": [FD...], "ram": FD or -1, "ram_size": N,
  *                "persist": HEX of struct pvbe_persist}]}
@@ -113,6 +114,7 @@ static struct json_object *guest_state(struct pvbe_guest *g, int *err)
 		*err = add_fds(o, "guest_efd", g->guest_efd, g->nvectors);
 	json_object_object_add(o, "client_id", json_object_new_int(g->client_id));
 	json_object_object_add(o, "generation", json_object_new_int64(g->generation));
+	json_object_object_add(o, "backend_peer", json_object_new_int(g->backend_peer));
 	json_object_object_add(o, "win_size", json_object_new_int64((int64_t)g->win_size));
 	json_object_object_add(o, "nvectors", json_object_new_int((int)g->nvectors));
 	json_object_object_add(o, "ram_size", json_object_new_int64((int64_t)g->ram_size));
@@ -427,6 +429,8 @@ bool pvbe_handover_adopt(struct pvbe_guest *g)
 	g->ram_fd = ram;
 	g->ram_size = (uint64_t)get_int(o, "ram_size", 0);
 	g->client_id = (uint16_t)get_int(o, "client_id", 0);
+	/* An older pviod was peer 0 in its clients' handshakes (no field). */
+	g->backend_peer = get_int(o, "backend_peer", 0) == PVBE_BACKEND_PEER ? PVBE_BACKEND_PEER : 0;
 	/* A new generation: the guest sees its setup is void, as after a crash. */
 	g->generation = (uint32_t)get_int(o, "generation", 1) + 1;
 	for (v = 0; v < g->nvectors; v++) {

@@ -377,7 +377,9 @@ int pvbe_migrate_finish(struct pvbe_guest *g, const char *hex, char *err, size_t
 	pvbe_info(g->tag, "migrate-finish: %" PRIu64 " ms after migrate-in; peer %u's window taken over, generation %u",
 		  pvbe_now_ms() - g->mig_since, g->client_id, g->generation);
 	if (!g->worker) {
-		pvbe_worker_start(g);	/* takes the client over as it starts */
+		/* The next worker takes the client over as it starts. */
+		g->migrated = true;
+		pvbe_worker_start(g);
 	} else if (pvbe_send_conn(g, true)) {
 		pvbe_warn(g->tag, "hand the client to worker %d: %s; replacing the worker",
 			  (int)g->worker, strerror(errno));

@@ -209,6 +209,7 @@ void pvbe_on_accept(int lfd, uint32_t events, void *arg)
 				  g->accepts);
 	}
 	g->conn_fd = fd;
+	g->backend_peer = PVBE_BACKEND_PEER;
 	g->client_id = pvbe.next_client_id++;
 	if (pvbe.next_client_id == 0)
 		pvbe.next_client_id = 1;
@@ -522,7 +523,7 @@ static void on_tick(int fd, uint32_t events, void *arg)
 				  (pvbe_sup.stopping && now > stop_deadline)))
 			kill(g->worker, SIGKILL);
 		if (!g->worker && !g->removing && !pvbe_sup.stopping && !pvbe_sup.upgrading && g->restart_at &&
-		    now >= g->restart_at) {
+		    now >= g->restart_at && g->mig != PVBE_MIG_OUT) {
 			g->restart_at = 0;
 			if (g->conn_fd >= 0)
 				g->generation++;

@@ -350,7 +350,11 @@ static int adopt(struct pvbe_guest *g, bool takeover)
 	}
 	g->connected = true;
 	g->leaving = false;
+	/* Dirty logging is per client: a new one starts without (6.4). */
+	g->log_request = 0;
+	g->log_seq = g->generation << 8;
 	ret = takeover ? pvbe_window_takeover(g) : pvbe_window_layout(g);
+	g->migrated = false;
 	if (ret)
 		return ret;
 	watch_doorbells(g, true);
@@ -385,7 +389,9 @@ static void on_new_client(struct pvbe_guest *g, const struct pvbe_msg *m, int *f
 	g->ram_size = 0;
 	g->client_id = (uint16_t)(m->a >> 16);
 	g->generation = (uint32_t)m->c;
-	if (adopt(g, m->b & PVBE_CONN_TAKEOVER)) {
+	g->backend_peer = PVBE_BACKEND_PEER;	/* we handshook it */
+	g->migrated = m->b & PVBE_CONN_TAKEOVER;
+	if (adopt(g, g->migrated)) {
 		pvbe_err(g->tag, "cannot serve peer %u", g->client_id);
 		if (g->connected) {
 			drop_client(g, "setup failed");

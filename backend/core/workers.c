@@ -341,6 +341,8 @@ void pvbe_worker_spawn(struct pvbe_guest *g)
 	close(dp[1]);
 	g->pair[1] = -1;
 	g->worker = pid;
+	g->restart_at = 0;
+	g->migrated = false;	/* the worker's to act on, once */
 	g->drain_fd = dp[0];
 	relay_close(g);		/* the last worker's, if it is still open */
 	g->log_fd = lp[0];
@@ -417,6 +419,7 @@ void pvbe_worker_on_drained(int fd, uint32_t events, void *arg)
 void pvbe_worker_start(struct pvbe_guest *g)
 {
 	if (pvbe_worker_drained(g)) {
+		g->drain_wait = false;
 		pvbe_worker_spawn(g);
 		return;
 	}

@@ -330,6 +330,9 @@ struct pvbe_guest {
 
 	/* (SW) the client connection and what it was handed */
 	int conn_fd;			/* QEMU / frontend connection, or -1 */
+	uint16_t backend_peer;		/* our ivshmem ID in its handshake:
+					 * PVBE_BACKEND_PEER, or 0 for a client
+					 * an older pviod handed over */
 	uint16_t client_id;		/* the connection's number (logs say
 					 * "peer N"), daemon-wide; its ivshmem
 					 * ID is PVBE_CLIENT_PEER */
@@ -361,6 +364,7 @@ struct pvbe_guest {
 	struct pvbe_queue *vec_queue[PVIO_MAX_VECTORS];
 	struct pvbe_memtable mem;
 	bool mem_ready;
+	bool migrated;			/* (SW) the takeover's window was migrated */
 	uint32_t log_request;		/* dirty logging asked (migrate-track) */
 	uint32_t log_seq;
 	int ndev;

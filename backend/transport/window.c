@@ -92,7 +92,7 @@ uint64_t pvbe_window_size(struct pvbe_guest *g)
 static void header_fill(struct pvio_window_hdr *h, uint64_t win_size,
 			uint32_t generation, unsigned int nvectors,
 			unsigned int ndev, uint64_t dev_table_off,
-			unsigned int hb_ms)
+			unsigned int hb_ms, uint16_t backend_peer)
 {
 	pvio_write_once(h->magic, pvio_cpu_to_le32(PVIO_MAGIC));
 	pvio_write_once(h->abi_version, pvio_cpu_to_le32(PVIO_ABI_VERSION));
@@ -106,7 +106,7 @@ static void header_fill(struct pvio_window_hdr *h, uint64_t win_size,
 	pvio_write_once(h->generation, pvio_cpu_to_le32(generation));
 	pvio_write_once(h->heartbeat_ms, pvio_cpu_to_le32(hb_ms));
 	pvio_write_once(h->num_devices, pvio_cpu_to_le16(ndev));
-	pvio_write_once(h->backend_peer, pvio_cpu_to_le16(PVBE_BACKEND_PEER));
+	pvio_write_once(h->backend_peer, pvio_cpu_to_le16(backend_peer));
 	pvio_write_once(h->dev_table_off, pvio_cpu_to_le32((uint32_t)dev_table_off));
 	pvio_write_once(h->num_vectors, pvio_cpu_to_le32(nvectors));
 }
@@ -121,7 +121,7 @@ int pvbe_window_stub(int fd, uint64_t size, uint32_t generation)
 	struct pvio_window_hdr h;
 
 	memset(&h, 0, sizeof(h));
-	header_fill(&h, size, generation, 0, 0, 0, 0);
+	header_fill(&h, size, generation, 0, 0, 0, 0, PVBE_BACKEND_PEER);
 	h.backend_state = pvio_cpu_to_le32(PVIO_BS_INIT);
 	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		return -errno ? -errno : -EIO;
@@ -216,6 +216,24 @@ static void publish_ready(struct pvbe_guest *g)
 	pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
 }
 
+/*
+ * A window that came with a live migration (protocol 6.4): the slots pviod
+ * wrote at the source may have arrived older than the indices beside them
+ * (QEMU sends again only what the guest wrote).  Nothing published and not
+ * yet reaped may be read: each completion ring's prod becomes the guest's
+ * cons, and the guest resubmits those requests after its reset.
+ */
+static void drop_migrated_completions(struct pvbe_dev *d)
+{
+	unsigned int q;
+
+	for (q = 0; q < d->nqueues; q++) {
+		struct pvio_ring_shared *sh = d->q[q].cq_mem;
+
+		pvio_write_once(sh->prod, pvio_read_once(sh->cons));
+	}
+}
+
 /* Both layouts: header, tables, and each device's state and config area. */
 static int lay_out(struct pvbe_guest *g, bool takeover)
 {
@@ -225,7 +243,7 @@ static int lay_out(struct pvbe_guest *g, bool takeover)
 
 	compute_layout(g);
 	header_fill(h, g->win_size, g->generation, g->nvectors, g->ndev,
-		    g->dev_table_off, g->hb_ms);
+		    g->dev_table_off, g->hb_ms, g->backend_peer);
 	pvio_write_once(h->heartbeat, pvio_cpu_to_le64(g->heartbeat));
 	write_layout(g);
 	for (i = 0; i < g->ndev; i++) {
@@ -233,6 +251,8 @@ static int lay_out(struct pvbe_guest *g, bool takeover)
 
 		/* The guest's status, read once: what a takeover acts on. */
 		st = takeover ? pvio_le32_to_cpu(pvio_read_once(d->desc->driver_status)) : 0;
+		if (st && g->migrated)
+			drop_migrated_completions(d);
 		if (!takeover) {
 			/* A new client; the class's own part (a balloon
 			 * target, a link state) is the host's and stays. */

@@ -18,7 +18,9 @@
 # the destination QEMU started with -incoming; migrate-out at the source
 # pviod (the guest's I/O pauses; its answer is the state); QMP migrate
 # on the source QEMU until it completes; migrate-finish with the state at
-# the destination; quit the source QEMU.  The guest's console moves with
+# the destination, then "cont" there (it starts with -S: the guest must
+# not run on the migrated window before pviod has taken it over); quit
+# the source QEMU.  The guest's console moves with
 # it: the three QEMUs' logs, in order, are one console.  The host checks
 # both migrations completed, the destination took over each time, the
 # balloon target moved with the guest, both streams arrived whole, the
@@ -81,7 +83,8 @@ boot() {
 	extra="-chardev socket,path=$(sock "$1"),id=pv0"
 	extra+=" -device ivshmem-doorbell,chardev=pv0,vectors=${VECS:-6},master=on"
 	extra+=" -qmp unix:$TMP/qmp-$N_QEMU.sock,server=on,wait=off"
-	[ $# -ge 3 ] && extra+=" -incoming unix:$3"
+	# Incoming: paused (-S) until pviod has taken the window over.
+	[ $# -ge 3 ] && extra+=" -S -incoming unix:$3"
 	"$VM/vm.sh" run --initrd "$BUILD/migrate.cpio" --script /tests/migrate.sh \
 		--mem $MEM --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$2" \
 		--ram-file "$(ram "$1")" --append "loglevel=3" --qemu-extra "$extra" &
@@ -141,6 +144,7 @@ migrate() {
 	fi
 	out=$("$O/pvioctl" -s "$(ctl $to)" migrate-finish vm "$state" 2>&1) ||
 		{ echo "# host: migrate-finish at $to: $out"; return 1; }
+	qmp "$qto" '{"execute":"cont"}' >/dev/null || { echo "# host: cont on the destination failed"; return 1; }
 	t2=$(date +%s%N)
 	qmp "$qfrom" '{"execute":"quit"}' >/dev/null || true
 	SIDE=$to

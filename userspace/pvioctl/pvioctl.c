@@ -624,6 +624,9 @@ int main(int argc, char **argv)
 		ret = worker_pid(o, argc == 2 ? argv[1] : NULL);
 	} else if (!strcmp(argv[0], "libvirt-xml")) {
 		ret = libvirt_xml(o, argv[1]);
+	} else if (!strcmp(argv[0], "migrate-track")) {
+		/* Asked until the guest acts on it, --json or not. */
+		ret = track_wait(sock, req, argv[1], timeout);
 	} else if (json) {
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set") && wait)
@@ -653,13 +656,16 @@ int main(int argc, char **argv)
 		printf("reloaded %s\n", str(o, "reloaded"));
 	} else if (!strcmp(argv[0], "upgrade")) {
 		ret = upgrade_wait(sock, num(o, "upgrades"), timeout);
-	} else if (!strcmp(argv[0], "migrate-track")) {
-		ret = track_wait(sock, req, argv[1], timeout);
 	} else if (!strcmp(argv[0], "migrate-out")) {
 		/* The state alone on stdout: STATE=$(pvioctl migrate-out GUEST) */
 		fprintf(stderr, "%s: paused for migration after %llu ms\n", argv[1],
 			num(o, "paused_ms"));
 		printf("%s\n", str(o, "state"));
+	} else if (!strcmp(argv[0], "migrate-finish")) {
+		struct json_object *devs = get(o, "devices");
+
+		printf("%s: taken over, %zu device(s) waiting for the guest's reset\n", argv[1],
+		       devs ? json_object_array_length(devs) : (size_t)0);
 	} else if (!strncmp(argv[0], "migrate-", 8)) {
 		printf("%s: migration %s\n", argv[1], str(o, "migration"));
 	} else {

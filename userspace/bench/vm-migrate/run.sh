@@ -21,11 +21,12 @@
 # The guest (guest.sh) writes 4 KiB at queue depth 1, 100 times a second,
 # and pings the host every 0.2 s; 5 s in it asks for the migration, from
 # one QEMU to a new one over a local UNIX socket, max-bandwidth 8 GiB/s,
-# QEMU's default downtime limit; the host waits on QEMU's MIGRATION events
-# (tools/vm/qmp.pl --until), not by polling.  Per run: QEMU's total time and downtime
-# (query-migrate), the guest's longest write (the stall it saw) and lost
-# pings; for pvio also the I/O pause pviod imposed (migrate-out to
-# migrate-finish).  Prints every run, the median and min-max per side, and
+# QEMU's default downtime limit; the host waits on QEMU's MIGRATION
+# events (tools/vm/qmp.pl --until), not by polling.  Per run: QEMU's total
+# time and downtime (query-migrate), the guest's longest write (the stall
+# it saw) and lost pings; for pvio also the I/O pause pviod imposed
+# (migrate-out to the destination's cont: pvio's destination QEMU starts
+# with -S).  Prints every run, the median and min-max per side, and
 #   RATIO migrate_total_ms pvio-log/virtio: X.XX     (< 1: pvio's is shorter)
 #   RATIO migrate_downtime_ms pvio-log/virtio: X.XX
 #   RATIO migrate_io_stall_ms pvio-log/virtio: X.XX
@@ -136,7 +137,11 @@ boot() {
 		extra+=" -device virtio-blk-pci,drive=d0 -netdev tap,id=n0,ifname=pvmgv$side$$,script=no,downscript=no"
 		extra+=" -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77 -device virtio-balloon-pci"
 	fi
-	[ $# -ge 4 ] && extra+=" -incoming unix:$4"
+	# pvio's destination waits (-S) until pviod has taken the window over.
+	if [ $# -ge 4 ]; then
+		[ "$mode" != virtio ] && extra+=" -S"
+		extra+=" -incoming unix:$4"
+	fi
 	truncate -s ${MEM}M "$(ram "$side")"
 	ip netns exec "$NS" "$VM/vm.sh" run --initrd "$TMP/initrd" --script /tests/bench.sh \
 		--mem $MEM --smp 2 --timeout 300 --log "$TMP/log-$n" --ram-file "$(ram "$side")" \
@@ -180,6 +185,7 @@ one() {
 	[ "$status" = completed ] || { echo "# $mode round $round: migration $status: $mq"; exit 1; }
 	if [ "$mode" != virtio ]; then
 		"$O/pvioctl" -s "$TMP/b.ctl" migrate-finish vm "$state" >/dev/null
+		"$VM/qmp.pl" "$TMP/qmp-2.sock" '{"execute":"cont"}' >/dev/null
 		t2=$(date +%s%N)
 		pause=$(((t2 - t0) / 1000000))
 	fi
