@@ -1578,7 +1578,7 @@ TEST(a_worker_keeps_to_its_cpus_and_nice_value)
 		{ "cpus = 100000", "bad cpus" }, { "cpus = 1023", "may not run on" },
 		{ "nice = 20", "nice must be" }, { "nice = x", "nice must be" },
 	};
-	int wpid, w2pid, threads = 0, pinned = 0, fd;
+	int wpid, w2pid, threads = 0, pinned = 0, fd, ms;
 	struct dirent *e;
 	unsigned int i;
 	pid_t pid;
@@ -1608,6 +1608,15 @@ TEST(a_worker_keeps_to_its_cpus_and_nice_value)
 	w2pid = guest_worker_pid(ctl, "g2");
 	ASSERT_LT(0, wpid);
 	ASSERT_LT(0, w2pid);
+	/*
+	 * The worker pins and renices itself as it starts, after the fork
+	 * that made its PID visible: look once both say they serve (CI
+	 * caught nice 0 read between the two calls).
+	 */
+	for (ms = 0; ms < 5000 && !(log_contains(log, "g1: worker serving") &&
+				    log_contains(log, "g2: worker serving")); ms += 20)
+		msleep(20);
+	ASSERT_TRUE(log_contains(log, "g1: worker serving"));
 
 	/* Every thread of g1's worker: CPU 0, nice 5. */
 	snprintf(path, sizeof(path), "/proc/%d/task", wpid);
