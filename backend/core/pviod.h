@@ -49,6 +49,8 @@ void pvbe_guest_free(struct pvbe_guest *g);
 
 /* worker.c */
 int pvbe_worker_main(struct pvbe_guest *g);
+/* In a worker: close its copies of the client's fds. */
+void pvbe_worker_close_conn_fds(struct pvbe_guest *g);
 /* The loop's steps, also driven by the fuzz targets (tests/fuzz). */
 int pvbe_worker_prepare(void);
 void pvbe_worker_tick(struct pvbe_guest *g);

@@ -313,7 +313,8 @@ static void conn_msg(int fd, uint32_t events, struct pvbe_guest *g)
 	pvbe_guest_ram_result(g, 0);	/* a start may have waited for RAM */
 }
 
-static void close_conn_fds(struct pvbe_guest *g)
+/* The worker's copies of the client's fds (the supervisor keeps its own). */
+void pvbe_worker_close_conn_fds(struct pvbe_guest *g)
 {
 	unsigned int v;
 
@@ -399,7 +400,7 @@ static void on_new_client(struct pvbe_guest *g, const struct pvbe_msg *m, int *f
 			/* Not ours yet: nothing to stop, only fds to close. */
 			pvbe_msg_send(pvbe.sup_fd, PVBE_MSG_DROP, g->client_id, 0, 0,
 				      "setup failed", sizeof("setup failed"), NULL, 0);
-			close_conn_fds(g);
+			pvbe_worker_close_conn_fds(g);
 		}
 	}
 }
@@ -413,7 +414,7 @@ static void finish_leave(struct pvbe_guest *g)
 		pvbe_loop_del(g->conn_fd);
 	pvbe_window_unmap(g);
 	unmap_ram(g);
-	close_conn_fds(g);
+	pvbe_worker_close_conn_fds(g);
 	g->connected = false;
 	g->leaving = false;
 	pvbe_info(g->tag, "client's devices stopped, window released");

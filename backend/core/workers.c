@@ -258,27 +258,6 @@ static void forget_other_guests(struct pvbe_guest *self)
 	}
 }
 
-/* In a new worker: close the client's fds (the supervisor keeps its own). */
-static void forget_client(struct pvbe_guest *g)
-{
-	unsigned int v;
-
-	if (g->conn_fd >= 0)
-		close(g->conn_fd);
-	if (g->shm_fd >= 0)
-		close(g->shm_fd);
-	if (g->ram_fd >= 0)
-		close(g->ram_fd);
-	for (v = 0; v < PVIO_MAX_VECTORS; v++) {
-		if (g->be_efd[v] >= 0)
-			close(g->be_efd[v]);
-		if (g->guest_efd[v] >= 0)
-			close(g->guest_efd[v]);
-		g->be_efd[v] = g->guest_efd[v] = -1;
-	}
-	g->conn_fd = g->shm_fd = g->ram_fd = -1;
-}
-
 /* In a new worker: stdin and stdout /dev/null, stderr the log pipe. */
 static void worker_stdio(int log_w)
 {
@@ -328,7 +307,7 @@ void pvbe_worker_spawn(struct pvbe_guest *g)
 		forget_other_guests(g);
 		/* A client held for an incoming migration is not this worker's yet. */
 		if (g->mig == PVBE_MIG_IN)
-			forget_client(g);
+			pvbe_worker_close_conn_fds(g);
 		pvbe.self = g;
 		pvbe.sup_fd = sp[1];
 		pvbe.sup_pid = sup_pid;
