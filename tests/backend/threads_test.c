@@ -257,6 +257,12 @@ TEST_F(thr, a_device_a_queue_thread_finds_broken_is_marked_by_the_main_thread)
 	reason = pvio_le32_to_cpu(self->d1->desc->broken_reason);
 	fprintf(stderr, "# broken reason: expected %u, got %u\n", PVIO_BROKEN_ADDR, reason);
 	EXPECT_EQ(PVIO_BROKEN_ADDR, reason);
+	/*
+	 * The worker logs before it writes the state, but its log reaches the
+	 * file through the supervisor's relay, which may come later.
+	 */
+	for (i = 0; i < 200 && !log_count(self->log, "device broken (reason"); i++)
+		msleep(10);
 	EXPECT_EQ(1, log_count(self->log, "device broken (reason"));
 	/* Queue 0, on the main thread, is stopped too. */
 	EXPECT_NE(0, echo_once(&self->f, &self->d1->q[0], in, gin, out, gout, 64, 3, 3));
