@@ -59,7 +59,10 @@ endif
 FRONT_SRCS	:= userspace/libpvio-front/pvio_front.c
 FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 
-TEST_BINS	:= $(O)/tests/backend_test $(O)/tests/net_test $(O)/tests/blk_test $(O)/tests/balloon_test $(O)/tests/isolation_test $(O)/tests/threads_test $(O)/tests/metrics_test $(O)/tests/upgrade_test $(O)/tests/migrate_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
+# The backend tests (tests/backend/*_test.c), built by one rule below.
+BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net net_offload net_null blk blk_inflight \
+		     balloon isolation isolation_sandbox isolation_guests threads metrics upgrade migrate)
+TEST_BINS	:= $(BACKEND_TESTS) $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
@@ -151,16 +154,22 @@ $(O)/libpvio-front.a: $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	$(call msg,AR,$@)
 	$(Q)ar rcs $@ $(O)/obj/pvio_front.o
 
-$(O)/tests/fault_campaign: tests/faults/fault_campaign.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
+# The kill and stall campaign: main() and the campaign, the classes'
+# verified traffic, the guests' threads.
+FAULT_SRCS	:= tests/faults/fault_campaign.c tests/faults/fault_classes.c tests/faults/fault_guest.c
+
+$(O)/tests/fault_campaign: $(FAULT_SRCS) tests/faults/fault_campaign.h tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread -lm
+	$(Q)$(CC) $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Itests/backend -o $@ $(FAULT_SRCS) tests/backend/test_util.c $(FRONT_SRCS) -lpthread -lm
 
 # The backend tests (tests/backend/*_test.c): libpvio-front against
-# pviod-san, under ASan/UBSan themselves.
-BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net blk balloon isolation threads metrics upgrade migrate)
+# pviod-san, under ASan/UBSan themselves.  The binaries of one subject
+# share its fixture header (net_fixture.h, blk_fixture.h,
+# isolation_fixture.h).
+BACKEND_HDRS	:= tests/backend/test_util.h $(wildcard tests/backend/*_fixture.h)
 
-$(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c tests/backend/test_util.h $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
+$(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c $(BACKEND_HDRS) $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread

@@ -176,10 +176,15 @@ fi
 
 if want backend; then
 	PVIOD=$O/pviod-san tap backend_test 600 "$O/tests/backend_test"
-	PVIOD=$O/pviod-san tap net_test 600 "$O/tests/net_test"
-	PVIOD=$O/pviod-san tap blk_test 600 "$O/tests/blk_test"
+	PVIOD=$O/pviod-san tap net_test 360 "$O/tests/net_test"
+	PVIOD=$O/pviod-san tap net_offload_test 150 "$O/tests/net_offload_test"
+	PVIOD=$O/pviod-san tap net_null_test 150 "$O/tests/net_null_test"
+	PVIOD=$O/pviod-san tap blk_test 300 "$O/tests/blk_test"
+	PVIOD=$O/pviod-san tap blk_inflight_test 300 "$O/tests/blk_inflight_test"
 	PVIOD=$O/pviod-san tap balloon_test 300 "$O/tests/balloon_test"
-	PVIOD=$O/pviod-san tap isolation_test 600 "$O/tests/isolation_test"
+	PVIOD=$O/pviod-san tap isolation_test 360 "$O/tests/isolation_test"
+	PVIOD=$O/pviod-san tap isolation_sandbox_test 180 "$O/tests/isolation_sandbox_test"
+	PVIOD=$O/pviod-san tap isolation_guests_test 150 "$O/tests/isolation_guests_test"
 	PVIOD=$O/pviod-san tap threads_test 300 "$O/tests/threads_test"
 	PVIOD=$O/pviod-tsan tap threads_test_tsan 300 "$O/tests/threads_test"
 	PVIOD=$O/pviod-san PVIOCTL=$O/pvioctl tap metrics_test 300 "$O/tests/metrics_test"
