@@ -54,6 +54,7 @@ struct pvbe_bal_dev {
 	uint64_t reported_pages;
 	uint64_t punched_bytes;		/* host memory given back, cumulative */
 	uint64_t punch_errors;
+	uint64_t kept_bytes;		/* not punched: the guest logged (6.4) */
 	uint64_t policy_changes;	/* targets set by the auto policy */
 };
 

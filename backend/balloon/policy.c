@@ -310,6 +310,7 @@ static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
 	J_U64(o, "reported_pages", bd->reported_pages);
 	J_U64(o, "punched_bytes", bd->punched_bytes);
 	J_U64(o, "punch_errors", bd->punch_errors);
+	J_U64(o, "kept_while_logging_bytes", bd->kept_bytes);
 	J_U64(o, "policy_changes", bd->policy_changes);
 	J_U64(o, "stats_skipped", bd->stats_skipped);
 	if (!bd->stats_valid)

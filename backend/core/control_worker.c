@@ -191,11 +191,12 @@ static struct json_object *migrate_track(struct pvbe_guest *g, bool on)
 	if (on && !(gf & (1ull << PVIO_F_DIRTY_LOG)))
 		return pvbe_ctl_error("the guest's driver does not log the pages it reaps (no PVIO_F_DIRTY_LOG): migrate-out before the migration instead, which pauses its I/O for all of it");
 	if (on && !g->log_request) {
-		g->log_request = ++g->log_seq ? g->log_seq : ++g->log_seq;
+		/* Queue threads read it too (balloon.c). */
+		pvio_write_once(g->log_request, ++g->log_seq ? g->log_seq : ++g->log_seq);
 		pvio_store_release(&g->hdr->log_request, pvio_cpu_to_le32(g->log_request));
 		pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
 	} else if (!on && g->log_request) {
-		g->log_request = 0;
+		pvio_write_once(g->log_request, 0);
 		pvio_store_release(&g->hdr->log_request, 0);
 		pvbe_guest_notify(g, PVIO_CONFIG_VECTOR);
 	}

@@ -352,7 +352,7 @@ static int adopt(struct pvbe_guest *g, bool takeover)
 	g->connected = true;
 	g->leaving = false;
 	/* Dirty logging is per client: a new one starts without (6.4). */
-	g->log_request = 0;
+	pvio_write_once(g->log_request, 0);
 	g->log_seq = g->generation << 8;
 	ret = takeover ? pvbe_window_takeover(g) : pvbe_window_layout(g);
 	g->migrated = false;
