@@ -97,7 +97,7 @@ tap() {
 	local name=$1 tmo=$2 log rc p f s planned plans nums why=
 	shift 2
 	log=$LOGS/$name.log
-	timeout --signal=KILL "$tmo" "$@" >"$log" 2>&1
+	timeout --signal=TERM --kill-after=30 "$tmo" "$@" >"$log" 2>&1
 	rc=$?
 	p=$(grep -E '^ok [0-9]+( |$)' "$log" | grep -vc '# SKIP' || true)
 	s=$(grep -E '^ok [0-9]+( |$).*# SKIP' "$log" | wc -l)

@@ -12,15 +12,16 @@ set -eu
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 O=${O:-$REPO/build}
 VM=$REPO/tools/vm
+# shellcheck source=vm/pviod.sh
+. "$VM/pviod.sh"
 TMP=$(mktemp -d /tmp/pvio-demo.XXXXXX)
 RAM=/dev/shm/pvio-demo-$$
 NS=pvdemo-$$
 TAP=pvdemo$$
-PVIOD_PID=
 NS_MADE=
 
 cleanup() {
-	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	vm_pviod_stop_all
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" "$RAM"
 }
@@ -81,14 +82,8 @@ INI
 fi
 say "host\$ pviod -c $TMP/pviod.ini"
 cat "$TMP/pviod.ini"
-if [ -n "$NET" ]; then
-	# In the namespace, so the TAP is there; ip netns exec execs pviod.
-	ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-else
-	"$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-fi
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$TMP/demo.sock" ] && break; sleep 0.1; done
+# With a net device, in the namespace, so that the TAP is there.
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log" ${NET:+"$NS"}
 sed 's/^/  pviod: /' "$TMP/pviod.log"
 if [ -n "$NET" ]; then
 	ip netns exec "$NS" ip addr add 10.78.0.1/24 dev "$TAP"

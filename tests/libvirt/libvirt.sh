@@ -44,7 +44,6 @@ CTL=$TMP/control.sock
 HOOKDIR=/etc/libvirt/hooks/qemu.d
 HOOK=$HOOKDIR/pvio-test-$$
 LOG=$BUILD/libvirt.log
-PVIOD_PID=
 LIBVIRTD_PID=
 VIRTLOGD_PID=
 NS_MADE=
@@ -68,9 +67,7 @@ cleanup() {
 	done
 	[ -n "$HOOK_MADE" ] && rm -f "$HOOK"
 	[ -n "$HOOKDIR_MADE" ] && rmdir "$HOOKDIR" 2>/dev/null
-	if [ -n "$PVIOD_PID" ]; then
-		kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
-	fi
+	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/libvirt-pviod.log"
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
@@ -100,9 +97,7 @@ ip netns add "$NS"
 NS_MADE=1
 ip netns exec "$NS" ip link set lo up
 printf '[pviod]\ncontrol = %s\nheartbeat_ms = 100\n' "$CTL" >"$TMP/pviod.ini"
-ip netns exec "$NS" "$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$CTL" ] && break; sleep 0.1; done
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log" "$NS"
 
 # ---- 2. the guest file, the domain XML --------------------------------------------
 mkdir -p "$TMP/guests" "$TMP/run"
@@ -220,6 +215,6 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 host "the hook had pviod forget the guest once QEMU stopped (still listed: $left)" "[ $left = no ]"
-host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
+vm_pviod_clean "$TMP/pviod.log"
 echo "1..$n"
 exit $rc

@@ -32,13 +32,12 @@ RAM=/dev/shm/pvio-vmbal-$$
 SOCK=$TMP/guest.sock
 CTL=$TMP/control.sock
 LOG=$BUILD/balloon.log
-PVIOD_PID=
 VM_PID=
 declare -A BLOCKS=()
 
 cleanup() {
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
-	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/balloon-pviod.log"
 	rm -rf "$TMP" "$RAM"
 }
@@ -94,10 +93,7 @@ type = balloon
 floor = 128M
 stats_interval_ms = 500
 INI
-"$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "not ok - balloon: pviod did not start"; tail "$TMP/pviod.log"; exit 1; }
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log"
 
 "$VM/vm.sh" run --initrd "$BUILD/balloon.cpio.gz" --script /tests/balloon.sh \
 	--mem 1024 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
@@ -133,7 +129,7 @@ host "the guest's statistics show the direct reclaim the pressure caused: stalls
 	"[ '$(snum pressure allocstall)' -gt '$(snum before-pressure allocstall)' ]"
 host "pviod counted reported pages ($(jnum reported_pages))" "[ '$(jnum reported_pages)' -gt 0 ]"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
-host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
+vm_pviod_clean "$TMP/pviod.log"
 echo "1..$n"
 if [ "$rc" -ne 0 ]; then
 	echo "# guest rc $rc; console log $LOG; pviod log follows"

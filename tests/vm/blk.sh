@@ -27,7 +27,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}
-PVIOD=${PVIOD:-$O/pviod-san}
+PVIOD=${PVIOD:-$O/pviod-san}	# the ASan/UBSan build by default
 TMP=$(mktemp -d /tmp/pvio-vmblk.XXXXXX)
 IMG=$BUILD/blk-img.$$		# on the build disk: O_DIRECT works there
 RAM=/dev/shm/pvio-vmblk-$$
@@ -36,7 +36,6 @@ CTL=$TMP/control.sock
 LOG=$BUILD/blk.log
 QUEUES=2
 THREADS=${PVIO_VM_THREADS:-2}
-PVIOD_PID=
 VM_PID=
 CONT_PID=
 FULL_MOUNTED=
@@ -45,11 +44,7 @@ SHA_CHECKS=()
 cleanup() {
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	[ -n "$CONT_PID" ] && kill "$CONT_PID" 2>/dev/null && wait "$CONT_PID" 2>/dev/null
-	if [ -n "$PVIOD_PID" ]; then
-		# A stopped worker would not see SIGTERM's effects.
-		w=$("$O/pvioctl" -s "$CTL" worker-pid 2>/dev/null) && kill -CONT "$w" 2>/dev/null
-		kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
-	fi
+	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/blk-pviod.log"
 	[ -n "$FULL_MOUNTED" ] && umount "$TMP/full" 2>/dev/null
 	rm -rf "$TMP" "$RAM" "$IMG"
@@ -135,10 +130,7 @@ cache = writeback
 serial = disk2
 queues = 1
 INI
-"$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "not ok - blk: pviod did not start"; tail "$TMP/pviod.log"; exit 1; }
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log"
 
 "$VM/vm.sh" run --initrd "$BUILD/blk.cpio" --script /tests/blk.sh \
 	--mem 1024 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$LOG" --ram-file "$RAM" \
@@ -164,8 +156,8 @@ host "every worker of the guest ran on $THREADS thread(s)" "grep -q 'worker serv
 host "pviod's supervisor replaced the killed worker" "grep -q 'worker .* started (restart 1[,)]' '$TMP/pviod.log'"
 host "pviod logged disk2's full filesystem" "grep -q 'vm/disk2: .*No space left on device' '$TMP/pviod.log'"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
-host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
 host "pviod still answers after the run" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+vm_pviod_clean "$TMP/pviod.log"
 echo "1..$n"
 if [ "$rc" -ne 0 ]; then
 	echo "# guest rc $rc; console log $LOG; pviod log follows"

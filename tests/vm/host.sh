@@ -22,10 +22,39 @@
 #                          sockets in namespace NS (as comments); $O/pvioctl
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
+#
+# pviod is started and stopped with tools/vm/pviod.sh's vm_pviod_start,
+# vm_pviod_stop and vm_pviod_stop_all (sourced here), and checked with
+#   vm_pviod_clean LOG [TAG [PID]]
+#                          one host result: stops PID (default PVIOD_PID)
+#                          if it runs, so that what the sanitizers report
+#                          at exit (LeakSanitizer) is in LOG too; pviod
+#                          exited with 0 and LOG holds no sanitizer report
+#
+# Sourcing this also makes SIGTERM and SIGINT end the test through its
+# EXIT trap, so that a test stopped from outside (tests/run.sh's timeout,
+# ^C) still stops its guest and pviod and removes its namespace and files.
 VM_HOST_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The VM harness (vm.sh, mkinitramfs.sh), shared with the demo and the
 # benchmarks.
 VM=$(cd "$VM_HOST_SH_DIR/../../tools/vm" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
+export VM_PVIOD_TAP=1	# a pviod that does not start is a failed result
+# set +e: every test's clean-up then runs to its end, although what it
+# stops and reaps may already have died of the same signal.
+trap 'set +e; exit 143' TERM
+trap 'set +e; exit 130' INT
+
+vm_pviod_clean() {
+	local log=$1 tag=${2:+$2 } pid=${3:-$PVIOD_PID} st=
+	if [ -n "$pid" ]; then
+		vm_pviod_stop "$pid"
+		st=$VM_PVIOD_STATUS
+	fi
+	host "${tag}pviod exited on SIGTERM with status 0 (got ${st:-none: already stopped}) and logged no sanitizer report" \
+		"[ '${st:-0}' = 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' '$log'"
+}
 
 vm_follow() {
 	local vm=$1 log=$2 handled=0 alive syncs

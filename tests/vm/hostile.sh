@@ -43,7 +43,6 @@ TMP=$(mktemp -d /tmp/pvio-vmhostile.XXXXXX)
 NS=pvhost-$$
 TAP=pvht$$
 CTL=$TMP/control.sock
-PVIOD_PID=
 VM_PID=
 NS_MADE=
 ARMED=()
@@ -55,7 +54,7 @@ cleanup() {
 	local s
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	for s in "${RECV[@]}"; do kill "${s%%:*}" 2>/dev/null; done
-	pviod_stop
+	vm_pviod_stop_all
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" /dev/shm/pvio-vmhostile-$$
 }
@@ -67,12 +66,6 @@ ctl() {
 		my $s = IO::Socket::UNIX->new(Peer => shift) or die "control socket: $!\n";
 		print $s "@ARGV\n";
 		print while <$s>;' "$CTL" "$@"
-}
-
-pviod_stop() {
-	[ -n "$PVIOD_PID" ] || return 0
-	kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
-	PVIOD_PID=
 }
 
 # act LINE: the host's half of one "PVIO-SYNC ..." line.
@@ -119,10 +112,10 @@ guest_results() {
 run_group() {
 	local g=$1 mem=$2 section=$3 log=$BUILD/hostile-$1.log plog=$TMP/pviod-$1.log
 	local ram=/dev/shm/pvio-vmhostile-$$ vrc=0 vrc2 missing=() s
-	local -a wrap=()
+	local ns=
 	# A debug kernel (KASAN's shadow, kmemleak) needs more room than these.
 	[ "$mem" -ge "${PVIO_VM_MEM_MIN:-0}" ] || mem=$PVIO_VM_MEM_MIN
-	[ "$g" = net ] && wrap=(ip netns exec "$NS")
+	[ "$g" = net ] && ns=$NS
 	ARMED=()
 	rm -f "$log" "$CTL" "$TMP/guest.sock"
 	cat >"$TMP/pviod-$g.ini" <<INI
@@ -138,9 +131,7 @@ machine = pc
 
 $section
 INI
-	"${wrap[@]}" "$PVIOD" -c "$TMP/pviod-$g.ini" 2>"$plog" &
-	PVIOD_PID=$!
-	for _ in $(seq 50); do [ -S "$TMP/guest.sock" ] && break; sleep 0.1; done
+	vm_pviod_start "$TMP/pviod-$g.ini" "$plog" "$ns"
 	if [ "$g" = net ]; then
 		ip netns exec "$NS" ip addr add 10.77.9.1/24 dev "$TAP"
 	fi
@@ -170,13 +161,12 @@ INI
 			"[ $vrc2 = 0 ] && grep -q '^pvnet_xfer: ok' '$TMP/recv-${s#*:}.out'"
 	done
 	RECV=()
-	host "[$g] no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$plog'"
 	host "[$g] pviod still answers" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+	"$O/pvioctl" -s "$CTL" status vm "$(sed -n 's/^\[device vm \(.*\)\]$/\1/p' "$TMP/pviod-$g.ini")" 2>&1 | sed "s/^/# [$g] /"
+	vm_pviod_clean "$plog" "[$g]"
 	echo "# [$g] guest kernel log:"
 	vm_klog_check "$log"
-	"$O/pvioctl" -s "$CTL" status vm "$(sed -n 's/^\[device vm \(.*\)\]$/\1/p' "$TMP/pviod-$g.ini")" 2>&1 | sed "s/^/# [$g] /"
 	echo "# [$g] pviod: $(grep -c 'hostile' "$plog") hostile lines, $(grep -c 'device broken' "$plog") devices broken by the guest's doing"
-	pviod_stop
 	cp "$plog" "$BUILD/hostile-$g-pviod.log"
 	if [ "$vrc" -ne 0 ]; then
 		echo "# [$g] guest rc $vrc; console log $log; pviod log $BUILD/hostile-$g-pviod.log"
@@ -243,14 +233,11 @@ host "the production pviod refuses the key 'hostile'" \
 	"! '$O/pviod' --check-config -c '$TMP/prod.ini' 2>'$TMP/prod.err' && grep -q \"unknown key 'hostile'\" '$TMP/prod.err'"
 sed -i '/^hostile/d' "$TMP/prod.ini"
 rm -f "$CTL"
-"$O/pviod" -c "$TMP/prod.ini" 2>"$TMP/prod.log" &
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$CTL" ] && break; sleep 0.1; done
-sleep 0.3
+PVIOD=$O/pviod vm_pviod_start "$TMP/prod.ini" "$TMP/prod.log"
 ctl hostile vm disk0 cpl-dup >"$TMP/prod.answer" 2>&1 || true
 host "the production pviod refuses the request 'hostile' (answer: $(cat "$TMP/prod.answer"))" \
 	"grep -q \"take no request 'hostile'\" '$TMP/prod.answer'"
-pviod_stop
+vm_pviod_stop
 echo "# hostile: $((SECONDS - T0)) s for the groups ${WANT[*]}"
 echo "1..$n"
 exit $rc

@@ -33,6 +33,8 @@ set -eu
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=host.sh
 . "$HERE/host.sh"
+# shellcheck source-path=SCRIPTDIR source=../../tools/vm/migrate.sh
+. "$VM/migrate.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=${PVIO_VM_OUT:-$O/vm}
@@ -43,7 +45,7 @@ NS=pvmg-$$
 BR=pvmgbr$$
 LOG=$BUILD/migrate.log
 MEM=512
-PV_PIDS=()
+declare -A PV=()	# each side's pviod
 VM_PIDS=()
 XMIT_PID=
 RECV_PID=
@@ -62,14 +64,12 @@ cleanup() {
 	for p in "${VM_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	[ -n "$XMIT_PID" ] && kill "$XMIT_PID" 2>/dev/null
 	[ -n "$RECV_PID" ] && kill "$RECV_PID" 2>/dev/null
-	for p in "${PV_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	vm_pviod_stop_all
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" "$(ram a)" "$(ram b)"
 }
 trap cleanup EXIT
 
-# qmp SOCK JSON...: each command's one answer line (tools/vm/qmp.pl).
-qmp() { "$VM/qmp.pl" "$@"; }
 
 # guest_migration SIDE: the guest's migration state at pviod SIDE ("" none).
 guest_migration() {
@@ -100,7 +100,7 @@ LOGS=("$BUILD/migrate-1.log")
 # wrote, pviod pauses only at QEMU's pre-switchover); the second pauses
 # for all of it (migrate-out before QMP migrate).
 migrate() {
-	local from=$SIDE to qfrom qto t0 t1 t2 st state out mq status how caps go
+	local from=$SIDE to qfrom qto st out mq how
 	[ "$from" = a ] && to=b || to=a
 	[ "$1" = 1 ] && how=logged || how=paused
 	qfrom=$TMP/qmp-$N_QEMU.sock
@@ -117,42 +117,15 @@ migrate() {
 	done
 	st=$(guest_migration $to)
 	[ "$st" = "incoming, QEMU connected" ] || { echo "# host: destination QEMU not connected to pviod $to ('$st')"; return 1; }
-	# QEMU's MIGRATION events say when: tools/vm/qmp.pl --until.
-	caps='{"capability":"events","state":true}'
-	[ $how = logged ] && caps+=',{"capability":"pause-before-switchover","state":true}'
-	qmp "$qfrom" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' \
-		"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[$caps]}}" >/dev/null
-	go="{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig-$N_QEMU.sock\"}}"
-	if [ $how = logged ]; then
-		out=$("$O/pvioctl" -s "$(ctl "$from")" migrate-track vm 2>&1) ||
-			{ echo "# host: migrate-track at $from: $out"; return 1; }
-		echo "# host: $out"
-		status=$(qmp "$qfrom" --until pre-switchover,failed,cancelled "$go" | tail -n 1)
-		[ "$status" = pre-switchover ] || { echo "# host: migration $1: '$status', not pre-switchover"; return 1; }
-		go='{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}'
-	fi
-	t0=$(date +%s%N)
-	state=$("$O/pvioctl" -s "$(ctl "$from")" migrate-out vm 2>"$TMP/out.err") ||
-		{ echo "# host: migrate-out at $from: $(cat "$TMP/out.err")"; return 1; }
-	t1=$(date +%s%N)
-	status=$(qmp "$qfrom" --until completed,failed,cancelled "$go" | tail -n 1)
-	mq=$(qmp "$qfrom" '{"execute":"query-migrate"}')
-	if [ "$status" != completed ]; then
-		echo "# host: migration $1: $status: $mq"
-		"$O/pvioctl" -s "$(ctl "$from")" migrate-cancel vm || true
-		return 1
-	fi
-	out=$("$O/pvioctl" -s "$(ctl $to)" migrate-finish vm "$state" 2>&1) ||
-		{ echo "# host: migrate-finish at $to: $out"; return 1; }
-	qmp "$qto" '{"execute":"cont"}' >/dev/null || { echo "# host: cont on the destination failed"; return 1; }
-	t2=$(date +%s%N)
-	qmp "$qfrom" '{"execute":"quit"}' >/dev/null || true
+	vm_migrate $how "$qfrom" "$qto" "unix:$TMP/mig-$N_QEMU.sock" "$(ctl "$from")" "$(ctl $to)" vm ||
+		{ echo "# host: migration $1 ($how) from $from to $to failed"; return 1; }
+	mq=$VM_MIG_QUERY
 	SIDE=$to
 	MIGRATED=$((MIGRATED + 1))
 	printf '# MIGRATION %s %s->%s (%s): total_ms %s downtime_ms %s io_pause_ms %d (migrate-out %d ms), %s MiB moved in %s passes\n' \
 		"$1" "$from" "$to" $how "$(sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p' <<<"$mq")" \
 		"$(sed -n 's/.*"downtime": *\([0-9]*\).*/\1/p' <<<"$mq")" \
-		$(((t2 - t0) / 1000000)) $(((t1 - t0) / 1000000)) \
+		$(((VM_MIG_T2 - VM_MIG_T0) / 1000000)) $(((VM_MIG_T1 - VM_MIG_T0) / 1000000)) \
 		"$(( $(sed -n 's/.*"transferred": *\([0-9]*\).*/\1/p' <<<"$mq" | head -n 1) >> 20 ))" \
 		"$(sed -n 's/.*"dirty-sync-count": *\([0-9]*\).*/\1/p' <<<"$mq")" | tee -a "$TMP/migrations"
 }
@@ -257,13 +230,8 @@ bridge = $BR
 type = balloon
 floor = 128M
 INI
-	# In the namespace: ip netns exec execs pviod, the PID is pviod's.
-	ip netns exec "$NS" "$PVIOD" -c "$TMP/$s.ini" 2>"$TMP/pviod-$s.log" &
-	PV_PIDS+=($!)
-done
-for s in a b; do
-	for _ in $(seq 50); do [ -S "$(ctl $s)" ] && break; sleep 0.1; done
-	[ -S "$(ctl $s)" ] || { echo "not ok 1 - pviod $s did not start"; sed 's/^/# /' "$TMP/pviod-$s.log"; echo "1..1"; exit 1; }
+	vm_pviod_start "$TMP/$s.ini" "$TMP/pviod-$s.log" "$NS"
+	PV[$s]=$PVIOD_PID
 done
 VECS=$(sed -n 's/.*QEMU: vectors=\([0-9]*\).*/\1/p' "$TMP/pviod-a.log" | head -n 1)
 boot a "${LOGS[0]}"
@@ -306,10 +274,9 @@ host "the stream to the guest arrived whole and verified: sent ${hsent:-?} bytes
 want=$(sed -n 's/^# image sha: \([0-9a-f]*\).*/\1/p' "$LOG" | tr -d '\r' | tail -n 1)
 have=$(dd if="$TMP/disk0.img" bs=1M count=16 2>/dev/null | sha256sum | cut -d' ' -f1)
 host "the image holds what the guest last wrote and read back (guest ${want:-?}, image $have)" "[ '${want:-x}' = '$have' ]"
-host "no sanitizer report from either pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$TMP/pviod-a.log' '$TMP/pviod-b.log'"
+vm_pviod_clean "$TMP/pviod-a.log" "[a]" "${PV[a]}"
+vm_pviod_clean "$TMP/pviod-b.log" "[b]" "${PV[b]}"
 sed 's/^/# /' "$TMP/migrations" 2>/dev/null || true
-for p in "${PV_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-PV_PIDS=()
 cp "$TMP/pviod-a.log" "$BUILD/migrate-pviod-a.log"
 cp "$TMP/pviod-b.log" "$BUILD/migrate-pviod-b.log"
 if [ "$rc" != 0 ] || [ "$vrc" != 0 ]; then

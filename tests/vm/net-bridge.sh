@@ -16,6 +16,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
+PVIOD=${PVIOD:-$O/pviod}
 NS=pvbr$$
 TMP=$(mktemp -d /tmp/pvio-br.XXXXXX)
 PIDS=()
@@ -24,6 +25,7 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	vm_pviod_stop_all
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$TMP" /dev/shm/pvio-br-$$-a /dev/shm/pvio-br-$$-b
 }
@@ -62,9 +64,7 @@ queues = 2
 tap = pvbb
 bridge = pvbr0
 INI
-ip netns exec "$NS" "${PVIOD:-$O/pviod}" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$TMP/b.sock" ] && break; sleep 0.1; done
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log" "$NS"
 
 for r in a b; do
 	"$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/net-bridge.sh --mem 384 --smp 1 \

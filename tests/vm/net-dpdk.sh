@@ -39,7 +39,6 @@ LOG=$BUILD/net-dpdk.log
 QUEUES=4
 HUGE=/proc/sys/vm/nr_hugepages
 HUGE_PREV=
-PVIOD_PID=
 VM_PID=
 NS_MADE=
 JOBS=()
@@ -53,7 +52,7 @@ cleanup() {
 	local p
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	for p in "${JOBS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/net-dpdk-pviod.log"
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	[ -n "$HUGE_PREV" ] && echo "$HUGE_PREV" >"$HUGE"
@@ -148,8 +147,7 @@ ip netns add "$NS"
 NS_MADE=1
 nsx ip link set lo up
 # pviod runs in the namespace: DPDK's net_tap makes its tap there.
-ip netns exec "$NS" "$PVIOD" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PVIOD_PID=$!
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log" "$NS"
 for _ in $(seq 100); do nsx ip link show "$TAP" >/dev/null 2>&1 && break; sleep 0.1; done
 nsx ip link show "$TAP" >/dev/null 2>&1 || { echo "not ok - net-dpdk: pviod's DPDK port made no $TAP"; tail -n 20 "$TMP/pviod.log"; exit 1; }
 nsx ip addr add 10.78.0.1/24 dev "$TAP"
@@ -204,8 +202,8 @@ for t in /proc/"$W"/task/*; do
 		"[ '$r' != '$(stat -L -c %d:%i /)' ] && { [ '$m' = '$MNT0' ] || [ '$(cat "$t/comm")' = eal-intr-thread ]; }"
 done
 host "the filter refused no system call of the data path" "! grep -q 'seccomp refused' '$TMP/pviod.log'"
-host "no sanitizer report from pviod" "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$TMP/pviod.log'"
 host "pviod still answers after the run" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+vm_pviod_clean "$TMP/pviod.log"
 echo "1..$n"
 if [ "$rc" -ne 0 ]; then
 	echo "# guest rc $rc; console log $LOG; pviod log follows"

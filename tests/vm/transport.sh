@@ -36,23 +36,23 @@ REPO=$(cd "$HERE/../.." && pwd)
 O=${O:-$REPO/build}
 BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}	# guest modules (default: make modules output)
+PVIOD=${PVIOD:-$O/pviod}
 TMP=$(mktemp -d /tmp/pvio-vmtest.XXXXXX)
 RAM=/dev/shm/pvio-vmtest-$$
 SOCK=$TMP/guest.sock
 CTL=$TMP/control.sock
 LOG=$BUILD/transport-$MODE.log
-PVIOD_PID=
 VM_PID=
 
 cleanup() {
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
-	[ -n "$PVIOD_PID" ] && kill "$PVIOD_PID" 2>/dev/null && wait "$PVIOD_PID" 2>/dev/null
+	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/transport-$MODE-pviod.log"
 	rm -rf "$TMP" "$RAM"
 }
 trap cleanup EXIT
 
-for f in "$KMOD/frontend/pvio.ko" "$KMOD/tests/kmod/pvio_echo.ko" "$O/pviod" "$O/pvioctl" "$O/vm/transport_test"; do
+for f in "$KMOD/frontend/pvio.ko" "$KMOD/tests/kmod/pvio_echo.ko" "$PVIOD" "$O/pvioctl" "$O/vm/transport_test"; do
 	[ -f "$f" ] || { echo "not ok - transport: $f not built (make all modules)"; exit 1; }
 done
 mkdir -p "$BUILD"
@@ -79,9 +79,7 @@ type = echo
 queues = 2
 queue_size = 256
 INI
-"$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-PVIOD_PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log"
 
 "$VM/vm.sh" run --initrd "$BUILD/transport-$MODE.cpio.gz" --script "/tests/$GSCRIPT" \
 	--mem 512 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-400}" --log "$LOG" --ram-file "$RAM" \

@@ -23,19 +23,18 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
 KMOD=${KMOD:-$O/kmod-generic}
 VM=$REPO/tools/vm
+# shellcheck source=../../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
 HERE=$REPO/userspace/bench/vm-balloon
 TMP=$(mktemp -d /tmp/pvio-vmbal.XXXXXX)
 RAM=/dev/shm/pvio-benchbal-$$
 MEM=2048
 SMP=2
 SIZES="512 1024"
-PIDS=()
 declare -A R=()
 
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	vm_pviod_stop_all
 	rm -rf "$TMP" "$RAM"
 }
 trap cleanup EXIT
@@ -142,9 +141,7 @@ ram_size = ${MEM}M
 type = balloon
 reporting = no
 INI
-	"$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
+	vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log"
 	run pvio_balloon pvio_balloon \
 		"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=3" pvio_set
 fi

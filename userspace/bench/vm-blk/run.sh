@@ -19,6 +19,8 @@ set -eu
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
 VM=$REPO/tools/vm
+# shellcheck source=../../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
 HERE=$REPO/userspace/bench/vm-blk
 DUR=${1:-10}
 TMP=$(mktemp -d /tmp/pvio-vmblk.XXXXXX)
@@ -26,12 +28,9 @@ IMG=$O/bench-blk.$$.img
 RAM=/dev/shm/pvio-vmblk-$$
 MEM=1024
 SMP=2
-PIDS=()
 
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	vm_pviod_stop_all
 	rm -rf "$TMP" "$RAM" "$IMG"
 }
 trap cleanup EXIT
@@ -73,9 +72,7 @@ path = $IMG
 cache = none
 queues = $SMP
 INI
-	"$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
+	vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log"
 	RAMFILE=$RAM boot pvio_blk pvio_blk \
 		"-chardev socket,path=$TMP/bench.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=$((1 + SMP))"
 	"$O/pvioctl" -s "$TMP/control.sock" status bench disk0 | sed 's/^/# pviod: /' || true

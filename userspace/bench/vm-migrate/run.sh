@@ -38,21 +38,25 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
 KMOD=${KMOD:-$O/kmod-generic}
 VM=$REPO/tools/vm
+# shellcheck source=../../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
+# shellcheck source=../../../tools/vm/migrate.sh
+. "$VM/migrate.sh"
 HERE=$REPO/userspace/bench/vm-migrate
 ROUNDS=${1:-3}
 TMP=$(mktemp -d /tmp/pvio-vmmgb.XXXXXX)
 NS=pvmgb-$$
 BR=pvmgbbr$$
 MEM=512
-PIDS=()		# pviods
 VMS=()		# vm.sh, one per QEMU
 NS_MADE=
 declare -A R=()
 
 cleanup() {
 	local p
-	for p in "${VMS[@]}" "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${VMS[@]}" "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${VMS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${VMS[@]}"; do wait "$p" 2>/dev/null || true; done
+	vm_pviod_stop_all
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" /dev/shm/pvio-vmmgb-$$-*
 }
@@ -109,19 +113,8 @@ bridge = $BR
 [device vm bal0]
 type = balloon
 INI
-		ip netns exec "$NS" "$O/pviod" -c "$TMP/$s.ini" 2>"$TMP/pviod-$s.log" &
-		PIDS+=($!)
+		vm_pviod_start "$TMP/$s.ini" "$TMP/pviod-$s.log" "$NS"
 	done
-	for s in a b; do
-		for _ in $(seq 50); do [ -S "$TMP/$s.ctl" ] && break; sleep 0.1; done
-	done
-}
-
-stop_pviods() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	PIDS=()
 }
 
 # boot MODE SIDE N [INCOMING]: QEMU number N for the guest, in the namespace.
@@ -151,7 +144,7 @@ boot() {
 
 # one MODE ROUND: boot on side a, migrate to side b when the guest asks.
 one() {
-	local mode=$1 round=$2 t0 t1 t2 state mq status bench total down stall p caps migrate pause=-
+	local mode=$1 round=$2 how mq bench total down stall p pause=-
 	rm -f "$TMP"/log-* "$TMP"/qmp-*.sock
 	[ "$mode" != virtio ] && start_pviods
 	boot "$mode" a 1
@@ -163,44 +156,26 @@ one() {
 			"$O/pvioctl" -s "$TMP/b.ctl" --json list | grep -q 'incoming, QEMU connected'; } && break
 		sleep 0.1
 	done
-	# Every side waits on QEMU's MIGRATION events, not by polling.
-	caps='{"capability":"events","state":true}'
-	[ "$mode" = pvio-log ] && caps+=',{"capability":"pause-before-switchover","state":true}'
-	"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":8589934592}}' \
-		"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[$caps]}}" >/dev/null
-	migrate="{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:$TMP/mig.sock\"}}"
-	if [ "$mode" = pvio-log ]; then
-		"$O/pvioctl" -s "$TMP/a.ctl" migrate-track vm >/dev/null
-		status=$("$VM/qmp.pl" "$TMP/qmp-1.sock" --until pre-switchover,failed,cancelled "$migrate" | tail -n 1)
-		[ "$status" = pre-switchover ] || { echo "# $mode round $round: migration $status"; exit 1; }
-	fi
-	t0=$(date +%s%N)
-	[ "$mode" != virtio ] && state=$("$O/pvioctl" -s "$TMP/a.ctl" migrate-out vm 2>/dev/null)
-	t1=$(date +%s%N)
-	if [ "$mode" = pvio-log ]; then
-		migrate='{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}'
-	fi
-	status=$("$VM/qmp.pl" "$TMP/qmp-1.sock" --until completed,failed,cancelled "$migrate" | tail -n 1)
-	mq=$("$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"query-migrate"}')
-	[ "$status" = completed ] || { echo "# $mode round $round: migration $status: $mq"; exit 1; }
-	if [ "$mode" != virtio ]; then
-		"$O/pvioctl" -s "$TMP/b.ctl" migrate-finish vm "$state" >/dev/null
-		"$VM/qmp.pl" "$TMP/qmp-2.sock" '{"execute":"cont"}' >/dev/null
-		t2=$(date +%s%N)
-		pause=$(((t2 - t0) / 1000000))
-	fi
-	"$VM/qmp.pl" "$TMP/qmp-1.sock" '{"execute":"quit"}' >/dev/null || true
+	case $mode in
+	pvio-log) how=logged ;;
+	pvio-pause) how=paused ;;
+	*) how=plain ;;
+	esac
+	vm_migrate $how "$TMP/qmp-1.sock" "$TMP/qmp-2.sock" "unix:$TMP/mig.sock" "$TMP/a.ctl" "$TMP/b.ctl" vm ||
+		{ echo "# $mode round $round: the migration failed"; exit 1; }
+	mq=$VM_MIG_QUERY
+	[ -n "$VM_MIG_T2" ] && pause=$(((VM_MIG_T2 - VM_MIG_T0) / 1000000))
 	for _ in $(seq 600); do grep -q '^BENCH ' "$TMP/log-2" 2>/dev/null && break; sleep 0.1; done
 	bench=$(tr -d '\r' <"$TMP/log-2" | sed -n 's/^BENCH //p')
 	for p in "${VMS[@]}"; do wait "$p" 2>/dev/null || true; done
 	VMS=()
-	[ "$mode" != virtio ] && stop_pviods
+	[ "$mode" != virtio ] && vm_pviod_stop_all
 	total=$(sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p' <<<"$mq")
 	down=$(sed -n 's/.*"downtime": *\([0-9]*\).*/\1/p' <<<"$mq")
 	[ -n "$bench" ] || { echo "# $mode round $round: the guest gave no result"; tail -n 20 "$TMP/log-2"; exit 1; }
 	stall=$(sed -n 's/.*stall_us=\([0-9]*\).*/\1/p' <<<"$bench")
 	printf '%-10s round %d: total %5s ms, downtime %4s ms, guest stall %5d ms, pviod pause %5s ms, migrate-out %d ms, %s MiB in %s passes; %s\n' \
-		"$mode" "$round" "$total" "$down" $((stall / 1000)) "$pause" $(((t1 - t0) / 1000000)) \
+		"$mode" "$round" "$total" "$down" $((stall / 1000)) "$pause" $(((VM_MIG_T1 - VM_MIG_T0) / 1000000)) \
 		$(($(sed -n 's/.*"transferred": *\([0-9]*\).*/\1/p' <<<"$mq" | head -n 1) >> 20)) \
 		"$(sed -n 's/.*"dirty-sync-count": *\([0-9]*\).*/\1/p' <<<"$mq")" "$bench"
 	R[$mode,total]+=" $total"

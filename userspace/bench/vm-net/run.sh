@@ -27,6 +27,8 @@ set -eu
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 O=${O:-$REPO/build}
 VM=$REPO/tools/vm
+# shellcheck source=../../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
 HERE=$REPO/userspace/bench/vm-net
 DUR=${1:-10}
 ROUNDS=${2:-3}
@@ -35,14 +37,11 @@ NS=pvbench$$
 TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)
 MEM=1024
 SMP=2
-PIDS=()
 
 cleanup() {
-	local p
 	[ -f "$TMP/iperf3.pid" ] && kill "$(cat "$TMP/iperf3.pid")" 2>/dev/null
 	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	vm_pviod_stop_all
 	ip netns del "$NS" 2>/dev/null || true
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$O/vm/bench-net-pviod.log"
 	rm -rf "$TMP" /dev/shm/pvio-vmnet-$$
@@ -103,10 +102,7 @@ tap = pvbpvio
 ${PVIOD_DEVICE:-}
 INI
 if want pvio_net; then
-	# Not through nsx(): $! must be pviod itself (ip netns exec execs it).
-	ip netns exec "$NS" "$O/pviod" -c "$TMP/pviod.ini" 2>"$TMP/pviod.log" &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
+	vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod.log" "$NS"
 fi
 
 # e1000 and virtio-net: QEMU's own TAP backend (vhost off: not available here).
