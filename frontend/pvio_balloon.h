@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * pvio_balloon.h - what the two halves of pvio_balloon.ko share:
- *   pvio_balloon_main.c  requests, inflate/deflate, target, probe/remove
+ * pvio_balloon.h - what the three parts of pvio_balloon.ko share:
+ *   pvio_balloon_queue.c requests to the host and their completions, the
+ *                        queues, the balloon's size in the config area
+ *   pvio_balloon_main.c  inflate/deflate, target, reset, probe/remove
  *   pvio_balloon_mm.c    statistics, deflate on OOM, compaction, free page
  *                        reporting: the balloon's hooks into the kernel's
  *                        memory management
@@ -114,12 +116,17 @@ static inline struct pvio_balloon_config *pvbal_cfg(struct pvbal *b)
 	return b->pdev->config;
 }
 
-/* pvio_balloon_main.c; the caller holds b->lock (b->report_lock for queue 2) */
+/* pvio_balloon_queue.c; the caller holds b->lock (b->report_lock for queue 2) */
 u64 pvbal_actual(struct pvbal *b);
 void pvbal_publish_actual(struct pvbal *b);
 int pvbal_send(struct pvbal *b, unsigned int qi, struct pvbal_batch *bt);
 void pvbal_batch_init(struct pvbal_batch *bt);
 void pvbal_add_range(struct pvbal_batch *bt, u64 pa, u32 len);
+/* with both locks held */
+int pvbal_queues_up(struct pvbal *b);
+void pvbal_queues_forget(struct pvbal *b);
+
+/* pvio_balloon_main.c, under b->lock */
 unsigned long pvbal_deflate(struct pvbal *b, u64 want);
 
 /* pvio_balloon_mm.c */
