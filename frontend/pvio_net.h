@@ -62,6 +62,8 @@ static_assert(offsetof(struct pvio_net_hdr, num_buffers) ==
 #define PVNET_RX_MAX		(PVNET_HDR + PVIO_NET_MAX_FRAME)
 /* How often held buffers look for the backend's late reset echo. */
 #define PVNET_HELD_POLL		(HZ / 2)
+/* A freeze (backend restart, takeover) keeps the carrier this long. */
+#define PVNET_FREEZE_CARRIER	(2 * HZ)
 /* A broken device is reset at most this often. */
 #define PVNET_RESET_GAP		HZ
 
@@ -152,6 +154,7 @@ struct pvnet {
 	bool registered;		/* the netdev exists: held_work may run */
 	struct delayed_work held_work;	/* waits for the late echo */
 	struct delayed_work reset_work;	/* resets a broken device */
+	struct delayed_work carrier_work; /* drops the carrier of a long freeze */
 	unsigned long reset_at;		/* jiffies of the last one */
 	struct pvnet_pair pair[PVNET_MAX_PAIRS];
 };

@@ -605,6 +605,21 @@ static const struct net_device_ops pvnet_netdev_ops = {
 
 /* ---- pvio driver ----------------------------------------------------------- */
 
+/* Still frozen PVNET_FREEZE_CARRIER after freeze(): the link is down. */
+static void pvnet_carrier_work(struct work_struct *work)
+{
+	struct pvnet *pn = container_of(to_delayed_work(work), struct pvnet,
+					carrier_work);
+
+	rtnl_lock();
+	if (pn->frozen && netif_carrier_ok(pn->ndev)) {
+		netif_carrier_off(pn->ndev);
+		netdev_info(pn->ndev, "link down: the backend has not taken over after %u ms\n",
+			    jiffies_to_msecs(PVNET_FREEZE_CARRIER));
+	}
+	rtnl_unlock();
+}
+
 static void pvnet_config_changed(struct pvio_device *pdev)
 {
 	struct pvnet *pn = dev_get_drvdata(&pdev->dev);
@@ -641,6 +656,7 @@ static int pvnet_probe(struct pvio_device *pdev)
 	pn->pdev = pdev;
 	INIT_DELAYED_WORK(&pn->held_work, pvnet_held_work);
 	INIT_DELAYED_WORK(&pn->reset_work, pvnet_reset_work);
+	INIT_DELAYED_WORK(&pn->carrier_work, pvnet_carrier_work);
 	SET_NETDEV_DEV(ndev, &pdev->dev);
 	for (i = 0; i < maxq; i++) {
 		u64_stats_init(&pn->pair[i].rx_stats.syncp);
@@ -742,6 +758,7 @@ static void pvnet_remove(struct pvio_device *pdev)
 	pn->registered = false;
 	rtnl_unlock();
 	cancel_delayed_work_sync(&pn->held_work);
+	cancel_delayed_work_sync(&pn->carrier_work);
 	unregister_netdev(pn->ndev);	/* closes it: NAPI off, tx stopped */
 	dev_set_drvdata(&pdev->dev, NULL);
 	/* Reset before freeing: the host then touches no buffer of ours. */
@@ -770,7 +787,14 @@ static void pvnet_freeze(struct pvio_device *pdev)
 	if (netif_running(pn->ndev) && pn->set_up)
 		pvnet_napi_all(pn, false);
 	pn->frozen = true;
-	netif_carrier_off(pn->ndev);
+	/*
+	 * The carrier stays on, as virtio_net's does across a freeze: what
+	 * the stack sends meanwhile waits in the qdisc (the queues are
+	 * stopped, the device detached) instead of being dropped, and a
+	 * takeover after a migration or an upgrade loses no frame.  A freeze
+	 * that lasts drops it after all (pvnet_carrier_work()).
+	 */
+	mod_delayed_work(system_wq, &pn->carrier_work, PVNET_FREEZE_CARRIER);
 	rtnl_unlock();
 }
 
