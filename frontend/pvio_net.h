@@ -6,8 +6,9 @@
  *   pvio_net_main.c     probe and remove, queue set-up and teardown,
  *                       resets, net_device_ops (the overview is there)
  *   pvio_net_rx.c       receive: buffers posted, completions into skbs
- *   pvio_net_tx.c       transmit, and the NAPI poll that reaps both
- *   pvio_net_ethtool.c  ethtool
+ *   pvio_net_tx.c       transmit, its watchdog, and the NAPI poll that
+ *                       reaps both
+ *   pvio_net_ethtool.c  counters: ndo_get_stats64 and ethtool
  */
 #ifndef PVIO_NET_H
 #define PVIO_NET_H
@@ -202,7 +203,9 @@ int pvnet_poll(struct napi_struct *napi, int budget);
 void pvnet_tx_napi(struct pvnet_pair *p);
 void pvnet_tx_unmap(struct pvnet *pn, struct pvnet_txbuf *tb);
 netdev_tx_t pvnet_xmit(struct sk_buff *skb, struct net_device *ndev);
+void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue);
 /* pvio_net_ethtool.c */
 extern const struct ethtool_ops pvnet_ethtool_ops;
+void pvnet_get_stats64(struct net_device *ndev, struct rtnl_link_stats64 *st);
 
 #endif /* PVIO_NET_H */

@@ -1,9 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pvio_net_ethtool.c - pvio_net's ethtool operations: driver information, channels
- * (queue pairs), ring sizes and per-queue statistics.
+ * pvio_net_ethtool.c - pvio_net's counters (ndo_get_stats64) and ethtool
+ * operations: driver information, channels (queue pairs), ring sizes and
+ * per-queue statistics.
  */
 #include "pvio_net.h"
+
+/* ---- the netdev's counters ------------------------------------------------ */
+
+void pvnet_get_stats64(struct net_device *ndev, struct rtnl_link_stats64 *st)
+{
+	struct pvnet *pn = netdev_priv(ndev);
+	unsigned int i, start;
+
+	for (i = 0; i < pn->max_pairs; i++) {
+		struct pvnet_pair *p = &pn->pair[i];
+		u64 rp, rb, re, tp, tb, te;
+
+		do {
+			start = u64_stats_fetch_begin(&p->rx_stats.syncp);
+			rp = u64_stats_read(&p->rx_stats.packets);
+			rb = u64_stats_read(&p->rx_stats.bytes);
+			re = u64_stats_read(&p->rx_stats.errors);
+		} while (u64_stats_fetch_retry(&p->rx_stats.syncp, start));
+		do {
+			start = u64_stats_fetch_begin(&p->tx_stats.syncp);
+			tp = u64_stats_read(&p->tx_stats.packets);
+			tb = u64_stats_read(&p->tx_stats.bytes);
+			te = u64_stats_read(&p->tx_stats.errors);
+		} while (u64_stats_fetch_retry(&p->tx_stats.syncp, start));
+		st->rx_packets += rp;
+		st->rx_bytes += rb;
+		st->rx_errors += re;
+		st->tx_packets += tp;
+		st->tx_bytes += tb;
+		st->tx_errors += te;
+	}
+}
 
 /* ---- ethtool ------------------------------------------------------------------ */
 

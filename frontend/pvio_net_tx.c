@@ -285,3 +285,39 @@ int pvnet_poll(struct napi_struct *napi, int budget)
 	napi_complete_done(napi, done);
 	return done;
 }
+
+/*
+ * A TX queue stopped for a watchdog period.  Every path that stops one
+ * arms a notification, so this should not happen; if a notification got
+ * lost anyway, ring the host and reap from NAPI as after an interrupt.
+ * A queue that is still stuck, with nothing completed, one watchdog
+ * period after that kick has completions the host lost or never sends
+ * (and a BQL limit they keep closed): give up on the device, which
+ * reset_work resets; the reset frees those packets or holds them.
+ */
+void pvnet_tx_timeout(struct net_device *ndev, unsigned int txqueue)
+{
+	struct pvnet *pn = netdev_priv(ndev);
+	struct pvnet_pair *p;
+
+	if (txqueue >= pn->pairs || !READ_ONCE(pn->set_up))
+		return;
+	if (READ_ONCE(pn->pdev->broken)) {
+		pvnet_schedule_reset(pn);
+		return;
+	}
+	p = &pn->pair[txqueue];
+	pvnet_stat_inc(&p->tx_stats, &p->tx_stats.errors);
+	if (p->tx_stall_mark == p->tx_done) {
+		netdev_warn(ndev, "tx queue %u: nothing completed since the last kick (%u in flight): resetting the device\n",
+			    txqueue, p->tx_size - p->tx_nfree);
+		pvio_device_failed(pn->pdev, "tx completions lost");
+		pvnet_schedule_reset(pn);
+		return;
+	}
+	p->tx_stall_mark = p->tx_done;
+	netdev_warn(ndev, "tx queue %u stopped too long (%u in flight): kicking it\n",
+		    txqueue, p->tx_size - p->tx_nfree);
+	pvio_queue_notify(p->txq);
+	pvnet_tx_napi(p);
+}
