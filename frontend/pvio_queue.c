@@ -189,6 +189,18 @@ int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c, unsigned int max)
 
 	if (unlikely(q->pdev->broken))
 		return -EIO;
+	/*
+	 * While a live migration logs (protocol 6.4), a completion is only
+	 * safe to take once it is reaped here, where the driver touches its
+	 * buffers: one this CPU saw published but had not reaped when the
+	 * guest stopped may reach the destination older than the cached
+	 * index says, in its slot and in its buffers.  Re-read the
+	 * producer's index each time: the destination's backend sets it
+	 * back to our consumer index (6.4), and those requests are sent
+	 * again after the reset.
+	 */
+	if (unlikely(pvio_log_dirty(q->pdev)))
+		q->cq.peer = q->cq.idx;
 	n = pvio_ring_dequeue(&q->cq, c, max);
 	if (unlikely(n < 0)) {
 		pvio_queue_protocol_error(q, "impossible completion producer index");
