@@ -85,7 +85,7 @@ int pvbe_guest_new(struct pvbe_guest_cfg *gc, struct pvbe_guest **out)
 	}
 	g->cfg = gc;
 	g->listen_fd = g->conn_fd = g->shm_fd = g->ram_fd = g->log_fd = -1;
-	g->drain_fd = g->drain_w = -1;
+	g->drain_fd = g->drain_w = g->persist_fd = -1;
 	g->pair[0] = g->pair[1] = -1;
 	g->mem.fd = -1;
 	for (v = 0; v < PVIO_MAX_VECTORS; v++)
@@ -93,12 +93,16 @@ int pvbe_guest_new(struct pvbe_guest_cfg *gc, struct pvbe_guest **out)
 	g->hb_ms = pvbe.cfg.heartbeat_ms;
 	g->generation = 1;	/* as if laid out once: the first client sees 2 */
 	snprintf(g->tag, sizeof(g->tag), "%s", gc->name);
-	g->persist = mmap(NULL, sizeof(*g->persist), PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (g->persist == MAP_FAILED) {
+	/* A memfd, that systemd's fd store can keep across a restart (fdstore.h). */
+	g->persist_fd = memfd_create("pviod-persist", MFD_CLOEXEC);
+	if (g->persist_fd < 0 || ftruncate(g->persist_fd, sizeof(*g->persist)) < 0 ||
+	    (g->persist = mmap(NULL, sizeof(*g->persist), PROT_READ | PROT_WRITE, MAP_SHARED,
+			       g->persist_fd, 0)) == MAP_FAILED) {
+		ret = -errno;
 		g->persist = NULL;
+		pvbe_err(gc->name, "device state page: %s", strerror(-ret));
 		pvbe_guest_free(g);
-		return -ENOMEM;
+		return ret;
 	}
 	g->ndev = gc->ndev;
 	for (j = 0; j < g->ndev; j++) {
@@ -137,7 +141,9 @@ void pvbe_guest_free(struct pvbe_guest *g)
 	if (g->listen_fd >= 0) {
 		pvbe_loop_del(g->listen_fd);
 		close(g->listen_fd);
-		unlink(g->cfg->socket);
+		/* Stopping into systemd's fd store: the next pviod listens on it. */
+		if (!pvbe_sup.keep_sockets)
+			unlink(g->cfg->socket);
 	}
 	if (g->pair[0] >= 0) {
 		pvbe_loop_del(g->pair[0]);
@@ -147,6 +153,8 @@ void pvbe_guest_free(struct pvbe_guest *g)
 		close(g->pair[1]);
 	if (g->persist)
 		munmap(g->persist, sizeof(*g->persist));
+	if (g->persist_fd >= 0)
+		close(g->persist_fd);
 	if (g->log_fd >= 0)
 		close(g->log_fd);
 	if (g->drain_fd >= 0) {

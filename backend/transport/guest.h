@@ -322,6 +322,7 @@ struct pvbe_guest {
 	uint64_t stop_by;		/* ms: SIGKILL the worker after this */
 	struct pvbe_guest_cfg *replacement;	/* reload: add this once removed */
 	struct pvbe_persist *persist;	/* (SW) shared page */
+	int persist_fd;			/* (S) its memfd */
 	/* (S) live migration (core/migrate.h): PVBE_MIG_*, since when (ms) */
 	unsigned int mig;
 	bool mig_paused;

@@ -93,10 +93,10 @@ TEST_F(iso, worker_holds_nothing_of_other_guests_and_signals_no_one)
 	DIR *d;
 
 	ASSERT_LT(0, wpid);
-	/* Shared memory: its own guest's persist page, no other. */
+	/* Shared memory: its own guest's persist page (a memfd), no other. */
 	fprintf(stderr, "# persist pages mapped in g1's worker: expected 1, got %d\n",
-		proc_lines(wpid, "maps", "/dev/zero", "rw-s"));
-	EXPECT_EQ(1, proc_lines(wpid, "maps", "/dev/zero", "rw-s"));
+		proc_lines(wpid, "maps", "/memfd:pviod-persist", "rw-s"));
+	EXPECT_EQ(1, proc_lines(wpid, "maps", "/memfd:pviod-persist", "rw-s"));
 	/* A session and process group of its own. */
 	fprintf(stderr, "# worker %d: process group %ld, session %ld (expected both %d)\n", wpid,
 		stat_field(wpid, 5), stat_field(wpid, 6), wpid);
