@@ -17,7 +17,7 @@ PKGS="build-essential pkg-config make gcc clang
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
 	xz-utils perl python3 groff-base
 	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
-	curl prometheus
+	curl prometheus systemd
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 	bc flex bison libelf-dev libssl-dev"
 

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/fdstore.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/migrate.h"
@@ -268,6 +269,9 @@ static void do_workers(struct ctl_req *r)
 	r->resp = json_object_new_object();
 	J_U64(r->resp, "supervisor_pid", (uint64_t)getpid());
 	J_U64(r->resp, "upgrades", pvbe.upgrades);
+	/* Under systemd with its fd store (core/fdstore.h): how many are there. */
+	if (pvbe_fdstore_on())
+		J_U64(r->resp, "fd_store", pvbe_fdstore_count());
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
 		struct json_object *go;

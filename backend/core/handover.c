@@ -16,6 +16,10 @@
  *                "guest_efd": [FD...], "ram": FD or -1, "ram_size": N,
  *                "persist": HEX of struct pvbe_persist}]}
  *
+ * systemd's fd store keeps the same state (fdstore.c), with names of
+ * stored fds where this has numbers, and the device state page as a
+ * memfd ("persist_fd") where this has a copy: read when it is taken.
+ *
  * Written and read by pviod only, never by a guest; still, the reader
  * checks every fd it is given (fstat: what it must be) and every size,
  * and a guest whose configuration now lays its window out differently
@@ -33,11 +37,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fdstore.h"
 #include "core/handover.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/pviod.h"
 #include "core/supervisor.h"
+#include "core/migrate.h"
 
 #define PVBE_HANDOVER_ENV	"PVIOD_HANDOVER"
 #define PVBE_HANDOVER_VERSION	1
@@ -57,28 +63,35 @@ static int keep_open(int fd)
 	return fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0 ? -errno : 0;
 }
 
-static int add_fd(struct json_object *o, const char *key, int fd)
+/* For an exec: the fd's number, open across it. */
+static int exec_fd(struct pvbe_guest *g, struct json_object *o, const char *key, int fd,
+		   int vec, void *ctx)
 {
+	(void)g;
+	(void)ctx;
+	if (vec >= 0) {
+		json_object_array_add(o, json_object_new_int(fd));
+		return keep_open(fd);
+	}
 	json_object_object_add(o, key, json_object_new_int(fd));
 	return fd >= 0 ? keep_open(fd) : 0;
 }
 
-static int add_fds(struct json_object *o, const char *key, const int *fds, unsigned int n)
+static int add_fds(struct pvbe_guest *g, struct json_object *o, const char *key, const int *fds,
+		   unsigned int n, const struct pvbe_handover_refs *refs)
 {
 	struct json_object *a = json_object_new_array();
 	unsigned int i;
 	int ret = 0;
 
 	json_object_object_add(o, key, a);
-	for (i = 0; i < n; i++) {
-		json_object_array_add(a, json_object_new_int(fds[i]));
-		if (!ret)
-			ret = keep_open(fds[i]);
-	}
+	for (i = 0; i < n && !ret; i++)
+		ret = refs->fd(g, a, key, fds[i], (int)i, refs->ctx);
 	return ret;
 }
 
-static struct json_object *guest_state(struct pvbe_guest *g, int *err)
+static struct json_object *guest_state(struct pvbe_guest *g, const struct pvbe_handover_refs *refs,
+				       int *err)
 {
 	struct json_object *o = json_object_new_object();
 	const unsigned char *p = (const unsigned char *)g->persist;
@@ -89,60 +102,86 @@ static struct json_object *guest_state(struct pvbe_guest *g, int *err)
 	if (g->source[0])
 		json_object_object_add(o, "file", json_object_new_string(g->source));
 	json_object_object_add(o, "socket", json_object_new_string(g->cfg->socket));
-	*err = add_fd(o, "listen", g->listen_fd);
+	*err = refs->fd(g, o, "listen", g->listen_fd, -1, refs->ctx);
 	/* The last worker's I/O may still be at the disk: its drain pipe too. */
 	if (!*err && g->drain_fd >= 0)
-		*err = add_fd(o, "drain", g->drain_fd);
-	if (g->conn_fd < 0)
+		*err = refs->fd(g, o, "drain", g->drain_fd, -1, refs->ctx);
+	/*
+	 * A client of a migration is not handed over: its window is the
+	 * migration's (an upgrade waits for it; a restart drops it).
+	 */
+	if (g->conn_fd < 0 || g->mig != PVBE_MIG_NONE || g->mig_tracking)
 		return o;
-	hex = malloc(2 * sizeof(*g->persist) + 1);
-	if (!hex) {
-		*err = -ENOMEM;
-		return o;
+	if (refs->persist_fd) {
+		/* Read at adoption: what the page holds then, not now. */
+		if (!*err)
+			*err = refs->fd(g, o, "persist_fd", g->persist_fd, -1, refs->ctx);
+	} else {
+		hex = malloc(2 * sizeof(*g->persist) + 1);
+		if (!hex) {
+			*err = -ENOMEM;
+			return o;
+		}
+		for (i = 0; i < sizeof(*g->persist); i++)
+			sprintf(hex + 2 * i, "%02x", p[i]);
+		json_object_object_add(o, "persist", json_object_new_string(hex));
+		free(hex);
 	}
-	for (i = 0; i < sizeof(*g->persist); i++)
-		sprintf(hex + 2 * i, "%02x", p[i]);
 	if (!*err)
-		*err = add_fd(o, "conn", g->conn_fd);
+		*err = refs->fd(g, o, "conn", g->conn_fd, -1, refs->ctx);
 	if (!*err)
-		*err = add_fd(o, "shm", g->shm_fd);
+		*err = refs->fd(g, o, "shm", g->shm_fd, -1, refs->ctx);
 	if (!*err)
-		*err = add_fd(o, "ram", g->ram_fd);
+		*err = refs->fd(g, o, "ram", g->ram_fd, -1, refs->ctx);
 	if (!*err)
-		*err = add_fds(o, "be_efd", g->be_efd, g->nvectors);
+		*err = add_fds(g, o, "be_efd", g->be_efd, g->nvectors, refs);
 	if (!*err)
-		*err = add_fds(o, "guest_efd", g->guest_efd, g->nvectors);
+		*err = add_fds(g, o, "guest_efd", g->guest_efd, g->nvectors, refs);
 	json_object_object_add(o, "client_id", json_object_new_int(g->client_id));
 	json_object_object_add(o, "generation", json_object_new_int64(g->generation));
 	json_object_object_add(o, "backend_peer", json_object_new_int(g->backend_peer));
 	json_object_object_add(o, "win_size", json_object_new_int64((int64_t)g->win_size));
 	json_object_object_add(o, "nvectors", json_object_new_int((int)g->nvectors));
 	json_object_object_add(o, "ram_size", json_object_new_int64((int64_t)g->ram_size));
-	json_object_object_add(o, "persist", json_object_new_string(hex));
-	free(hex);
 	return o;
 }
 
-int pvbe_handover_exec(char *err, size_t len)
+struct json_object *pvbe_handover_state(const struct pvbe_handover_refs *refs, int *err,
+					int *clients)
 {
 	struct json_object *top = json_object_new_object(), *arr = json_object_new_array();
-	const char *text;
-	char env[32];
-	size_t n;
-	int fd, i, ret = 0, adopted = 0;
+	int i;
 
+	*err = 0;
+	*clients = 0;
 	json_object_object_add(top, "version", json_object_new_int(PVBE_HANDOVER_VERSION));
 	json_object_object_add(top, "upgrades", json_object_new_int64(pvbe.upgrades + 1));
 	json_object_object_add(top, "next_client_id", json_object_new_int(pvbe.next_client_id));
 	json_object_object_add(top, "guests", arr);
-	for (i = 0; i < PVBE_MAX_GUESTS && !ret; i++) {
+	for (i = 0; i < PVBE_MAX_GUESTS && !*err; i++) {
 		struct pvbe_guest *g = pvbe.guests[i];
+		struct json_object *o;
 
 		if (!g || g->removing)
 			continue;
-		json_object_array_add(arr, guest_state(g, &ret));
-		adopted += g->conn_fd >= 0;
+		o = guest_state(g, refs, err);
+		json_object_array_add(arr, o);
+		*clients += json_object_object_get_ex(o, "conn", NULL);
 	}
+	return top;
+}
+
+int pvbe_handover_exec(char *err, size_t len)
+{
+	static const struct pvbe_handover_refs refs = { .fd = exec_fd };
+	struct json_object *top, *arr;
+	const char *text;
+	char env[32];
+	size_t n;
+	int fd, i, ret, adopted;
+
+	top = pvbe_handover_state(&refs, &ret, &adopted);
+	json_object_object_get_ex(top, "guests", &arr);
 	text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN);
 	n = strlen(text);
 	fd = memfd_create("pviod-handover", MFD_ALLOW_SEALING);	/* no CLOEXEC */
@@ -159,6 +198,8 @@ int pvbe_handover_exec(char *err, size_t len)
 	json_object_put(top);
 	top = NULL;
 	fflush(stderr);
+	/* The new pviod stores what it adopts under names of its own. */
+	pvbe_fdstore_release();
 	execv(pvbe.exe, pvbe.argv);
 	ret = -errno;
 	snprintf(err, len, "exec %s: %s", pvbe.exe, strerror(errno));
@@ -182,6 +223,8 @@ undo:
 			fcntl(g->shm_fd, F_SETFD, FD_CLOEXEC);
 		if (g->ram_fd >= 0)
 			fcntl(g->ram_fd, F_SETFD, FD_CLOEXEC);
+		if (g->drain_fd >= 0)
+			fcntl(g->drain_fd, F_SETFD, FD_CLOEXEC);
 		for (v = 0; v < g->nvectors; v++) {
 			if (g->be_efd[v] >= 0)
 				fcntl(g->be_efd[v], F_SETFD, FD_CLOEXEC);
@@ -247,39 +290,35 @@ static void close_state_fds(struct json_object *o)
 		close(fds[i]);
 }
 
-int pvbe_handover_load(void)
+/* Every fd @st names, closed: it cannot be used. */
+static void drop_state(struct json_object *st)
 {
-	const char *env = getenv(PVBE_HANDOVER_ENV);
 	struct json_object *arr;
-	char *buf = NULL, *end;
-	struct stat st;
-	long fd;
+	size_t i;
+
+	if (st && json_object_object_get_ex(st, "guests", &arr) &&
+	    json_object_is_type(arr, json_type_array))
+		for (i = 0; i < json_object_array_length(arr); i++)
+			if (json_object_is_type(json_object_array_get_idx(arr, i),
+						json_type_object))
+				close_state_fds(json_object_array_get_idx(arr, i));
+	json_object_put(st);
+}
+
+int pvbe_handover_take(struct json_object *st, const char *how)
+{
+	struct json_object *arr;
 	int64_t id;
 	size_t i;
-	int ret = 0;
 
-	if (!env)
-		return 0;
-	fd = strtol(env, &end, 10);
-	unsetenv(PVBE_HANDOVER_ENV);	/* not for a worker, not for the next exec */
-	if (*end || fd < 3 || fd > INT_MAX || fstat((int)fd, &st) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > PVBE_HANDOVER_MAX) {
-		pvbe_err("supervisor", "upgrade: %s=%s is no hand-over state: starting clean",
-			 PVBE_HANDOVER_ENV, env);
+	if (!st || get_int(st, "version", 0) != PVBE_HANDOVER_VERSION ||
+	    !json_object_object_get_ex(st, "guests", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		pvbe_err("supervisor", "%s: the hand-over state cannot be read: starting clean", how);
+		drop_state(st);
 		return -EINVAL;
 	}
-	buf = calloc(1, (size_t)st.st_size + 1);
-	if (!buf || pread((int)fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-		ret = -EIO;
-		goto out;
-	}
-	state = json_tokener_parse(buf);
-	if (!state || get_int(state, "version", 0) != PVBE_HANDOVER_VERSION ||
-	    !json_object_object_get_ex(state, "guests", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
-		ret = -EINVAL;
-		goto out;
-	}
+	state = st;
 	pvbe.upgrades = (uint64_t)get_int(state, "upgrades", 0);
 	id = get_int(state, "next_client_id", 0);
 	if (id > 0 && id <= 0xffff)
@@ -290,24 +329,35 @@ int pvbe_handover_load(void)
 		if (json_object_is_type(o, json_type_object) && get_str(o, "name"))
 			gstate[ngstate++] = o;
 	}
-out:
-	close((int)fd);
-	free(buf);
-	if (ret) {
-		pvbe_err("supervisor", "upgrade: the hand-over state cannot be read (%s): starting clean",
-			 strerror(-ret));
-		if (state) {
-			for (i = 0; i < (size_t)ngstate; i++)
-				close_state_fds(gstate[i]);
-			json_object_put(state);
-		}
-		state = NULL;
-		ngstate = 0;
-		return ret;
-	}
-	pvbe_info("supervisor", "upgrade %" PRIu64 ": %d guest(s) handed over", pvbe.upgrades,
+	pvbe_info("supervisor", "%s %" PRIu64 ": %d guest(s) handed over", how, pvbe.upgrades,
 		  ngstate);
 	return 1;
+}
+
+int pvbe_handover_load(void)
+{
+	const char *env = getenv(PVBE_HANDOVER_ENV);
+	struct json_object *st = NULL;
+	char *buf = NULL, *end;
+	struct stat st_buf;
+	long fd;
+
+	if (!env)
+		return 0;
+	fd = strtol(env, &end, 10);
+	unsetenv(PVBE_HANDOVER_ENV);	/* not for a worker, not for the next exec */
+	if (*end || fd < 3 || fd > INT_MAX || fstat((int)fd, &st_buf) < 0 ||
+	    !S_ISREG(st_buf.st_mode) || st_buf.st_size <= 0 || st_buf.st_size > PVBE_HANDOVER_MAX) {
+		pvbe_err("supervisor", "upgrade: %s=%s is no hand-over state: starting clean",
+			 PVBE_HANDOVER_ENV, env);
+		return -EINVAL;
+	}
+	buf = calloc(1, (size_t)st_buf.st_size + 1);
+	if (buf && pread((int)fd, buf, (size_t)st_buf.st_size, 0) == st_buf.st_size)
+		st = json_tokener_parse(buf);
+	close((int)fd);
+	free(buf);
+	return pvbe_handover_take(st, "upgrade");
 }
 
 const char *pvbe_handover_extra_file(int i, const char **guest)

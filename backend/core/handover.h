@@ -22,7 +22,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct json_object;
 struct pvbe_guest;
+
+/*
+ * How the state names a guest's fds: @fd adds @g's @fd under @key to the
+ * guest's object @o (@vec < 0), or as element @vec of the array @o (the
+ * eventfds).  0, or -errno.  With @persist_fd the device state page goes
+ * as an fd ("persist_fd"), read when the state is taken, not as a copy.
+ */
+struct pvbe_handover_refs {
+	int (*fd)(struct pvbe_guest *g, struct json_object *o, const char *key, int fd, int vec,
+		  void *ctx);
+	void *ctx;
+	bool persist_fd;
+};
+
+/*
+ * The hand-over state of every guest, as the next pviod takes it
+ * (handover.c's head); *@err: -errno if an fd could not be named;
+ * *@clients: how many clients it hands over.  The caller puts it.
+ */
+struct json_object *pvbe_handover_state(const struct pvbe_handover_refs *refs, int *err,
+					int *clients);
+/*
+ * Take @st (ownership too) as the state to adopt guests from, its fds
+ * numbers open in this process; @how ("upgrade", "restart") for the log.
+ * 1, or -errno (logged; the state's fds are closed).
+ */
+int pvbe_handover_take(struct json_object *st, const char *how);
 
 /*
  * At start-up, before any guest opens: the state an exec'd predecessor

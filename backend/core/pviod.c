@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/fdstore.h"
 #include "core/handover.h"
 #include "core/log.h"
 #include "core/pviod.h"
@@ -153,7 +154,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	pvbe_handover_load();
+	/* Handed over by an exec, else perhaps by systemd's fd store. */
+	pvbe_fdstore_init();
+	if (!pvbe_handover_load())
+		pvbe_fdstore_load();
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
 

@@ -21,6 +21,7 @@ struct pvbe_sup_state {
 	bool stopping;			/* SIGTERM: workers going, then exit */
 	bool upgrading;			/* pvbe_upgrade(): workers going, then exec */
 	bool listeners_paused;		/* accept() hit EMFILE, or upgrading */
+	bool keep_sockets;		/* stopping into systemd's fd store */
 	sigset_t oldmask;		/* the signal mask workers start with */
 };
 

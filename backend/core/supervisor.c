@@ -49,6 +49,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "core/fdstore.h"
 #include "core/handover.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -279,17 +280,28 @@ static void resume_listeners(void)
 
 /* ---- signals, tick, the loop ---------------------------------------------------- */
 
+/*
+ * SIGTERM each worker, which stops its guest's devices.  With systemd's
+ * fd store the guests outlive pviod (core/fdstore.h): each worker is
+ * killed as for an upgrade, its devices left as they stand for the
+ * pviod that systemd starts next, and the guests' sockets stay.
+ */
 static void stop_all(void)
 {
-	int i;
+	int i, sig = SIGTERM;
 
 	if (pvbe_sup.stopping)
 		return;
 	pvbe_sup.stopping = true;
 	stop_deadline = pvbe_now_ms() + PVBE_STOP_GRACE_MS;
+	if (pvbe_fdstore_on()) {
+		pvbe_info("supervisor", "the guests stay in systemd's fd store: workers killed, sockets kept");
+		pvbe_sup.keep_sockets = true;
+		sig = SIGKILL;
+	}
 	for (i = 0; i < PVBE_MAX_GUESTS; i++)
 		if (pvbe.guests[i] && pvbe.guests[i]->worker)
-			kill(pvbe.guests[i]->worker, SIGTERM);
+			kill(pvbe.guests[i]->worker, sig);
 }
 
 static void notify_ready(void);
@@ -535,6 +547,7 @@ static void on_tick(int fd, uint32_t events, void *arg)
 	}
 	if (pvbe_sup.upgrading)
 		upgrade_step(now);
+	pvbe_fdstore_sync();
 	if (pvbe_sup.stopping && !workers_left())
 		pvbe_loop_stop();
 }
@@ -621,6 +634,8 @@ int pvbe_supervise(void)
 	}
 	pvbe_guests_readd();
 	pvbe_handover_finish();
+	/* Before a client can connect: what was handed back keeps its names. */
+	pvbe_fdstore_start();
 	/* Last: once the control socket is there, every guest's socket is too. */
 	if (pvbe.cfg.control[0]) {
 		pvbe.control_fd = pvbe_control_listen(pvbe.cfg.control);
@@ -639,6 +654,7 @@ int pvbe_supervise(void)
 	/* Workers are gone (or SIGKILLed and reaped by now). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+	pvbe_fdstore_sync();
 	for (i = 0; i < PVBE_MAX_GUESTS; i++) {
 		if (!pvbe.guests[i])
 			continue;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fdstore.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/migrate.h"
@@ -331,6 +332,8 @@ void pvbe_worker_spawn(struct pvbe_guest *g)
 		pvbe_err(g->tag, "worker %d: cannot read its log", (int)pid);
 	if (pvbe_loop_add(g->pair[0], EPOLLIN, on_worker_msg, g))
 		pvbe_err(g->tag, "worker %d: cannot watch its messages", (int)pid);
+	/* Its generation and drain pipe, in systemd's fd store before it acts. */
+	pvbe_fdstore_sync();
 	if (g->restarts)
 		pvbe_info(g->tag, "worker %d started (restart %u%s)", (int)pid, g->restarts,
 			  g->conn_fd >= 0 ? ", takes the window over" : "");

@@ -17,8 +17,9 @@
 #
 # Host requests (console lines):
 #   PVIO-SYNC host-recv PORT SEED   an open-ended verifying receiver
-#   PVIO-SYNC upgrade I             upgrade I of 10: pvioctl upgrade (odd
-#                                   I) or SIGUSR2 (even I)
+#   PVIO-SYNC upgrade I             hand-over I of 10: an exec, a
+#                                   restart or a crash of pviod (the
+#                                   host's half says which)
 set -u
 
 HOST=10.77.10.1
