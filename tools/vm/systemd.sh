@@ -55,14 +55,15 @@ vm_systemd_start() {
 
 vm_systemd_stop() {
 	[ -n "$VM_SYSTEMD_PID" ] || return 0
-	# SIGTERM: the user manager stops its units, then exits.
-	kill "$VM_SYSTEMD_PID" 2>/dev/null
+	# SIGTERM: the user manager stops its units, then exits.  Each step
+	# may find it gone already: none may fail a caller's set -e clean-up.
+	kill "$VM_SYSTEMD_PID" 2>/dev/null || true
 	for _ in $(seq 300); do
 		kill -0 "$VM_SYSTEMD_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$VM_SYSTEMD_PID" 2>/dev/null
-	wait "$VM_SYSTEMD_PID" 2>/dev/null
+	kill -KILL "$VM_SYSTEMD_PID" 2>/dev/null || true
+	wait "$VM_SYSTEMD_PID" 2>/dev/null || true
 	VM_SYSTEMD_PID=
 	return 0
 }
