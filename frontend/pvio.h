@@ -135,6 +135,17 @@ static inline bool pvio_log_dirty(const struct pvio_device *pdev)
 }
 
 void pvio_touch(void *addr, size_t len);
+/*
+ * After pvio_touch(): has the guest moved since (protocol 6.4)?  The
+ * destination's backend writes a new generation before the guest runs
+ * there, so a touch followed by the generation this transport knows was
+ * made at the source, before the final copy.  Otherwise the touch may
+ * have come after it, the data is perhaps older than the completion
+ * says, and the driver treats the completion as never received: the
+ * request goes round again after the reset that follows, a frame is
+ * dropped.
+ */
+bool pvio_backend_moved(struct pvio_device *pdev);
 struct device *pvio_dma_dev(struct pvio_device *pdev);
 u32 pvio_device_state(struct pvio_device *pdev);
 

@@ -63,8 +63,14 @@ static void pvblk_complete_rq(struct request *rq)
 
 	pvblk_unmap(b, rq);
 	if (unlikely(pvio_log_dirty(b->pdev)) && rq_data_dir(rq) == READ &&
-	    blk_rq_bytes(rq) && !cmd->status)
+	    blk_rq_bytes(rq) && !cmd->status) {
 		pvblk_log_dirty(rq);
+		/* Touched at the destination: the data may be older (6.4). */
+		if (pvio_backend_moved(b->pdev)) {
+			blk_mq_requeue_request(rq, true);
+			return;
+		}
+	}
 	if (unlikely(cmd->status == BLK_STS_AGAIN)) {
 		/* The backend said "transient": go round again, a few times. */
 		if (++cmd->retries <= PVBLK_RETRIES) {

@@ -158,10 +158,12 @@ void pvnet_rx_refill(struct pvnet_pair *p, gfp_t gfp)
  * Take back the buffer of completion @c: NULL (device failed) when the id
  * is not an outstanding buffer, or when @c says the backend wrote more
  * than the buffer holds: that buffer then stays the backend's until a
- * reset says otherwise.  The buffer's id is free again.
+ * reset says otherwise.  The buffer's id is free again.  *@moved: the
+ * guest moved to another host while it took the buffer (protocol 6.4):
+ * what the buffer holds may be older than @c says, drop it.
  */
 static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
-					 const struct pvio_cpl *c)
+					 const struct pvio_cpl *c, bool *moved)
 {
 	u16 id = le16_to_cpu(c->id);
 	struct pvnet_rxbuf *rb;
@@ -179,8 +181,11 @@ static struct pvnet_rxbuf *pvnet_rx_take(struct pvnet_pair *p,
 	dma_unmap_single(pvio_dma_dev(p->pn->pdev), rb->dma, rb->len,
 			 DMA_FROM_DEVICE);
 	/* A live migration logs what the backend wrote (protocol 6.4). */
-	if (unlikely(pvio_log_dirty(p->pn->pdev)))
+	*moved = false;
+	if (unlikely(pvio_log_dirty(p->pn->pdev))) {
 		pvio_touch(rb->buf + (p->pn->mrg ? 0 : PVNET_RX_PAD), le32_to_cpu(c->len));
+		*moved = pvio_backend_moved(p->pn->pdev);
+	}
 	return rb;
 }
 
@@ -225,17 +230,19 @@ static struct sk_buff *pvnet_rx_build(struct pvnet_pair *p, void *buf,
 /* Without MRG_RXBUF: one completion, one packet.  Returns 1 or -EPROTO. */
 static int pvnet_rx_one(struct pvnet_pair *p, const struct pvio_cpl *c)
 {
-	struct pvnet_rxbuf *rb = pvnet_rx_take(p, c);
 	u32 len = le32_to_cpu(c->len);
+	struct pvnet_rxbuf *rb;
 	struct pvio_net_hdr hdr;
 	struct sk_buff *skb;
+	bool moved;
 	void *buf;
 
+	rb = pvnet_rx_take(p, c, &moved);
 	if (!rb)
 		return -EPROTO;
 	buf = rb->buf;
 	rb->buf = NULL;
-	if (le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN) {
+	if (moved || le32_to_cpu(c->status) || len < PVNET_HDR + ETH_HLEN) {
 		/* An error, or too short for a frame: drop, count. */
 		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
 		skb_free_frag(buf);
@@ -347,11 +354,13 @@ static struct sk_buff *pvnet_rx_mrg_head(struct pvnet_pair *p, void *buf,
 static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
 {
 	unsigned int outstanding = p->rx_size - p->rx_nfree;
-	struct pvnet_rxbuf *rb = pvnet_rx_take(p, c);
 	u32 len = le32_to_cpu(c->len);
 	unsigned int nb, truesize;
+	struct pvnet_rxbuf *rb;
+	bool moved;
 	void *buf;
 
+	rb = pvnet_rx_take(p, c, &moved);
 	if (!rb) {
 		pvnet_rx_mrg_reset(p);
 		return -EPROTO;
@@ -359,6 +368,13 @@ static int pvnet_rx_mrg(struct pvnet_pair *p, const struct pvio_cpl *c)
 	buf = rb->buf;
 	rb->buf = NULL;
 	truesize = rb->truesize;
+	if (unlikely(moved)) {
+		/* Neither it nor its header can be trusted: drop what is under way. */
+		pvnet_stat_inc(&p->rx_stats, &p->rx_stats.errors);
+		skb_free_frag(buf);
+		pvnet_rx_mrg_reset(p);
+		return 1;
+	}
 	if (!p->rx_left) {
 		if (le32_to_cpu(c->status)) {
 			/* A chain the host refused (we never post bad ones). */

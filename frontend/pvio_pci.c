@@ -542,6 +542,22 @@ void pvio_touch(void *addr, size_t len)
 }
 EXPORT_SYMBOL_GPL(pvio_touch);
 
+bool pvio_backend_moved(struct pvio_device *pdev)
+{
+	struct pvio_transport *t = pdev->t;
+
+	/*
+	 * In program order after the touch: the guest stops between two
+	 * instructions, so either both ran at the source or this load ran
+	 * at the destination, where the window has the new generation.
+	 */
+	if (likely(le32_to_cpu(READ_ONCE(t->hdr->generation)) == READ_ONCE(t->generation)))
+		return false;
+	dev_info_ratelimited(&pdev->dev, "a completion taken as the guest moved: not used\n");
+	return true;
+}
+EXPORT_SYMBOL_GPL(pvio_backend_moved);
+
 /*
  * The backend's log_request (protocol 6.4), under t->lock: the devices
  * log, or stop; once every reap that may have begun before has ended

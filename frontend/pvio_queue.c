@@ -206,6 +206,14 @@ int pvio_queue_reap(struct pvio_queue *q, struct pvio_cpl *c, unsigned int max)
 		pvio_queue_protocol_error(q, "impossible completion producer index");
 		return n;
 	}
+	/*
+	 * Stopped part-way through that copy, the guest read the rest of
+	 * the slots at the destination, where they are older than the index
+	 * it read at the source.  Their backend has gone (a new generation):
+	 * drop them all; the reset that follows resends what they were for.
+	 */
+	if (unlikely(n > 0 && pvio_log_dirty(q->pdev) && pvio_backend_moved(q->pdev)))
+		return 0;
 	/* A backend with a full CQ may be waiting for room. */
 	if (n > 0 && pvio_ring_cons_need_notify(&q->cq))
 		pvio_queue_notify(q);
