@@ -229,6 +229,8 @@ void pvbe_on_accept(int lfd, uint32_t events, void *arg)
 	if (g->cfg->ram_path[0])
 		g->ram_fd = open(g->cfg->ram_path, O_RDWR | O_CLOEXEC);
 	pvbe_info(g->tag, "peer %u connected, generation %u", g->client_id, g->generation);
+	/* In systemd's fd store before the worker serves it: a crash keeps it. */
+	pvbe_fdstore_sync();
 	/* An incoming migration fills the window: no worker touches it yet. */
 	if (g->mig == PVBE_MIG_IN) {
 		pvbe_info(g->tag, "migrate-in: peer %u held until migrate-finish", g->client_id);
