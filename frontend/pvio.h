@@ -57,6 +57,12 @@ struct pvio_device {
 	bool restore_pending;
 	bool attach_pending;
 	/*
+	 * The generation pvio_device_ready() was called under: the backend
+	 * the queues were set up with (WRITE_ONCE there, READ_ONCE in
+	 * pvio_backend_moved()).
+	 */
+	u32 ready_gen;
+	/*
 	 * A live migration asks for dirty logging (protocol 6.4): written by
 	 * the transport, read where the driver reaps (READ_ONCE).
 	 */
@@ -138,12 +144,13 @@ void pvio_touch(void *addr, size_t len);
 /*
  * After pvio_touch(): has the guest moved since (protocol 6.4)?  The
  * destination's backend writes a new generation before the guest runs
- * there, so a touch followed by the generation this transport knows was
- * made at the source, before the final copy.  Otherwise the touch may
- * have come after it, the data is perhaps older than the completion
- * says, and the driver treats the completion as never received: the
- * request goes round again after the reset that follows, a frame is
- * dropped.
+ * there, so a touch followed by the generation the device was set up
+ * under (not the transport's, which another CPU may have moved on
+ * already) was made at the source, before the final copy.  Otherwise
+ * the touch may have come after it, the data is perhaps older than the
+ * completion says, and the driver treats the completion as never
+ * received: the request goes round again after the reset that follows,
+ * a frame is dropped.
  */
 bool pvio_backend_moved(struct pvio_device *pdev);
 struct device *pvio_dma_dev(struct pvio_device *pdev);

@@ -128,6 +128,7 @@ int pvio_device_ready(struct pvio_device *pdev, unsigned int nqueues)
 	if (!nqueues || nqueues > pdev->max_queues)
 		return -EINVAL;
 	WRITE_ONCE(pdev->desc->num_queues, cpu_to_le16(nqueues));
+	WRITE_ONCE(pdev->ready_gen, READ_ONCE(pdev->t->generation));
 	pvio_set_driver_status(pdev, PVIO_DS_ACKNOWLEDGE | PVIO_DS_DRIVER |
 			       PVIO_DS_FEATURES_OK | PVIO_DS_DRIVER_OK);
 	return 0;
@@ -550,8 +551,11 @@ bool pvio_backend_moved(struct pvio_device *pdev)
 	 * In program order after the touch: the guest stops between two
 	 * instructions, so either both ran at the source or this load ran
 	 * at the destination, where the window has the new generation.
+	 * Compared with the generation the queues were set up under: the
+	 * transport's own moves on as soon as another CPU sees the new one,
+	 * long before these queues are gone.
 	 */
-	if (likely(le32_to_cpu(READ_ONCE(t->hdr->generation)) == READ_ONCE(t->generation)))
+	if (likely(le32_to_cpu(READ_ONCE(t->hdr->generation)) == READ_ONCE(pdev->ready_gen)))
 		return false;
 	dev_info_ratelimited(&pdev->dev, "a completion taken as the guest moved: not used\n");
 	return true;
