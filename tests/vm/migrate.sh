@@ -85,9 +85,11 @@ boot() {
 	extra+=" -qmp unix:$TMP/qmp-$N_QEMU.sock,server=on,wait=off"
 	# Incoming: paused (-S) until pviod has taken the window over.
 	[ $# -ge 3 ] && extra+=" -S -incoming unix:$3"
+	# oops=panic: a guest that oopses after a migration ends (panic=-1,
+	# -no-reboot) and fails the test now, not at the timeout.
 	"$VM/vm.sh" run --initrd "$BUILD/migrate.cpio" --script /tests/migrate.sh \
 		--mem $MEM --smp 2 --timeout "${PVIO_VM_TIMEOUT:-900}" --log "$2" \
-		--ram-file "$(ram "$1")" --append "loglevel=3" --qemu-extra "$extra" &
+		--ram-file "$(ram "$1")" --append "loglevel=3 oops=panic" --qemu-extra "$extra" &
 	VM_PIDS+=($!)
 }
 
