@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -18,17 +19,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[] = "/tmp/pvio-fuzz-cfgf-XXXXXX";
+	static char path[64];
 	static int fd = -1;
 	struct pvbe_guest *g;
 	struct pvbe_cfg cfg;
 	int i, stderr_fd;
 
+	/*
+	 * The parser opens a path: a memfd's, which goes with the process
+	 * (a file in /tmp was left behind by every run).
+	 */
 	if (fd < 0) {
 		pvbe_log_level = -1;
-		fd = mkstemp(path);
+		fd = memfd_create("pvio-fuzz-config", 0);
 		if (fd < 0)
 			abort();
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	}
 	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
