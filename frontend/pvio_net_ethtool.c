@@ -6,40 +6,6 @@
  */
 #include "pvio_net.h"
 
-/* ---- the netdev's counters ------------------------------------------------ */
-
-void pvnet_get_stats64(struct net_device *ndev, struct rtnl_link_stats64 *st)
-{
-	struct pvnet *pn = netdev_priv(ndev);
-	unsigned int i, start;
-
-	for (i = 0; i < pn->max_pairs; i++) {
-		struct pvnet_pair *p = &pn->pair[i];
-		u64 rp, rb, re, tp, tb, te;
-
-		do {
-			start = u64_stats_fetch_begin(&p->rx_stats.syncp);
-			rp = u64_stats_read(&p->rx_stats.packets);
-			rb = u64_stats_read(&p->rx_stats.bytes);
-			re = u64_stats_read(&p->rx_stats.errors);
-		} while (u64_stats_fetch_retry(&p->rx_stats.syncp, start));
-		do {
-			start = u64_stats_fetch_begin(&p->tx_stats.syncp);
-			tp = u64_stats_read(&p->tx_stats.packets);
-			tb = u64_stats_read(&p->tx_stats.bytes);
-			te = u64_stats_read(&p->tx_stats.errors);
-		} while (u64_stats_fetch_retry(&p->tx_stats.syncp, start));
-		st->rx_packets += rp;
-		st->rx_bytes += rb;
-		st->rx_errors += re;
-		st->tx_packets += tp;
-		st->tx_bytes += tb;
-		st->tx_errors += te;
-	}
-}
-
-/* ---- ethtool ------------------------------------------------------------------ */
-
 /* Per queue pair: rx counters, then tx counters (the first four of these). */
 static const char pvnet_stat_names[][ETH_GSTRING_LEN] = {
 	"packets", "bytes", "errors", "kicks", "multibuf",
@@ -47,6 +13,46 @@ static const char pvnet_stat_names[][ETH_GSTRING_LEN] = {
 
 #define PVNET_RX_NSTATS		ARRAY_SIZE(pvnet_stat_names)
 #define PVNET_TX_NSTATS		4
+
+/* The first @n counters of @s, in pvnet_stat_names order. */
+static void pvnet_read_stats(struct pvnet_stats *s, u64 *out, unsigned int n)
+{
+	unsigned int start;
+	u64 v[PVNET_RX_NSTATS];
+
+	do {
+		start = u64_stats_fetch_begin(&s->syncp);
+		v[0] = u64_stats_read(&s->packets);
+		v[1] = u64_stats_read(&s->bytes);
+		v[2] = u64_stats_read(&s->errors);
+		v[3] = u64_stats_read(&s->kicks);
+		v[4] = u64_stats_read(&s->multibuf);
+	} while (u64_stats_fetch_retry(&s->syncp, start));
+	memcpy(out, v, n * sizeof(*out));
+}
+
+/* ---- the netdev's counters ------------------------------------------------ */
+
+void pvnet_get_stats64(struct net_device *ndev, struct rtnl_link_stats64 *st)
+{
+	struct pvnet *pn = netdev_priv(ndev);
+	u64 rx[PVNET_RX_NSTATS], tx[PVNET_TX_NSTATS];
+	unsigned int i;
+
+	for (i = 0; i < pn->max_pairs; i++) {
+		/* packets, bytes, errors: the first three of pvnet_stat_names */
+		pvnet_read_stats(&pn->pair[i].rx_stats, rx, 3);
+		pvnet_read_stats(&pn->pair[i].tx_stats, tx, 3);
+		st->rx_packets += rx[0];
+		st->rx_bytes += rx[1];
+		st->rx_errors += rx[2];
+		st->tx_packets += tx[0];
+		st->tx_bytes += tx[1];
+		st->tx_errors += tx[2];
+	}
+}
+
+/* ---- ethtool ------------------------------------------------------------------ */
 
 static void pvnet_get_drvinfo(struct net_device *ndev,
 			      struct ethtool_drvinfo *info)
@@ -125,23 +131,6 @@ static void pvnet_get_strings(struct net_device *ndev, u32 sset, u8 *data)
 		for (j = 0; j < PVNET_TX_NSTATS; j++)
 			ethtool_sprintf(&data, "tx%u_%s", i, pvnet_stat_names[j]);
 	}
-}
-
-/* The first @n counters of @s, in pvnet_stat_names order. */
-static void pvnet_read_stats(struct pvnet_stats *s, u64 *out, unsigned int n)
-{
-	unsigned int start;
-	u64 v[PVNET_RX_NSTATS];
-
-	do {
-		start = u64_stats_fetch_begin(&s->syncp);
-		v[0] = u64_stats_read(&s->packets);
-		v[1] = u64_stats_read(&s->bytes);
-		v[2] = u64_stats_read(&s->errors);
-		v[3] = u64_stats_read(&s->kicks);
-		v[4] = u64_stats_read(&s->multibuf);
-	} while (u64_stats_fetch_retry(&s->syncp, start));
-	memcpy(out, v, n * sizeof(*out));
 }
 
 static void pvnet_get_ethtool_stats(struct net_device *ndev,
