@@ -37,7 +37,6 @@
 
 #define PVBE_FDSTORE_KEY	24
 #define PVBE_FDSTORE_NAME	(PVBE_NAME_MAX + PVBE_FDSTORE_KEY + 32)
-#define PVBE_FDSTORE_STATE_MAX	(1 << 20)
 
 struct stored {
 	const struct pvbe_guest *g;
@@ -267,21 +266,14 @@ static void store_state(struct json_object *top)
 {
 	struct timespec ts;
 	char name[PVBE_FDSTORE_NAME];
-	const char *text;
-	size_t n;
 	int fd;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_object_object_add(top, "written",
 			       json_object_new_int64((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
-	text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN);
-	n = strlen(text);
-	fd = memfd_create("pviod-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || write(fd, text, n) != (ssize_t)n ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		pvbe_warn("supervisor", "fd store: the state: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	fd = pvbe_handover_write(top, "pviod-state", MFD_CLOEXEC);
+	if (fd < 0) {
+		pvbe_warn("supervisor", "fd store: the state: %s", strerror(-fd));
 		return;
 	}
 	snprintf(name, sizeof(name), "state.%d.%" PRIu64, (int)getpid(), ++seq);
@@ -432,17 +424,8 @@ static void resolve_persist(struct json_object *o)
 
 static struct json_object *read_state(int fd, int64_t *written)
 {
-	struct json_object *st = NULL, *v;
-	struct stat sb;
-	char *buf;
+	struct json_object *st = pvbe_handover_read(fd), *v;
 
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
-	    sb.st_size > PVBE_FDSTORE_STATE_MAX)
-		return NULL;
-	buf = calloc(1, (size_t)sb.st_size + 1);
-	if (buf && pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
-		st = json_tokener_parse(buf);
-	free(buf);
 	if (st && (!json_object_object_get_ex(st, "written", &v) ||
 		   !json_object_is_type(v, json_type_int))) {
 		json_object_put(st);

@@ -171,23 +171,36 @@ struct json_object *pvbe_handover_state(const struct pvbe_handover_refs *refs, i
 	return top;
 }
 
+int pvbe_handover_write(struct json_object *top, const char *name, unsigned int flags)
+{
+	const char *text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(text);
+	int fd, ret;
+
+	fd = memfd_create(name, flags | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, n) != (ssize_t)n ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = errno ? -errno : -EIO;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int pvbe_handover_exec(char *err, size_t len)
 {
 	static const struct pvbe_handover_refs refs = { .fd = exec_fd };
 	struct json_object *top, *arr;
-	const char *text;
 	char env[32];
-	size_t n;
 	int fd, i, ret, adopted;
 
 	top = pvbe_handover_state(&refs, &ret, &adopted);
 	json_object_object_get_ex(top, "guests", &arr);
-	text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN);
-	n = strlen(text);
-	fd = memfd_create("pviod-handover", MFD_ALLOW_SEALING);	/* no CLOEXEC */
-	if (ret || fd < 0 || write(fd, text, n) != (ssize_t)n ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		ret = ret ? ret : -errno;
+	fd = ret ? ret : pvbe_handover_write(top, "pviod-handover", 0);	/* no CLOEXEC */
+	if (fd < 0) {
+		ret = fd;
 		snprintf(err, len, "hand-over state: %s", strerror(-ret));
 		goto undo;
 	}
@@ -334,29 +347,41 @@ int pvbe_handover_take(struct json_object *st, const char *how)
 	return 1;
 }
 
+struct json_object *pvbe_handover_read(int fd)
+{
+	struct json_object *st = NULL;
+	struct stat sb;
+	char *buf;
+
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+	    sb.st_size > PVBE_HANDOVER_MAX)
+		return NULL;
+	buf = calloc(1, (size_t)sb.st_size + 1);
+	if (buf && pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
+		st = json_tokener_parse(buf);
+	free(buf);
+	return st;
+}
+
 int pvbe_handover_load(void)
 {
 	const char *env = getenv(PVBE_HANDOVER_ENV);
-	struct json_object *st = NULL;
-	char *buf = NULL, *end;
-	struct stat st_buf;
+	struct json_object *st;
+	struct stat sb;
+	char *end;
 	long fd;
 
 	if (!env)
 		return 0;
 	fd = strtol(env, &end, 10);
 	unsetenv(PVBE_HANDOVER_ENV);	/* not for a worker, not for the next exec */
-	if (*end || fd < 3 || fd > INT_MAX || fstat((int)fd, &st_buf) < 0 ||
-	    !S_ISREG(st_buf.st_mode) || st_buf.st_size <= 0 || st_buf.st_size > PVBE_HANDOVER_MAX) {
+	if (*end || fd < 3 || fd > INT_MAX || fstat((int)fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		pvbe_err("supervisor", "upgrade: %s=%s is no hand-over state: starting clean",
 			 PVBE_HANDOVER_ENV, env);
 		return -EINVAL;
 	}
-	buf = calloc(1, (size_t)st_buf.st_size + 1);
-	if (buf && pread((int)fd, buf, (size_t)st_buf.st_size, 0) == st_buf.st_size)
-		st = json_tokener_parse(buf);
+	st = pvbe_handover_read((int)fd);
 	close((int)fd);
-	free(buf);
 	return pvbe_handover_take(st, "upgrade");
 }
 

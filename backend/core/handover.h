@@ -45,6 +45,10 @@ struct pvbe_handover_refs {
  */
 struct json_object *pvbe_handover_state(const struct pvbe_handover_refs *refs, int *err,
 					int *clients);
+/* @top's text in a sealed memfd named @name (@flags: MFD_CLOEXEC or 0): the fd, or -errno. */
+int pvbe_handover_write(struct json_object *top, const char *name, unsigned int flags);
+/* The state in @fd, a regular file of 1 byte to 1 MiB, parsed: NULL if it is none. */
+struct json_object *pvbe_handover_read(int fd);
 /*
  * Take @st (ownership too) as the state to adopt guests from, its fds
  * numbers open in this process; @how ("upgrade", "restart") for the log.
