@@ -209,6 +209,12 @@ if want faults; then
 	PVIOD=$O/pviod-san tap fault_campaign 3600 "$O/tests/fault_campaign" \
 		-k "${FAULT_KILLS:-20}" -s "${FAULT_STALLS:-10}" \
 		-m "${FAULT_STALL_MIN_MS:-200}" -M "${FAULT_STALL_MAX_MS:-2000}"
+	# The same kills inside a real guest: its drivers under fio verify,
+	# a checked TCP stream and the balloon (the modules of the modules
+	# suite, or of make check-faults).
+	vk=${VM_KILLS:-21}
+	tap vm_kills $((600 + vk * 10)) env O="$O" KILLS="$vk" PVIO_VM_TIMEOUT=$((300 + vk * 10)) \
+		tests/vm/kills.sh
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------
