@@ -62,7 +62,7 @@ FRONT_HDRS	:= userspace/libpvio-front/pvio_front.h
 # The backend tests (tests/backend/*_test.c), built by one rule below.
 BACKEND_TESTS	:= $(patsubst %,$(O)/tests/%_test,backend net net_offload net_null blk blk_inflight \
 		     balloon isolation isolation_sandbox isolation_guests threads metrics upgrade migrate)
-TEST_BINS	:= $(BACKEND_TESTS) $(O)/tests/ring_test $(O)/tests/ring_test_san \
+TEST_BINS	:= $(BACKEND_TESTS) $(O)/tests/hostpolicy_test $(O)/tests/ring_test $(O)/tests/ring_test_san \
 		   $(O)/tests/ring_stress $(O)/tests/ring_stress_tsan $(O)/tests/fault_campaign
 BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)/bench/notify_bench \
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
@@ -173,6 +173,12 @@ $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_u
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+
+# A unit of pviod on its own: the host-wide memory policy, from its inputs.
+$(O)/tests/hostpolicy_test: tests/backend/hostpolicy_test.c backend/balloon/hostpolicy.c backend/balloon/hostpolicy.h $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $< backend/balloon/hostpolicy.c
 
 # ---- fuzzing: libFuzzer targets over pviod's real code (tests/fuzz) ---------
 #

@@ -182,6 +182,7 @@ if want backend; then
 	PVIOD=$O/pviod-san tap blk_test 300 "$O/tests/blk_test"
 	PVIOD=$O/pviod-san tap blk_inflight_test 300 "$O/tests/blk_inflight_test"
 	PVIOD=$O/pviod-san tap balloon_test 300 "$O/tests/balloon_test"
+	tap hostpolicy_test 60 "$O/tests/hostpolicy_test"
 	PVIOD=$O/pviod-san tap isolation_test 360 "$O/tests/isolation_test"
 	PVIOD=$O/pviod-san tap isolation_sandbox_test 180 "$O/tests/isolation_sandbox_test"
 	PVIOD=$O/pviod-san tap isolation_guests_test 150 "$O/tests/isolation_guests_test"

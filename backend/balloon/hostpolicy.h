@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * balloon/hostpolicy.h - the host-wide memory policy: from the host's
+ * available memory and pressure and every guest's statistics, one balloon
+ * target per guest.  Pure computation, no I/O: the supervisor
+ * (core/hostmem.c) gathers the inputs from the workers and sends the
+ * targets back; tests/backend/hostpolicy_test.c drives it with recorded
+ * inputs.  docs/operations.md 7.3 explains it for the operator.
+ *
+ * Per round, for each guest (sizes in bytes):
+ *   used    = its MemTotal - its MemAvailable (what it cannot give back)
+ *   demand  = used + headroom; under pressure (direct reclaim, swap-out,
+ *             an OOM kill or an OOM deflation since the last round) at
+ *             least what it has now + max(headroom, RAM / 8)
+ *   want    = demand within the balloon's min and max
+ * The host offers pool = MemAvailable - reserve + what the guests' RAM
+ * files hold now (halving the reserve's margin under host pressure).  If
+ * every want fits, every guest gets it.  Otherwise guests under pressure
+ * are served first, then each of the others gets what it uses plus a
+ * share of the rest in proportion to what it wants beyond that.
+ *
+ * Against oscillation: memory is given at once (a guest that needs it
+ * must not wait); it is taken only from a guest that has reached its
+ * last target, has been calm for PVBE_HPOL_CALM_ROUNDS rounds and has at
+ * least a hysteresis (max(16 MiB, headroom / 4)) more than it wants, and
+ * then half of the difference per round (all of it when the host is
+ * short), so a guest whose use does not change settles and stays.
+ */
+#ifndef PVBE_HOSTPOLICY_H
+#define PVBE_HOSTPOLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PVBE_HPOL_CHUNK		(2ull << 20)	/* targets are whole 2 MiB chunks */
+#define PVBE_HPOL_CALM_ROUNDS	5		/* after pressure, no taking for so long */
+
+struct pvbe_hpol_host {
+	uint64_t avail;			/* MemAvailable */
+	uint64_t reserve;		/* kept for the host itself */
+	uint32_t psi_some_avg10;	/* /proc/pressure/memory, hundredths of % */
+	uint32_t psi_limit;		/* above it the host is under pressure */
+};
+
+/* One guest's balloon, as its worker reports it (cumulative counters). */
+struct pvbe_hpol_guest {
+	uint64_t ram;			/* guest RAM */
+	uint64_t actual, target;	/* the balloon now, and asked for */
+	uint64_t min, max;		/* balloon bounds (max <= ram) */
+	uint64_t headroom;		/* what the guest keeps available */
+	uint64_t backed;		/* host memory its RAM file holds */
+	bool stats;			/* the counters below are valid */
+	uint64_t total, avail;		/* its MemTotal, MemAvailable */
+	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
+};
+
+/* What the policy remembers of a guest between rounds; zero to start. */
+struct pvbe_hpol_state {
+	bool seen;
+	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
+	unsigned int calm;		/* rounds since the last pressure */
+};
+
+/* The decision for one guest. */
+struct pvbe_hpol_out {
+	uint64_t target;		/* the balloon to ask for */
+	uint64_t used, demand;		/* what it uses; what it asks for */
+	uint64_t want, lo;		/* demand within the bounds; kept when short */
+	uint64_t grant;			/* guest memory it may have */
+	bool pressure, changed;
+	const char *why;
+};
+
+/* The pool: memory the guests may have in all.  0 when the host is short. */
+uint64_t pvbe_hpol_pool(const struct pvbe_hpol_host *h, const struct pvbe_hpol_guest *g,
+			unsigned int n);
+
+/*
+ * One round for @n guests: fills @out[i] and updates @st[i].  Returns
+ * true when the host is short (the wants did not fit the pool).
+ */
+bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_guest *g,
+		      struct pvbe_hpol_state *st, struct pvbe_hpol_out *out, unsigned int n);
+
+#endif
