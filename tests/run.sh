@@ -241,6 +241,8 @@ if want vm; then
 	tap vm_net_dpdk 600 env O="$O" tests/vm/net-dpdk.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh
 	tap vm_balloon 900 env O="$O" tests/vm/balloon.sh
+	# Two guests under the host-wide memory policy, one growing.
+	tap vm_memory 600 env O="$O" tests/vm/memory.sh
 	# pviod-san lying to each guest driver (about 3 minutes, three boots).
 	tap vm_hostile 600 env O="$O" tests/vm/hostile.sh
 	# pviod replaced in place ten times under block and network load.

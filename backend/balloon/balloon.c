@@ -93,8 +93,10 @@ static int balloon_parse(struct pvbe_dev *dev)
 			bd->policy = PVBE_BAL_POLICY_OFF;
 		} else if (!strcmp(p->val, "auto")) {
 			bd->policy = PVBE_BAL_POLICY_AUTO;
+		} else if (!strcmp(p->val, "host")) {
+			bd->policy = PVBE_BAL_POLICY_HOST;
 		} else {
-			pvbe_err(dev->tag, "line %d: policy = %s: want off or auto",
+			pvbe_err(dev->tag, "line %d: policy = %s: want off, auto or host",
 				 p->line, p->val);
 			return -EINVAL;
 		}

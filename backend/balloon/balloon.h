@@ -28,7 +28,12 @@
 
 #define PVBE_BAL_PAGE		((uint64_t)4096)
 
-enum pvbe_bal_policy { PVBE_BAL_POLICY_OFF, PVBE_BAL_POLICY_AUTO };
+/*
+ * off: targets set by hand only; auto: this worker's policy for this guest
+ * alone (balloon/policy.c); host: the supervisor's host-wide policy
+ * (balloon/hostpolicy.h, core/hostmem.c) sets them with host-target.
+ */
+enum pvbe_bal_policy { PVBE_BAL_POLICY_OFF, PVBE_BAL_POLICY_AUTO, PVBE_BAL_POLICY_HOST };
 
 struct pvbe_bal_dev {
 	struct pvbe_dev *dev;
@@ -38,7 +43,7 @@ struct pvbe_bal_dev {
 	bool reporting;			/* free-page reporting queue */
 	bool deflate_on_oom;
 	enum pvbe_bal_policy policy;
-	uint64_t headroom;		/* auto: guest memory to leave available */
+	uint64_t headroom;		/* auto, host: guest memory to leave available */
 	uint64_t min, max;		/* auto and set: balloon size bounds, bytes */
 	uint64_t initial;		/* target at the first layout, bytes */
 	struct pvbe_bal_persist *p;	/* the target, across workers */
@@ -75,7 +80,8 @@ void pvbe_bal_tick(struct pvbe_bal_dev *bd);
 int pvbe_bal_timer_start(struct pvbe_bal_dev *bd);
 
 /*
- * ops->control: balloon status | set SIZE | policy auto|off | headroom SIZE.
+ * ops->control: balloon status | set SIZE | policy auto|host|off | headroom SIZE |
+ * host-target SIZE (the supervisor's host-wide policy, core/hostmem.h).
  * set: the balloon should hold SIZE (rounded down to 4 KiB); a value above
  * guest RAM or outside [min, max] is refused, never clamped silently.
  */

@@ -44,7 +44,8 @@ uint64_t pvbe_hpol_pool(const struct pvbe_hpol_host *h, const struct pvbe_hpol_g
 	/* Guest RAM is shared memory: not in MemAvailable, but ours to move. */
 	for (i = 0; i < n; i++)
 		pool += g[i].backed;
-	return pool > reserve ? pool - reserve : 0;
+	pool = pool > reserve ? pool - reserve : 0;
+	return h->limit && h->limit < pool ? h->limit : pool;
 }
 
 /* Did a counter move since the last round?  One that went back is a new guest or worker. */

@@ -14,7 +14,8 @@
  *             least what it has now + max(headroom, RAM / 8)
  *   want    = demand within the balloon's min and max
  * The host offers pool = MemAvailable - reserve + what the guests' RAM
- * files hold now (halving the reserve's margin under host pressure).  If
+ * files hold now (with half as much again in reserve while the host is
+ * under memory pressure), and never more than a limit if it has one.  If
  * every want fits, every guest gets it.  Otherwise guests under pressure
  * are served first, then each of the others gets what it uses plus a
  * share of the rest in proportion to what it wants beyond that.
@@ -38,6 +39,7 @@
 struct pvbe_hpol_host {
 	uint64_t avail;			/* MemAvailable */
 	uint64_t reserve;		/* kept for the host itself */
+	uint64_t limit;			/* at most this for all guests; 0: none */
 	uint32_t psi_some_avg10;	/* /proc/pressure/memory, hundredths of % */
 	uint32_t psi_limit;		/* above it the host is under pressure */
 };

@@ -202,6 +202,39 @@ int pvbe_bal_timer_start(struct pvbe_bal_dev *bd)
 
 /* ---- control socket (worker) --------------------------------------------- */
 
+static const char *policy_name(enum pvbe_bal_policy p)
+{
+	return p == PVBE_BAL_POLICY_AUTO ? "auto" : p == PVBE_BAL_POLICY_HOST ? "host" : "off";
+}
+
+/*
+ * The supervisor's host-wide policy (core/hostmem.c): a target within
+ * the bounds, for a balloon under the host policy only.
+ */
+static int balloon_host_target(struct pvbe_bal_dev *bd, const char *size, char *err,
+			       size_t len)
+{
+	uint64_t want;
+
+	if (bd->policy != PVBE_BAL_POLICY_HOST) {
+		snprintf(err, len, "not under the host policy (policy %s)", policy_name(bd->policy));
+		return -EPERM;
+	}
+	if (pvbe_parse_size(size, &want)) {
+		snprintf(err, len, "bad size '%s'", size);
+		return -EINVAL;
+	}
+	want -= want % PVBE_BAL_PAGE;
+	if (want > upper_bound(bd))
+		want = upper_bound(bd);
+	if (want < bd->min)
+		want = bd->min;
+	if (want / PVBE_BAL_PAGE != bd->p->target_pages)
+		bd->policy_changes++;
+	pvbe_bal_write_target(bd, want / PVBE_BAL_PAGE);
+	return 0;
+}
+
 static int balloon_set(struct pvbe_bal_dev *bd, const char *size, struct json_object *out,
 		       char *err, size_t len)
 {
@@ -229,8 +262,9 @@ static int balloon_set(struct pvbe_bal_dev *bd, const char *size, struct json_ob
 			 want, bd->min);
 		return -ERANGE;
 	}
-	if (bd->policy == PVBE_BAL_POLICY_AUTO)
-		pvbe_info(dev->tag, "a target set by hand turns the auto policy off");
+	if (bd->policy != PVBE_BAL_POLICY_OFF)
+		pvbe_info(dev->tag, "a target set by hand turns the %s policy off",
+			  policy_name(bd->policy));
 	bd->policy = PVBE_BAL_POLICY_OFF;
 	pvbe_info(dev->tag, "target %" PRIu64 " -> %" PRIu64 " pages (%" PRIu64 " MiB)",
 		  bd->p->target_pages, want / PVBE_BAL_PAGE, want >> 20);
@@ -248,8 +282,10 @@ static int balloon_policy(struct pvbe_bal_dev *bd, const char *mode, char *err,
 		bd->last_pressure = bd->stats_valid ? bd->stats.deflated_on_pressure : 0;
 	} else if (!strcmp(mode, "off")) {
 		bd->policy = PVBE_BAL_POLICY_OFF;
+	} else if (!strcmp(mode, "host")) {
+		bd->policy = PVBE_BAL_POLICY_HOST;
 	} else {
-		snprintf(err, len, "policy wants auto or off, not '%s'", mode);
+		snprintf(err, len, "policy wants auto, host or off, not '%s'", mode);
 		return -EINVAL;
 	}
 	pvbe_info(bd->dev->tag, "policy %s", mode);
@@ -300,8 +336,7 @@ static void balloon_status(struct pvbe_bal_dev *bd, struct json_object *o)
 	if (backed_bytes(dev) >= 0)
 		J_U64(o, "backed_bytes", (uint64_t)backed_bytes(dev));
 	J_U64(o, "floor_bytes", bd->floor);
-	json_object_object_add(o, "policy", json_object_new_string(
-		bd->policy == PVBE_BAL_POLICY_AUTO ? "auto" : "off"));
+	json_object_object_add(o, "policy", json_object_new_string(policy_name(bd->policy)));
 	J_U64(o, "headroom_bytes", bd->headroom);
 	J_U64(o, "min_bytes", bd->min);
 	J_U64(o, "max_bytes", upper_bound(bd));
@@ -355,12 +390,14 @@ int pvbe_bal_control(struct pvbe_dev *dev, int argc, char **argv,
 		return 0;
 	}
 	if (argc != 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "policy") &&
-			  strcmp(argv[1], "headroom"))) {
-		snprintf(err, len, "balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE");
+			  strcmp(argv[1], "headroom") && strcmp(argv[1], "host-target"))) {
+		snprintf(err, len, "balloon GUEST DEVICE status | set SIZE | policy auto|host|off | headroom SIZE");
 		return -EINVAL;
 	}
 	if (!strcmp(argv[1], "set"))
 		return balloon_set(bd, argv[2], out, err, len);
+	if (!strcmp(argv[1], "host-target"))
+		return balloon_host_target(bd, argv[2], err, len);
 	if (!strcmp(argv[1], "policy"))
 		ret = balloon_policy(bd, argv[2], err, len);
 	else if (!strcmp(argv[1], "headroom"))

@@ -213,6 +213,30 @@ static int set_global(struct pvbe_cfg *cfg, const char *k, const char *v,
 		}
 		return 0;
 	}
+	if (!strcmp(k, "host_reserve") || !strcmp(k, "guest_memory_max")) {
+		uint64_t *dst = !strcmp(k, "host_reserve") ? &cfg->host_reserve :
+				&cfg->guest_memory_max;
+
+		if (pvbe_parse_size(v, dst)) {
+			cfg_error(line, "%s must be a size (bytes, or with a K, M or G suffix)", k);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "memory_policy_ms")) {
+		if (parse_uint(v, 100, 60000, &cfg->memory_policy_ms)) {
+			cfg_error(line, "memory_policy_ms must be 100..60000");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "host_psi_limit")) {
+		if (parse_uint(v, 1, 10000, &cfg->host_psi_limit)) {
+			cfg_error(line, "host_psi_limit must be 1..10000 (hundredths of a per cent)");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(k, "poll_idle_us")) {
 		if (parse_uint(v, 0, 10000000, &cfg->poll_idle_us)) {
 			cfg_error(line, "poll_idle_us must be 0..10000000");
@@ -577,6 +601,9 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->heartbeat_ms = 100;
 	cfg->restart_limit = 10;
+	cfg->host_reserve = 1ull << 30;
+	cfg->memory_policy_ms = 1000;
+	cfg->host_psi_limit = 1000;
 	cfg->sandbox = true;
 	strcpy(cfg->user, "nobody");
 	f = fopen(path, "r");

@@ -65,6 +65,11 @@ struct pvbe_cfg {
 	/* Prometheus endpoint (core/http.c): "ADDR:PORT" as written, or "" */
 	char metrics[64];
 	struct sockaddr_storage metrics_addr;
+	/* The host-wide memory policy (core/hostmem.c, balloon/hostpolicy.h) */
+	uint64_t host_reserve;		/* bytes the guests never get */
+	uint64_t guest_memory_max;	/* bytes all its guests may have; 0: no limit */
+	unsigned int memory_policy_ms;	/* round period */
+	unsigned int host_psi_limit;	/* some avg10, hundredths of %: host pressure */
 	int nguests;
 	struct pvbe_guest_cfg *guest[PVBE_MAX_GUESTS];	/* heap, owned */
 };

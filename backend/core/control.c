@@ -17,6 +17,8 @@
  *   metrics                    list with every device's counters in full
  *                              (core/metrics.c renders it for Prometheus)
  *   workers                    guests and their worker PIDs only
+ *   memory-policy              the host-wide memory policy's last round
+ *                              (core/hostmem.h)
  *   guest add FILE             add the guests of a guest file
  *   guest remove GUEST         stop its worker, release its resources
  *   reload                     re-read the configuration (as SIGHUP)
@@ -35,7 +37,8 @@
  *   status GUEST DEVICE        one device with per-queue counters
  *   net-link GUEST DEVICE up|down
  *   blk-resize GUEST DEVICE [SIZE]
- *   balloon GUEST DEVICE status | set SIZE | policy auto|off | headroom SIZE
+ *   balloon GUEST DEVICE status | set SIZE | policy auto|host|off |
+ *                              headroom SIZE | host-target SIZE
  */
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +53,7 @@
 
 #include "core/control.h"
 #include "core/fdstore.h"
+#include "core/hostmem.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/migrate.h"
@@ -452,6 +456,10 @@ static void handle(struct ctl_req *r, char *line)
 	}
 	if (!strcmp(w[0], "workers") && n == 1) {
 		do_workers(r);
+		return;
+	}
+	if (!strcmp(w[0], "memory-policy") && n == 1) {
+		r->resp = pvbe_hostmem_status();
 		return;
 	}
 	if (!strcmp(w[0], "guest")) {

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "core/fdstore.h"
+#include "core/hostmem.h"
 #include "core/handover.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -513,6 +514,7 @@ static void on_tick(int fd, uint32_t events, void *arg)
 	resume_listeners();
 	pvbe_control_tick(now);
 	pvbe_http_tick();
+	pvbe_hostmem_tick(now);
 	if (now - accept_second >= 1000) {
 		accept_second = now;
 		for (i = 0; i < PVBE_MAX_GUESTS; i++) {

@@ -534,6 +534,43 @@ TEST_F(bal, auto_policy_follows_available_memory)
 }
 
 /*
+ * The host-wide policy (balloon/hostpolicy.h) runs in the supervisor: it
+ * reads the guest's statistics through the worker and sends the target
+ * back with host-target, which only a balloon under that policy takes.
+ */
+TEST_F(bal, host_policy_sets_the_target_through_the_supervisor)
+{
+	char json[8192];
+	uint64_t t = 0;
+	int i;
+
+	bal_up(_metadata, self, "policy = host\nheadroom = 8M\n", all_features, 3);
+	/* Uses 16 of 64 MiB, wants 24: after 5 calm rounds, half of the 40 taken. */
+	for (i = 0; i < 150; i++) {
+		write_stats(self->config, 48 * MiB, 0);
+		t = pvio_le64_to_cpu(pvio_read_once(self->config->target_pages));
+		if (t)
+			break;
+		msleep(100);
+	}
+	fprintf(stderr, "# host policy: target %llu pages after %d.%d s (expected %u)\n",
+		(unsigned long long)t, i / 10, i % 10, 20 * MiB / PAGE);
+	EXPECT_EQ(20 * MiB / PAGE, t);
+	ASSERT_EQ(0, control(self->ctl, "memory-policy", json, sizeof(json)));
+	fprintf(stderr, "# %s\n", json);
+	EXPECT_NE(NULL, strstr(json, "\"guest\":\"g\",\"device\":\"b0\""));
+	EXPECT_NE(NULL, strstr(json, "half of it taken"));
+	ASSERT_EQ(0, control(self->ctl, "balloon g b0 status", json, sizeof(json)));
+	EXPECT_NE(NULL, strstr(json, "\"policy\":\"host\""));
+	/* By hand: off the policy, and host-target is refused from then on. */
+	ASSERT_EQ(0, control(self->ctl, "balloon g b0 set 8M", json, sizeof(json)));
+	ASSERT_EQ(0, control(self->ctl, "balloon g b0 host-target 4M", json, sizeof(json)));
+	fprintf(stderr, "# host-target after set: %s\n", json);
+	EXPECT_NE(NULL, strstr(json, "not under the host policy (policy off)"));
+	EXPECT_EQ(8 * MiB / PAGE, pvio_le64_to_cpu(pvio_read_once(self->config->target_pages)));
+}
+
+/*
  * The target lives in the page that outlives a worker: after a crash, and
  * after an upgrade in place (pvioctl upgrade), which hands that page to
  * the new pviod with the connection, the balloon keeps its accounting.

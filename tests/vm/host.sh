@@ -12,6 +12,11 @@
 #                          guest script that stops early without failing
 #                          must not pass with fewer results); and
 #                          vm_klog_check LOG
+#   vm_guest_results_tagged GROUP LOG
+#                          the same for one of several guests of a test:
+#                          its TAP lines numbered on from $n and tagged
+#                          [GROUP], one host result for its plan (no
+#                          kernel log check: call vm_klog_check)
 #   vm_klog_check LOG      one host result: the guest's kernel log, which
 #                          guest-init.sh dumps at the end of the run, and
 #                          its console hold no kernel report (see below)
@@ -91,6 +96,23 @@ vm_guest_results() {
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' <<<"$out" | tr '\n' ' ')
 	host "the guest printed one plan, 1..$n (got 1..: '${plan% }')" "[ '$plan' = '$n ' ]"
 	vm_klog_check "$1"
+}
+
+vm_guest_results_tagged() {
+	local group=$1 log=$2 line count=0 plan=
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not\ )?ok\ [0-9]+\ (.*)$ ]]; then
+			n=$((n + 1))
+			count=$((count + 1))
+			echo "${BASH_REMATCH[1]}ok $n [$group] ${BASH_REMATCH[2]}"
+			[ -z "${BASH_REMATCH[1]}" ] || rc=1
+		elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
+			plan="$plan${BASH_REMATCH[1]} "
+		elif [[ $line != PVIO-SYNC* ]]; then
+			echo "$line"
+		fi
+	done < <("$VM/vm.sh" tap "$log")
+	host "[$group] the guest printed one plan, 1..$count (got 1..: '${plan% }')" "[ '$plan' = '$count ' ]"
 }
 
 # vm_klog_check LOG: fails on any BUG:, WARNING: (lockdep's splats among

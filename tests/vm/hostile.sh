@@ -88,25 +88,6 @@ act() {
 	esac
 }
 
-# The guest's TAP lines, numbered on into our plan and tagged with GROUP;
-# its plan must match its results.
-guest_results() {
-	local group=$1 log=$2 line count=0 plan=
-	while IFS= read -r line; do
-		if [[ $line =~ ^(not\ )?ok\ [0-9]+\ (.*)$ ]]; then
-			n=$((n + 1))
-			count=$((count + 1))
-			echo "${BASH_REMATCH[1]}ok $n [$group] ${BASH_REMATCH[2]}"
-			[ -z "${BASH_REMATCH[1]}" ] || rc=1
-		elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
-			plan="$plan${BASH_REMATCH[1]} "
-		elif [[ $line != PVIO-SYNC* ]]; then
-			echo "$line"
-		fi
-	done < <("$VM/vm.sh" tap "$log")
-	host "[$group] the guest printed one plan, 1..$count (got 1..: '${plan% }')" "[ '$plan' = '$count ' ]"
-}
-
 # run_group NAME MEM DEVICE_SECTION: one pviod, one guest of MEM MiB (at
 # least PVIO_VM_MEM_MIN).
 run_group() {
@@ -147,7 +128,7 @@ INI
 	vm_follow "$VM_PID" "$log"
 	wait "$VM_PID" || vrc=$?
 	VM_PID=
-	guest_results "$g" "$log"
+	vm_guest_results_tagged "$g" "$log"
 	for s in $(printf '%s\n' "${ARMED[@]}" | sort -u); do
 		grep -q "hostile $s: " "$plog" || missing+=("$s")
 	done

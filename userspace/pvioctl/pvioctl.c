@@ -11,7 +11,8 @@
  *   pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]
  *   pvioctl [-s SOCKET] [--json] balloon GUEST DEVICE status
  *   pvioctl [-s SOCKET] balloon GUEST DEVICE set SIZE [--wait [--timeout S]]
- *   pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]
+ *   pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|host|off [--headroom SIZE]
+ *   pvioctl [-s SOCKET] [--json] balloon policy
  *   pvioctl [-s SOCKET] guest add FILE
  *   pvioctl [-s SOCKET] guest remove GUEST
  *   pvioctl [-s SOCKET] reload
@@ -268,6 +269,40 @@ static void print_mib(const char *label, unsigned long long bytes)
 	printf("  %-22s %10.1f MiB\n", label, bytes / 1048576.0);
 }
 
+/* balloon policy: the host-wide memory policy's last round. */
+static void print_policy(struct json_object *j)
+{
+	struct json_object *h = get(j, "host"), *arr = get(j, "balloons");
+	size_t i, n = arr ? json_object_array_length(arr) : 0;
+
+	if (!h) {
+		printf("%s\n", str(j, "note"));
+		return;
+	}
+	printf("host: %.0f MiB available, reserve %.0f MiB, memory pressure %.2f%% (limit %.2f%%)",
+	       num(h, "avail_bytes") / 1048576.0, num(h, "reserve_bytes") / 1048576.0,
+	       num(h, "psi_some_avg10") / 100.0, num(h, "psi_limit") / 100.0);
+	if (num(h, "guest_memory_max_bytes"))
+		printf(", guests at most %.0f MiB", num(h, "guest_memory_max_bytes") / 1048576.0);
+	printf("\npool for the guests: %.0f MiB%s\n", num(h, "pool_bytes") / 1048576.0,
+	       get(h, "short") && json_object_get_boolean(get(h, "short")) ?
+	       ", short: the guests want more" : "");
+	printf("%-20s %8s %8s %8s %8s %8s %8s  %s\n", "guest/device (MiB)", "RAM", "uses",
+	       "demand", "may have", "balloon", "target", "why");
+	for (i = 0; i < n; i++) {
+		struct json_object *b = json_object_array_get_idx(arr, i);
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s/%s", str(b, "guest"), str(b, "device"));
+		printf("%-20s %8llu %8llu %8llu %8llu %8llu %8llu  %s%s\n", name,
+		       num(b, "ram_bytes") >> 20, num(b, "used_bytes") >> 20,
+		       num(b, "demand_bytes") >> 20, num(b, "grant_bytes") >> 20,
+		       num(b, "actual_bytes") >> 20, num(b, "target_bytes") >> 20,
+		       get(b, "pressure") && json_object_get_boolean(get(b, "pressure")) ?
+		       "PRESSURE: " : "", str(b, "why"));
+	}
+}
+
 static void print_balloon(const char *guest, const char *dev, struct json_object *j)
 {
 	struct json_object *s = get(j, "stats");
@@ -282,7 +317,7 @@ static void print_balloon(const char *guest, const char *dev, struct json_object
 	else
 		printf("  %-22s %14s\n", "host-backed RAM", "(no client)");
 	print_mib("floor", num(j, "floor_bytes"));
-	if (!strcmp(str(j, "policy"), "auto"))
+	if (strcmp(str(j, "policy"), "off"))
 		print_mib("headroom", num(j, "headroom_bytes"));
 	printf("  %-22s %10llu / %llu / %llu\n", "pages in/out/reported",
 	       num(j, "inflated_pages"), num(j, "deflated_pages"), num(j, "reported_pages"));
@@ -476,7 +511,8 @@ static void usage(FILE *f)
 		   "       pvioctl [-s SOCKET] [--json] blk-resize GUEST DEVICE [SIZE]\n"
 		   "       pvioctl [-s SOCKET] [--json] balloon GUEST DEVICE status\n"
 		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE set SIZE [--wait [--timeout S]]\n"
-		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|off [--headroom SIZE]\n"
+		   "       pvioctl [-s SOCKET] balloon GUEST DEVICE policy auto|host|off [--headroom SIZE]\n"
+		   "       pvioctl [-s SOCKET] [--json] balloon policy\n"
 		   "       pvioctl [-s SOCKET] guest add FILE | guest remove GUEST | reload\n"
 		   "       pvioctl [-s SOCKET] upgrade [--timeout S]\n"
 		   "       pvioctl [-s SOCKET] migrate-track GUEST [on|off] [--timeout S]\n"
@@ -501,6 +537,8 @@ static int build(int argc, char **argv, char *req, size_t len)
 		n = snprintf(req, len, "list");
 	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "worker-pid"))
 		n = snprintf(req, len, "workers");
+	else if (argc == 2 && !strcmp(argv[0], "balloon") && !strcmp(argv[1], "policy"))
+		n = snprintf(req, len, "memory-policy");
 	else if (argc == 1 && !strcmp(argv[0], "reload"))
 		n = snprintf(req, len, "reload");
 	else if (argc == 1 && !strcmp(argv[0], "upgrade"))
@@ -629,8 +667,10 @@ int main(int argc, char **argv)
 		ret = track_wait(sock, req, argv[1], timeout);
 	} else if (json) {
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set") && wait)
+		if (!strcmp(argv[0], "balloon") && argc >= 4 && !strcmp(argv[3], "set") && wait)
 			ret = balloon_wait(sock, argv[1], argv[2], timeout);
+	} else if (!strcmp(argv[0], "balloon") && argc == 2) {
+		print_policy(o);
 	} else if (!strcmp(argv[0], "balloon") && !strcmp(argv[3], "set")) {
 		printf("%s/%s: balloon target %.1f MiB\n", argv[1], argv[2],
 		       num(o, "target_bytes") / 1048576.0);
