@@ -26,6 +26,7 @@ Q		:= @
 msg		= @printf '  %-7s %s\n' '$(1)' '$(2)'
 endif
 CC		?= gcc
+NPROC		:= $(shell nproc 2>/dev/null || echo 1)
 CFLAGS		?= -O2 -g
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 BASE_CFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -isystem $(O)/ksrc/tools/testing/selftests
@@ -68,7 +69,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation fuzz fuzz-build fuzz-targets check-faults clean
+.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation bench-memory fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pviod-tsan $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -228,11 +229,12 @@ fuzz: fuzz-build
 # guest's worker at once (FAULT_KILLS, FAULT_STALLS, FAULT_STALL_MIN_MS,
 # FAULT_STALL_MAX_MS); then 201 planned kills of a real guest's worker
 # (VM_KILLS; tests/vm/kills.sh); make check runs 20 kills and 10 stalls
-# of 0.2-2 s, and 21 in the guest.  About 30 minutes on this 2-core
+# of 0.2-2 s, and 9 in the guest.  About 30 minutes on this 2-core
 # machine (kills 7, stalls 18, guest 5).
 
 check-faults: deps
-	@$(MAKE) --no-print-directory all modules
+	@$(MAKE) --no-print-directory -j$(NPROC) all
+	@$(MAKE) --no-print-directory modules
 	@O=$(O) PVIO_TESTS=faults VM_KILLS=$(or $(VM_KILLS),201) \
 		FAULT_KILLS=$(or $(FAULT_KILLS),200) \
 		FAULT_STALLS=$(or $(FAULT_STALLS),100) \
@@ -311,6 +313,13 @@ $(O)/bench/iso_bench: userspace/bench/isolation/iso_bench.c userspace/bench/comm
 bench-isolation: $(O)/bench/iso_bench $(O)/pviod
 	PVIOD=$(O)/pviod userspace/bench/isolation/run.sh $(O)/bench/iso_bench $(ISO_ARGS)
 
+# Host memory of 4 guests with changing working sets: no balloon,
+# virtio-balloon with free page reporting, pvio's host-wide policy; 3
+# rounds (GUESTS, SECS, ROUNDS; about 15 minutes on this 2-core machine).
+bench-memory: deps
+	@$(MAKE) --no-print-directory all modules
+	O=$(O) PVIO_BENCH_NOBUILD=1 userspace/bench/vm-memory/run.sh
+
 # ---- kernel modules ----------------------------------------------------------
 #
 # The sources are copied into a per-flavour build directory so the tree stays
@@ -355,7 +364,7 @@ lint: $(HARNESS)
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(abspath $(CHECKPATCH_FILES))
 
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@O=$(O) KDIR=$(KDIR) KDIR_RT=$(KDIR_RT) tests/run.sh
 
 # The VM tests on a guest kernel with KASAN, lockdep, kmemleak and more

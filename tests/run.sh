@@ -144,14 +144,14 @@ fi
 
 if want modules; then
 	if [ -n "${KDIR:-}" ] && [ -d "${KDIR:-}" ]; then
-		step modules-w1-sparse make --no-print-directory O="$O" KDIR="$KDIR" modules
+		step modules-w1-sparse make -j"$(nproc)" --no-print-directory O="$O" KDIR="$KDIR" modules
 	else
 		echo "not ok - modules-w1-sparse: no kernel headers (KDIR='${KDIR:-}')"
 		FAIL=$((FAIL + 1))
 		FAILED_NAMES+=("modules-w1-sparse")
 	fi
 	if [ -n "${KDIR_RT:-}" ] && [ -d "${KDIR_RT:-}" ]; then
-		step modules-rt-w1-sparse make --no-print-directory O="$O" KDIR_RT="$KDIR_RT" modules-rt
+		step modules-rt-w1-sparse make -j"$(nproc)" --no-print-directory O="$O" KDIR_RT="$KDIR_RT" modules-rt
 	else
 		skip modules-rt "no PREEMPT_RT headers installed (linux-headers-rt-amd64)"
 	fi
@@ -213,7 +213,7 @@ if want faults; then
 	# The same kills inside a real guest: its drivers under fio verify,
 	# a checked TCP stream and the balloon (the modules of the modules
 	# suite, or of make check-faults).
-	vk=${VM_KILLS:-21}
+	vk=${VM_KILLS:-9}
 	tap vm_kills $((600 + vk * 10)) env O="$O" KILLS="$vk" PVIO_VM_TIMEOUT=$((300 + vk * 10)) \
 		tests/vm/kills.sh
 fi

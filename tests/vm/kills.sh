@@ -13,7 +13,7 @@
 #  +--------------------------------------------------------------------+
 #
 # One worker serves the guest's three devices, so every kill lands on all
-# three.  KILLS (default 21) planned kills, in turn at three moments:
+# three.  KILLS (default 9) planned kills, in turn at three moments:
 #
 #   io        the worker is stopped (SIGSTOP) and its io_uring rings
 #             read (/proc/PID/fdinfo): killed only if block requests are
@@ -42,7 +42,7 @@
 # exactly (64 MiB, then 0), a clean kernel log.  The host: the stream
 # arrived whole, the image holds what the guest last wrote, pviod's
 # supervisor lived through it with no sanitizer report.
-# make check runs 21 kills; make check-faults 201 (KILLS).
+# make check runs 9 kills (3 at each moment); make check-faults 201 (KILLS).
 set -eu
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,7 +53,7 @@ O=${O:-$REPO/build}
 BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}
 PVIOD=${PVIOD:-$O/pviod-san}
-KILLS=${KILLS:-21}
+KILLS=${KILLS:-9}
 TMP=$(mktemp -d /tmp/pvio-vmkl.XXXXXX)
 NS=pvkl-$$
 TAP=pvkl$$

@@ -7,7 +7,7 @@
 #
 # Both first give back what they do not use (MemTotal falls by >= 128
 # MiB).  Then the busy one grows its working set by 6 x 64 MiB, one piece
-# every 3 s, each filled with a pattern and held (pvbal_mem hold): it must
+# every 2 s, each filled with a pattern and held (pvbal_mem hold): it must
 # get the memory (MemTotal rises to >= 416 MiB; where a piece comes
 # faster than the policy's round, the driver deflates under pressure and
 # the policy then leaves it deflated) without an OOM kill; it says
@@ -74,7 +74,7 @@ else
 		while [ ! -f /tmp/go.filled ] && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
 		rm -f /tmp/go.filled
 		echo "# busy: piece $i of 64 MiB held after $((w / 10)).$((w % 10)) s; MemTotal $(mb "$(meminfo MemTotal)") MiB, MemAvailable $(mb "$(meminfo MemAvailable)") MiB"
-		sleep 3
+		sleep 2
 	done
 	TBIG=$(meminfo MemTotal)
 	# 384 MiB held and what it used before: all of its RAM, nearly.

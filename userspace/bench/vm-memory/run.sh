@@ -1,0 +1,164 @@
+#!/bin/bash
+# userspace/bench/vm-memory/run.sh - how much host memory the same guests
+# need three ways (issue 19), in one command:
+#
+#   static          no balloon: a guest keeps what it touched
+#   virtio-balloon  QEMU's virtio-balloon-pci with free-page-reporting=on:
+#                   what the guest frees goes back to the host (no policy:
+#                   stock QEMU has none)
+#   pvio            pvio_balloon under pviod's host-wide policy (policy =
+#                   host, headroom 64M, host_reserve 256M; free page
+#                   reporting on, as for virtio)
+#
+# Each way boots GUESTS (default 4) guests of 512 MiB at once, their RAM in
+# /dev/shm files (memory-backend-file, share=on), each playing a working
+# set for SECS seconds (default 64; guest.sh): idle, growing, shrinking,
+# spike, in turn.  Host memory used = the RAM files' allocated blocks,
+# summed and sampled every 0.5 s from the first boot to the last exit
+# (peak and mean).  ROUNDS rounds (default 3), the ways in a rotating
+# order.  Prints a table per round, then per way the median and min-max,
+# and RATIO lines (medians; > 1: pvio used less host memory):
+#   RATIO host_memory_mean static/pvio, virtio-balloon/pvio
+#   RATIO host_memory_peak static/pvio, virtio-balloon/pvio
+# Also per way: the slowest 64 MiB piece a guest waited for (grow_max_ms),
+# OOM kills, major faults, pieces whose pattern changed (must be 0).
+#
+# Everything started here is stopped by PID on exit; RAM files removed.
+set -eu
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+O=${O:-$REPO/build}
+KMOD=${KMOD:-$O/kmod-generic}
+PVIOD=${PVIOD:-$O/pviod}
+VM=$REPO/tools/vm
+# shellcheck source=../../../tools/vm/pviod.sh
+. "$VM/pviod.sh"
+HERE=$REPO/userspace/bench/vm-memory
+TMP=$(mktemp -d /tmp/pvio-vmmem.XXXXXX)
+N=${GUESTS:-4}
+MEM=512
+SECS=${SECS:-64}
+ROUNDS=${ROUNDS:-3}
+ROLES=(idle growing shrinking spike)
+WAYS=(static virtio-balloon pvio)
+VMS=()
+declare -A R=()
+
+ram() { echo "/dev/shm/pvio-benchmem-$$-$1"; }
+cleanup() {
+	local v
+	for v in "${VMS[@]}"; do kill "$v" 2>/dev/null && wait "$v" 2>/dev/null; done
+	vm_pviod_stop_all
+	for ((i = 0; i < N; i++)); do rm -f "$(ram $i)"; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if [ -z "${PVIO_BENCH_NOBUILD:-}" ]; then
+	make -C "$REPO" --no-print-directory all modules >/dev/null
+fi
+"$VM/mkinitramfs.sh" "$TMP/initrd" --kmod virtio_balloon --kmod virtio_pci \
+	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
+	--bin "$O/vm/pvbal_mem" --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+
+blocks() {
+	local s=0 i b
+	for ((i = 0; i < N; i++)); do
+		b=$(stat -c '%b %B' "$(ram $i)" 2>/dev/null) || continue
+		s=$((s + ${b% *} * ${b#* }))
+	done
+	echo $s
+}
+
+# run WAY ROUND: boot the guests, sample, collect.
+run() {
+	local way=$1 r=$2 i mod args peak=0 sum=0 cnt=0 b alive line
+	VMS=()
+	for ((i = 0; i < N; i++)); do rm -f "$(ram $i)"; done
+	if [ "$way" = pvio ]; then
+		{
+			printf '[pviod]\ncontrol = %s\nhost_reserve = 256M\nmemory_policy_ms = 1000\n' "$TMP/control.sock"
+			for ((i = 0; i < N; i++)); do
+				printf '\n[guest g%d]\nsocket = %s\nram = %s\nram_size = %dM\nmachine = pc\n' \
+					"$i" "$TMP/g$i.sock" "$(ram $i)" "$MEM"
+				printf '\n[device g%d bal0]\ntype = balloon\npolicy = host\nheadroom = 64M\nstats_interval_ms = 500\n' "$i"
+			done
+		} >"$TMP/pviod.ini"
+		vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod-$r.log"
+	fi
+	for ((i = 0; i < N; i++)); do
+		case $way in
+		static) mod=none args= ;;
+		virtio-balloon) mod=virtio_balloon args="-device virtio-balloon-pci,id=bal0,free-page-reporting=on" ;;
+		pvio) mod=pvio_balloon
+			args="-chardev socket,path=$TMP/g$i.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" ;;
+		esac
+		"$VM/vm.sh" run --initrd "$TMP/initrd" --script /tests/bench.sh --mem $MEM --smp 1 \
+			--timeout $((SECS * 4 + 300)) --log "$TMP/$way-$r-$i.log" --ram-file "$(ram $i)" \
+			--append "loglevel=3 bench.mod=$mod bench.role=${ROLES[i % 4]} bench.secs=$SECS" \
+			--qemu-extra "$args" >/dev/null 2>&1 &
+		VMS+=($!)
+	done
+	while :; do
+		alive=0
+		for i in "${VMS[@]}"; do kill -0 "$i" 2>/dev/null && alive=1; done
+		[ $alive = 1 ] || break
+		b=$(blocks)
+		[ "$b" -gt "$peak" ] && peak=$b
+		sum=$((sum + b))
+		cnt=$((cnt + 1))
+		sleep 0.5
+	done
+	for i in "${VMS[@]}"; do wait "$i" || true; done
+	VMS=()
+	vm_pviod_stop_all
+	R[$way,$r,peak]=$((peak >> 20))
+	R[$way,$r,mean]=$((sum / (cnt ? cnt : 1) >> 20))
+	R[$way,$r,grow]=0 R[$way,$r,oom]=0 R[$way,$r,majf]=0 R[$way,$r,bad]=0 R[$way,$r,done]=0
+	for ((i = 0; i < N; i++)); do
+		line=$(tr -d '\r' <"$TMP/$way-$r-$i.log" | grep -a '^BENCH guest' | tail -n 1)
+		[ -n "$line" ] || { echo "# $way round $r: guest $i printed no result (console: $O/vm/bench-memory-$way-$r-$i.log)" >&2
+			mkdir -p "$O/vm" && cp "$TMP/$way-$r-$i.log" "$O/vm/bench-memory-$way-$r-$i.log"; continue; }
+		read -r _ _ _ _ oom _ majf _ grow _ bad <<<"$line"
+		R[$way,$r,done]=$((R[$way,$r,done] + 1))
+		R[$way,$r,oom]=$((R[$way,$r,oom] + oom))
+		R[$way,$r,majf]=$((R[$way,$r,majf] + majf))
+		R[$way,$r,bad]=$((R[$way,$r,bad] + bad))
+		[ "$grow" -gt "${R[$way,$r,grow]}" ] && R[$way,$r,grow]=$grow
+	done
+	printf "%-15s %5s %9s %9s %13s %9s %12s %9s %7s\n" "$way" "$r" "${R[$way,$r,mean]}" \
+		"${R[$way,$r,peak]}" "${R[$way,$r,grow]}" "${R[$way,$r,oom]}" "${R[$way,$r,majf]}" \
+		"${R[$way,$r,bad]}" "${R[$way,$r,done]}/$N"
+}
+
+echo "# $N guests of $MEM MiB (${ROLES[*]}), $SECS s each, $ROUNDS rounds; host memory = RAM files' allocated blocks, MiB"
+printf "%-15s %5s %9s %9s %13s %9s %12s %9s %7s\n" way round mean_MiB peak_MiB grow_max_ms oom_kills major_faults bad_data guests
+for ((r = 1; r <= ROUNDS; r++)); do
+	for ((k = 0; k < 3; k++)); do
+		run "${WAYS[(k + r - 1) % 3]}" "$r"
+	done
+done
+
+# median and min-max of KEY for WAY over the rounds: "MED MIN MAX"
+stat3() {
+	local r
+	for ((r = 1; r <= ROUNDS; r++)); do echo "${R[$1,$r,$2]}"; done | sort -n |
+		awk '{ v[NR] = $1 } END { printf "%s %s %s\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+echo
+printf "%-15s %22s %22s %22s %10s\n" way "mean MiB med (min-max)" "peak MiB med (min-max)" "grow_max_ms med (min-max)" oom/bad
+for w in "${WAYS[@]}"; do
+	read -r mm m0 m1 <<<"$(stat3 "$w" mean)"
+	read -r pm p0 p1 <<<"$(stat3 "$w" peak)"
+	read -r gm g0 g1 <<<"$(stat3 "$w" grow)"
+	o=0 b=0
+	for ((r = 1; r <= ROUNDS; r++)); do o=$((o + R[$w,$r,oom])); b=$((b + R[$w,$r,bad])); done
+	printf "%-15s %22s %22s %22s %10s\n" "$w" "$mm ($m0-$m1)" "$pm ($p0-$p1)" "$gm ($g0-$g1)" "$o/$b"
+done
+med() { stat3 "$1" "$2" | cut -d' ' -f1; }
+for k in mean peak; do
+	for w in static virtio-balloon; do
+		printf "RATIO host_memory_%s %s/pvio: %.2f\n" "$k" "$w" \
+			"$(echo "$(med "$w" $k) / $(med pvio $k)" | bc -l)"
+	done
+done
