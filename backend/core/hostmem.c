@@ -32,7 +32,6 @@ struct hm_balloon {
 
 static struct hm_balloon tab[HM_MAX];
 static bool pending;
-static void *pending_req;
 static uint64_t last_round;
 static struct json_object *last;	/* the last round's status */
 static bool active;			/* the last round found a balloon under it */
@@ -148,10 +147,10 @@ static void round_done(struct json_object *resp, void *arg)
 	unsigned int n = 0, i, k, nd;
 	char line[160];
 	bool short_;
+	void *hd;
 
 	(void)arg;
 	pending = false;
-	pending_req = NULL;
 	if (!resp)
 		return;
 	for (i = 0; i < HM_MAX; i++)
@@ -222,13 +221,9 @@ static void round_done(struct json_object *resp, void *arg)
 			  r->used / MiB, r->want / MiB, r->grant / MiB);
 		snprintf(line, sizeof(line), "balloon %s %s host-target %" PRIu64, ent[i]->guest,
 			 ent[i]->dev, r->target);
-		{
-			void *hd;
-
-			if (pvbe_control_request(line, target_sent, NULL, &hd))
-				pvbe_warn("memory", "%s/%s: no room for the request", ent[i]->guest,
-					  ent[i]->dev);
-		}
+		if (pvbe_control_request(line, target_sent, NULL, &hd))
+			pvbe_warn("memory", "%s/%s: no room for the request", ent[i]->guest,
+				  ent[i]->dev);
 	}
 	json_object_object_add(status, "balloons", arr);
 	json_object_put(last);
@@ -270,15 +265,17 @@ static uint64_t period(void)
 void pvbe_hostmem_tick(uint64_t now_ms)
 {
 	uint64_t every;
+	void *hd;
 
-	if (pending)
+	/* Never more often than memory_policy_ms: the common case, cheaply. */
+	if (pending || now_ms - last_round < pvbe.cfg.memory_policy_ms)
 		return;
 	every = period();
 	if (every == UINT64_MAX || now_ms - last_round < every)
 		return;
 	last_round = now_ms;
 	pending = true;
-	if (pvbe_control_request("metrics", round_done, NULL, &pending_req))
+	if (pvbe_control_request("metrics", round_done, NULL, &hd))
 		pending = false;
 }
 
