@@ -27,6 +27,7 @@
 #define PVBAL_MIN_KEEP		(SZ_64M / PAGE_SIZE)
 #define PVBAL_RETRY		(2 * HZ)
 #define PVBAL_MAX_PARKED	32	/* see pvbal_park() */
+#define PVBAL_SHOW_STEP		(SZ_64M / 4096)	/* publish at least so often */
 
 struct pvbal;
 
@@ -79,6 +80,7 @@ struct pvbal {
 	u64 target;			/* 4 KiB pages, clamped; @lock */
 	u64 raw_target;			/* as the host wrote it; @lock */
 	u64 floor;			/* 4 KiB pages; @lock */
+	u64 shown;			/* actual_pages last published; @lock */
 	u32 stats_ms;			/* 0: no statistics */
 	u32 stats_seq;			/* ours, never read back */
 	bool hold;			/* deflated on pressure: no inflating */

@@ -310,7 +310,7 @@ static void pvbal_adjust_work(struct work_struct *work)
 	struct pvbal *b = container_of(to_delayed_work(work), struct pvbal,
 				       adjust_work);
 	unsigned long n;
-	u64 actual;
+	u64 actual, now;
 	bool retry = false;
 
 	mutex_lock(&b->lock);
@@ -326,12 +326,21 @@ static void pvbal_adjust_work(struct work_struct *work)
 		} else {
 			n = 0;
 		}
-		if (pvbal_actual(b) != actual)
+		/*
+		 * One request moves 2 MiB chunks, or as few as PVIO_MAX_CHAIN
+		 * 4 KiB pages once chunks run out: a doorbell per request
+		 * would flood the host.  The size is shown as it goes, every
+		 * PVBAL_SHOW_STEP, and when the loop ends.
+		 */
+		now = pvbal_actual(b);
+		if (max(now, b->shown) - min(now, b->shown) >= PVBAL_SHOW_STEP)
 			pvbal_publish_actual(b);
 		if (!n)
 			break;
 		cond_resched();
 	}
+	if (pvbal_actual(b) != b->shown)
+		pvbal_publish_actual(b);
 	if (retry && b->queues_up && !b->frozen && !b->removing)
 		schedule_delayed_work(&b->adjust_work, PVBAL_RETRY);
 	mutex_unlock(&b->lock);

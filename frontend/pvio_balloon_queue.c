@@ -18,9 +18,11 @@ u64 pvbal_actual(struct pvbal *b)
 		READ_ONCE(b->nr_small) + READ_ONCE(b->nr_parked)) * PVBAL_PER_PAGE;
 }
 
+/* Called with @lock held. */
 void pvbal_publish_actual(struct pvbal *b)
 {
-	WRITE_ONCE(pvbal_cfg(b)->actual_pages, cpu_to_le64(pvbal_actual(b)));
+	b->shown = pvbal_actual(b);
+	WRITE_ONCE(pvbal_cfg(b)->actual_pages, cpu_to_le64(b->shown));
 	pvio_config_notify(b->pdev);
 }
 

@@ -129,6 +129,8 @@ host "the guest's statistics show the direct reclaim the pressure caused: stalls
 	"[ '$(snum pressure allocstall)' -gt '$(snum before-pressure allocstall)' ]"
 host "pviod counted reported pages ($(jnum reported_pages))" "[ '$(jnum reported_pages)' -gt 0 ]"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
+fl=$(grep -c 'doorbells in one heartbeat' "$TMP/pviod.log" || true)
+host "the driver never rang pviod's doorbell limit (warnings: want 0, got $fl)" "[ $fl = 0 ]"
 vm_pviod_clean "$TMP/pviod.log"
 echo "1..$n"
 if [ "$rc" -ne 0 ]; then

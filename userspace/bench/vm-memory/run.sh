@@ -40,7 +40,7 @@ MEM=512
 SECS=${SECS:-64}
 ROUNDS=${ROUNDS:-3}
 ROLES=(idle growing shrinking spike)
-WAYS=(static virtio-balloon pvio)
+read -r -a WAYS <<<"${WAYS:-static virtio-balloon pvio}"
 VMS=()
 declare -A R=()
 
@@ -50,6 +50,9 @@ cleanup() {
 	for v in "${VMS[@]}"; do kill "$v" 2>/dev/null && wait "$v" 2>/dev/null; done
 	vm_pviod_stop_all
 	for ((i = 0; i < N; i++)); do rm -f "$(ram $i)"; done
+	# Consoles and pviod's log stay for a look: $O/vm/bench-memory/
+	rm -rf "$O/vm/bench-memory" && mkdir -p "$O/vm/bench-memory" &&
+		cp "$TMP"/*.log "$O/vm/bench-memory/" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -134,8 +137,8 @@ run() {
 echo "# $N guests of $MEM MiB (${ROLES[*]}), $SECS s each, $ROUNDS rounds; host memory = RAM files' allocated blocks, MiB"
 printf "%-15s %5s %9s %9s %13s %9s %12s %9s %7s\n" way round mean_MiB peak_MiB grow_max_ms oom_kills major_faults bad_data guests
 for ((r = 1; r <= ROUNDS; r++)); do
-	for ((k = 0; k < 3; k++)); do
-		run "${WAYS[(k + r - 1) % 3]}" "$r"
+	for ((k = 0; k < ${#WAYS[@]}; k++)); do
+		run "${WAYS[(k + r - 1) % ${#WAYS[@]}]}" "$r"
 	done
 done
 
@@ -156,8 +159,10 @@ for w in "${WAYS[@]}"; do
 	printf "%-15s %22s %22s %22s %10s\n" "$w" "$mm ($m0-$m1)" "$pm ($p0-$p1)" "$gm ($g0-$g1)" "$o/$b"
 done
 med() { stat3 "$1" "$2" | cut -d' ' -f1; }
+has() { [[ " ${WAYS[*]} " == *" $1 "* ]]; }
 for k in mean peak; do
 	for w in static virtio-balloon; do
+		has "$w" && has pvio || continue
 		printf "RATIO host_memory_%s %s/pvio: %.2f\n" "$k" "$w" \
 			"$(echo "$(med "$w" $k) / $(med pvio $k)" | bc -l)"
 	done
