@@ -59,10 +59,17 @@ static bool grew(uint64_t now, uint64_t *was)
 
 static bool pressure(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 {
-	bool seen = s->seen, p = false;
+	bool seen = s->seen, p = false, reclaim = false;
 
-	p |= grew(x->allocstall, &s->allocstall);
-	p |= grew(x->swap_out, &s->swap_out);
+	/* Still inflating (or just done): its reclaim is the balloon's doing. */
+	if (seen && (x->actual > s->actual || x->actual + PVBE_HPOL_CHUNK < x->target))
+		s->inflating = PVBE_HPOL_INFLATING_ROUNDS;
+	else if (s->inflating)
+		s->inflating--;
+	s->actual = x->actual;
+	reclaim |= grew(x->allocstall, &s->allocstall);
+	reclaim |= grew(x->swap_out, &s->swap_out);
+	p |= reclaim && !s->inflating;
 	p |= grew(x->oom_kills, &s->oom_kills);
 	p |= grew(x->deflated_on_pressure, &s->deflated_on_pressure);
 	s->seen = true;

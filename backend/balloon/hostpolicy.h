@@ -11,7 +11,12 @@
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
  *   demand  = used + headroom; under pressure (direct reclaim, swap-out,
  *             an OOM kill or an OOM deflation since the last round) at
- *             least what it has now + max(headroom, RAM / 8)
+ *             least what it has now + max(headroom, RAM / 8).  Direct
+ *             reclaim and swap-out count only once the balloon has not
+ *             grown for PVBE_HPOL_INFLATING_ROUNDS rounds: an inflating
+ *             balloon makes the guest reclaim (its page cache, mostly),
+ *             and taking that for the guest's own need would give back
+ *             what was just taken, again and again.
  *   want    = demand within the balloon's min and max
  * The host offers pool = MemAvailable - reserve + what the guests' RAM
  * files hold now (with half as much again in reserve while the host is
@@ -35,6 +40,7 @@
 
 #define PVBE_HPOL_CHUNK		(2ull << 20)	/* targets are whole 2 MiB chunks */
 #define PVBE_HPOL_CALM_ROUNDS	5		/* after pressure, no taking for so long */
+#define PVBE_HPOL_INFLATING_ROUNDS 2		/* reclaim while inflating is not pressure */
 
 struct pvbe_hpol_host {
 	uint64_t avail;			/* MemAvailable */
@@ -61,6 +67,8 @@ struct pvbe_hpol_state {
 	bool seen;
 	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
 	unsigned int calm;		/* rounds since the last pressure */
+	uint64_t actual;		/* the balloon last round */
+	unsigned int inflating;		/* rounds its reclaim is the balloon's */
 };
 
 /* The decision for one guest. */

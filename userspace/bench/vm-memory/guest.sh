@@ -2,7 +2,10 @@
 # userspace/bench/vm-memory/guest.sh - guest half of run.sh (busybox sh).
 #
 # bench.mod= names the balloon driver to load (virtio_balloon,
-# pvio_balloon, or none), bench.role= the working set this guest plays
+# pvio_balloon, or none).  The guest first reads bench.cache= MiB from a
+# file on its disk (ext4 on /dev/vda, kept mounted) into its page cache,
+# then bench.role= is the working
+# set it plays
 # for bench.secs= seconds (S), in pieces of 64 MiB held with a pattern
 # (pvbal_mem hold; a piece ends, verified, when its file appears):
 #   idle       48 MiB, held throughout
@@ -20,10 +23,24 @@ now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 MOD=$(arg bench.mod)
 ROLE=$(arg bench.role)
 S=$(arg bench.secs)
+C=$(arg bench.cache)
+modprobe virtio_pci
+modprobe virtio_blk
 case $MOD in
-virtio_balloon) modprobe virtio_pci; modprobe virtio_balloon ;;
+virtio_balloon) modprobe virtio_balloon ;;
 pvio_balloon) modprobe pvio; modprobe pvio_balloon ;;
 esac
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+modprobe crc32c_generic
+modprobe ext4
+mkdir -p /mnt
+if mount -t ext4 -o ro /dev/vda /mnt; then
+	cat /mnt/data >/dev/null
+	echo "# read $C MiB from the disk: $(awk '$1 == "Cached:" { print int($2 / 1024) }' /proc/meminfo) MiB cached"
+else
+	echo "# no disk to read"
+fi
 echo 1 >/proc/sys/vm/overcommit_memory
 oom0=$(vmstat oom_kill)
 maj0=$(vmstat pgmajfault)

@@ -11,9 +11,12 @@
 #                   reporting on, as for virtio)
 #
 # Each way boots GUESTS (default 4) guests of 512 MiB at once, their RAM in
-# /dev/shm files (memory-backend-file, share=on), each playing a working
-# set for SECS seconds (default 64; guest.sh): idle, growing, shrinking,
-# spike, in turn.  Host memory used = the RAM files' allocated blocks,
+# /dev/shm files (memory-backend-file, share=on), each reading CACHE_MIB
+# (default 128) from a file on a disk first, as a guest that has been up
+# a while has read its files (the same read-only ext4 image on virtio-blk
+# in every way: the page cache it leaves is memory the guest could give
+# back but does not free), then playing a working set for SECS seconds (default 64;
+# guest.sh): idle, growing, shrinking, spike, in turn.  Host memory used = the RAM files' allocated blocks,
 # summed and sampled every 0.5 s from the first boot to the last exit
 # (peak and mean).  ROUNDS rounds (default 3), the ways in a rotating
 # order.  Prints a table per round, then per way the median and min-max,
@@ -38,6 +41,7 @@ TMP=$(mktemp -d /tmp/pvio-vmmem.XXXXXX)
 N=${GUESTS:-4}
 MEM=512
 SECS=${SECS:-64}
+CACHE_MIB=${CACHE_MIB:-128}
 ROUNDS=${ROUNDS:-3}
 ROLES=(idle growing shrinking spike)
 read -r -a WAYS <<<"${WAYS:-static virtio-balloon pvio}"
@@ -60,7 +64,13 @@ trap cleanup EXIT
 if [ -z "${PVIO_BENCH_NOBUILD:-}" ]; then
 	make -C "$REPO" --no-print-directory all modules >/dev/null
 fi
-"$VM/mkinitramfs.sh" "$TMP/initrd" --kmod virtio_balloon --kmod virtio_pci \
+# An ext4 image with one file to read (a block device's own cache goes
+# when it is closed; a mounted file system's stays, as in a real guest).
+mkdir "$TMP/fs"
+head -c "${CACHE_MIB}M" /dev/urandom >"$TMP/fs/data"
+mkfs.ext4 -q -F -d "$TMP/fs" -L bench "$TMP/disk" $((CACHE_MIB + 64))M
+rm -rf "$TMP/fs"
+"$VM/mkinitramfs.sh" "$TMP/initrd" --kmod virtio_balloon --kmod virtio_pci --kmod virtio_blk --kmod ext4 --kmod crc32c_generic \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
 	--bin "$O/vm/pvbal_mem" --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
 
@@ -96,9 +106,11 @@ run() {
 		pvio) mod=pvio_balloon
 			args="-chardev socket,path=$TMP/g$i.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" ;;
 		esac
+		args+=" -drive file=$TMP/disk,if=none,id=d0,format=raw,readonly=on,file.locking=off"
+		args+=" -device virtio-blk-pci,drive=d0"
 		"$VM/vm.sh" run --initrd "$TMP/initrd" --script /tests/bench.sh --mem $MEM --smp 1 \
 			--timeout $((SECS * 4 + 300)) --log "$TMP/$way-$r-$i.log" --ram-file "$(ram $i)" \
-			--append "loglevel=3 bench.mod=$mod bench.role=${ROLES[i % 4]} bench.secs=$SECS" \
+			--append "loglevel=3 bench.mod=$mod bench.role=${ROLES[i % 4]} bench.secs=$SECS bench.cache=$CACHE_MIB" \
 			--qemu-extra "$args" >/dev/null 2>&1 &
 		VMS+=($!)
 	done
@@ -134,7 +146,7 @@ run() {
 		"${R[$way,$r,bad]}" "${R[$way,$r,done]}/$N"
 }
 
-echo "# $N guests of $MEM MiB (${ROLES[*]}), $SECS s each, $ROUNDS rounds; host memory = RAM files' allocated blocks, MiB"
+echo "# $N guests of $MEM MiB (${ROLES[*]}), $CACHE_MIB MiB of disk read first, $SECS s each, $ROUNDS rounds; host memory = RAM files' allocated blocks, MiB"
 printf "%-15s %5s %9s %9s %13s %9s %12s %9s %7s\n" way round mean_MiB peak_MiB grow_max_ms oom_kills major_faults bad_data guests
 for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < ${#WAYS[@]}; k++)); do
