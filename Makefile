@@ -179,7 +179,8 @@ $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_u
 $(O)/tests/hostpolicy_test: tests/backend/hostpolicy_test.c backend/balloon/hostpolicy.c backend/balloon/hostpolicy.h $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -o $@ $< backend/balloon/hostpolicy.c
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Ibackend -DPVIO_TEST_DATA='"$(CURDIR)/tests/backend/data"' \
+		-o $@ $< backend/balloon/hostpolicy.c
 
 # ---- fuzzing: libFuzzer targets over pviod's real code (tests/fuzz) ---------
 #

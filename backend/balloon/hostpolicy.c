@@ -69,6 +69,9 @@ static bool pressure(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 	s->actual = x->actual;
 	reclaim |= grew(x->allocstall, &s->allocstall);
 	reclaim |= grew(x->swap_out, &s->swap_out);
+	/* kswapd at work: a guest slows before it stalls. */
+	reclaim |= x->pgscan > s->pgscan && x->pgscan - s->pgscan >= x->ram / 4096 / PVBE_HPOL_SCAN_SHARE;
+	s->pgscan = x->pgscan;
 	p |= reclaim && !s->inflating;
 	p |= grew(x->oom_kills, &s->oom_kills);
 	p |= grew(x->deflated_on_pressure, &s->deflated_on_pressure);
@@ -159,7 +162,7 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 			o->demand = o->used + x->headroom;
 			if (o->pressure)
 				o->demand = max_u64(o->demand,
-						    have + max_u64(x->headroom, x->ram / 8));
+						    have + max_u64(2 * x->headroom, x->ram / 8));
 			o->demand = min_u64(o->demand, x->ram);
 			out[i].want = clamp_u64(o->demand, mem_lo, mem_hi);
 			out[i].lo = clamp_u64(min_u64(o->used, out[i].want), mem_lo, mem_hi);

@@ -5,14 +5,15 @@
  * target per guest.  Pure computation, no I/O: the supervisor
  * (core/hostmem.c) gathers the inputs from the workers and sends the
  * targets back; tests/backend/hostpolicy_test.c drives it with recorded
- * inputs.  docs/operations.md 7.3 explains it for the operator.
+ * inputs.  docs/operations.md 10 explains it for the operator.
  *
  * Per round, for each guest (sizes in bytes):
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
  *   demand  = used + headroom; under pressure (direct reclaim, swap-out,
- *             an OOM kill or an OOM deflation since the last round) at
- *             least what it has now + max(headroom, RAM / 8).  Direct
- *             reclaim and swap-out count only once the balloon has not
+ *             reclaim scanning a 64th of its RAM, an OOM kill or an OOM
+ *             deflation since the last round) at least what it has now
+ *             + max(2 * headroom, RAM / 8).
+ *             Reclaim and swap-out count only once the balloon has not
  *             grown for PVBE_HPOL_INFLATING_ROUNDS rounds: an inflating
  *             balloon makes the guest reclaim (its page cache, mostly),
  *             and taking that for the guest's own need would give back
@@ -41,6 +42,7 @@
 #define PVBE_HPOL_CHUNK		(2ull << 20)	/* targets are whole 2 MiB chunks */
 #define PVBE_HPOL_CALM_ROUNDS	5		/* after pressure, no taking for so long */
 #define PVBE_HPOL_INFLATING_ROUNDS 2		/* reclaim while inflating is not pressure */
+#define PVBE_HPOL_SCAN_SHARE	64		/* pages scanned per round: RAM / 64 is pressure */
 
 struct pvbe_hpol_host {
 	uint64_t avail;			/* MemAvailable */
@@ -60,12 +62,13 @@ struct pvbe_hpol_guest {
 	bool stats;			/* the counters below are valid */
 	uint64_t total, avail;		/* its MemTotal, MemAvailable */
 	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
+	uint64_t pgscan;		/* pages scanned by reclaim */
 };
 
 /* What the policy remembers of a guest between rounds; zero to start. */
 struct pvbe_hpol_state {
 	bool seen;
-	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
+	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure, pgscan;
 	unsigned int calm;		/* rounds since the last pressure */
 	uint64_t actual;		/* the balloon last round */
 	unsigned int inflating;		/* rounds its reclaim is the balloon's */

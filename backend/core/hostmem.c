@@ -128,8 +128,38 @@ static bool balloon_in(struct json_object *d, struct pvbe_hpol_guest *x)
 		x->swap_out = jnum(s, "swap_out");
 		x->oom_kills = jnum(s, "oom_kills");
 		x->deflated_on_pressure = jnum(s, "deflated_on_pressure");
+		x->pgscan = jnum(s, "pgscan");
 	}
 	return true;
+}
+
+/*
+ * With -v, each round's inputs, one line per balloon after one for the
+ * host: what tests/backend/hostpolicy_test.c replays (docs/operations.md
+ * 10.4).  Changing the format means re-recording its traces.
+ */
+static void trace_inputs(const struct pvbe_hpol_host *h, const struct pvbe_hpol_guest *in,
+			 struct hm_balloon *const *ent, unsigned int n)
+{
+	unsigned int i;
+
+	if (pvbe_log_level < PVBE_LOG_DEBUG)
+		return;
+	pvbe_dbg("memory", "in host avail %" PRIu64 " reserve %" PRIu64 " limit %" PRIu64
+		 " psi %u psi_limit %u guests %u", h->avail, h->reserve, h->limit,
+		 h->psi_some_avg10, h->psi_limit, n);
+	for (i = 0; i < n; i++) {
+		const struct pvbe_hpol_guest *x = &in[i];
+
+		pvbe_dbg("memory", "in balloon %s/%s ram %" PRIu64 " actual %" PRIu64
+			 " target %" PRIu64 " min %" PRIu64 " max %" PRIu64 " headroom %" PRIu64
+			 " backed %" PRIu64 " stats %d total %" PRIu64 " avail %" PRIu64
+			 " allocstall %" PRIu64 " swap_out %" PRIu64 " oom_kills %" PRIu64
+			 " deflated %" PRIu64 " pgscan %" PRIu64,
+			 ent[i]->guest, ent[i]->dev, x->ram, x->actual, x->target, x->min, x->max,
+			 x->headroom, x->backed, x->stats, x->total, x->avail, x->allocstall,
+			 x->swap_out, x->oom_kills, x->deflated_on_pressure, x->pgscan);
+	}
 }
 
 static void round_done(struct json_object *resp, void *arg)
@@ -184,6 +214,7 @@ static void round_done(struct json_object *resp, void *arg)
 			tab[i].guest[0] = '\0';
 	active = n > 0;
 	host_read(&h);
+	trace_inputs(&h, in, ent, n);
 	short_ = pvbe_hpol_decide(&h, in, st, out, n);
 
 	status = json_object_new_object();

@@ -4,10 +4,14 @@
  * on its own: single rounds from given inputs, and a small simulation in
  * which guests use memory, their balloons follow the targets at a bounded
  * speed, their MemAvailable and reclaim counters follow from that, and the
- * host's MemAvailable falls as the guests' RAM files fill.  Each test
- * prints what it expected and what it got.
+ * host's MemAvailable falls as the guests' RAM files fill; and rounds
+ * recorded from a real pviod (.trace files in tests/backend/data/)
+ * replayed.  Each test prints what it expected and what it got.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kselftest_harness.h"
@@ -193,6 +197,31 @@ TEST(reclaim_once_the_balloon_is_still_is_pressure)
 	EXPECT_GT(before, s.g[0].in.target);
 }
 
+TEST(kswapd_scanning_with_the_balloon_still_is_pressure)
+{
+	struct pvbe_hpol_host h = { .avail = 64 * GiB, .reserve = 1 * GiB };
+	struct pvbe_hpol_guest g = {
+		.ram = 1 * GiB, .max = 1 * GiB, .headroom = 64 * MiB, .stats = true,
+		.actual = 700 * MiB, .target = 700 * MiB,
+		.total = 324 * MiB, .avail = 40 * MiB, .pgscan = 1000,
+	};
+	struct pvbe_hpol_state st = { .seen = true, .actual = 700 * MiB, .pgscan = 1000,
+				      .calm = PVBE_HPOL_CALM_ROUNDS };
+	struct pvbe_hpol_out o;
+
+	g.pgscan += 1000;	/* less than a 64th of its pages: not yet */
+	o = one(&h, &g, &st);
+	fprintf(stderr, "# scanned 1000 pages of 262144: want no pressure, got %d (%s)\n",
+		o.pressure, o.why);
+	EXPECT_FALSE(o.pressure);
+	g.pgscan += 8192;
+	o = one(&h, &g, &st);
+	fprintf(stderr, "# scanned 8192 pages of 262144: want pressure and more memory, got %d, balloon 700 -> %llu MiB (%s)\n",
+		o.pressure, (unsigned long long)(o.target / MiB), o.why);
+	EXPECT_TRUE(o.pressure);
+	EXPECT_GT(700 * MiB, o.target);
+}
+
 TEST(a_growing_guest_is_given_memory_as_it_grows)
 {
 	struct sim s = { .host_total = 8 * GiB, .reserve = 1 * GiB };
@@ -375,6 +404,147 @@ TEST(the_reserve_is_kept)
 	EXPECT_GE(2048 * MiB + 4 * PVBE_HPOL_CHUNK, held);
 	for (i = 0; i < 4; i++)
 		EXPECT_LE(s.g[i].used, s.g[i].in.ram - s.g[i].in.actual);
+}
+
+/* ---- recorded rounds ----------------------------------------------------------- */
+
+/*
+ * A recording is pviod -v's log of the policy's inputs (hostmem.c's
+ * trace_inputs(); docs/operations.md 10): per round a host line, then one
+ * line per balloon.  Lines of anything else are skipped.
+ */
+#define TR_MAX	8
+
+struct trace_round {
+	struct pvbe_hpol_host h;
+	struct pvbe_hpol_guest g[TR_MAX];
+	char name[TR_MAX][64];
+	unsigned int n;
+};
+
+static const char *trace_dir(void)
+{
+	const char *d = getenv("PVIO_TEST_DATA");
+
+	return d && *d ? d : PVIO_TEST_DATA;
+}
+
+/* The next round of @f into @r; false at the end. */
+static bool trace_next(FILE *f, struct trace_round *r)
+{
+	struct pvbe_hpol_guest *x;
+	char line[1024];
+	const char *p;
+	unsigned int want = 0;
+	int stats;
+
+	memset(r, 0, sizeof(*r));
+	while (fgets(line, sizeof(line), f)) {
+		if ((p = strstr(line, "memory: in host "))) {
+			if (sscanf(p, "memory: in host avail %" SCNu64 " reserve %" SCNu64
+				   " limit %" SCNu64 " psi %u psi_limit %u guests %u",
+				   &r->h.avail, &r->h.reserve, &r->h.limit, &r->h.psi_some_avg10,
+				   &r->h.psi_limit, &want) != 6 || want > TR_MAX)
+				return false;
+			r->n = 0;
+			if (!want)
+				return true;
+			continue;
+		}
+		if (!(p = strstr(line, "memory: in balloon ")) || r->n >= want)
+			continue;
+		x = &r->g[r->n];
+		if (sscanf(p, "memory: in balloon %63s ram %" SCNu64 " actual %" SCNu64
+			   " target %" SCNu64 " min %" SCNu64 " max %" SCNu64 " headroom %" SCNu64
+			   " backed %" SCNu64 " stats %d total %" SCNu64 " avail %" SCNu64
+			   " allocstall %" SCNu64 " swap_out %" SCNu64 " oom_kills %" SCNu64
+			   " deflated %" SCNu64 " pgscan %" SCNu64, r->name[r->n], &x->ram,
+			   &x->actual, &x->target, &x->min, &x->max, &x->headroom, &x->backed,
+			   &stats, &x->total, &x->avail, &x->allocstall, &x->swap_out,
+			   &x->oom_kills, &x->deflated_on_pressure, &x->pgscan) != 16)
+			return false;
+		x->stats = stats;
+		if (++r->n == want)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * bench-memory, 2026-12-07, pvio way: four 512 MiB guests (idle, growing,
+ * shrinking, spike) that read 128 MiB of files first.  The recording has
+ * the balloons inflating into page cache with the guests stalling in
+ * reclaim, and guests growing until they reclaim and deflate on OOM.
+ */
+TEST(recorded_bench_memory_rounds)
+{
+	char path[512];
+	FILE *f;
+	struct trace_round r;
+	struct pvbe_hpol_state st[TR_MAX] = { { 0 } };
+	struct pvbe_hpol_out o[TR_MAX];
+	uint64_t prev_actual[TR_MAX] = { 0 }, prev_stall[TR_MAX] = { 0 };
+	uint64_t prev_defl[TR_MAX] = { 0 };
+	unsigned int rounds = 0, infl_stalls = 0, infl_pressure = 0, ooms = 0, oom_seen = 0;
+	unsigned int bad_bounds = 0, over_pool = 0, i, n = 0;
+
+	snprintf(path, sizeof(path), "%s/hostpolicy-bench-memory.trace", trace_dir());
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", path, strerror(errno));
+	while (trace_next(f, &r)) {
+		uint64_t pool, held = 0, bmin, bmax;
+		bool short_;
+
+		if (!r.n)
+			continue;
+		if (!n)
+			n = r.n;
+		ASSERT_EQ(n, r.n);	/* the same guests all along, in order */
+		short_ = pvbe_hpol_decide(&r.h, r.g, st, o, r.n);
+		pool = pvbe_hpol_pool(&r.h, r.g, r.n);
+		for (i = 0; i < r.n; i++) {
+			const struct pvbe_hpol_guest *x = &r.g[i];
+			bool stall = rounds && x->allocstall > prev_stall[i];
+			bool oom = rounds && x->deflated_on_pressure > prev_defl[i];
+
+			/* Stalls while the balloon grows (and nothing else): not pressure. */
+			if (stall && !oom && x->actual > prev_actual[i]) {
+				infl_stalls++;
+				infl_pressure += o[i].pressure;
+			}
+			if (oom) {
+				ooms++;
+				oom_seen += o[i].pressure;
+			}
+			bmax = x->max < x->ram ? x->max : x->ram;
+			bmin = x->min < bmax ? x->min : bmax;
+			if (o[i].target < bmin || o[i].target > bmax ||
+			    (o[i].target != x->target && o[i].target % PVBE_HPOL_CHUNK))
+				bad_bounds++;
+			held += o[i].grant;
+			prev_actual[i] = x->actual;
+			prev_stall[i] = x->allocstall;
+			prev_defl[i] = x->deflated_on_pressure;
+		}
+		if (short_ && held > pool + r.n * PVBE_HPOL_CHUNK)
+			over_pool++;
+		rounds++;
+	}
+	fclose(f);
+	fprintf(stderr, "# %u rounds of %u balloons from %s\n", rounds, n, path);
+	fprintf(stderr, "# stalls while a balloon inflated: want some, got %u; taken for pressure: want 0, got %u\n",
+		infl_stalls, infl_pressure);
+	fprintf(stderr, "# OOM deflations: want some, got %u; seen as pressure: want all, got %u\n",
+		ooms, oom_seen);
+	fprintf(stderr, "# targets out of bounds or not whole chunks: want 0, got %u; short rounds granting more than the pool: want 0, got %u\n",
+		bad_bounds, over_pool);
+	ASSERT_LT(50u, rounds);
+	EXPECT_LT(0u, infl_stalls);
+	EXPECT_EQ(0u, infl_pressure);
+	EXPECT_LT(0u, ooms);
+	EXPECT_EQ(ooms, oom_seen);
+	EXPECT_EQ(0u, bad_bounds);
+	EXPECT_EQ(0u, over_pool);
 }
 
 TEST_HARNESS_MAIN

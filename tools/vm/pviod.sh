@@ -6,8 +6,8 @@
 # directory) and $PVIOD (default $O/pviod) when called.
 #
 #   vm_pviod_start INI LOG [NS]
-#                          start $PVIOD -c INI, in network namespace NS if
-#                          given, its stderr to LOG; set PVIOD_PID and add
+#                          start $PVIOD -c INI (and $VM_PVIOD_ARGS), in
+#                          network namespace NS if given, its stderr to LOG; set PVIOD_PID and add
 #                          it to VM_PVIOD_PIDS; return once the control
 #                          socket INI names answers (pviod makes it last,
 #                          after every guest's socket).  If it does not
@@ -31,9 +31,9 @@ vm_pviod_start() {
 	ctl=$(sed -n 's/^control[ \t]*=[ \t]*//p' "$ini")
 	if [ -n "$ns" ]; then
 		# ip netns exec execs pviod: $! is pviod's supervisor.
-		ip netns exec "$ns" "$pviod" -c "$ini" 2>"$log" &
+		ip netns exec "$ns" "$pviod" -c "$ini" ${VM_PVIOD_ARGS:-} 2>"$log" &
 	else
-		"$pviod" -c "$ini" 2>"$log" &
+		"$pviod" -c "$ini" ${VM_PVIOD_ARGS:-} 2>"$log" &
 	fi
 	pid=$!
 	PVIOD_PID=$pid

@@ -68,7 +68,7 @@ fi
 # when it is closed; a mounted file system's stays, as in a real guest).
 mkdir "$TMP/fs"
 head -c "${CACHE_MIB}M" /dev/urandom >"$TMP/fs/data"
-mkfs.ext4 -q -F -d "$TMP/fs" -L bench "$TMP/disk" $((CACHE_MIB + 64))M
+mkfs.ext4 -q -F -d "$TMP/fs" -L bench "$TMP/disk" $((CACHE_MIB + 64))M >/dev/null
 rm -rf "$TMP/fs"
 "$VM/mkinitramfs.sh" "$TMP/initrd" --kmod virtio_balloon --kmod virtio_pci --kmod virtio_blk --kmod ext4 --kmod crc32c_generic \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
@@ -97,7 +97,7 @@ run() {
 				printf '\n[device g%d bal0]\ntype = balloon\npolicy = host\nheadroom = 64M\nstats_interval_ms = 500\n' "$i"
 			done
 		} >"$TMP/pviod.ini"
-		vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod-$r.log"
+		VM_PVIOD_ARGS=-v vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod-$r.log"
 	fi
 	for ((i = 0; i < N; i++)); do
 		case $way in
