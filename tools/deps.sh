@@ -19,7 +19,8 @@ PKGS="build-essential pkg-config make gcc clang
 	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
 	curl prometheus systemd
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
-	bc flex bison libelf-dev libssl-dev"
+	bc flex bison libelf-dev libssl-dev
+	gnuplot-nox"
 
 missing=""
 for p in $(echo $PKGS); do

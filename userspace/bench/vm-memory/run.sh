@@ -23,8 +23,10 @@
 # and RATIO lines (medians; > 1: pvio used less host memory):
 #   RATIO host_memory_mean static/pvio, virtio-balloon/pvio
 #   RATIO host_memory_peak static/pvio, virtio-balloon/pvio
-# Also per way: the slowest 64 MiB piece a guest waited for (grow_max_ms),
-# OOM kills, major faults, pieces whose pattern changed (must be 0).
+# Also per way: the slowest piece a guest waited for (grow_max_ms), OOM
+# kills, major faults, pieces whose pattern changed (must be 0); and a
+# plot of host memory over time (gnuplot: text here, SVG in
+# $O/vm/bench-memory/).  WAYS="pvio static" runs some of the ways.
 #
 # Everything started here is stopped by PID on exit; RAM files removed.
 set -eu
@@ -54,9 +56,10 @@ cleanup() {
 	for v in "${VMS[@]}"; do kill "$v" 2>/dev/null && wait "$v" 2>/dev/null; done
 	vm_pviod_stop_all
 	for ((i = 0; i < N; i++)); do rm -f "$(ram $i)"; done
-	# Consoles and pviod's log stay for a look: $O/vm/bench-memory/
+	# Consoles, pviod's logs (with -v: the policy's inputs, replayable
+	# as hostpolicy_test does) and the series stay: $O/vm/bench-memory/
 	rm -rf "$O/vm/bench-memory" && mkdir -p "$O/vm/bench-memory" &&
-		cp "$TMP"/*.log "$O/vm/bench-memory/" 2>/dev/null
+		cp "$TMP"/*.log "$TMP"/*.tsv "$TMP"/*.svg "$O/vm/bench-memory/" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -85,7 +88,7 @@ blocks() {
 
 # run WAY ROUND: boot the guests, sample, collect.
 run() {
-	local way=$1 r=$2 i mod args peak=0 sum=0 cnt=0 b alive line
+	local way=$1 r=$2 i mod args peak=0 sum=0 cnt=0 b alive line t0
 	VMS=()
 	for ((i = 0; i < N; i++)); do rm -f "$(ram $i)"; done
 	if [ "$way" = pvio ]; then
@@ -114,6 +117,8 @@ run() {
 			--qemu-extra "$args" >/dev/null 2>&1 &
 		VMS+=($!)
 	done
+	t0=$EPOCHREALTIME
+	: >"$TMP/series-$way-$r.tsv"
 	while :; do
 		alive=0
 		for i in "${VMS[@]}"; do kill -0 "$i" 2>/dev/null && alive=1; done
@@ -122,6 +127,7 @@ run() {
 		[ "$b" -gt "$peak" ] && peak=$b
 		sum=$((sum + b))
 		cnt=$((cnt + 1))
+		echo "$(echo "$EPOCHREALTIME - $t0" | bc) $((b >> 20))" >>"$TMP/series-$way-$r.tsv"
 		sleep 0.5
 	done
 	for i in "${VMS[@]}"; do wait "$i" || true; done
@@ -170,6 +176,41 @@ for w in "${WAYS[@]}"; do
 	for ((r = 1; r <= ROUNDS; r++)); do o=$((o + R[$w,$r,oom])); b=$((b + R[$w,$r,bad])); done
 	printf "%-15s %22s %22s %22s %10s\n" "$w" "$mm ($m0-$m1)" "$pm ($p0-$p1)" "$gm ($g0-$g1)" "$o/$b"
 done
+# Host memory over time, per way the median of its rounds at each 0.5 s
+# sample: a text plot here, an SVG beside the logs.
+plot() {
+	local w r files term
+	for w in "${WAYS[@]}"; do
+		files=()
+		for ((r = 1; r <= ROUNDS; r++)); do files+=("$TMP/series-$w-$r.tsv"); done
+		awk '{ v[FILENAME, FNR] = $2; if (FNR > n) n = FNR; f[FILENAME] = 1 }
+		END { for (i = 1; i <= n; i++) { k = 0
+			for (x in f) if ((x, i) in v) {
+				a[++k] = v[x, i]
+				for (j = k; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			}
+			if (k) printf "%.1f %d\n", (i - 1) * 0.5, a[int((k + 1) / 2)] } }' \
+			"${files[@]}" >"$TMP/median-$w.tsv"
+	done
+	for term in "dumb size 100,28" "svg size 900,500"; do
+		{
+			echo "set terminal $term"
+			[ "${term%% *}" = svg ] && echo "set output '$TMP/host-memory.svg'"
+			echo "set title 'host memory of $N guests of $MEM MiB (RAM files, MiB; median of $ROUNDS rounds)'"
+			echo "set xlabel 's'"
+			echo "set key top right"
+			printf "plot "
+			for w in "${WAYS[@]}"; do printf "'%s' using 1:2 with lines title '%s', " "$TMP/median-$w.tsv" "$w"; done
+			echo
+		} | sed 's/, $//' | gnuplot | sed 's/ *$//'
+	done
+}
+if command -v gnuplot >/dev/null; then
+	echo
+	plot
+else
+	echo "# no plot: gnuplot is not installed (tools/deps.sh installs gnuplot-nox)"
+fi
 med() { stat3 "$1" "$2" | cut -d' ' -f1; }
 has() { [[ " ${WAYS[*]} " == *" $1 "* ]]; }
 for k in mean peak; do
