@@ -418,6 +418,9 @@ install-dkms:
 	install -m 0644 frontend/Kbuild frontend/*.c frontend/*.h $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/frontend/
 	install -m 0644 include/pvio/*.h $(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/include/pvio/
 	sed 's/#MODULE_VERSION#/$(VERSION)/' packaging/dkms/dkms.conf >$(DESTDIR)$(PREFIX)/src/pvio-$(VERSION)/dkms.conf
+	install -D -m 0755 tools/guest/pvio-psi-agent $(DESTDIR)$(PREFIX)/sbin/pvio-psi-agent
+	install -D -m 0644 packaging/man/pvio-psi-agent.8 $(DESTDIR)$(MANDIR)/man8/pvio-psi-agent.8
+	install -D -m 0644 packaging/systemd/pvio-psi-agent.service $(DESTDIR)$(UNITDIR)/pvio-psi-agent.service
 
 # pvio-host and pvio-dkms, built from a copy of the tracked files as they
 # are (dpkg-buildpackage writes next to its tree) into $(O)/deb.

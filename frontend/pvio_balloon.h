@@ -28,6 +28,7 @@
 #define PVBAL_RETRY		(2 * HZ)
 #define PVBAL_MAX_PARKED	32	/* see pvbal_park() */
 #define PVBAL_SHOW_STEP		(SZ_64M / 4096)	/* publish at least so often */
+#define PVBAL_PSI_STALE		(10 * HZ)	/* an agent's PSI, kept so long */
 
 struct pvbal;
 
@@ -101,6 +102,13 @@ struct pvbal {
 	unsigned int nq;
 	u64 features;			/* negotiated at probe */
 	atomic64_t deflated_on_pressure;
+	/*
+	 * Memory PSI avg10 "some" << 32 | "full", hundredths of a per cent,
+	 * as a guest agent last wrote it to psi_memory (the kernel does not
+	 * export PSI to modules), and when (jiffies; 0: never).
+	 */
+	u64 psi;
+	unsigned long psi_at;
 	struct pvbal_vq vq[3];
 	struct pvbal_batch batch;	/* @lock */
 	struct pvbal_batch rbatch;	/* @report_lock */
@@ -133,6 +141,7 @@ unsigned long pvbal_deflate(struct pvbal *b, u64 want);
 
 /* pvio_balloon_mm.c */
 void pvbal_stats_work(struct work_struct *work);
+extern const struct attribute_group *pvbal_groups[];
 int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy, void *parm);
 int pvbal_migratepage(struct balloon_dev_info *bdi, struct page *newpage,
 		      struct page *page, enum migrate_mode mode);

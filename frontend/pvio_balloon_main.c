@@ -652,6 +652,7 @@ static void pvbal_remove(struct pvio_device *pdev)
 
 static struct pvio_driver pvbal_driver = {
 	.driver.name = KBUILD_MODNAME,
+	.driver.dev_groups = pvbal_groups,
 	.type = PVIO_DEV_BALLOON,
 	.probe = pvbal_probe,
 	.remove = pvbal_remove,

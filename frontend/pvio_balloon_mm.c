@@ -27,7 +27,8 @@ void pvbal_stats_work(struct work_struct *work)
 	unsigned long ev[NR_VM_EVENT_ITEMS];
 	struct sysinfo si;
 	u32 seq, ms = READ_ONCE(b->stats_ms);
-	unsigned long stalls = 0;
+	unsigned long stalls = 0, at;
+	u64 psi;
 	int z;
 
 	if (!ms || READ_ONCE(b->frozen) || READ_ONCE(b->removing))
@@ -50,9 +51,13 @@ void pvbal_stats_work(struct work_struct *work)
 	WRITE_ONCE(s->major_faults, cpu_to_le64(ev[PGMAJFAULT]));
 	WRITE_ONCE(s->minor_faults, cpu_to_le64(ev[PGFAULT]));
 	WRITE_ONCE(s->oom_kills, cpu_to_le64(ev[OOM_KILL]));
-	/* PSI averages are not exported to modules: always 0. */
-	WRITE_ONCE(s->psi_some_avg10, 0);
-	WRITE_ONCE(s->psi_full_avg10, 0);
+	/* PSI is not exported to modules: what an agent wrote, if recent. */
+	psi = READ_ONCE(b->psi);
+	at = READ_ONCE(b->psi_at);
+	if (!at || time_after(jiffies, at + PVBAL_PSI_STALE))
+		psi = 0;
+	WRITE_ONCE(s->psi_some_avg10, cpu_to_le32(psi >> 32));
+	WRITE_ONCE(s->psi_full_avg10, cpu_to_le32((u32)psi));
 	WRITE_ONCE(s->deflated_on_pressure,
 		   cpu_to_le64(atomic64_read(&b->deflated_on_pressure)));
 	WRITE_ONCE(s->pgscan, cpu_to_le64(ev[PGSCAN_KSWAPD] + ev[PGSCAN_DIRECT]));
@@ -67,6 +72,68 @@ void pvbal_stats_work(struct work_struct *work)
 	WRITE_ONCE(s->seq, cpu_to_le32(seq + 1));
 	schedule_delayed_work(&b->stats_work, msecs_to_jiffies(ms));
 }
+
+/* ---- sysfs: psi_memory ----------------------------------------------------- */
+
+/*
+ * A guest agent copies /proc/pressure/memory here (tools/guest/pvio-psi-agent):
+ *   some avg10=1.23 avg60=0.40 avg300=0.10 total=123456
+ *   full avg10=0.50 avg60=0.10 avg300=0.00 total=45678
+ * Only the avg10s are kept; the statistics carry them for PVBAL_PSI_STALE.
+ */
+static ssize_t psi_memory_store(struct device *dev, struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct pvbal *b = dev_get_drvdata(dev);
+	unsigned int si, sf, fi, ff;
+	const char *full;
+
+	if (!b)
+		return -ENODEV;
+	full = strstr(buf, "\nfull avg10=");
+	if (!full || sscanf(buf, "some avg10=%u.%2u ", &si, &sf) != 2 ||
+	    sscanf(full + 1, "full avg10=%u.%2u ", &fi, &ff) != 2)
+		return -EINVAL;
+	if (si > 100 || fi > 100 || sf > 99 || ff > 99 ||
+	    si * 100 + sf > 10000 || fi * 100 + ff > 10000)
+		return -EINVAL;
+	WRITE_ONCE(b->psi, (u64)(si * 100 + sf) << 32 | (fi * 100 + ff));
+	WRITE_ONCE(b->psi_at, jiffies ?: 1);
+	return count;
+}
+
+static ssize_t psi_memory_show(struct device *dev, struct device_attribute *attr,
+			       char *buf)
+{
+	struct pvbal *b = dev_get_drvdata(dev);
+	unsigned long at;
+	u64 psi;
+
+	if (!b)
+		return -ENODEV;
+	psi = READ_ONCE(b->psi);
+	at = READ_ONCE(b->psi_at);
+	if (!at)
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "some avg10=%llu.%02llu full avg10=%u.%02u age_ms=%u\n",
+			  (psi >> 32) / 100, (psi >> 32) % 100, (u32)psi / 100,
+			  (u32)psi % 100, jiffies_to_msecs(jiffies - at));
+}
+static DEVICE_ATTR_RW(psi_memory);
+
+static struct attribute *pvbal_attrs[] = {
+	&dev_attr_psi_memory.attr,
+	NULL,
+};
+
+static const struct attribute_group pvbal_group = {
+	.attrs = pvbal_attrs,
+};
+
+const struct attribute_group *pvbal_groups[] = {
+	&pvbal_group,
+	NULL,
+};
 
 /* ---- deflate on OOM ------------------------------------------------------- */
 

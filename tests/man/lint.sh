@@ -42,7 +42,7 @@ result() {
 }
 words() { tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 
-echo "1..12"
+echo "1..13"
 
 # ---- formatting ---------------------------------------------------------------
 
@@ -59,12 +59,12 @@ lint() {
 }
 
 if ! command -v groff >/dev/null; then
-	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4; do
+	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4 pvio-psi-agent.8; do
 		skip "$p formats without warnings" "no groff here (package groff-base)"
 	done
 	skip "a page with a bad macro fails the check" "no groff here"
 else
-	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4; do
+	for p in pviod.8 pviod.conf.5 pvioctl.8 pvio.4 pvio-psi-agent.8; do
 		if [ ! -f "$MAN/$p" ]; then
 			result "$p formats without warnings" "the page" "no $MAN/$p"
 			continue

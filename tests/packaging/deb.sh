@@ -116,8 +116,15 @@ if [ -f "$HOST_DEB" ]; then
 	postinst_upgrade
 fi
 
-# pvio-dkms: installed, built by DKMS against Debian's 6.1 headers, removed.
+# pvio-dkms: the guest's PSI agent and its unit; installed, built by DKMS
+# against Debian's 6.1 headers, removed.
 if [ -f "$DKMS_DEB" ]; then
+	dpkg-deb -c "$DKMS_DEB" >"$TMP/dkms.list"
+	for f in ./usr/sbin/pvio-psi-agent ./lib/systemd/system/pvio-psi-agent.service \
+		 ./usr/share/man/man8/pvio-psi-agent.8.gz \
+		 ./usr/share/man/man4/pvio.4.gz; do
+		check "pvio-dkms holds $f" "grep -q ' $f\$' '$TMP/dkms.list'"
+	done
 	if dpkg -s pvio-dkms >/dev/null 2>&1; then
 		notok "pvio-dkms is installed already: not touching it"
 	else

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The systemd files pvio ships (packaging/systemd): systemd-analyze
-# verify passes on pviod.service (its ExecStart pointed at the pviod just
-# built: verify insists the binary exists) and says nothing; a copy with
+# verify passes on pviod.service and on the guests' pvio-psi-agent.service
+# (their ExecStart pointed at the pviod just built and at the agent in
+# tools/guest: verify insists the binary exists) and says nothing; a copy with
 # a misspelt key does not pass, so this check can fail; the tmpfiles.d
 # entry creates /run/pvio, mode 0755, under a scratch root.  pviod's
 # notifications (READY, RELOADING, STOPPING) are checked by backend_test.
@@ -20,9 +21,10 @@ ok() { n=$((n + 1)); echo "ok $n $1"; }
 nok() { n=$((n + 1)); echo "not ok $n $1"; }
 skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 
-echo "1..3"
+echo "1..4"
 if ! command -v systemd-analyze >/dev/null || ! command -v systemd-tmpfiles >/dev/null; then
 	skip "pviod.service verifies" "no systemd-analyze here (package systemd)"
+	skip "pvio-psi-agent.service verifies" "no systemd-analyze here (package systemd)"
 	skip "a misspelt key fails the check" "no systemd-analyze here"
 	skip "tmpfiles.d creates /run/pvio" "no systemd-tmpfiles here"
 	exit 0
@@ -30,14 +32,21 @@ fi
 
 # verify UNIT: systemd-analyze's output (empty when clean), its status last
 verify() {
-	sed "s|^ExecStart=/usr/sbin/pviod|ExecStart=$(cd "$O" && pwd)/pviod|" "$1" >"$TMP/pviod.service"
-	out=$(cd "$TMP" && systemd-analyze verify "$TMP/pviod.service" 2>&1)
+	local name=${2:-pviod.service}
+	sed -e "s|^ExecStart=/usr/sbin/pviod |ExecStart=$(cd "$O" && pwd)/pviod |" \
+		-e "s|^ExecStart=/usr/sbin/pvio-psi-agent|ExecStart=$HERE/tools/guest/pvio-psi-agent|" \
+		"$1" >"$TMP/$name"
+	out=$(cd "$TMP" && systemd-analyze verify "$TMP/$name" 2>&1)
 	rc=$?
 }
 
 verify "$UNIT"
 echo "# systemd-analyze verify pviod.service: expected status 0 and no output, got $rc${out:+: $out}"
 if [ $rc -eq 0 ] && [ -z "$out" ]; then ok "pviod.service verifies"; else nok "pviod.service verifies"; fi
+
+verify "$HERE/packaging/systemd/pvio-psi-agent.service" pvio-psi-agent.service
+echo "# systemd-analyze verify pvio-psi-agent.service: expected status 0 and no output, got $rc${out:+: $out}"
+if [ $rc -eq 0 ] && [ -z "$out" ]; then ok "pvio-psi-agent.service verifies"; else nok "pvio-psi-agent.service verifies"; fi
 
 sed 's/^Type=notify/Tpye=notify/' "$UNIT" >"$TMP/bad.service"
 verify "$TMP/bad.service"

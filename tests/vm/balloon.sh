@@ -75,7 +75,8 @@ mkdir -p "$BUILD"
 rm -f "$LOG"
 "$VM/mkinitramfs.sh" "$BUILD/balloon.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
-	--bin "$O/vm/pvbal_mem" --file "$HERE/guest/balloon.sh:/tests/balloon.sh" 2>/dev/null
+	--bin "$O/vm/pvbal_mem" --file "$HERE/guest/balloon.sh:/tests/balloon.sh" \
+	--file "$REPO/tools/guest/pvio-psi-agent:/bin/pvio-psi-agent" 2>/dev/null
 
 cat >"$TMP/pviod.ini" <<INI
 [pviod]
@@ -127,6 +128,8 @@ host "the guest told pviod it deflated under pressure (${pressure:-no} pages)" "
 snum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$TMP/status-$1" 2>/dev/null; }
 host "the guest's statistics show the direct reclaim the pressure caused: stalls $(snum before-pressure allocstall) -> $(snum pressure allocstall) (pages scanned $(snum before-pressure pgscan) -> $(snum pressure pgscan), refaults $(snum pressure refaults))" \
 	"[ '$(snum pressure allocstall)' -gt '$(snum before-pressure allocstall)' ]"
+host "the guest's agent-written PSI reached pviod (some/full avg10: want 1234/506, got $(snum psi psi_some_avg10)/$(snum psi psi_full_avg10))" \
+	"[ '$(snum psi psi_some_avg10)' = 1234 ] && [ '$(snum psi psi_full_avg10)' = 506 ]"
 host "pviod counted reported pages ($(jnum reported_pages))" "[ '$(jnum reported_pages)' -gt 0 ]"
 host "no device was marked broken" "! grep -q 'device broken' '$TMP/pviod.log'"
 fl=$(grep -c 'doorbells in one heartbeat' "$TMP/pviod.log" || true)

@@ -122,6 +122,28 @@ sync_host host-blocks pressure
 sync_host balloon-set 0
 check "deflate after pressure: MemTotal back" wait_total "$T0" 120
 
+# ---- memory PSI from a guest agent ----------------------------------------------
+PSI=$(ls /sys/bus/pvio/drivers/pvio_balloon/*/psi_memory 2>/dev/null | head -n 1)
+check "the driver offers psi_memory (${PSI:-none})" [ -n "$PSI" ]
+check "psi_memory says none before an agent wrote" grep -qx none "$PSI"
+sed 's/^/# \/proc\/pressure\/memory: /' /proc/pressure/memory
+check "the agent's copy of /proc/pressure/memory is taken" sh -c "cat /proc/pressure/memory >'$PSI'"
+pvio-psi-agent 1 &
+AGENT=$!
+sleep 2
+echo "# psi_memory with the agent running: $(cat "$PSI")"
+check "the agent keeps it fresh" sh -c "grep -q 'age_ms=[0-9]\{1,4\}\$' '$PSI'"
+kill $AGENT
+wait $AGENT 2>/dev/null
+for bad in "some avg10=100.01 avg60=0.00 avg300=0.00 total=1
+full avg10=0.00 avg60=0.00 avg300=0.00 total=0" "some avg10=1.00 avg60=0.00 avg300=0.00 total=1" "garbage"; do
+	check "psi_memory refuses '$(echo "$bad" | head -n 1)'" sh -c "! printf '%s\n' '$bad' >'$PSI' 2>/dev/null"
+done
+printf 'some avg10=12.34 avg60=1.00 avg300=0.10 total=5\nfull avg10=5.06 avg60=0.00 avg300=0.00 total=1\n' >"$PSI"
+check "psi_memory keeps avg10 12.34 / 5.06 ($(cat "$PSI"))" sh -c "grep -q 'some avg10=12.34 full avg10=5.06 ' '$PSI'"
+sleep 1		# statistics every 500 ms: the next sample carries it
+sync_host host-blocks psi
+
 # ---- a target the guest cannot give: clamped, no crash ------------------------
 sync_host balloon-target 1000M
 sleep 8
