@@ -14,7 +14,7 @@
 #   spike      nothing for S/3 s, then 256 MiB for S/3 s, then nothing
 # The time each piece took to fill (ms, "grow") tells how soon the guest
 # got its memory.  At the end:
-#   BENCH guest ROLE oom_kills N major_faults N grow_max_ms N bad N
+#   BENCH guest ROLE oom_kills N major_faults N grow_max_ms N bad N uptime_ms N
 set -u
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
@@ -87,5 +87,5 @@ for f in /tmp/p*.out; do
 	[ -f "$f" ] || continue
 	grep -q 'verified' "$f" || { bad=$((bad + 1)); sed 's/^/# /' "$f"; }
 done
-echo "BENCH guest $ROLE oom_kills $(($(vmstat oom_kill) - oom0)) major_faults $(($(vmstat pgmajfault) - maj0)) grow_max_ms $grow_max bad $bad"
+echo "BENCH guest $ROLE oom_kills $(($(vmstat oom_kill) - oom0)) major_faults $(($(vmstat pgmajfault) - maj0)) grow_max_ms $grow_max bad $bad uptime_ms $(now_ms)"
 exit 0
