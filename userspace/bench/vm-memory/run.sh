@@ -191,6 +191,18 @@ for w in "${WAYS[@]}"; do
 	done
 	printf "%-15s %22s %22s %22s %14s\n" "$w" "$mm ($m0-$m1)" "$pm ($p0-$p1)" "$gm ($g0-$g1)" "$o/$b/$c"
 done
+# How long each role's pieces took to fill, all rounds together.
+echo
+printf "%-15s %-10s %8s %8s %8s\n" way role pieces "med_ms" "max_ms"
+for w in "${WAYS[@]}"; do
+	for role in "${ROLES[@]}"; do
+		cat "$TMP/$w"-*-*.log 2>/dev/null | tr -d '\r' | grep -a "^# $role: piece" |
+			awk '{ print $(NF - 1) }' | sort -n |
+			awk -v w="$w" -v r="$role" '{ a[NR] = $1 }
+			END { if (NR) printf "%-15s %-10s %8d %8d %8d\n", w, r, NR, a[int((NR + 1) / 2)], a[NR] }'
+	done
+done
+
 # Host memory over time, per way the median of its rounds at each 0.5 s
 # sample: a text plot here, an SVG beside the logs.
 plot() {
