@@ -138,7 +138,7 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 		      struct pvbe_hpol_state *st, struct pvbe_hpol_out *out, unsigned int n)
 {
 	uint64_t pool = pvbe_hpol_pool(h, g, n), sum_want = 0, sum_lo = 0, left, rest = 0;
-	uint64_t add;
+	uint64_t add, growth;
 	bool short_ = false;
 	unsigned int i;
 
@@ -159,7 +159,10 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 		} else {
 			o->used = x->total > x->avail ? x->total - x->avail : 0;
 			o->pressure = pressure(x, &st[i]);
-			o->demand = o->used + x->headroom;
+			/* Growing: a round ahead, by what it grew in the last one. */
+			growth = st[i].used && o->used > st[i].used ? o->used - st[i].used : 0;
+			st[i].used = o->used;
+			o->demand = o->used + x->headroom + growth;
 			if (o->pressure)
 				o->demand = max_u64(o->demand,
 						    have + max_u64(2 * x->headroom, x->ram / 8));

@@ -9,7 +9,8 @@
  *
  * Per round, for each guest (sizes in bytes):
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
- *   demand  = used + headroom; under pressure (direct reclaim, swap-out,
+ *   demand  = used + headroom + what used grew by since the last round
+ *             (a guest that grows fast gets a round ahead); under pressure (direct reclaim, swap-out,
  *             reclaim scanning a 64th of its RAM, an OOM kill or an OOM
  *             deflation since the last round) at least what it has now
  *             + max(2 * headroom, RAM / 8).
@@ -71,6 +72,7 @@ struct pvbe_hpol_state {
 	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure, pgscan;
 	unsigned int calm;		/* rounds since the last pressure */
 	uint64_t actual;		/* the balloon last round */
+	uint64_t used;			/* what it used last round */
 	unsigned int inflating;		/* rounds its reclaim is the balloon's */
 };
 

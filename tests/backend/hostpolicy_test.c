@@ -243,6 +243,49 @@ TEST(a_growing_guest_is_given_memory_as_it_grows)
 	EXPECT_LE(1536 * MiB, s.g[0].in.ram - s.g[0].in.actual);
 }
 
+/*
+ * bench-memory's spike guest took 256 MiB at about 40 MiB a round: each
+ * round gave it what it used plus headroom, and it had used that up by
+ * the next.
+ */
+TEST(a_guest_that_grows_fast_is_given_a_round_ahead)
+{
+	struct sim s = { .host_total = 8 * GiB, .reserve = 1 * GiB };
+	unsigned int r, short_rounds;
+
+	sim_guest_init(&s, 0, 1 * GiB, 64 * MiB, 0);
+	s.g[0].in.headroom = 64 * MiB;
+	sim_rounds(&s, 40);
+	/* 96 MiB more every round, more than the headroom, up to 640 MiB */
+	for (r = 0; r < 6; r++) {
+		s.g[0].used += 96 * MiB;
+		sim_round(&s);
+	}
+	short_rounds = s.g[0].lacked;
+	fprintf(stderr, "# 64 -> 640 MiB in 6 rounds, headroom 64 MiB: want short for at most 1 round (the first), got %u (has %llu MiB, %s)\n",
+		short_rounds, (unsigned long long)((s.g[0].in.ram - s.g[0].in.actual) / MiB),
+		s.g[0].out.why);
+	EXPECT_GE(1u, short_rounds);
+}
+
+TEST(growth_in_the_last_round_is_added_to_the_demand)
+{
+	struct pvbe_hpol_host h = { .avail = 64 * GiB, .reserve = 1 * GiB };
+	struct pvbe_hpol_guest g = {
+		.ram = 1 * GiB, .max = 1 * GiB, .headroom = 64 * MiB, .stats = true,
+		.actual = 700 * MiB, .target = 700 * MiB,
+		.total = 324 * MiB, .avail = 28 * MiB,	/* uses 296 MiB */
+	};
+	struct pvbe_hpol_state st = { .seen = true, .actual = 700 * MiB, .used = 200 * MiB,
+				      .calm = PVBE_HPOL_CALM_ROUNDS };
+	struct pvbe_hpol_out o = one(&h, &g, &st);
+
+	fprintf(stderr, "# used 200 -> 296 MiB, headroom 64: want a demand of 296 + 64 + 96 = 456 MiB, got %llu MiB (%s)\n",
+		(unsigned long long)(o.demand / MiB), o.why);
+	EXPECT_EQ(456 * MiB, o.demand);
+	EXPECT_FALSE(o.pressure);
+}
+
 TEST(memory_moves_from_an_idle_guest_to_a_busy_one_on_a_short_host)
 {
 	/* 3 GiB for two 2 GiB guests and a 512 MiB reserve */
