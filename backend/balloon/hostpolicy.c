@@ -61,8 +61,12 @@ static bool pressure(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 {
 	bool seen = s->seen, p = false, reclaim = false;
 
-	/* Still inflating (or just done): its reclaim is the balloon's doing. */
-	if (seen && (x->actual > s->actual || x->actual + PVBE_HPOL_CHUNK < x->target))
+	/*
+	 * Inflating (or just done): its reclaim is the balloon's doing.  Only
+	 * a balloon that grew counts: one held below its target is a guest
+	 * that keeps what it needs, and its reclaim is its own.
+	 */
+	if (seen && x->actual > s->actual)
 		s->inflating = PVBE_HPOL_INFLATING_ROUNDS;
 	else if (s->inflating)
 		s->inflating--;

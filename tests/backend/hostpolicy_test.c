@@ -197,6 +197,30 @@ TEST(reclaim_once_the_balloon_is_still_is_pressure)
 	EXPECT_GT(before, s.g[0].in.target);
 }
 
+/* A guest that keeps its balloon below the target is not inflating. */
+TEST(reclaim_below_the_target_is_pressure)
+{
+	struct pvbe_hpol_host h = { .avail = 64 * GiB, .reserve = 1 * GiB };
+	struct pvbe_hpol_guest g = {
+		.ram = 1 * GiB, .max = 1 * GiB, .headroom = 64 * MiB, .stats = true,
+		.actual = 600 * MiB, .target = 700 * MiB,
+		.total = 424 * MiB, .avail = 20 * MiB, .allocstall = 10,
+	};
+	struct pvbe_hpol_state st = { .seen = true, .actual = 600 * MiB, .allocstall = 10,
+				      .calm = PVBE_HPOL_CALM_ROUNDS };
+	struct pvbe_hpol_out o;
+	unsigned int r, seen = 0;
+
+	for (r = 0; r < 4; r++) {
+		g.allocstall += 5;
+		o = one(&h, &g, &st);
+		seen += o.pressure;
+	}
+	fprintf(stderr, "# balloon held 100 MiB below its target, stalling: want pressure in all 4 rounds, got %u (%s)\n",
+		seen, o.why);
+	EXPECT_EQ(4u, seen);
+}
+
 TEST(kswapd_scanning_with_the_balloon_still_is_pressure)
 {
 	struct pvbe_hpol_host h = { .avail = 64 * GiB, .reserve = 1 * GiB };
