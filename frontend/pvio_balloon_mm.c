@@ -94,8 +94,8 @@ static ssize_t psi_memory_store(struct device *dev, struct device_attribute *att
 	if (!full || sscanf(buf, "some avg10=%u.%2u ", &si, &sf) != 2 ||
 	    sscanf(full + 1, "full avg10=%u.%2u ", &fi, &ff) != 2)
 		return -EINVAL;
-	if (si > 100 || fi > 100 || sf > 99 || ff > 99 ||
-	    si * 100 + sf > 10000 || fi * 100 + ff > 10000)
+	/* %2u: the hundredths are 0..99; whole per cents checked first. */
+	if (si > 100 || fi > 100 || si * 100 + sf > 10000 || fi * 100 + ff > 10000)
 		return -EINVAL;
 	WRITE_ONCE(b->psi, (u64)(si * 100 + sf) << 32 | (fi * 100 + ff));
 	WRITE_ONCE(b->psi_at, jiffies ?: 1);
