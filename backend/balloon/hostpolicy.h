@@ -10,10 +10,10 @@
  * Per round, for each guest (sizes in bytes):
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
  *   demand  = used + headroom + what used grew by since the last round
- *             (a guest that grows fast gets a round ahead); under pressure (direct reclaim, swap-out,
- *             reclaim scanning a 64th of its RAM, an OOM kill or an OOM
- *             deflation since the last round) at least what it has now
- *             + max(2 * headroom, RAM / 8).
+ *             (a guest that grows fast gets a round ahead); under
+ *             pressure (direct reclaim, swap-out, reclaim scanning a 64th
+ *             of its RAM, an OOM kill or an OOM deflation since the last
+ *             round) at least what it has now + max(2 * headroom, RAM / 8).
  *             Reclaim and swap-out count only once the balloon has not
  *             grown for PVBE_HPOL_INFLATING_ROUNDS rounds: an inflating
  *             balloon makes the guest reclaim (its page cache, mostly),

@@ -30,6 +30,9 @@
 #
 # pviod is started and stopped with tools/vm/pviod.sh's vm_pviod_start,
 # vm_pviod_stop and vm_pviod_stop_all (sourced here), and checked with
+#   vm_pviod_calm LOG      one host result: pviod logged no doorbell
+#                          flood (a well-behaved driver must not look like
+#                          a hostile one to pviod's limits)
 #   vm_pviod_clean LOG [TAG [PID]]
 #                          one host result: stops PID (default PVIOD_PID)
 #                          if it runs, so that what the sanitizers report
@@ -50,6 +53,12 @@ export VM_PVIOD_TAP=1	# a pviod that does not start is a failed result
 # stops and reaps may already have died of the same signal.
 trap 'set +e; exit 143' TERM
 trap 'set +e; exit 130' INT
+
+vm_pviod_calm() {
+	local fl
+	fl=$(grep -c 'doorbells in one heartbeat' "$1" || true)
+	host "the driver never rang pviod's doorbell limit (warnings: want 0, got $fl)" "[ $fl = 0 ]"
+}
 
 vm_pviod_clean() {
 	local log=$1 tag=${2:+$2 } pid=${3:-$PVIOD_PID} st=

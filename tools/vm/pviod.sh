@@ -7,8 +7,9 @@
 #
 #   vm_pviod_start INI LOG [NS]
 #                          start $PVIOD -c INI (and $VM_PVIOD_ARGS), in
-#                          network namespace NS if given, its stderr to LOG; set PVIOD_PID and add
-#                          it to VM_PVIOD_PIDS; return once the control
+#                          network namespace NS if given, its stderr to
+#                          LOG; set PVIOD_PID and add it to
+#                          VM_PVIOD_PIDS; return once the control
 #                          socket INI names answers (pviod makes it last,
 #                          after every guest's socket).  If it does not
 #                          within 10 s, or pviod exits, say so with LOG's

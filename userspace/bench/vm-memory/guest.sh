@@ -4,9 +4,8 @@
 # bench.mod= names the balloon driver to load (virtio_balloon,
 # pvio_balloon, or none).  The guest first reads bench.cache= MiB from a
 # file on its disk (ext4 on /dev/vda, kept mounted) into its page cache,
-# then bench.role= is the working
-# set it plays
-# for bench.secs= seconds (S), in pieces of 64 MiB held with a pattern
+# then plays the working set bench.role= names for bench.secs= seconds
+# (S), in pieces of 64 MiB held with a pattern
 # (pvbal_mem hold; a piece ends, verified, when its file appears):
 #   idle       48 MiB, held throughout
 #   growing    a piece every S/8 s, five of them (320 MiB), held

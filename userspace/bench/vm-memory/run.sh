@@ -15,9 +15,9 @@
 # (default 128) from a file on a disk first, as a guest that has been up
 # a while has read its files (the same read-only ext4 image on virtio-blk
 # in every way: the page cache it leaves is memory the guest could give
-# back but does not free), then playing a working set for SECS seconds (default 64;
-# guest.sh): idle, growing, shrinking, spike, in turn.  Host memory used = the RAM files' allocated blocks,
-# summed and sampled every 0.5 s from the first boot to the last exit
+# back but does not free), then playing a working set for SECS seconds
+# (default 64; guest.sh): idle, growing, shrinking, spike, in turn.  Host
+# memory used = the RAM files' allocated blocks, summed and sampled every 0.5 s from the first boot to the last exit
 # (peak and mean).  ROUNDS rounds (default 3), the ways in a rotating
 # order.  Prints a table per round, then per way the median and min-max,
 # and RATIO lines (medians; > 1: pvio used less host memory):
@@ -27,9 +27,8 @@
 # kills, major faults, pieces whose pattern changed (must be 0), guests
 # whose clock ran more than 1.2 times the host's (must be 0: a TCG guest
 # whose TSC calibration failed lives in fast motion, and its figures mean
-# nothing; the guests use clocksource=hpet against it); and a
-# plot of host memory over time (gnuplot: text here, SVG in
-# $O/vm/bench-memory/).  WAYS="pvio static" runs some of the ways.
+# nothing; the guests use clocksource=hpet against it); and a plot of
+# host memory over time (gnuplot: text here, SVG in $O/vm/bench-memory/).  WAYS="pvio static" runs some of the ways.
 #
 # Everything started here is stopped by PID on exit; RAM files removed.
 set -eu
