@@ -63,49 +63,64 @@ static void pvbal_batch_add(struct pvbal_batch *bt, struct page *page,
 
 /* ---- inflate, deflate (under b->lock) -------------------------------------- */
 
-/* The pages of @bt now belong to the balloon (host has them, or may). */
+/* Chunks are never migrated: not from movable pageblocks. */
+#define PVBAL_CHUNK_GFP	(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN | \
+			 __GFP_NOMEMALLOC)
+
+/*
+ * A page allocated for the balloon leaves the managed count at once, not
+ * when the host has taken it: it has left MemAvailable already, and a
+ * guest whose MemTotal still counts it seems to use it (the statistics
+ * pviod's policy reads would show a whole batch in flight as the guest's
+ * own, and the policy would hand it back).
+ */
+static struct page *pvbal_alloc(unsigned int order)
+{
+	struct page *page = order ? alloc_pages(PVBAL_CHUNK_GFP, order) : balloon_page_alloc();
+
+	if (page)
+		adjust_managed_page_count(page, -(1L << order));
+	return page;
+}
+
+/* The pages of @bt (out of the managed count) now belong to the balloon. */
 static void pvbal_take(struct pvbal *b, struct pvbal_batch *bt)
 {
 	struct page *page, *next;
 
 	list_for_each_entry_safe(page, next, &bt->chunks, lru) {
 		list_move(&page->lru, &b->chunks);
-		adjust_managed_page_count(page, -(long)PVBAL_CHUNK_PAGES);
 		count_vm_events(BALLOON_INFLATE, PVBAL_CHUNK_PAGES);
 		WRITE_ONCE(b->nr_chunks, b->nr_chunks + 1);
 	}
 	list_for_each_entry_safe(page, next, &bt->small, lru) {
 		list_del(&page->lru);
-		adjust_managed_page_count(page, -1);
 		balloon_page_enqueue(&b->bdi, page);
 		WRITE_ONCE(b->nr_small, b->nr_small + 1);
 	}
 }
 
-/* Give @bt's pages back to the page allocator. */
-static void pvbal_release(struct pvbal_batch *bt, bool counted)
+/*
+ * Give @bt's pages back to the page allocator and the managed count;
+ * @deflated: they were in the balloon (not a batch the host refused).
+ */
+static void pvbal_release(struct pvbal_batch *bt, bool deflated)
 {
 	struct page *page, *next;
 
 	list_for_each_entry_safe(page, next, &bt->chunks, lru) {
 		list_del(&page->lru);
-		if (counted) {
-			adjust_managed_page_count(page, PVBAL_CHUNK_PAGES);
+		adjust_managed_page_count(page, PVBAL_CHUNK_PAGES);
+		if (deflated)
 			count_vm_events(BALLOON_DEFLATE, PVBAL_CHUNK_PAGES);
-		}
 		__free_pages(page, PVBAL_CHUNK_ORDER);
 	}
 	list_for_each_entry_safe(page, next, &bt->small, lru) {
 		list_del(&page->lru);
-		if (counted)
-			adjust_managed_page_count(page, 1);
+		adjust_managed_page_count(page, 1);
 		put_page(page);
 	}
 }
-
-/* Chunks are never migrated: not from movable pageblocks. */
-#define PVBAL_CHUNK_GFP	(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN | \
-			 __GFP_NOMEMALLOC)
 
 /* Chunks allocated on another CPU while the inflating one allocates too. */
 struct pvbal_helper {
@@ -120,7 +135,7 @@ static void pvbal_helper_work(struct work_struct *work)
 	struct page *page;
 
 	while (h->nr < h->want) {
-		page = alloc_pages(PVBAL_CHUNK_GFP, PVBAL_CHUNK_ORDER);
+		page = pvbal_alloc(PVBAL_CHUNK_ORDER);
 		if (!page)
 			break;
 		h->page[h->nr++] = page;
@@ -155,14 +170,14 @@ static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 	       bt->nr + h.want < PVIO_MAX_CHAIN) {
 		if (want_p - bt->pages - h.want * PVBAL_CHUNK_PAGES >= PVBAL_CHUNK_PAGES &&
 		    !b->chunk_fail) {
-			page = alloc_pages(PVBAL_CHUNK_GFP, PVBAL_CHUNK_ORDER);
+			page = pvbal_alloc(PVBAL_CHUNK_ORDER);
 			if (page) {
 				pvbal_batch_add(bt, page, PVBAL_CHUNK_ORDER);
 				continue;
 			}
 			b->chunk_fail = true;	/* 4 KiB pages for the rest */
 		}
-		page = balloon_page_alloc();
+		page = pvbal_alloc(0);
 		if (!page)
 			break;
 		pvbal_batch_add(bt, page, 0);
@@ -239,10 +254,6 @@ unsigned long pvbal_deflate(struct pvbal *b, u64 want)
 	ret = pvbal_send(b, PVIO_BAL_Q_DEFLATE, bt);
 	if (ret) {
 		/* Not given back: they stay in the balloon, untouched. */
-		list_for_each_entry(page, &bt->chunks, lru)
-			adjust_managed_page_count(page, PVBAL_CHUNK_PAGES);
-		list_for_each_entry(page, &bt->small, lru)
-			adjust_managed_page_count(page, 1);
 		pvbal_take(b, bt);
 		return 0;
 	}

@@ -63,8 +63,29 @@ echo 1 >/proc/sys/vm/overcommit_memory
 # Touch (almost) all free memory first, so that the host has backed it:
 # whatever the balloon takes is then memory the host really gets back.
 pvbal_mem touch $(($(meminfo MemFree) / 1024 - 96)) >/dev/null
+# What the guest uses (MemTotal - MemAvailable) must not move while the
+# balloon inflates: a page leaves both when the balloon takes it.  The
+# statistics the host's policy reads are made of these two; a batch
+# counted in MemTotal but not in MemAvailable reads as the guest's own.
+used() { awk '$1 == "MemTotal:" { t = $2 } $1 == "MemAvailable:" { a = $2 } END { print t - a }' /proc/meminfo; }
+U0=$(used)
+echo "$U0" >/tmp/used-max
+rm -f /tmp/used-stop
+(
+	mx=$U0
+	while [ ! -f /tmp/used-stop ]; do
+		u=$(used)
+		[ "$u" -gt "$mx" ] && mx=$u && echo "$mx" >/tmp/used-max
+	done
+) &
+SAMPLER=$!
 sync_host balloon-set 256M inflate256
 check "inflate 256 MiB: MemTotal $(mb "$T0") -> $(mb $((T0 - 256 * MiB))) MiB" wait_total $((T0 - 256 * MiB)) 120
+touch /tmp/used-stop
+wait "$SAMPLER"
+UMAX=$(cat /tmp/used-max)
+check "used memory (MemTotal - MemAvailable) held while inflating: $(mb "$U0") MiB before, at most $(mb "$UMAX") MiB during (want <= +16 MiB)" \
+	[ $((UMAX - U0)) -le $((16 * MiB)) ]
 T1=$(meminfo MemTotal)
 A1=$(meminfo MemAvailable)
 echo "# after inflate: MemTotal $(mb "$T1") MiB, MemAvailable $(mb "$A1") MiB, vmstat balloon_inflate $(vmstat balloon_inflate)"
