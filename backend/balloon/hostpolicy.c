@@ -85,6 +85,20 @@ static bool pressure(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 	return p;
 }
 
+/*
+ * RAM the guest's kernel does not manage (its image, the page structs,
+ * reserved ranges): in neither MemTotal nor the balloon, but guest memory
+ * all the same, and backed.  Learnt from a balloon that did not move
+ * since the last round, whose statistics (at most one interval old) then
+ * saw it as it is; while a balloon moves, MemTotal and its size may come
+ * from different moments.
+ */
+static void learn_unmanaged(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
+{
+	if (s->seen && x->actual == s->actual && x->total && x->actual + x->total <= x->ram)
+		s->unmanaged = x->ram - x->actual - x->total;
+}
+
 /* The balloon to ask for now, from the guest memory granted. */
 static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state *s,
 		   bool short_, struct pvbe_hpol_out *o)
@@ -142,7 +156,7 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 		      struct pvbe_hpol_state *st, struct pvbe_hpol_out *out, unsigned int n)
 {
 	uint64_t pool = pvbe_hpol_pool(h, g, n), sum_want = 0, sum_lo = 0, left, rest = 0;
-	uint64_t add, growth;
+	uint64_t add, growth, keep;
 	bool short_ = false;
 	unsigned int i;
 
@@ -161,18 +175,23 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 			o->demand = have;
 			o->want = o->lo = clamp_u64(have, mem_lo, mem_hi);
 		} else {
+			learn_unmanaged(x, &st[i]);
+			o->unmanaged = st[i].unmanaged;
 			o->used = x->total > x->avail ? x->total - x->avail : 0;
 			o->pressure = pressure(x, &st[i]);
 			/* Growing: a round ahead, by what it grew in the last one. */
 			growth = st[i].used && o->used > st[i].used ? o->used - st[i].used : 0;
 			st[i].used = o->used;
-			o->demand = o->used + x->headroom + growth;
+			/* What the guest keeps whatever the target (protocol.md 9.3). */
+			keep = max_u64(o->used + max_u64(x->headroom, x->ram / 16), PVBE_HPOL_GUEST_MIN);
+			o->demand = o->unmanaged + keep + growth;
 			if (o->pressure)
 				o->demand = max_u64(o->demand,
 						    have + max_u64(2 * x->headroom, x->ram / 8));
 			o->demand = min_u64(o->demand, x->ram);
 			out[i].want = clamp_u64(o->demand, mem_lo, mem_hi);
-			out[i].lo = clamp_u64(min_u64(o->used, out[i].want), mem_lo, mem_hi);
+			out[i].lo = clamp_u64(min_u64(o->unmanaged + o->used, out[i].want),
+					      mem_lo, mem_hi);
 		}
 		sum_want += out[i].want;
 		sum_lo += out[i].lo;

@@ -9,8 +9,12 @@
  *
  * Per round, for each guest (sizes in bytes):
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
- *   demand  = used + headroom + what used grew by since the last round
- *             (a guest that grows fast gets a round ahead); under
+ *   unmanaged = its RAM less MemTotal less its balloon: what its kernel
+ *             took at boot, guest memory in no statistic (learnt while
+ *             the balloon stands still)
+ *   demand  = unmanaged + used + max(headroom, RAM / 16, the driver's
+ *             floor: protocol.md 9.3) + what used grew by since the last
+ *             round (a guest that grows fast gets a round ahead); under
  *             pressure (direct reclaim, swap-out, reclaim scanning a 64th
  *             of its RAM, an OOM kill or an OOM deflation since the last
  *             round) at least what it has now + max(2 * headroom, RAM / 8).
@@ -44,6 +48,7 @@
 #define PVBE_HPOL_CALM_ROUNDS	5		/* after pressure, no taking for so long */
 #define PVBE_HPOL_INFLATING_ROUNDS 2		/* reclaim while inflating is not pressure */
 #define PVBE_HPOL_SCAN_SHARE	64		/* pages scanned per round: RAM / 64 is pressure */
+#define PVBE_HPOL_GUEST_MIN	(64ull << 20)	/* the driver keeps this much managed */
 
 struct pvbe_hpol_host {
 	uint64_t avail;			/* MemAvailable */
@@ -73,6 +78,7 @@ struct pvbe_hpol_state {
 	unsigned int calm;		/* rounds since the last pressure */
 	uint64_t actual;		/* the balloon last round */
 	uint64_t used;			/* what it used last round */
+	uint64_t unmanaged;		/* RAM outside MemTotal and the balloon */
 	unsigned int inflating;		/* rounds its reclaim is the balloon's */
 };
 
@@ -80,6 +86,7 @@ struct pvbe_hpol_state {
 struct pvbe_hpol_out {
 	uint64_t target;		/* the balloon to ask for */
 	uint64_t used, demand;		/* what it uses; what it asks for */
+	uint64_t unmanaged;		/* RAM its kernel does not manage */
 	uint64_t want, lo;		/* demand within the bounds; kept when short */
 	uint64_t grant;			/* guest memory it may have */
 	bool pressure, changed;

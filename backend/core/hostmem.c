@@ -237,6 +237,7 @@ static void round_done(struct json_object *resp, void *arg)
 		J_STR(o, "device", ent[i]->dev);
 		J_U64(o, "ram_bytes", in[i].ram);
 		J_U64(o, "used_bytes", r->used);
+		J_U64(o, "unmanaged_bytes", r->unmanaged);
 		J_U64(o, "demand_bytes", r->demand);
 		J_U64(o, "grant_bytes", r->grant);
 		J_U64(o, "actual_bytes", in[i].actual);

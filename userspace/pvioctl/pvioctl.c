@@ -287,15 +287,16 @@ static void print_policy(struct json_object *j)
 	printf("\npool for the guests: %.0f MiB%s\n", num(h, "pool_bytes") / 1048576.0,
 	       get(h, "short") && json_object_get_boolean(get(h, "short")) ?
 	       ", short: the guests want more" : "");
-	printf("%-20s %8s %8s %8s %8s %8s %8s  %s\n", "guest/device (MiB)", "RAM", "uses",
-	       "demand", "may have", "balloon", "target", "why");
+	printf("%-20s %8s %8s %8s %8s %8s %8s %8s  %s\n", "guest/device (MiB)", "RAM", "kernel",
+	       "uses", "demand", "may have", "balloon", "target", "why");
 	for (i = 0; i < n; i++) {
 		struct json_object *b = json_object_array_get_idx(arr, i);
 		char name[64];
 
 		snprintf(name, sizeof(name), "%s/%s", str(b, "guest"), str(b, "device"));
-		printf("%-20s %8llu %8llu %8llu %8llu %8llu %8llu  %s%s\n", name,
-		       num(b, "ram_bytes") >> 20, num(b, "used_bytes") >> 20,
+		printf("%-20s %8llu %8llu %8llu %8llu %8llu %8llu %8llu  %s%s\n", name,
+		       num(b, "ram_bytes") >> 20, num(b, "unmanaged_bytes") >> 20,
+		       num(b, "used_bytes") >> 20,
 		       num(b, "demand_bytes") >> 20, num(b, "grant_bytes") >> 20,
 		       num(b, "actual_bytes") >> 20, num(b, "target_bytes") >> 20,
 		       get(b, "pressure") && json_object_get_boolean(get(b, "pressure")) ?

@@ -7,7 +7,8 @@
 #                   what the guest frees goes back to the host (no policy:
 #                   stock QEMU has none)
 #   pvio            pvio_balloon under pviod's host-wide policy (policy =
-#                   host, headroom 64M, host_reserve 256M; free page
+#                   host, headroom 32M: 1/16 of the guest's RAM, what the
+#                   driver keeps in any case; host_reserve 256M; free page
 #                   reporting on, as for virtio)
 #
 # Each way boots GUESTS (default 4) guests of 512 MiB at once, their RAM in
@@ -100,7 +101,7 @@ run() {
 			for ((i = 0; i < N; i++)); do
 				printf '\n[guest g%d]\nsocket = %s\nram = %s\nram_size = %dM\nmachine = pc\n' \
 					"$i" "$TMP/g$i.sock" "$(ram $i)" "$MEM"
-				printf '\n[device g%d bal0]\ntype = balloon\npolicy = host\nheadroom = 64M\nstats_interval_ms = 500\n' "$i"
+				printf '\n[device g%d bal0]\ntype = balloon\npolicy = host\nheadroom = 32M\nstats_interval_ms = 500\n' "$i"
 			done
 		} >"$TMP/pviod.ini"
 		VM_PVIOD_ARGS=-v vm_pviod_start "$TMP/pviod.ini" "$TMP/pviod-$r.log"
