@@ -144,6 +144,12 @@ static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state
 		}
 		step = (b - cur) / 2;
 		step -= step % PVBE_HPOL_CHUNK;
+		if (b - cur - step < hyst) {
+			/* Half would leave it a hysteresis over for good. */
+			o->target = b;
+			o->why = "more than it wants: the rest taken";
+			return;
+		}
 		o->target = cur + max_u64(step, PVBE_HPOL_CHUNK);
 		o->why = "more than it wants: half of it taken";
 		return;

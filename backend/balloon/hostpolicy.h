@@ -35,8 +35,9 @@
  * must not wait); it is taken only from a guest that has reached its
  * last target, has been calm for PVBE_HPOL_CALM_ROUNDS rounds and has at
  * least a hysteresis (max(16 MiB, headroom / 4)) more than it wants, and
- * then half of the difference per round (all of it when the host is
- * short), so a guest whose use does not change settles and stays.
+ * then half of the difference per round (all of it when half would leave
+ * less than the hysteresis, or when the host is short), so a guest whose
+ * use does not change settles where it should and stays.
  */
 #ifndef PVBE_HOSTPOLICY_H
 #define PVBE_HOSTPOLICY_H

@@ -159,11 +159,14 @@ TEST(an_idle_guest_gives_back_in_steps_and_then_stays)
 
 	sim_guest_init(&s, 0, 1 * GiB, 100 * MiB, 0);
 	sim_rounds(&s, 60);
-	/* wants 100 + 128 MiB: balloon 796 MiB at most, within 32 MiB of it */
-	fprintf(stderr, "# balloon after 60 rounds: want 764..796 MiB, got %llu MiB (%u changes, the last in round %u: %s)\n",
+	/*
+	 * wants 100 + 128 MiB: a balloon of 796 MiB, and no less than one
+	 * chunk short of it (halves alone stopped a hysteresis short: 770)
+	 */
+	fprintf(stderr, "# balloon after 60 rounds: want 794..796 MiB, got %llu MiB (%u changes, the last in round %u: %s)\n",
 	       (unsigned long long)(s.g[0].in.actual / MiB), s.g[0].changes, s.g[0].last_change,
 	       s.g[0].out.why);
-	EXPECT_LE(764 * MiB, s.g[0].in.actual);
+	EXPECT_LE(794 * MiB, s.g[0].in.actual);
 	EXPECT_GE(796 * MiB, s.g[0].in.actual);
 	EXPECT_GE(10u, s.g[0].changes);
 	EXPECT_GT(40u, s.g[0].last_change);
