@@ -103,7 +103,7 @@ static void learn_unmanaged(const struct pvbe_hpol_guest *x, struct pvbe_hpol_st
 static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state *s,
 		   bool short_, struct pvbe_hpol_out *o)
 {
-	uint64_t bmin, bmax, b, cur = x->target, hyst, step;
+	uint64_t bmin, bmax, b, cur = x->target, hyst, step, spare;
 
 	bounds(x, &bmin, &bmax);
 	b = x->ram - o->grant;
@@ -143,6 +143,10 @@ static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state
 			return;
 		}
 		step = (b - cur) / 2;
+		/* What it has free beyond a headroom, at once. */
+		spare = max_u64(x->headroom, x->ram / 16);
+		if (x->free > spare)
+			step = max_u64(step, min_u64(x->free - spare, b - cur));
 		step -= step % PVBE_HPOL_CHUNK;
 		if (b - cur - step < hyst) {
 			/* Half would leave it a hysteresis over for good. */
@@ -151,7 +155,8 @@ static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state
 			return;
 		}
 		o->target = cur + max_u64(step, PVBE_HPOL_CHUNK);
-		o->why = "more than it wants: half of it taken";
+		o->why = step > (b - cur) / 2 ? "more than it wants: what it had free taken" :
+			 "more than it wants: half of it taken";
 		return;
 	}
 	o->target = b;

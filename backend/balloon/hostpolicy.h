@@ -35,8 +35,10 @@
  * must not wait); it is taken only from a guest that has reached its
  * last target, has been calm for PVBE_HPOL_CALM_ROUNDS rounds and has at
  * least a hysteresis (max(16 MiB, headroom / 4)) more than it wants, and
- * then half of the difference per round (all of it when half would leave
- * less than the hysteresis, or when the host is short), so a guest whose
+ * then half of the difference per round, or at once what it has free
+ * beyond max(headroom, RAM / 16) (free memory costs it nothing to give;
+ * its page cache it must reclaim), all of it when less than the
+ * hysteresis would be left, or when the host is short: so a guest whose
  * use does not change settles where it should and stays.
  */
 #ifndef PVBE_HOSTPOLICY_H
@@ -68,6 +70,7 @@ struct pvbe_hpol_guest {
 	uint64_t backed;		/* host memory its RAM file holds */
 	bool stats;			/* the counters below are valid */
 	uint64_t total, avail;		/* its MemTotal, MemAvailable */
+	uint64_t free;			/* its MemFree: given without reclaim */
 	uint64_t allocstall, swap_out, oom_kills, deflated_on_pressure;
 	uint64_t pgscan;		/* pages scanned by reclaim */
 };

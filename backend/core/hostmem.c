@@ -124,6 +124,7 @@ static bool balloon_in(struct json_object *d, struct pvbe_hpol_guest *x)
 		x->stats = true;
 		x->total = jnum(s, "total_bytes");
 		x->avail = jnum(s, "avail_bytes");
+		x->free = jnum(s, "free_bytes");
 		x->allocstall = jnum(s, "allocstall");
 		x->swap_out = jnum(s, "swap_out");
 		x->oom_kills = jnum(s, "oom_kills");
@@ -155,10 +156,10 @@ static void trace_inputs(const struct pvbe_hpol_host *h, const struct pvbe_hpol_
 			 " target %" PRIu64 " min %" PRIu64 " max %" PRIu64 " headroom %" PRIu64
 			 " backed %" PRIu64 " stats %d total %" PRIu64 " avail %" PRIu64
 			 " allocstall %" PRIu64 " swap_out %" PRIu64 " oom_kills %" PRIu64
-			 " deflated %" PRIu64 " pgscan %" PRIu64,
+			 " deflated %" PRIu64 " pgscan %" PRIu64 " free %" PRIu64,
 			 ent[i]->guest, ent[i]->dev, x->ram, x->actual, x->target, x->min, x->max,
 			 x->headroom, x->backed, x->stats, x->total, x->avail, x->allocstall,
-			 x->swap_out, x->oom_kills, x->deflated_on_pressure, x->pgscan);
+			 x->swap_out, x->oom_kills, x->deflated_on_pressure, x->pgscan, x->free);
 	}
 }
 

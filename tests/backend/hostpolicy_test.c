@@ -91,6 +91,7 @@ static void sim_guest_step(struct sim_guest *x)
 	}
 	in->total = has;
 	in->avail = has > x->used ? has - x->used : 0;
+	in->free = has > x->used + x->cache ? has - x->used - x->cache : 0;
 	/* Short of memory: direct reclaim, and the balloon would deflate. */
 	if (has < x->used + 16 * MiB)
 		in->allocstall += 10;
@@ -153,7 +154,13 @@ static struct pvbe_hpol_out one(const struct pvbe_hpol_host *h, struct pvbe_hpol
 	return o;
 }
 
-TEST(an_idle_guest_gives_back_in_steps_and_then_stays)
+/*
+ * Free memory costs a guest nothing to give (page cache it must reclaim:
+ * the next test).  Taken by halves, the 696 MiB this one had free took 5
+ * rounds; bench-memory's guests, free after reading their files at boot,
+ * held ~370 MiB of host memory too many for 8 s.
+ */
+TEST(an_idle_guest_gives_what_it_has_free_at_once_and_then_stays)
 {
 	struct sim s = { .host_total = 8 * GiB, .reserve = 1 * GiB };
 
@@ -163,12 +170,12 @@ TEST(an_idle_guest_gives_back_in_steps_and_then_stays)
 	 * wants 100 + 128 MiB: a balloon of 796 MiB, and no less than one
 	 * chunk short of it (halves alone stopped a hysteresis short: 770)
 	 */
-	fprintf(stderr, "# balloon after 60 rounds: want 794..796 MiB, got %llu MiB (%u changes, the last in round %u: %s)\n",
+	fprintf(stderr, "# balloon after 60 rounds: want 794..796 MiB in <= 2 changes, got %llu MiB (%u changes, the last in round %u: %s)\n",
 	       (unsigned long long)(s.g[0].in.actual / MiB), s.g[0].changes, s.g[0].last_change,
 	       s.g[0].out.why);
 	EXPECT_LE(794 * MiB, s.g[0].in.actual);
 	EXPECT_GE(796 * MiB, s.g[0].in.actual);
-	EXPECT_GE(10u, s.g[0].changes);
+	EXPECT_GE(2u, s.g[0].changes);
 	EXPECT_GT(40u, s.g[0].last_change);
 	EXPECT_EQ(0u, s.g[0].lacked);
 }
@@ -579,11 +586,11 @@ static bool trace_next(FILE *f, struct trace_round *r)
 			   " target %" SCNu64 " min %" SCNu64 " max %" SCNu64 " headroom %" SCNu64
 			   " backed %" SCNu64 " stats %d total %" SCNu64 " avail %" SCNu64
 			   " allocstall %" SCNu64 " swap_out %" SCNu64 " oom_kills %" SCNu64
-			   " deflated %" SCNu64 " pgscan %" SCNu64, r->name[r->n], &x->ram,
-			   &x->actual, &x->target, &x->min, &x->max, &x->headroom, &x->backed,
-			   &stats, &x->total, &x->avail, &x->allocstall, &x->swap_out,
-			   &x->oom_kills, &x->deflated_on_pressure, &x->pgscan) != 16)
-			return false;
+			   " deflated %" SCNu64 " pgscan %" SCNu64 " free %" SCNu64, r->name[r->n],
+			   &x->ram, &x->actual, &x->target, &x->min, &x->max, &x->headroom,
+			   &x->backed, &stats, &x->total, &x->avail, &x->allocstall, &x->swap_out,
+			   &x->oom_kills, &x->deflated_on_pressure, &x->pgscan, &x->free) < 16)
+			return false;	/* traces before free was logged have 16 */
 		x->stats = stats;
 		if (++r->n == want)
 			return true;
