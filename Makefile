@@ -69,7 +69,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation bench-memory fuzz fuzz-build fuzz-targets check-faults clean
+.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint lint-checkpatch lint-shell demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation bench-memory fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pviod-tsan $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -356,13 +356,27 @@ modules-debug:
 
 CHECKPATCH_FILES = $(wildcard include/pvio/*.h frontend/*.c frontend/*.h tests/kmod/*.c)
 
+# Every shell script of the tree (the build directory's copies left out).
+SHELL_SCRIPTS = $(shell find . \( -path ./.git -o -path ./build -o -path ./$(O) \) -prune -o \
+			-name '*.sh' -print | sort) \
+		.ci/run debian/pvio-host.postinst packaging/libvirt/qemu tools/guest/pvio-psi-agent
+
+lint: lint-checkpatch lint-shell
+
 # Run from $(O): checkpatch leaves its CamelCase cache
 # (.checkpatch-camelcase.*) in the directory it runs in; GIT_DIR lets it
 # seed that cache from git, as it does at the top of a tree.
-lint: $(HARNESS)
+lint-checkpatch: $(HARNESS)
 	$(call msg,CHECK,checkpatch.pl --strict)
 	$(Q)cd $(O) && GIT_DIR=$(abspath .git) perl $(abspath $(O))/ksrc/scripts/checkpatch.pl --strict --no-tree --terse \
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(abspath $(CHECKPATCH_FILES))
+
+# Warnings and errors; -x follows the helpers a script sources (the
+# guest scripts name tools/vm/guest-tap.sh, which the initramfs holds as
+# /tests/tap.sh).
+lint-shell:
+	$(call msg,CHECK,shellcheck)
+	$(Q)shellcheck -x -S warning $(SHELL_SCRIPTS)
 
 check: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all

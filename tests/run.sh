@@ -137,7 +137,8 @@ tap() {
 # ---- static checks -------------------------------------------------------
 
 if want lint; then
-	step checkpatch make --no-print-directory O="$O" lint
+	step checkpatch make --no-print-directory O="$O" lint-checkpatch
+	step shellcheck make --no-print-directory O="$O" lint-shell
 	tap systemd_units 60 env O="$O" tests/systemd/units.sh
 	tap man_pages 60 tests/man/lint.sh
 fi
@@ -198,6 +199,7 @@ fi
 if want fuzz; then
 	step fuzz-build make --no-print-directory -j2 O="$O" fuzz-build
 	if [ -x "$O/fuzz/fuzz_echo" ]; then
+		# shellcheck disable=SC2046 # one word per target
 		tap fuzz 600 env O="$O" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" tests/fuzz/run.sh \
 			$(make --no-print-directory -s O="$O" fuzz-targets)
 	fi

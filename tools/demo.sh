@@ -29,7 +29,9 @@ trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "building guest modules against $(ls -d /lib/modules/6.1*-amd64 | grep -v -- -rt- | sort -V | tail -n1)"
+say "building guest modules against $(for d in /lib/modules/6.1*-amd64; do
+	case $d in *-rt-*) ;; *) echo "$d" ;; esac
+done | sort -V | tail -n1)"
 make -C "$REPO" --no-print-directory O="$O" modules >/dev/null
 "$VM/mkinitramfs.sh" "$O/vm/demo.cpio.gz" \
 	--module "$O/kmod-generic/frontend/pvio.ko" \

@@ -15,7 +15,7 @@ PKGS="build-essential pkg-config make gcc clang
 	libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux
-	xz-utils perl python3 groff-base
+	xz-utils perl python3 groff-base shellcheck
 	debhelper dh-dkms dkms lintian dpkg-dev fakeroot
 	curl prometheus systemd
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients

@@ -23,7 +23,9 @@ if [ "$(id -u)" != 0 ]; then
 	echo "1..1"
 	exit 0
 fi
-KDIR=$(ls -d /usr/src/linux-headers-6.1.*-amd64 2>/dev/null | grep -v -- '-rt-' | sort -V | tail -1)
+KDIR=$(for d in /usr/src/linux-headers-6.1.*-amd64; do
+	case $d in *-rt-*) ;; *) [ -d "$d" ] && echo "$d" ;; esac
+done | sort -V | tail -1)
 if [ -z "$KDIR" ]; then
 	echo "ok 1 # SKIP deb: no Debian 6.1 headers under /usr/src (tools/deps.sh installs them)"
 	echo "1..1"
@@ -46,7 +48,7 @@ trap cleanup EXIT
 # still there); a first install ("configure") leaves it alone.  Skipped
 # where a pviod already owns /run/pvio/control.sock.
 postinst_upgrade() {
-	local pid made= up
+	local pid made='' up
 	if [ -e /run/pvio/control.sock ]; then
 		ok "postinst upgrades pviod in place # SKIP /run/pvio/control.sock exists: a pviod runs here"
 		return

@@ -192,4 +192,5 @@ vm_klog_check() {
 VM_KLOG_BAD='BUG:|WARNING:|Oops|general protection fault|kernel BUG at|Kernel panic|UBSAN:|INFO: task .* blocked|INFO: (possible|trying to register|lockdep)|rcu: INFO:|detected stalls|to become free|kmemleak: .*(disabled|Cannot)'
 VM_KLOG_OURS='\[pvio|pvio_|pvnet_|pvblk_|pvbal_|\] 0xffffffff[0-9a-f]+\n'
 
+# shellcheck disable=SC2034 # rc is the caller's
 host() { n=$((n + 1)); if eval "$2"; then echo "ok $n host: $1"; else echo "not ok $n host: $1"; rc=1; fi; }

@@ -20,6 +20,7 @@ PVIOD=${PVIOD:-$O/pviod}
 NS=pvbr$$
 TMP=$(mktemp -d /tmp/pvio-br.XXXXXX)
 PIDS=()
+declare -A VMPID=()
 
 cleanup() {
 	local p
@@ -73,11 +74,11 @@ for r in a b; do
 		--qemu-extra "-chardev socket,path=$TMP/$r.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" \
 		>/dev/null 2>&1 &
 	PIDS+=($!)
-	eval "VM_$r=\$!"
+	VMPID[$r]=$!
 done
 rc=0
-wait "$VM_a" || rc=1
-wait "$VM_b" || rc=1
+wait "${VMPID[a]}" || rc=1
+wait "${VMPID[b]}" || rc=1
 n=0
 for r in a b; do
 	g=0 plan=

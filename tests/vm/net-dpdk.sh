@@ -193,7 +193,6 @@ for t in /proc/"$W"/task/*; do
 done
 host "the worker has a poll thread" "grep -qx pvnet-poll /proc/$W/task/*/comm"
 # ...and in the worker's empty root: EAL's thread, made before, too.
-ROOT0=$(stat -L -c %d:%i /proc/"$W"/root 2>/dev/null)
 MNT0=$(readlink /proc/"$W"/ns/mnt)
 for t in /proc/"$W"/task/*; do
 	r=$(stat -L -c %d:%i "$t/root" 2>/dev/null)

@@ -46,12 +46,14 @@ vm_migrate() {
 		[ "$status" = pre-switchover ] || { echo "# vm_migrate: '$status', not pre-switchover"; return 1; }
 		go='{"execute":"migrate-continue","arguments":{"state":"pre-switchover"}}'
 	fi
+	# shellcheck disable=SC2034 # VM_MIG_T*: the caller's (above)
 	VM_MIG_T0=$(date +%s%N)
 	if [ "$how" != plain ]; then
 		# Its answer (stdout) is the state; an error goes to stderr.
 		state=$("$O/pvioctl" -s "$cfrom" migrate-out "$guest") ||
 			{ echo "# vm_migrate: migrate-out failed (pvioctl's error above)"; return 1; }
 	fi
+	# shellcheck disable=SC2034
 	VM_MIG_T1=$(date +%s%N)
 	status=$("$VM/qmp.pl" "$qfrom" --until completed,failed,cancelled "$go" | tail -n 1)
 	VM_MIG_QUERY=$("$VM/qmp.pl" "$qfrom" '{"execute":"query-migrate"}')
@@ -65,6 +67,7 @@ vm_migrate() {
 			{ echo "# vm_migrate: migrate-finish: $out"; return 1; }
 		"$VM/qmp.pl" "$qto" '{"execute":"cont"}' >/dev/null ||
 			{ echo "# vm_migrate: cont on the destination failed"; return 1; }
+		# shellcheck disable=SC2034
 		VM_MIG_T2=$(date +%s%N)
 	fi
 	"$VM/qmp.pl" "$qfrom" '{"execute":"quit"}' >/dev/null || true

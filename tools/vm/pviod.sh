@@ -62,6 +62,7 @@ vm_pviod_stop() {
 	local pid=${1:-$PVIOD_PID} i
 	VM_PVIOD_STATUS=
 	[ -n "$pid" ] || return 0
+	# shellcheck disable=SC2034 # VM_PVIOD_STATUS is the caller's (above)
 	for i in "${!VM_PVIOD_PIDS[@]}"; do
 		[ "${VM_PVIOD_PIDS[$i]}" = "$pid" ] || continue
 		pkill -CONT -P "$pid" 2>/dev/null || true

@@ -26,6 +26,7 @@
 #   PVIO-SYNC host-blocks LABEL          sample the RAM file's blocks now
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 MiB=1024

@@ -33,6 +33,7 @@ set -u
 # busybox sh prefers its own applets (blkdiscard, without -z): full paths
 # for the real programs.
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 MB=1048576

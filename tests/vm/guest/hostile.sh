@@ -25,6 +25,7 @@
 # shellcheck disable=SC2086 # scenario words ($2) are split on purpose
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 # hostile DEVICE WORDS...: the host acts within a few tenths of a second

@@ -28,6 +28,7 @@ HOST=10.77.11.1
 ME=10.77.11.2
 D=pvda
 B=/dev/$D
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB

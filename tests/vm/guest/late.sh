@@ -4,6 +4,7 @@
 # pvio.ko must bind, wait, and bring the devices up once READY appears.
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 
 check "modprobe pvio_echo while the backend is not ready" modprobe pvio_echo

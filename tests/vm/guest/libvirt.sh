@@ -5,6 +5,7 @@
 # end of the TAP (10.79.0.1), the balloon bound and live, a clean kernel
 # log.  Exit status: number of failures.
 set -u
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 ME=10.79.0.2
 HOST=10.79.0.1

@@ -20,6 +20,7 @@
 #   PVIO-SYNC grown            the busy guest holds its 384 MiB
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB

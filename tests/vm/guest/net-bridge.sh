@@ -4,6 +4,7 @@
 # bridge, find each other and move 8 MiB, verified.  Role from the kernel
 # command line (pvnet.role=a|b).
 set -u
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 
 ROLE=a

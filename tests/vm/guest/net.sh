@@ -29,6 +29,7 @@ set -u
 
 HOST=10.77.0.1
 ME=10.77.0.2
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 

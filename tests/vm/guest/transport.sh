@@ -8,6 +8,7 @@
 # clean kernel log.  Exit status: number of failures.
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 wait_dev() { w=0; while [ ! -e /dev/pvio-echo0 ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done; [ -e /dev/pvio-echo0 ]; }
 echo_gen() { cat /sys/bus/pvio/devices/*/generation 2>/dev/null | head -n 1; }

@@ -26,6 +26,7 @@ HOST=10.77.10.1
 ME=10.77.10.2
 D=pvda
 B=/dev/$D
+# shellcheck source-path=SCRIPTDIR source=../../../tools/vm/guest-tap.sh
 . /tests/tap.sh
 sync_host() { echo "PVIO-SYNC $*"; }
 now() { read -r u _ </proc/uptime; echo "${u%.*}${u#*.}"; }	# centiseconds

@@ -79,7 +79,7 @@ now() { date +%s.%N; }
 
 # run NAME MODULE QEMU_ARGS SETTER: boot, serve the guest's requests.
 run() {
-	local name=$1 mod=$2 args=$3 setter=$4 log=$TMP/$1.log handled=0 vm line b0 t0
+	local name=$1 mod=$2 args=$3 setter=$4 log=$TMP/$1.log handled=0 vm b0 t0
 	rm -f "$RAM"
 	"$VM/vm.sh" run --initrd "$TMP/initrd" --script /tests/bench.sh --mem $MEM --smp $SMP \
 		--timeout 900 --log "$log" --ram-file "$RAM" \

@@ -55,8 +55,8 @@ boot() { # boot NAME MODULE QEMU_ARGS
 DISKS=${DISKS:-ahci virtio-blk pvio_blk host}
 want() { case " $DISKS " in *" $1 "*) return 0 ;; esac; return 1; }
 DRIVE="file=$IMG,if=none,id=d0,format=raw,cache=none,aio=io_uring"
-want ahci && RAMFILE= boot ahci ahci "-drive $DRIVE -device ich9-ahci,id=ahci -device ide-hd,drive=d0,bus=ahci.0"
-want virtio-blk && RAMFILE= boot virtio-blk virtio_blk "-drive $DRIVE -device virtio-blk-pci,drive=d0,num-queues=$SMP"
+want ahci && RAMFILE='' boot ahci ahci "-drive $DRIVE -device ich9-ahci,id=ahci -device ide-hd,drive=d0,bus=ahci.0"
+want virtio-blk && RAMFILE='' boot virtio-blk virtio_blk "-drive $DRIVE -device virtio-blk-pci,drive=d0,num-queues=$SMP"
 
 if want pvio_blk; then
 	cat >"$TMP/pviod.ini" <<INI

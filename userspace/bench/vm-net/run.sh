@@ -50,7 +50,6 @@ trap cleanup EXIT
 nsx() { ip netns exec "$NS" "$@"; }
 
 make -C "$REPO" --no-print-directory all modules >/dev/null
-KVER=$("$VM/vm.sh" kver)
 "$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
 	--bin /usr/bin/iperf3 --bin /usr/bin/sockperf --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
@@ -64,8 +63,8 @@ SOCKPERF=$!
 
 # tap_up NAME: wait for the interface QEMU/pviod creates, give it the host address.
 tap_up() {
-	local i
-	for i in $(seq 200); do nsx ip link show "$1" >/dev/null 2>&1 && break; sleep 0.05; done
+	local _
+	for _ in $(seq 200); do nsx ip link show "$1" >/dev/null 2>&1 && break; sleep 0.05; done
 	nsx ip addr add 10.77.0.1/24 dev "$1" 2>/dev/null || true
 	nsx ip link set "$1" up
 }
@@ -109,10 +108,10 @@ fi
 run_nic() {
 	case $1 in
 	e1000)
-		TAPNAME=pvbe1000 RAMFILE= boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
+		TAPNAME=pvbe1000 RAMFILE='' boot e1000 e1000 "-netdev tap,id=n0,ifname=pvbe1000,script=no,downscript=no -device e1000,netdev=n0"
 		nsx ip link del pvbe1000 2>/dev/null || true ;;
 	virtio-net)
-		TAPNAME=pvbvirtio RAMFILE= boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
+		TAPNAME=pvbvirtio RAMFILE='' boot virtio-net virtio_net "-netdev tap,id=n0,ifname=pvbvirtio,script=no,downscript=no -device virtio-net-pci,netdev=n0"
 		nsx ip link del pvbvirtio 2>/dev/null || true ;;
 	pvio_net)
 		TAPNAME=pvbpvio RAMFILE=/dev/shm/pvio-vmnet-$$ boot pvio_net pvio_net \
