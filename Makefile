@@ -47,7 +47,7 @@ HARNESS		:= $(O)/ksrc/.extracted
 DPDK_NET_SRCS	:= $(wildcard backend/net/dpdk*.c)
 PVIOD_SRCS	:= $(filter-out $(DPDK_NET_SRCS),$(wildcard backend/*/*.c))
 PVIOD_HDRS	:= $(wildcard backend/*/*.h) $(RING_HDRS)
-PVIOD_LIBS	:= -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd
+PVIOD_LIBS	:= -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd -linih
 # net = dpdk (backend/net/dpdk*.c): built against DPDK when pkg-config has it,
 # else a stub that rejects the key (net/dpdk.c; the other files compile to
 # nothing).  Their own objects: DPDK's flags and the warnings its headers
@@ -211,7 +211,7 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(O)/fuzz/obj/harness.o $(FUZZ_LIB_OBJS)
 	$(call msg,CLANG,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 		$(if $(filter $@,$(O)/fuzz/fuzz_config $(O)/fuzz/fuzz_ext),,$(O)/fuzz/obj/harness.o) \
-		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd -lpthread
+		$(FUZZ_LIB_OBJS) -luring -lseccomp -ljson-c -lsystemd -lmicrohttpd -linih -lpthread
 
 fuzz-build: $(FUZZ_BINS)
 

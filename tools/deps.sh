@@ -11,7 +11,7 @@ set -eu
 PKGS="build-essential pkg-config make gcc clang
 	linux-headers-amd64 linux-headers-rt-amd64 linux-image-amd64 linux-image-rt-amd64
 	linux-source-6.1 sparse libclang-rt-14-dev
-	liburing-dev libseccomp-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev
+	liburing-dev libseccomp-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev libinih-dev
 	libdpdk-dev dpdk dpdk-dev
 	qemu-system-x86 busybox-static cpio kmod
 	iproute2 ethtool fio iperf3 sockperf linux-perf procps e2fsprogs util-linux

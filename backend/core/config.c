@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * config.c - INI parser for pviod.  Strict: an unknown section or key, a
- * duplicate name, a bad number or a missing required key is an error that
- * names the file and line; nothing is guessed.
+ * config.c - pviod's configuration, INI read with libinih.  Strict: an
+ * unknown section or key, a duplicate name, a bad number or a missing
+ * required key is an error that names the file and line; nothing is
+ * guessed.
  */
 #include <ctype.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,14 +588,162 @@ const char *pvbe_guest_cfg_diff(const struct pvbe_guest_cfg *a,
 	return NULL;
 }
 
+/*
+ * The parse: libinih splits lines into keys and values and finds the
+ * lines that are neither; this file's reader feeds it, and keeps what
+ * INI leaves open or does differently from our format: it numbers the
+ * lines (for the errors), refuses one too long (inih would split it),
+ * strips comments from the first '#' or ';', removes leading blanks (an
+ * indented line is not a continuation of the last value here), refuses a
+ * line without '=' (inih takes ':' too) and takes the section headers
+ * itself, since ours name objects ([device GUEST NAME]) and a section
+ * without keys is still one.  inih reads a line and
+ * is done with it before it asks for the next, so a header opens its
+ * section in order.
+ */
+struct cfg_parse {
+	struct pvbe_cfg *cfg;
+	FILE *f;
+	bool guests_only;
+	enum { S_NONE, S_GLOBAL, S_GUEST, S_DEV } sect;
+	struct pvbe_guest_cfg *g;
+	struct pvbe_dev_cfg *d;
+	int line;
+	int ret;		/* the first error; the parse stops there */
+};
+
+/* A section header (@s: "[...]", trimmed). */
+static int open_section(struct cfg_parse *cp, const char *s)
+{
+	struct pvbe_cfg *cfg = cp->cfg;
+	struct pvbe_guest_cfg *g;
+	struct pvbe_dev_cfg *d;
+	char a[64], b[64], c[64], extra;
+	int n, line = cp->line;
+
+	n = sscanf(s, "[%63s %63s %63[^] ] %c", a, b, c, &extra);
+	if (n == 1 && !strcmp(a, "pviod]")) {
+		if (cp->guests_only) {
+			cfg_error(line, "[pviod] belongs in the main configuration, not in a guest file");
+			return -EINVAL;
+		}
+		cp->sect = S_GLOBAL;
+		cfg_ctx[0] = '\0';
+		return 0;
+	}
+	if (n == 2 && !strcmp(a, "guest") && b[strlen(b) - 1] == ']') {
+		b[strlen(b) - 1] = '\0';
+		if (!valid_name(b) || find_guest(cfg, b) || cfg->nguests == PVBE_MAX_GUESTS) {
+			cfg_error(line, "bad, duplicate or one too many guest '%s'", b);
+			return -EINVAL;
+		}
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		cfg->guest[cfg->nguests++] = g;
+		strcpy(g->name, b);
+		strcpy(g->machine, "pc");
+		cp->g = g;
+		cp->sect = S_GUEST;
+		snprintf(cfg_ctx, sizeof(cfg_ctx), "guest %.31s: ", b);
+		return 0;
+	}
+	if (n == 4 && !strcmp(a, "device") && extra == ']') {
+		g = find_guest(cfg, b);
+		if (!g) {
+			cfg_error(line, "device for unknown guest '%s' (declare [guest %s] first)", b, b);
+			return -EINVAL;
+		}
+		if (!valid_name(c) || g->ndev == PVIO_MAX_DEVICES) {
+			cfg_error(line, "bad device name '%s' or too many devices", c);
+			return -EINVAL;
+		}
+		for (n = 0; n < g->ndev; n++)
+			if (!strcmp(g->dev[n].name, c)) {
+				cfg_error(line, "duplicate device '%s'", c);
+				return -EINVAL;
+			}
+		d = &g->dev[g->ndev++];
+		strcpy(d->name, c);
+		d->queues = 1;
+		d->queue_size = 256;
+		cp->d = d;
+		cp->sect = S_DEV;
+		snprintf(cfg_ctx, sizeof(cfg_ctx), "device %.31s %.31s: ", b, c);
+		return 0;
+	}
+	cfg_error(line, "bad section header: want [pviod], [guest NAME] or [device GUEST NAME]");
+	return -EINVAL;
+}
+
+/* inih's line source: one line of ours, as described above; NULL ends the parse. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *cp = stream;
+	char *s, *cut;
+	size_t len;
+
+	if (cp->ret || !fgets(str, num, cp->f))
+		return NULL;
+	cp->line++;
+	len = strlen(str);
+	if (len && str[len - 1] != '\n' && !feof(cp->f)) {
+		cfg_error(cp->line, "line too long (at most %d characters)", num - 2);
+		cp->ret = -EINVAL;
+		return NULL;
+	}
+	cut = strpbrk(str, "#;");
+	if (cut)
+		*cut = '\0';
+	s = trim(str);
+	if (*s == '[') {
+		cp->ret = open_section(cp, s);
+		/* inih counts this line too: hand it an empty one. */
+		*str = '\0';
+		return cp->ret ? NULL : str;
+	}
+	if (*s && !strchr(s, '=')) {
+		cfg_error(cp->line, "expected key = value");
+		cp->ret = -EINVAL;
+		return NULL;
+	}
+	/* A key line for inih, or a blank one it skips. */
+	memmove(str, s, strlen(s) + 1);
+	return str;
+}
+
+/* inih's handler: one key of the current section.  0 (an error) stops nothing in inih: cp->ret does. */
+static int cfg_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct cfg_parse *cp = user;
+	char k[128], v[512];
+
+	(void)section;		/* ours: cp->sect, opened by the reader */
+	if (cp->ret)
+		return 1;
+	snprintf(k, sizeof(k), "%s", key);
+	snprintf(v, sizeof(v), "%s", value);
+	switch (cp->sect) {
+	case S_GLOBAL:
+		cp->ret = set_global(cp->cfg, k, v, cp->line);
+		break;
+	case S_GUEST:
+		cp->ret = set_guest(cp->g, k, v, cp->line);
+		break;
+	case S_DEV:
+		cp->ret = set_dev(cp->d, k, v, cp->line);
+		break;
+	default:
+		cfg_error(cp->line, "key outside a section");
+		cp->ret = -EINVAL;
+	}
+	return !cp->ret;
+}
+
 int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only)
 {
-	enum { S_NONE, S_GLOBAL, S_GUEST, S_DEV } sect = S_NONE;
-	struct pvbe_guest_cfg *g = NULL;
-	struct pvbe_dev_cfg *d = NULL;
-	char buf[512];
-	int line = 0, ret = 0;
-	FILE *f;
+	struct cfg_parse cp = { .cfg = cfg, .guests_only = guests_only };
+	int ret, bad;
 
 	cfg_path = path;
 	cfg_err[0] = '\0';
@@ -606,112 +756,23 @@ int pvbe_config_load(struct pvbe_cfg *cfg, const char *path, bool guests_only)
 	cfg->host_psi_limit = 1000;
 	cfg->sandbox = true;
 	strcpy(cfg->user, "nobody");
-	f = fopen(path, "r");
-	if (!f) {
+	cp.f = fopen(path, "r");
+	if (!cp.f) {
 		ret = -errno;
 		cfg_error(0, "cannot open config: %s", strerror(errno));
 		return ret;
 	}
-	while (!ret && fgets(buf, sizeof(buf), f)) {
-		char *s, *eq, a[64], b[64], c[64], extra;
-		int n;
-
-		line++;
-		if (!strchr(buf, '\n') && !feof(f)) {
-			cfg_error(line, "line too long");
-			ret = -EINVAL;
-			break;
-		}
-		s = strpbrk(buf, "#;");
-		if (s)
-			*s = '\0';
-		s = trim(buf);
-		if (!*s)
-			continue;
-		if (*s == '[') {
-			n = sscanf(s, "[%63s %63s %63[^] ] %c", a, b, c, &extra);
-			if (n == 1 && !strcmp(a, "pviod]")) {
-				if (guests_only) {
-					cfg_error(line, "[pviod] belongs in the main configuration, not in a guest file");
-					ret = -EINVAL;
-					break;
-				}
-				sect = S_GLOBAL;
-				cfg_ctx[0] = '\0';
-			} else if (n == 2 && !strcmp(a, "guest") &&
-				   b[strlen(b) - 1] == ']') {
-				b[strlen(b) - 1] = '\0';
-				if (!valid_name(b) || find_guest(cfg, b) ||
-				    cfg->nguests == PVBE_MAX_GUESTS) {
-					cfg_error(line, "bad, duplicate or one too many guest '%s'", b);
-					ret = -EINVAL;
-					break;
-				}
-				g = calloc(1, sizeof(*g));
-				if (!g) {
-					ret = -ENOMEM;
-					break;
-				}
-				cfg->guest[cfg->nguests++] = g;
-				strcpy(g->name, b);
-				strcpy(g->machine, "pc");
-				sect = S_GUEST;
-				snprintf(cfg_ctx, sizeof(cfg_ctx), "guest %.31s: ", b);
-			} else if (n == 4 && !strcmp(a, "device") && extra == ']') {
-				g = find_guest(cfg, b);
-				if (!g) {
-					cfg_error(line, "device for unknown guest '%s' (declare [guest %s] first)", b, b);
-					ret = -EINVAL;
-					break;
-				}
-				if (!valid_name(c) || g->ndev == PVIO_MAX_DEVICES) {
-					cfg_error(line, "bad device name '%s' or too many devices", c);
-					ret = -EINVAL;
-					break;
-				}
-				for (n = 0; n < g->ndev; n++)
-					if (!strcmp(g->dev[n].name, c))
-						break;
-				if (n < g->ndev) {
-					cfg_error(line, "duplicate device '%s'", c);
-					ret = -EINVAL;
-					break;
-				}
-				d = &g->dev[g->ndev++];
-				strcpy(d->name, c);
-				d->queues = 1;
-				d->queue_size = 256;
-				sect = S_DEV;
-				snprintf(cfg_ctx, sizeof(cfg_ctx), "device %.31s %.31s: ", b, c);
-			} else {
-				cfg_error(line, "bad section header: want [pviod], [guest NAME] or [device GUEST NAME]");
-				ret = -EINVAL;
-			}
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!eq) {
-			cfg_error(line, "expected key = value");
-			ret = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		switch (sect) {
-		case S_GLOBAL:
-			ret = set_global(cfg, trim(s), trim(eq + 1), line);
-			break;
-		case S_GUEST:
-			ret = set_guest(g, trim(s), trim(eq + 1), line);
-			break;
-		case S_DEV:
-			ret = set_dev(d, trim(s), trim(eq + 1), line);
-			break;
-		default:
-			cfg_error(line, "key outside a section");
-			ret = -EINVAL;
-		}
+	bad = ini_parse_stream(cfg_reader, &cp, cfg_handler, &cp);
+	fclose(cp.f);
+	ret = cp.ret;
+	if (!ret && bad < 0) {
+		cfg_error(0, "cannot parse: out of memory");
+		ret = -ENOMEM;
+	} else if (!ret && bad > 0) {
+		/* The reader passes none that inih would refuse. */
+		cfg_error(bad, "not a line of an INI file");
+		ret = -EINVAL;
 	}
-	fclose(f);
 	cfg_ctx[0] = '\0';
 	if (!ret)
 		ret = check(cfg);

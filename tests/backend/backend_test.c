@@ -474,6 +474,9 @@ static int run_check(const char *text, char *out, size_t len)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+#define X50	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define LONG_LINE "[guest g]\nsocket=/tmp/" X50 X50 X50 X50 X50 "\n[device g d]\ntype=echo\n"
+
 TEST(config_errors_are_reported)
 {
 	static const struct { const char *text, *msg; } cases[] = {
@@ -494,6 +497,16 @@ TEST(config_errors_are_reported)
 		  "[device g d]\ntype=echo\n", "bad ram_layout" },
 		{ "[guest g]\nsocket=/tmp/x\nram_layout=0:010:0\n[device g d]\ntype=echo\n",
 		  "bad ram_layout" },
+		/* the file and line of each error, and the section it is in */
+		{ "[pviod]\n\n[guest g]\nsocket=/tmp/x\nbogus=1\n", ":5: guest g: unknown key 'bogus'" },
+		/* INI as libinih reads it, less what our format does not take */
+		{ "[guest g]\nsocket: /tmp/x\n[device g d]\ntype=echo\n", ":2: guest g: expected key = value" },
+		{ "[guest g]\nsocket=/tmp/x\n  ram_size\n[device g d]\ntype=echo\n",
+		  ":3: guest g: expected key = value" },
+		{ "socket=/tmp/x\n[guest g]\n", ":1: key outside a section" },
+		{ "[guest g]\n[device g d]\ntype=echo\n", "guest g: 'socket' is required" },
+		{ "[guest g]\nsocket=/tmp/x\n[guest g]\nram_size=1M\n", ":3: guest g: bad, duplicate or one too many guest 'g'" },
+		{ LONG_LINE, ":2: guest g: line too long (at most 198 characters)" },
 	};
 	char out[1024];
 	size_t i;
@@ -507,6 +520,18 @@ TEST(config_errors_are_reported)
 		EXPECT_NE(0, rc);
 		EXPECT_NE(NULL, strstr(out, cases[i].msg));
 	}
+}
+
+/* Comments (whole lines, and after '#' or ';' on a line), blank lines and indented keys. */
+TEST(config_comments_and_blanks_are_skipped)
+{
+	char out[1024];
+	int rc = run_check("# pviod.ini\n; also a comment\n\n[pviod]\n  heartbeat_ms = 100 # ms\n"
+			   "[guest g]   ; the guest\n\tsocket = /tmp/x;the socket\n"
+			   "[device g d]\ntype = echo\n", out, sizeof(out));
+
+	fprintf(stderr, "# want rc 0, got %d: %s\n", rc, out);
+	EXPECT_EQ(0, rc);
 }
 
 /* One datagram from @fd within @ms, its sender's PID in *@from; its length or -1. */
