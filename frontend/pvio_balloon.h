@@ -29,6 +29,7 @@
 #define PVBAL_MAX_PARKED	32	/* see pvbal_park() */
 #define PVBAL_SHOW_STEP		(SZ_64M / 4096)	/* publish at least so often */
 #define PVBAL_PSI_STALE		(10 * HZ)	/* an agent's PSI, kept so long */
+#define PVBAL_OOM_WAIT		(2 * HZ)	/* an OOM waits so long for @lock */
 
 struct pvbal;
 
@@ -85,6 +86,7 @@ struct pvbal {
 	u32 stats_ms;			/* 0: no statistics */
 	u32 stats_seq;			/* ours, never read back */
 	bool hold;			/* deflated on pressure: no inflating */
+	atomic_t oom_waiting;		/* an OOM notification waits for @lock */
 	bool chunk_fail;		/* no 2 MiB chunk this round */
 	bool queues_up;			/* @lock and @report_lock */
 	bool frozen;			/* between freeze() and restore() */

@@ -125,6 +125,7 @@ static void pvbal_release(struct pvbal_batch *bt, bool deflated)
 /* Chunks allocated on another CPU while the inflating one allocates too. */
 struct pvbal_helper {
 	struct work_struct work;
+	atomic_t *stop;			/* an OOM waits: allocate no more */
 	unsigned int want, nr;
 	struct page *page[PVIO_MAX_CHAIN / 2];
 };
@@ -134,7 +135,7 @@ static void pvbal_helper_work(struct work_struct *work)
 	struct pvbal_helper *h = container_of(work, struct pvbal_helper, work);
 	struct page *page;
 
-	while (h->nr < h->want) {
+	while (h->nr < h->want && !atomic_read(h->stop)) {
 		page = pvbal_alloc(PVBAL_CHUNK_ORDER);
 		if (!page)
 			break;
@@ -152,7 +153,7 @@ static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 {
 	struct pvbal_batch *bt = &b->batch;
 	unsigned long want_p = want / PVBAL_PER_PAGE;
-	struct pvbal_helper h = { .nr = 0 };
+	struct pvbal_helper h = { .stop = &b->oom_waiting };
 	unsigned int i, cpu;
 	struct page *page;
 	int ret;
@@ -167,7 +168,7 @@ static unsigned long pvbal_inflate(struct pvbal *b, u64 want)
 	}
 	pvbal_batch_init(bt);
 	while (bt->pages + h.want * PVBAL_CHUNK_PAGES < want_p &&
-	       bt->nr + h.want < PVIO_MAX_CHAIN) {
+	       bt->nr + h.want < PVIO_MAX_CHAIN && !atomic_read(&b->oom_waiting)) {
 		if (want_p - bt->pages - h.want * PVBAL_CHUNK_PAGES >= PVBAL_CHUNK_PAGES &&
 		    !b->chunk_fail) {
 			page = pvbal_alloc(PVBAL_CHUNK_ORDER);
@@ -326,7 +327,9 @@ static void pvbal_adjust_work(struct work_struct *work)
 
 	mutex_lock(&b->lock);
 	b->chunk_fail = false;
-	while (b->queues_up && !READ_ONCE(b->resetting) && !b->frozen) {
+	/* An OOM notification waiting for the lock: let it have it. */
+	while (b->queues_up && !READ_ONCE(b->resetting) && !b->frozen &&
+	       !atomic_read(&b->oom_waiting)) {
 		pvbal_read_config(b);
 		actual = pvbal_actual(b);
 		if (actual < b->target && !b->hold) {
@@ -352,6 +355,8 @@ static void pvbal_adjust_work(struct work_struct *work)
 	}
 	if (pvbal_actual(b) != b->shown)
 		pvbal_publish_actual(b);
+	if (atomic_read(&b->oom_waiting))
+		retry = true;	/* the rest later, unless it holds then */
 	if (retry && b->queues_up && !b->frozen && !b->removing)
 		schedule_delayed_work(&b->adjust_work, PVBAL_RETRY);
 	mutex_unlock(&b->lock);
@@ -518,6 +523,7 @@ static int pvbal_probe(struct pvio_device *pdev)
 		return -ENOMEM;
 	b->pdev = pdev;
 	mutex_init(&b->lock);
+	atomic_set(&b->oom_waiting, 0);
 	mutex_init(&b->report_lock);
 	INIT_LIST_HEAD(&b->chunks);
 	init_waitqueue_head(&b->reset_wq);

@@ -141,16 +141,29 @@ int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
 		     void *parm)
 {
 	struct pvbal *b = container_of(nb, struct pvbal, oom_nb);
-	unsigned long *freed = parm, n, got = 0;
+	unsigned long *freed = parm, n, got = 0, end = jiffies + PVBAL_OOM_WAIT;
 	u64 actual, want;
 
 	/*
-	 * Whoever holds the lock may be the one out of memory: setting the
-	 * queues up under it allocates (request_irq()).  Waiting here would
-	 * deadlock; give nothing back this time instead.
+	 * The lock's holder is most often the adjust work, inflating into
+	 * the very memory that ran out or waiting for the host to answer:
+	 * it stops at the next page or request when it sees us waiting.
+	 * But it may be the one out of memory (setting the queues up
+	 * allocates, request_irq()), and it cannot get memory while we hold
+	 * the OOM lock: wait a bounded time, then give nothing back this
+	 * time.
 	 */
-	if (!mutex_trylock(&b->lock))
-		return NOTIFY_OK;
+	atomic_inc(&b->oom_waiting);
+	while (!mutex_trylock(&b->lock)) {
+		if (time_after(jiffies, end)) {
+			atomic_dec(&b->oom_waiting);
+			dev_info_ratelimited(&b->pdev->dev, "out of memory: balloon busy for %u ms, gave nothing back\n",
+					     jiffies_to_msecs(PVBAL_OOM_WAIT));
+			return NOTIFY_OK;
+		}
+		schedule_timeout_uninterruptible(msecs_to_jiffies(10));
+	}
+	atomic_dec(&b->oom_waiting);
 	actual = pvbal_actual(b);
 	want = actual > b->floor ? min_t(u64, actual - b->floor, oom_pages) : 0;
 	while (got < want) {

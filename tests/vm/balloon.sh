@@ -33,9 +33,13 @@ SOCK=$TMP/guest.sock
 CTL=$TMP/control.sock
 LOG=$BUILD/balloon.log
 VM_PID=
+STALLED=
+STALL_PID=
 declare -A BLOCKS=()
 
 cleanup() {
+	[ -n "$STALLED" ] && kill -CONT "$STALLED" 2>/dev/null
+	[ -n "$STALL_PID" ] && wait "$STALL_PID" 2>/dev/null
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/balloon-pviod.log"
@@ -59,6 +63,15 @@ act() {
 		if [ $# -ge 2 ]; then BLOCKS[$2-before]=$before; BLOCKS[$2-after]=$after; fi ;;
 	balloon-target)
 		"$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" 2>&1 | sed 's/^/# host: /' || true ;;
+	balloon-stall)
+		# A target, then the worker stopped for $2 s: the guest's first
+		# inflate request waits for an answer meanwhile.
+		STALLED=$("$O/pvioctl" -s "$CTL" worker-pid)
+		"$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" 2>&1 | sed 's/^/# host: /' || true
+		kill -STOP "$STALLED"
+		echo "# host: worker $STALLED stopped for $2 s"
+		(sleep "$2"; kill -CONT "$STALLED") &
+		STALL_PID=$! ;;
 	host-blocks)
 		BLOCKS[$1]=$(blocks)
 		"$O/pvioctl" -s "$CTL" --json balloon vm bal0 status >"$TMP/status-$1" 2>&1 || true

@@ -144,6 +144,49 @@ sync_host host-blocks pressure
 sync_host balloon-set 0
 check "deflate after pressure: MemTotal back" wait_total "$T0" 120
 
+# ---- out of memory while an inflate request waits for the host ----------------
+# The adjust work holds the driver's lock while the host answers: the OOM
+# notifier, which needs it to deflate, used to give up at once, and the
+# OOM killer killed.  A balloon of 300 MiB (above the floor of 128, so
+# that there is something to give), most of the rest held; the host
+# asks for 256 MiB more and stops its worker for 1 s (balloon-stall);
+# once the first batch is out of MemTotal and balloon_inflate has not
+# moved, the request is in flight, and a program asks for more than is
+# left.
+sync_host balloon-set 300M
+check "inflate 300 MiB" wait_total $((T0 - 300 * MiB)) 120
+oom0=$(vmstat oom_kill)
+T5=$(meminfo MemTotal)
+HOLD2=$(($(meminfo MemAvailable) / 1024 - 250))
+rm -f /tmp/go2 /tmp/go2.filled
+pvbal_mem hold "$HOLD2" /tmp/go2 >/tmp/hold2.out 2>&1 &
+hpid2=$!
+w=0
+while [ ! -f /tmp/go2.filled ] && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
+infl0=$(vmstat balloon_inflate)
+sync_host balloon-stall 556M 1
+w=0
+while [ "$(meminfo MemTotal)" -gt $((T5 - 64 * MiB)) ] && [ $w -lt 200 ]; do sleep 0.01; w=$((w + 1)); done
+T6=$(meminfo MemTotal)
+infl1=$(vmstat balloon_inflate)
+check "an inflate request was in flight when the program began (MemTotal $(mb "$T5") -> $(mb "$T6") MiB, balloon_inflate $infl0 -> $infl1)" \
+	[ "$T6" -le $((T5 - 64 * MiB)) ] && [ "$infl1" = "$infl0" ]
+A6=$(meminfo MemAvailable)
+check "a program gets 200 MiB with $(mb "$A6") MiB available" pvbal_mem alloc 200
+check "nobody was OOM-killed (oom_kill $oom0 -> $(vmstat oom_kill))" [ "$(vmstat oom_kill)" = "$oom0" ]
+# The host asked for more, never less: what came back, the driver gave
+# on pressure (its log of that is rate-limited: not counted here).
+T7=$(meminfo MemTotal)
+check "the balloon deflated on pressure once the host answered (MemTotal $(mb "$T6") -> $(mb "$T7") MiB)" \
+	[ "$T7" -gt "$T6" ]
+touch /tmp/go2
+wait $hpid2
+rc=$?
+sed 's/^/# /' /tmp/hold2.out
+check "the $HOLD2 MiB held through it are intact (rc $rc)" [ $rc = 0 ]
+sync_host balloon-set 0
+check "deflate after the stall: MemTotal back" wait_total "$T0" 120
+
 # ---- memory PSI from a guest agent ----------------------------------------------
 PSI=$(ls /sys/bus/pvio/drivers/pvio_balloon/*/psi_memory 2>/dev/null | head -n 1)
 check "the driver offers psi_memory (${PSI:-none})" [ -n "$PSI" ]
