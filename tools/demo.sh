@@ -21,6 +21,7 @@ TAP=pvdemo$$
 NS_MADE=
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	vm_pviod_stop_all
 	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP" "$RAM"

@@ -57,6 +57,7 @@ skip() { echo "ok 1 # SKIP libvirt: $*"; echo "1..1"; exit 0; }
 virsh_() { virsh -q -c qemu:///system "$@"; }
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	set +e
 	[ -n "$LIBVIRTD_PID" ] && virsh_ destroy "$NAME" >/dev/null 2>&1
 	# Not our children (they daemonize): SIGTERM, then SIGKILL after 5 s.

@@ -38,8 +38,11 @@ STALL_PID=
 declare -A BLOCKS=()
 
 cleanup() {
-	[ -n "$STALLED" ] && kill -CONT "$STALLED" 2>/dev/null
-	[ -n "$STALL_PID" ] && wait "$STALL_PID" 2>/dev/null
+	set +e	# a trap: every step, whatever the one before returned
+	if [ -n "$STALL_PID" ]; then
+		kill -CONT "$STALLED" 2>/dev/null
+		wait "$STALL_PID" 2>/dev/null
+	fi
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/balloon-pviod.log"

@@ -42,6 +42,7 @@ FULL_MOUNTED=
 SHA_CHECKS=()
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	[ -n "$CONT_PID" ] && kill "$CONT_PID" 2>/dev/null && wait "$CONT_PID" 2>/dev/null
 	vm_pviod_stop_all

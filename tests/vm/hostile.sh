@@ -51,6 +51,7 @@ n=0
 rc=0
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local s
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	for s in "${RECV[@]}"; do kill "${s%%:*}" 2>/dev/null; done

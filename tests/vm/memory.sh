@@ -41,6 +41,7 @@ n=0
 rc=0
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -n "$VM_IDLE" ] && kill "$VM_IDLE" 2>/dev/null && wait "$VM_IDLE" 2>/dev/null
 	[ -n "$VM_BUSY" ] && kill "$VM_BUSY" 2>/dev/null && wait "$VM_BUSY" 2>/dev/null
 	vm_pviod_stop_all

@@ -60,6 +60,7 @@ sock() { echo "$TMP/$1.sock"; }
 ram() { echo "/dev/shm/pvio-vmmg-$$-$1"; }
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local p
 	for p in "${VM_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	[ -n "$XMIT_PID" ] && kill "$XMIT_PID" 2>/dev/null

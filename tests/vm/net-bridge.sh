@@ -23,6 +23,7 @@ PIDS=()
 declare -A VMPID=()
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local p
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

@@ -49,6 +49,7 @@ nsx() { ip netns exec "$NS" "$@"; }
 skip() { echo "ok 1 # SKIP net-dpdk: $*"; echo "1..1"; exit 0; }
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local p
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	for p in "${JOBS[@]}"; do kill "$p" 2>/dev/null || true; done

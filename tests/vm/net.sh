@@ -51,6 +51,7 @@ JOB_OUT=()	# its output file
 nsx() { ip netns exec "$NS" "$@"; }
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local p
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	sink_stop

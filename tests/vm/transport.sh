@@ -45,6 +45,7 @@ LOG=$BUILD/transport-$MODE.log
 VM_PID=
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	vm_pviod_stop_all
 	[ -f "$TMP/pviod.log" ] && cp "$TMP/pviod.log" "$BUILD/transport-$MODE-pviod.log"

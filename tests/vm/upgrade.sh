@@ -64,6 +64,7 @@ n=0
 rc=0
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
 	[ -n "$RECV_PID" ] && kill "$RECV_PID" 2>/dev/null
 	vm_systemd_stop

@@ -35,6 +35,7 @@ shm=/dev/shm/pvio-nblk-$$.img
 pid=
 pid2=
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	[ -n "$pid2" ] && kill "$pid2" 2>/dev/null && wait "$pid2" 2>/dev/null
 	rm -f "$img" "$shm"

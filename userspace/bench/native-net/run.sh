@@ -53,6 +53,7 @@ huge_mounted=
 declare -A R	# R[test,side,rep] = value
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	pkill_own
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -f "$huge"/pvnb-$$-* 2>/dev/null

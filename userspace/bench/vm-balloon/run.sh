@@ -34,6 +34,7 @@ SIZES="512 1024"
 declare -A R=()
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	vm_pviod_stop_all
 	rm -rf "$TMP" "$RAM"
 }

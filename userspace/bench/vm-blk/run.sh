@@ -30,6 +30,7 @@ MEM=1024
 SMP=2
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	vm_pviod_stop_all
 	rm -rf "$TMP" "$RAM" "$IMG"
 }

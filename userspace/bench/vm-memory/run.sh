@@ -55,6 +55,7 @@ declare -A R=()
 
 ram() { echo "/dev/shm/pvio-benchmem-$$-$1"; }
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local v
 	for v in "${VMS[@]}"; do kill "$v" 2>/dev/null && wait "$v" 2>/dev/null; done
 	vm_pviod_stop_all

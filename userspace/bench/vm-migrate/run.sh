@@ -53,6 +53,7 @@ NS_MADE=
 declare -A R=()
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	local p
 	for p in "${VMS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${VMS[@]}"; do wait "$p" 2>/dev/null || true; done

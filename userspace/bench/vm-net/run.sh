@@ -39,6 +39,7 @@ MEM=1024
 SMP=2
 
 cleanup() {
+	set +e	# a trap: every step, whatever the one before returned
 	[ -f "$TMP/iperf3.pid" ] && kill "$(cat "$TMP/iperf3.pid")" 2>/dev/null
 	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
 	vm_pviod_stop_all
