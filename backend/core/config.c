@@ -712,26 +712,26 @@ static char *cfg_reader(char *str, int num, void *stream)
 	return str;
 }
 
-/* inih's handler: one key of the current section.  0 (an error) stops nothing in inih: cp->ret does. */
+/*
+ * inih's handler: one key of the current section.  Returning 0 (an
+ * error) stops nothing in inih: cp->ret does, through the reader.
+ */
 static int cfg_handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct cfg_parse *cp = user;
-	char k[128], v[512];
 
 	(void)section;		/* ours: cp->sect, opened by the reader */
 	if (cp->ret)
 		return 1;
-	snprintf(k, sizeof(k), "%s", key);
-	snprintf(v, sizeof(v), "%s", value);
 	switch (cp->sect) {
 	case S_GLOBAL:
-		cp->ret = set_global(cp->cfg, k, v, cp->line);
+		cp->ret = set_global(cp->cfg, key, value, cp->line);
 		break;
 	case S_GUEST:
-		cp->ret = set_guest(cp->g, k, v, cp->line);
+		cp->ret = set_guest(cp->g, key, value, cp->line);
 		break;
 	case S_DEV:
-		cp->ret = set_dev(cp->d, k, v, cp->line);
+		cp->ret = set_dev(cp->d, key, value, cp->line);
 		break;
 	default:
 		cfg_error(cp->line, "key outside a section");
