@@ -85,6 +85,12 @@ static bool pressure(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 	return p;
 }
 
+/* What a guest keeps available: its headroom, and never less than its driver does. */
+static uint64_t margin(const struct pvbe_hpol_guest *x)
+{
+	return max_u64(x->headroom, x->ram / 16);
+}
+
 /*
  * RAM the guest's kernel does not manage (its image, the page structs,
  * reserved ranges): in neither MemTotal nor the balloon, but guest memory
@@ -103,7 +109,8 @@ static void learn_unmanaged(const struct pvbe_hpol_guest *x, struct pvbe_hpol_st
 static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state *s,
 		   bool short_, struct pvbe_hpol_out *o)
 {
-	uint64_t bmin, bmax, b, cur = x->target, hyst, step, spare;
+	uint64_t bmin, bmax, b, cur = x->target, hyst, step;
+	bool free_ = false;
 
 	bounds(x, &bmin, &bmax);
 	b = x->ram - o->grant;
@@ -143,10 +150,11 @@ static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state
 			return;
 		}
 		step = (b - cur) / 2;
-		/* What it has free beyond a headroom, at once. */
-		spare = max_u64(x->headroom, x->ram / 16);
-		if (x->free > spare)
-			step = max_u64(step, min_u64(x->free - spare, b - cur));
+		/* What it has free beyond its margin, at once. */
+		if (x->free > margin(x) && x->free - margin(x) > step) {
+			step = min_u64(x->free - margin(x), b - cur);
+			free_ = true;
+		}
 		step -= step % PVBE_HPOL_CHUNK;
 		if (b - cur - step < hyst) {
 			/* Half would leave it a hysteresis over for good. */
@@ -155,7 +163,7 @@ static void settle(const struct pvbe_hpol_guest *x, const struct pvbe_hpol_state
 			return;
 		}
 		o->target = cur + max_u64(step, PVBE_HPOL_CHUNK);
-		o->why = step > (b - cur) / 2 ? "more than it wants: what it had free taken" :
+		o->why = free_ ? "more than it wants: what it had free taken" :
 			 "more than it wants: half of it taken";
 		return;
 	}
@@ -194,7 +202,7 @@ bool pvbe_hpol_decide(const struct pvbe_hpol_host *h, const struct pvbe_hpol_gue
 			growth = st[i].used && o->used > st[i].used ? o->used - st[i].used : 0;
 			st[i].used = o->used;
 			/* What the guest keeps whatever the target (protocol.md 9.3). */
-			keep = max_u64(o->used + max_u64(x->headroom, x->ram / 16), PVBE_HPOL_GUEST_MIN);
+			keep = max_u64(o->used + margin(x), PVBE_HPOL_GUEST_MIN);
 			o->demand = o->unmanaged + keep + growth;
 			if (o->pressure)
 				o->demand = max_u64(o->demand,
