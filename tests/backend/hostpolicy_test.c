@@ -75,7 +75,9 @@ static void sim_guest_step(struct sim_guest *x)
 	if (x->floor && in->target != x->raw) {
 		keep = x->used + mem / 16 > 64 * MiB ? x->used + mem / 16 : 64 * MiB;
 		x->raw = in->target;
-		x->goal = in->target < mem - keep ? in->target : mem > keep ? mem - keep : 0;
+		x->goal = mem > keep ? mem - keep : 0;
+		if (in->target < x->goal)
+			x->goal = in->target;
 	}
 	if (x->floor)
 		goal = x->goal;
