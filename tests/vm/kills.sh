@@ -332,6 +332,7 @@ PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/kills.cpio" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
 	--module "$KMOD/frontend/pvio_net.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
 	--kmod crc32c_generic --bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" --bin "$O/vm/pvbal_mem" \
+	--file "$HERE/guest/handover.sh:/tests/handover.sh" \
 	--file "$HERE/guest/kills.sh:/tests/kills.sh" 2>/dev/null
 truncate -s 256M "$TMP/disk0.img"
 ip netns add "$NS"

@@ -196,6 +196,7 @@ PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/migrate.cpio" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
 	--module "$KMOD/frontend/pvio_net.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
 	--kmod crc32c_generic --bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" \
+	--file "$HERE/guest/handover.sh:/tests/handover.sh" \
 	--file "$HERE/guest/migrate.sh:/tests/migrate.sh" 2>/dev/null
 truncate -s 256M "$TMP/disk0.img"
 # The RAM files exist before QEMU: vm.sh leaves them to us.

@@ -148,6 +148,7 @@ PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/upgrade.cpio" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
 	--module "$KMOD/frontend/pvio_net.ko" --kmod crc32c_generic \
 	--bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" \
+	--file "$HERE/guest/handover.sh:/tests/handover.sh" \
 	--file "$HERE/guest/upgrade.sh:/tests/upgrade.sh" 2>/dev/null
 truncate -s 256M "$TMP/disk0.img"
 ip netns add "$NS"
