@@ -40,7 +40,7 @@ static void cfg_errorf(int line, const char *fmt, ...)
 			 line, cfg_ctx, msg);
 	else
 		snprintf(cfg_err, sizeof(cfg_err), "%.120s: %.380s", cfg_path, msg);
-	fprintf(stderr, "pviod: %s\n", cfg_err);
+	fprintf(stderr, "%spviod: %s\n", pvbe_log_prio(PVBE_LOG_ERR), cfg_err);
 }
 
 #define cfg_error(line, ...)	cfg_errorf(line, __VA_ARGS__)

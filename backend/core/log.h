@@ -18,6 +18,10 @@ extern char pvbe_log_last_err[256];
 
 void pvbe_log(int level, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Is stderr systemd's journal stream (JOURNAL_STREAM)? */
+bool pvbe_log_journal(void);
+/* The syslog priority prefix of @level for the journal ("<3>"), or "". */
+const char *pvbe_log_prio(int level);
 /* One line as process @pid would log it (the supervisor, for a worker). */
 void pvbe_log_line(int pid, int level, const char *tag, const char *msg);
 

@@ -645,4 +645,106 @@ TEST(systemd_hears_ready_reload_and_stopping_from_the_supervisor)
 		(void)system(cmd);
 }
 
+/* The first line of @path that does not start with @prefix into @bad; how many lines do. */
+static int lines_starting(const char *path, const char *prefix, char *bad, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	*bad = '\0';
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, prefix, strlen(prefix)))
+			n++;
+		else if (!*bad)
+			snprintf(bad, len, "%s", line);
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Under systemd, stderr is the journal's stream and JOURNAL_STREAM names
+ * it (systemd.exec(5)): every line, the workers' too, then starts with its
+ * syslog priority ("<6>") and no time stamp, so that the journal files
+ * errors as errors.  A JOURNAL_STREAM that names another file (a service
+ * that redirected stderr) changes nothing.
+ */
+TEST(log_lines_carry_their_priority_on_the_journal_stream)
+{
+	char dir[] = "/tmp/pvio-journal-XXXXXX", cfg[96], log[96], ctl[96], sock[96], other[96];
+	char env[64], bad[1024], cmd[128], out[256];
+	int n, wpid, all, info, err;
+	struct stat st;
+	pid_t pid;
+	FILE *f;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
+	snprintf(log, sizeof(log), "%s/pviod.log", dir);
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+	snprintf(sock, sizeof(sock), "%s/g1.sock", dir);
+	snprintf(other, sizeof(other), "%s/other.log", dir);
+	f = fopen(cfg, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[pviod]\ncontrol = %s\n\n[guest g1]\nsocket = %s\n\n[device g1 e]\ntype = echo\n",
+		ctl, sock);
+	fclose(f);
+	ASSERT_EQ(0, sh(": >%s; : >%s", log, other));
+
+	/* stderr is the stream JOURNAL_STREAM names */
+	ASSERT_EQ(0, stat(log, &st));
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	pid = pviod_start(cfg, log, ctl);
+	ASSERT_LT(0, pid);
+	wpid = guest_worker_pid(ctl, "g1");
+	ASSERT_LT(0, wpid);
+	snprintf(cmd, sizeof(cmd), "pviod[%d] info", wpid);
+	ASSERT_EQ(0, wait_path(log, 1000));
+	for (n = 0; n < 50 && !log_contains(log, cmd); n++)
+		msleep(100);
+	ASSERT_EQ(0, pviod_stop(&pid, log));
+	all = log_count(log, "pviod[");
+	info = lines_starting(log, "<6>pviod[", bad, sizeof(bad));
+	n = lines_starting(log, "<", bad, sizeof(bad));
+	fprintf(stderr, "# JOURNAL_STREAM=%s (stderr): expected every line to start with a priority, got %d of %d (%d at <6>); first without: '%s'\n",
+		env, n, all, info, bad);
+	EXPECT_TRUE(n > 0 && n == all && !*bad);
+	snprintf(cmd, sizeof(cmd), "<6>pviod[%d] info", wpid);
+	EXPECT_TRUE(log_contains(log, cmd)) {
+		fprintf(stderr, "# expected a line of the worker's (%d) at <6>: none\n", wpid);
+	}
+
+	/* a configuration error is filed as an error */
+	EXPECT_NE(0, sh("echo '[guest g]' >%s/bad.ini; : >%s; JOURNAL_STREAM=$(stat -c %%d:%%i %s) %s -c %s/bad.ini --check-config 2>>%s",
+			dir, other, other, pviod_bin(), dir, other));
+	err = lines_starting(other, "<3>pviod: ", bad, sizeof(bad));
+	fprintf(stderr, "# a bad configuration: expected '<3>pviod: ...', got %d such line(s), other: '%s'\n",
+		err, bad);
+	EXPECT_TRUE(err == 1 && !*bad);
+
+	/* another stream named: plain lines with a time stamp */
+	ASSERT_EQ(0, sh(": >%s", log));
+	ASSERT_EQ(0, stat(other, &st));
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	pid = pviod_start(cfg, log, ctl);
+	unsetenv("JOURNAL_STREAM");
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, pviod_stop(&pid, log));
+	all = log_count(log, "pviod[");
+	n = lines_starting(log, "<", out, sizeof(out));
+	fprintf(stderr, "# JOURNAL_STREAM naming another file: expected no priorities, got %d of %d lines with one\n",
+		n, all);
+	EXPECT_TRUE(all > 0 && n == 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
 TEST_HARNESS_MAIN
