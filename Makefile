@@ -236,7 +236,7 @@ fuzz: fuzz-build
 check-faults: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory modules
-	@O=$(O) PVIO_TESTS=faults VM_KILLS=$(or $(VM_KILLS),201) \
+	@O=$(O) PVIO_TESTS=faults PVIO_PROGRESS=1 VM_KILLS=$(or $(VM_KILLS),201) \
 		FAULT_KILLS=$(or $(FAULT_KILLS),200) \
 		FAULT_STALLS=$(or $(FAULT_STALLS),100) \
 		FAULT_STALL_MIN_MS=$(or $(FAULT_STALL_MIN_MS),1000) \

@@ -92,13 +92,23 @@ skip() {
 # results must match its plan: exactly one "1..N" line, N results numbered
 # 1..N in order.  A program that dies, prints no plan, or whose results do
 # not match it counts as one more failure, so a crash or a lost result is
-# never silent.
+# never silent.  With PVIO_PROGRESS set (make check-faults), the lines
+# of a long program that say how far it is ("# NAME: 30/200 kills
+# landed", "# host: 30 kills planned ...", "# NAME: 30/100 stalls done")
+# are shown as they come; everything still goes to its log.
+PROGRESS_RE='^# ([^ ]+: [0-9]+/[0-9]+ (kills landed|stalls done)|host: [0-9]+ kills planned)'
 tap() {
 	local name=$1 tmo=$2 log rc p f s planned plans nums why=
 	shift 2
 	log=$LOGS/$name.log
-	timeout --signal=TERM --kill-after=30 "$tmo" "$@" >"$log" 2>&1
-	rc=$?
+	if [ -n "${PVIO_PROGRESS:-}" ]; then
+		timeout --signal=TERM --kill-after=30 "$tmo" "$@" 2>&1 | tee "$log" |
+			{ grep --line-buffered -E "$PROGRESS_RE" | sed -u "s/^/[$name] /"; true; }
+		rc=${PIPESTATUS[0]}
+	else
+		timeout --signal=TERM --kill-after=30 "$tmo" "$@" >"$log" 2>&1
+		rc=$?
+	fi
 	p=$(grep -E '^ok [0-9]+( |$)' "$log" | grep -vc '# SKIP' || true)
 	s=$(grep -E '^ok [0-9]+( |$).*# SKIP' "$log" | wc -l)
 	f=$(grep -cE '^not ok [0-9]+( |$)' "$log" || true)
