@@ -25,6 +25,11 @@
 # the TAP answers.  Each pviod runs in a network namespace of its own, so
 # its TAP carries nothing else and nothing leaves it.
 #
+# Every side has rings of 1024 slots: pviod's queue_size, virtio-user's
+# queue_size (its default is 256) and testpmd's --rxd/--txd, memif's rsize.
+# Each round runs the sides in another order (rotated by one per round);
+# the tables give the median of the rounds and their min-max.
+#
 # Usage: run.sh [BINDIR]   (net_bench, net_gen; default build/bench)
 # Environment: PVIOD (build/pviod), SECS (3 per run), REPEATS (3),
 # SIZES ("64 1500"), NODPDK=1 to skip the DPDK peers.
@@ -34,6 +39,8 @@ pviod=${PVIOD:-build/pviod}
 secs=${SECS:-3}
 reps=${REPEATS:-3}
 sizes=${SIZES:-64 1500}
+RING=1024	# slots per ring, every side
+RING_LOG2=10
 for f in "$bindir/net_bench" "$bindir/net_gen" "$pviod"; do
 	[ -x "$f" ] || { echo "native-net: $f not built (make)" >&2; exit 1; }
 done
@@ -80,10 +87,10 @@ write_ini() {	# mode
 	{
 		printf '[pviod]\ncontrol = %s/control.sock\n' "$dir"
 		printf '[guest tap]\nsocket = %s/tap.sock\n' "$dir"
-		printf '[device tap n0]\ntype = net\ntap = %s\nqueue_size = 1024\npoll = %s\n' "$tap" "$poll"
+		printf '[device tap n0]\ntype = net\ntap = %s\nqueue_size = %s\npoll = %s\n' "$tap" "$RING" "$poll"
 		for g in tx rx64 rx1500 echo; do
 			printf '[guest %s]\nsocket = %s/%s.sock\n' "$g" "$dir" "$g"
-			printf '[device %s n0]\ntype = net\nnet = null\nqueue_size = 1024\npoll = %s\n' "$g" "$poll"
+			printf '[device %s n0]\ntype = net\nnet = null\nqueue_size = %s\npoll = %s\n' "$g" "$RING" "$poll"
 			case $g in
 			rx*) printf 'null_rx = %s\n' "${g#rx}" ;;
 			echo) printf 'null_rx = echo\n' ;;
@@ -171,10 +178,10 @@ dpdk_pair() {
 	case $kind in
 	vhost-split|vhost-packed)
 		a="net_vhost0,iface=$dir/vh.sock,queues=1"
-		b="net_virtio_user0,path=$dir/vh.sock,queues=1,packed_vq=$([ "$kind" = vhost-packed ] && echo 1 || echo 0)" ;;
+		b="net_virtio_user0,path=$dir/vh.sock,queues=1,queue_size=$RING,packed_vq=$([ "$kind" = vhost-packed ] && echo 1 || echo 0)" ;;
 	memif)
-		a="net_memif0,role=server,socket=$dir/memif.sock"
-		b="net_memif0,role=client,socket=$dir/memif.sock" ;;
+		a="net_memif0,role=server,socket=$dir/memif.sock,rsize=$RING_LOG2"
+		b="net_memif0,role=client,socket=$dir/memif.sock,rsize=$RING_LOG2" ;;
 	esac
 	rm -f "$dir/vh.sock" "$dir/memif.sock"
 	if [ "$d" = tx ]; then amode=rxonly; bmode=txonly; rxlog=$dir/a.log
@@ -182,12 +189,12 @@ dpdk_pair() {
 	eal="--no-pci -m 256 --single-file-segments --huge-dir $huge"
 	# A (the backend side) forwards on core 1, B (the guest side) on core 0.
 	timeout -s INT $((secs + 9)) dpdk-testpmd -l 0,1 --main-lcore 0 $eal --file-prefix pvnb-$$-a \
-		--vdev "$a" -- --forward-mode=$amode --txpkts="$size" --auto-start \
+		--vdev "$a" -- --forward-mode=$amode --txpkts="$size" --auto-start --rxd=$RING --txd=$RING \
 		--stats-period 1 --nb-cores=1 > "$dir/a.log" 2>&1 &
 	local pa=$!
 	sleep 1.5
 	timeout -s INT $((secs + 5)) dpdk-testpmd -l 0,1 --main-lcore 1 $eal --file-prefix pvnb-$$-b \
-		--vdev "$b" -- --forward-mode=$bmode --txpkts="$size" --auto-start \
+		--vdev "$b" -- --forward-mode=$bmode --txpkts="$size" --auto-start --rxd=$RING --txd=$RING \
 		--stats-period 1 --nb-cores=1 > "$dir/b.log" 2>&1 &
 	local pb=$!
 	tp_pids="$pa $pb"
@@ -206,6 +213,20 @@ med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (!NR) {pr
 # A run that moved nothing (a peer that failed to connect) is left out of the median.
 put() { echo "# run $3 $1 $2 $4"; case $4 in ''|0) return ;; esac; R[$1,$2,$3]=$4; }
 get() { local k v=""; for k in $(seq "$reps"); do v="$v ${R[$1,$2,$k]:-}"; done; echo "$v" | med; }
+# min-max of the rounds, scaled by $3 (1e6: Mpps), with %.2f
+rng() {
+	local k v=""
+	for k in $(seq "$reps"); do v="$v ${R[$1,$2,$k]:-}"; done
+	echo "$v" | tr ' ' '\n' | grep -v '^$' | sort -g |
+		awk -v d="${3:-1}" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.2f-%.2f", lo / d, hi / d; else printf "-" }'
+}
+# rotate K WORDS...: the words, rotated left by K
+rotate() {
+	local k=$1 i
+	shift
+	local words=("$@")
+	for ((i = 0; i < ${#words[@]}; i++)); do printf '%s ' "${words[(i + k) % ${#words[@]}]}"; done
+}
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), $secs s per run, $reps repeats, interleaved"
@@ -213,22 +234,29 @@ peers="vhost-split vhost-packed memif"
 pvio_sides="pvio-null-poll pvio-null pvio-tap-poll pvio-tap"
 side_of() { echo "${1%-poll}"; }
 mode_of() { case $1 in *-poll) echo poll ;; *) echo ev ;; esac; }
+all_sides=$pvio_sides
+[ -n "$dpdk" ] && all_sides="$all_sides $peers"
 for k in $(seq "$reps"); do
+	# shellcheck disable=SC2086 # words
+	order=$(rotate $((k - 1)) $all_sides)
+	echo "# round $k: $order"
 	for s in $sizes; do
 		for d in tx rx; do
-			for p in $pvio_sides; do
-				pviod_start "$(mode_of $p)"
-				put "${d}_$s" "$p" "$k" "$(pvio_$d "$(side_of $p)" "$(mode_of $p)" "$s" | field pps)"
+			for p in $order; do
+				case $p in
+				pvio-*)
+					pviod_start "$(mode_of $p)"
+					put "${d}_$s" "$p" "$k" "$(pvio_$d "$(side_of $p)" "$(mode_of $p)" "$s" | field pps)" ;;
+				*)
+					pviod_stop	# a polling pviod would take core 1 from the peers
+					put "${d}_$s" "$p" "$k" "$(dpdk_pair "$p" "$s" "$d")" ;;
+				esac
 			done
-			pviod_stop	# a polling pviod would take core 1 from the peers
-			if [ -n "$dpdk" ]; then
-				for p in $peers; do
-					put "${d}_$s" "$p" "$k" "$(dpdk_pair "$p" "$s" "$d")"
-				done
-			fi
 		done
 	done
-	for p in $pvio_sides; do
+	pviod_stop
+	# shellcheck disable=SC2086 # words
+	for p in $(rotate $((k - 1)) $pvio_sides); do
 		pviod_start "$(mode_of $p)"
 		l=$(pvio_lat "$(side_of $p)" "$(mode_of $p)")
 		put lat_rtt "$p" "$k" "$(echo "$l" | field rtt_us_p50)"
@@ -238,24 +266,24 @@ for k in $(seq "$reps"); do
 done
 
 echo
-echo "| direction | frame B | side | Mpps | Gbit/s |"
-echo "|---|---:|---|---:|---:|"
+echo "| direction | frame B | side | Mpps (median) | min-max | Gbit/s |"
+echo "|---|---:|---|---:|---:|---:|"
 sides=$pvio_sides
 [ -n "$dpdk" ] && sides="$sides $peers"
 for d in tx rx; do
 	for s in $sizes; do
 		for p in $sides; do
 			v=$(get "${d}_$s" "$p")
-			awk -v d="$d" -v s="$s" -v p="$p" -v v="$v" 'BEGIN {
-				printf "| %s | %s | %s | %.2f | %.2f |\n", (d == "tx" ? "guest->backend" : "backend->guest"), s, p, v / 1e6, v * s * 8 / 1e9 }'
+			awk -v d="$d" -v s="$s" -v p="$p" -v v="$v" -v r="$(rng "${d}_$s" "$p" 1e6)" 'BEGIN {
+				printf "| %s | %s | %s | %.2f | %s | %.2f |\n", (d == "tx" ? "guest->backend" : "backend->guest"), s, p, v / 1e6, r, v * s * 8 / 1e9 }'
 		done
 	done
 done
 echo
-echo "| round trip (64 B) | p50 us | p99 us |"
-echo "|---|---:|---:|"
+echo "| round trip (64 B) | p50 us | min-max | p99 us | min-max |"
+echo "|---|---:|---:|---:|---:|"
 for p in $pvio_sides; do
-	echo "| $p | $(get lat_rtt $p) | $(get lat_p99 $p) |"
+	echo "| $p | $(get lat_rtt $p) | $(rng lat_rtt $p) | $(get lat_p99 $p) | $(rng lat_p99 $p) |"
 done
 echo
 if [ -n "$dpdk" ]; then
