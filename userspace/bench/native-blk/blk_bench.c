@@ -13,11 +13,17 @@
  * backend then sends no interrupts).  "pvio-busypoll" polls the same way
  * on a device (-P SOCK) whose pviod busy-polls its queue too (poll = yes),
  * so the guest rings no doorbell either: nobody sleeps, nobody wakes
- * anybody.  Latency is submit to completion seen by the submitter, as
- * fio's "lat".
+ * anybody.  Its peer is "direct-sqpoll": fio with io_uring's SQPOLL
+ * thread on the other core (the one pviod polls on), so that fio too
+ * submits without a system call while a kernel thread spins for it; the
+ * busy-polling side is compared with that one, not with plain fio.
+ * Latency is submit to completion seen by the submitter, as fio's "lat".
+ * Each round runs the sides in another order (rotated by one a round);
+ * the table gives the median of the rounds and the IOPS min-max.
  *
  * The caller starts pviod (pinned to the other core) with the device and
- * pins this program; fio inherits our CPU affinity.
+ * pins this program; fio inherits our CPU affinity (SQPOLL_CPU, default
+ * 1, is where direct-sqpoll's kernel thread spins).
  *
  * Usage: blk_bench -s SOCK -f FILE [-P SOCK] [-n NTH] [-l LABEL] [-D] [-t SEC] [-r REPEATS]
  *   -P SOCK  a guest whose NTH blk device (same file) pviod busy-polls
@@ -58,8 +64,10 @@ static const struct job jobs[] = {
 };
 #define NJOBS	(sizeof(jobs) / sizeof(jobs[0]))
 
-enum side { SIDE_PVIO, SIDE_POLL, SIDE_BUSYPOLL, SIDE_FIO, NSIDES };
-static const char *const side_name[NSIDES] = { "pvio", "pvio-poll", "pvio-busypoll", "direct" };
+enum side { SIDE_PVIO, SIDE_POLL, SIDE_BUSYPOLL, SIDE_FIO, SIDE_FIO_SQPOLL, NSIDES };
+static const char *const side_name[NSIDES] = {
+	"pvio", "pvio-poll", "pvio-busypoll", "direct", "direct-sqpoll"
+};
 
 struct result {
 	double iops, mbs, lat, p50, p99, kicks, irqs;
@@ -207,20 +215,23 @@ out:
 	return ret;
 }
 
-static int run_fio(const char *file, bool direct, const struct job *j, double secs,
-		   struct result *r)
+static int run_fio(const char *file, bool direct, bool sqpoll, const struct job *j,
+		   double secs, struct result *r)
 {
-	char a_file[300], a_bs[32], a_qd[32], a_rt[32], *out, *p;
+	char a_file[300], a_bs[32], a_qd[32], a_rt[32], a_cpu[48], *out, *p;
+	const char *cpu = getenv("SQPOLL_CPU");
 	char *argv[] = {
 		"fio", "--name=direct", a_file, "--ioengine=io_uring",
 		direct ? "--direct=1" : "--direct=0",
 		j->seq ? "--rw=read" : "--rw=randread", a_bs, a_qd, a_rt,
 		"--ramp_time=0.5", "--time_based", "--norandommap", "--randrepeat=0",
-		"--lat_percentiles=1", "--output-format=json", NULL
+		"--lat_percentiles=1", "--output-format=json",
+		sqpoll ? "--sqthread_poll=1" : NULL, a_cpu, NULL
 	};
 	size_t len = 1 << 20;
 	int st;
 
+	snprintf(a_cpu, sizeof(a_cpu), "--sqthread_poll_cpu=%s", cpu ? cpu : "1");
 	snprintf(a_file, sizeof(a_file), "--filename=%s", file);
 	snprintf(a_bs, sizeof(a_bs), "--bs=%u", j->bs);
 	snprintf(a_qd, sizeof(a_qd), "--iodepth=%u", j->qd);
@@ -243,6 +254,18 @@ static int run_fio(const char *file, bool direct, const struct job *j, double se
 	r->kicks = r->irqs = NAN;
 	free(out);
 	return 0;
+}
+
+/* The lowest and the highest IOPS of the rounds. */
+static void iops_range(enum side s, unsigned int jn, int reps, double *lo, double *hi)
+{
+	int k;
+
+	*lo = *hi = res[jn][s][0].iops;
+	for (k = 1; k < reps; k++) {
+		*lo = fmin(*lo, res[jn][s][k].iops);
+		*hi = fmax(*hi, res[jn][s][k].iops);
+	}
 }
 
 static struct result median(enum side s, unsigned int jn, int reps)
@@ -338,18 +361,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blk_bench: setup: %s\n", strerror(-ret));
 		return 1;
 	}
-	printf("# native-blk %s: %s (%s), %.1f s per run, %d repeats, interleaved pvio/pvio-poll/%sdirect\n",
+	printf("# native-blk %s: %s (%s), %.1f s per run, %d repeats, interleaved pvio/pvio-poll/%sdirect/direct-sqpoll, rotated each round\n",
 	       label, file, direct ? "O_DIRECT" : "page cache", secs, reps,
 	       psock ? "pvio-busypoll/" : "");
 	for (k = 0; k < reps; k++) {
 		for (jn = 0; jn < NJOBS; jn++) {
-			for (s = 0; s < NSIDES; s++) {
-				struct result *r = &res[jn][s][k];
+			unsigned int i;
 
+			for (i = 0; i < NSIDES; i++) {
+				struct result *r;
+
+				s = (i + (unsigned int)k) % NSIDES;
+				r = &res[jn][s][k];
 				if (s == SIDE_BUSYPOLL && !psock)
 					continue;
-				if (s == SIDE_FIO)
-					ret = run_fio(file, direct, &jobs[jn], secs, r);
+				if (s == SIDE_FIO || s == SIDE_FIO_SQPOLL)
+					ret = run_fio(file, direct, s == SIDE_FIO_SQPOLL, &jobs[jn], secs, r);
 				else if (s == SIDE_BUSYPOLL)
 					ret = run_pvio(&cp, &jobs[jn], true, secs, r);
 				else
@@ -359,42 +386,50 @@ int main(int argc, char **argv)
 						side_name[s], strerror(-ret));
 					return 1;
 				}
-				printf("# run %d %-12s %-9s %10.0f IOPS %8.1f MB/s lat %7.1f us p50 %7.1f p99 %7.1f\n",
+				printf("# run %d %-12s %-13s %10.0f IOPS %8.1f MB/s lat %7.1f us p50 %7.1f p99 %7.1f\n",
 				       k + 1, jobs[jn].name, side_name[s], r->iops, r->mbs,
 				       r->lat, r->p50, r->p99);
 				fflush(stdout);
 			}
 		}
 	}
-	printf("\n| target | job | side | IOPS | MB/s | lat mean us | p50 us | p99 us | kicks/req | irqs/req |\n");
-	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("\n| target | job | side | IOPS (median) | min-max | MB/s | lat mean us | p50 us | p99 us | kicks/req | irqs/req |\n");
+	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (jn = 0; jn < NJOBS; jn++) {
 		for (s = 0; s < NSIDES; s++) {
 			struct result m = median(s, jn, reps);
+			double lo, hi;
 
 			if (s == SIDE_BUSYPOLL && !psock)
 				continue;
-			printf("| %s | %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f |", label,
-			       jobs[jn].name, side_name[s], m.iops, m.mbs, m.lat, m.p50, m.p99);
-			if (s == SIDE_FIO)
+			iops_range(s, jn, reps, &lo, &hi);
+			printf("| %s | %s | %s | %.0f | %.0f-%.0f | %.1f | %.1f | %.1f | %.1f |", label,
+			       jobs[jn].name, side_name[s], m.iops, lo, hi, m.mbs, m.lat, m.p50, m.p99);
+			if (s == SIDE_FIO || s == SIDE_FIO_SQPOLL)
 				printf(" - | - |\n");
 			else
 				printf(" %.3f | %.3f |\n", m.kicks, m.irqs);
 		}
 	}
 	printf("\n");
+	/* Each pvio side against plain fio; the busy-polling one against SQPOLL too. */
 	for (jn = 0; jn < NJOBS; jn++) {
-		struct result d = median(SIDE_FIO, jn, reps);
-
 		for (s = SIDE_PVIO; s <= SIDE_BUSYPOLL; s++) {
 			struct result m = median(s, jn, reps);
+			enum side peer;
 
 			if (s == SIDE_BUSYPOLL && !psock)
 				continue;
-			printf("RATIO iops_%s_%s %s/direct: %.2f\n", label, jobs[jn].name,
-			       side_name[s], m.iops / d.iops);
-			printf("RATIO lat_%s_%s %s/direct: %.2f\n", label, jobs[jn].name,
-			       side_name[s], d.lat / m.lat);
+			for (peer = SIDE_FIO; peer <= SIDE_FIO_SQPOLL; peer++) {
+				struct result d = median(peer, jn, reps);
+
+				if (peer == SIDE_FIO_SQPOLL && s != SIDE_BUSYPOLL)
+					continue;
+				printf("RATIO iops_%s_%s %s/%s: %.2f\n", label, jobs[jn].name,
+				       side_name[s], side_name[peer], m.iops / d.iops);
+				printf("RATIO lat_%s_%s %s/%s: %.2f\n", label, jobs[jn].name,
+				       side_name[s], side_name[peer], d.lat / m.lat);
+			}
 		}
 	}
 	pvfront_close(&c.f);
