@@ -14,7 +14,9 @@
 #   PVIO-KLOG-END
 #   PVIO-GUEST-END rc=<exit code of the script>
 #
-# then waits for the console to drain and powers off (poweroff -f).  The
+# then waits for the console to drain and powers off (poweroff -f); with
+# "pvio_test.hold=1" it stays up instead, for the host to stop it (a
+# libvirt domain that "virsh destroy" ends).  The
 # host side (vm.sh) watches for these markers on the serial log; host.sh's
 # vm_klog_check fails a run whose kernel log has a report in it.  The
 # tests boot with loglevel=3, so the console alone would miss KASAN,
@@ -48,10 +50,14 @@ hostname pvio-guest
 ip link set lo up 2>/dev/null || say "cannot bring up lo"
 
 script=/tests/run-guest.sh
+hold=0
 read -r cmdline </proc/cmdline
 set -f
 for arg in $cmdline; do
-	case $arg in pvio_test.script=*) script=${arg#pvio_test.script=} ;; esac
+	case $arg in
+	pvio_test.script=*) script=${arg#pvio_test.script=} ;;
+	pvio_test.hold=1) hold=1 ;;
+	esac
 done
 set +f
 
@@ -94,4 +100,8 @@ if [ "$script" != none ]; then
 fi
 klog_dump
 echo "PVIO-GUEST-END rc=$rc"
+if [ $hold = 1 ]; then
+	drain
+	while :; do sleep 3600; done
+fi
 halt_now
