@@ -249,6 +249,8 @@ if want vm; then
 	fi
 	# A guest as a libvirt domain, pvio's hook adding and removing it.
 	tap vm_libvirt 600 env O="$O" tests/libvirt/libvirt.sh
+	# make demo, both ways (the libvirt one where libvirt can run)
+	tap vm_demo 400 env O="$O" tests/vm/demo.sh
 	tap vm_net_bridge 400 env O="$O" tests/vm/net-bridge.sh
 	tap vm_net_dpdk 600 env O="$O" tests/vm/net-dpdk.sh
 	tap vm_blk 900 env O="$O" tests/vm/blk.sh
