@@ -167,12 +167,33 @@ check "both tx queues carried traffic (+$d0, +$d1)" [ "$d0" -gt 100 -a "$d1" -gt
 
 # ---- backend worker crash in the middle of a transfer ---------------------
 # The TAP and its queues stay with pviod's supervisor; the new worker asks
-# the driver to reset, and TCP retransmits what was lost meanwhile.
+# the driver to reset, and TCP retransmits what was lost meanwhile.  The
+# stream is paced to 400 Mbit/s, so it takes at least 5 s however fast
+# the machine; the kill is asked for once 8 MiB have gone, and the sender
+# still running when the guest sees the new backend generation proves the
+# kill landed during the transfer.
+ngen() { cat "/sys/class/net/$IF/device/generation"; }
+txb() { cat "/sys/class/net/$IF/statistics/tx_bytes"; }
+g0=$(ngen)
+b0=$(txb)
 sync_host host-recv 5011 $((256 * MIB)) 22
-pvnet_xfer send "$HOST" 5011 $((256 * MIB)) 22 --timeout 300 >/tmp/k.out 2>&1 &
+pvnet_xfer send "$HOST" 5011 $((256 * MIB)) 22 --rate 400 --timeout 300 >/tmp/k.out 2>&1 &
 p=$!
-sleep 1
+w=0
+while [ $(($(txb) - b0)) -lt $((8 * MIB)) ] && kill -0 $p 2>/dev/null && [ $w -lt 300 ]; do
+	sleep 0.1
+	w=$((w + 1))
+done
+echo "# worker crash: $((($(txb) - b0) / MIB)) MiB sent after $((w / 10)) s: asking for the kill"
 sync_host kill-worker
+w=0
+while [ "$(ngen)" = "$g0" ] && [ $w -lt 300 ]; do sleep 0.1; w=$((w + 1)); done
+running=no
+kill -0 $p 2>/dev/null && running=yes
+landed=no
+[ "$(ngen)" != "$g0" ] && [ $running = yes ] && landed=yes
+check "the worker died while the transfer ran (generation $g0 -> $(ngen) after $((w / 10)) s, $((($(txb) - b0) / MIB)) MiB sent, sender still running: $running)" \
+	[ $landed = yes ]
 wait_or_dump $p 60 net_dump "$IF"
 r=$?
 sed 's/^/# guest: /' /tmp/k.out
