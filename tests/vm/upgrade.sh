@@ -6,6 +6,7 @@
 #  |  QEMU (TCG) guest, 512 MiB          namespace pvup-$$              |
 #  |   pvio_blk  /dev/pvda <= disk0: 256 MiB image, cache = none        |
 #  |   pvio_net  10.77.10.2 <=========> TAP pvup$$ 10.77.10.1/24        |
+#  |   pvio_balloon: 64 MiB              bal0: target set once          |
 #  |   fio: verified random writes       pvnet_xfer recv: one TCP       |
 #  |   pvnet_xfer send: one TCP stream   stream, every byte checked     |
 #  +--------------------------------------------------------------------+
@@ -23,7 +24,9 @@
 # when pviod is back.  The guest checks that each landed with I/O under
 # way (its devices' generation moved while fio ran and the stream
 # flowed), that requests in flight went round again, that no fio job
-# failed, and that the stream went on over the same connection; the host
+# failed, that the stream went on over the same connection, and that the
+# balloon of 64 MiB set before the first upgrade stayed as it was through
+# every one (MemTotal, and pviod's target and size at the end); the host
 # checks that the supervisor's PID stayed across each exec and changed at
 # each restart and crash, that systemd restarted it twice by itself, that
 # the fd store holds as many fds as pviod says it stored, that the stream
@@ -60,6 +63,7 @@ PID_KEPT=0		# execs that kept the supervisor's PID
 PID_NEW=0		# restarts and crashes after which another PID serves
 AUTO=0			# crashes after which systemd restarted pviod by itself
 STORE_OK=0		# hand-overs after which systemd's fd store held what pviod said
+BAL_OK=0		# hand-overs after which pviod's balloon was 64 MiB, target and size
 n=0
 rc=0
 
@@ -88,7 +92,7 @@ upgrades_done() { workers_field upgrades; }
 
 # act LINE: the host's half of one "PVIO-SYNC ..." line.
 act() {
-	local what=$1 t0 r out
+	local what=$1 t0 r out bal tgt act_b
 	shift
 	case $what in
 	host-recv)
@@ -96,6 +100,10 @@ act() {
 			>"$TMP/recv.out" 2>&1 &
 		RECV_PID=$!
 		echo "# host: receiving on port $1" ;;
+	balloon-set)
+		"$O/pvioctl" -s "$CTL" balloon vm bal0 set "$1" --wait --timeout 120 2>&1 |
+			sed 's/^/# host: /' || true ;;
+
 	upgrade)
 		t0=$(date +%s.%N)
 		r=0
@@ -131,13 +139,19 @@ act() {
 		said=$(workers_field fd_store)
 		[ -n "$said" ] && [ "$said" -ge $((2 * ${VECS:-4} + 6)) ] && [ "$stored" = "$said" ] &&
 			STORE_OK=$((STORE_OK + 1))
+		# The balloon: its target is pviod's, its size the guest's in the window.
+		bal=$("$O/pvioctl" -s "$CTL" --json balloon vm bal0 status 2>&1 || true)
+		tgt=$(sed -n 's/.*"target_bytes":\([0-9]*\).*/\1/p' <<<"$bal")
+		act_b=$(sed -n 's/.*"actual_bytes":\([0-9]*\).*/\1/p' <<<"$bal")
+		[ "$tgt" = $((64 << 20)) ] && [ "$act_b" = $((64 << 20)) ] && BAL_OK=$((BAL_OK + 1))
+		echo "# host: upgrade $1 ($how): balloon target ${tgt:-?}, size ${act_b:-?}"
 		echo "# host: upgrade $1 ($how): rc $r, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, supervisor $pid0 -> $pid1, hand-overs $(upgrades_done), fd store $stored (pviod: ${said:-?})${out:+: $out}" ;;
 	*) echo "# host: unknown PVIO-SYNC '$what'" ;;
 	esac
 }
 
 for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$KMOD/frontend/pvio_blk.ko" \
-	"$PVIOD" "$O/pvioctl" "$O/vm/pvnet_xfer" /usr/bin/fio; do
+	"$KMOD/frontend/pvio_balloon.ko" "$PVIOD" "$O/pvioctl" "$O/vm/pvnet_xfer" /usr/bin/fio; do
 	[ -f "$f" ] || { echo "not ok - upgrade: $f not built or not installed (make all modules; tools/deps.sh)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP upgrade: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
@@ -146,8 +160,8 @@ rm -f "$LOG"
 # fio is dynamic (it pulls ~80 MiB of libraries): left uncompressed.
 PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$BUILD/upgrade.cpio" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_blk.ko" \
-	--module "$KMOD/frontend/pvio_net.ko" --kmod crc32c_generic \
-	--bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" \
+	--module "$KMOD/frontend/pvio_net.ko" --module "$KMOD/frontend/pvio_balloon.ko" \
+	--kmod crc32c_generic --bin /usr/bin/fio --bin "$O/vm/pvnet_xfer" \
 	--file "$HERE/guest/handover.sh:/tests/handover.sh" \
 	--file "$HERE/guest/upgrade.sh:/tests/upgrade.sh" 2>/dev/null
 truncate -s 256M "$TMP/disk0.img"
@@ -174,6 +188,9 @@ serial = disk0
 [device vm net0]
 type = net
 tap = $TAP
+
+[device vm bal0]
+type = balloon
 INI
 if ! vm_systemd_start "$TMP/systemd" 2>"$TMP/systemd.err"; then
 	n=$((n + 1))
@@ -225,6 +242,7 @@ want=$(sed -n 's/^# image sha: \([0-9a-f]*\).*/\1/p' "$LOG" | tr -d '\r' | tail 
 have=$(dd if="$TMP/disk0.img" bs=1M count=16 2>/dev/null | sha256sum | cut -d' ' -f1)
 host "the image holds what the guest last wrote and read back (guest ${want:-?}, image $have)" "[ '${want:-x}' = '$have' ]"
 host "pviod still answers" "'$O/pvioctl' -s '$CTL' list >/dev/null"
+host "after each hand-over pviod's balloon was what it was before: 64 MiB target and size (got $BAL_OK of 10)" "[ $BAL_OK = 10 ]"
 vm_systemctl stop "$UNIT"
 result=$(vm_systemctl show -p Result --value "$UNIT")
 status=$(vm_systemctl show -p ExecMainStatus --value "$UNIT")
