@@ -237,6 +237,8 @@ check-faults: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory modules
 	@O=$(O) PVIO_TESTS=faults PVIO_PROGRESS=1 VM_KILLS=$(or $(VM_KILLS),201) \
+		VM_STALLS=$(or $(VM_STALLS),20) VM_STALL_MIN_MS=$(or $(VM_STALL_MIN_MS),1000) \
+		VM_STALL_MAX_MS=$(or $(VM_STALL_MAX_MS),40000) \
 		FAULT_KILLS=$(or $(FAULT_KILLS),200) \
 		FAULT_STALLS=$(or $(FAULT_STALLS),100) \
 		FAULT_STALL_MIN_MS=$(or $(FAULT_STALL_MIN_MS),1000) \

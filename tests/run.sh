@@ -226,8 +226,12 @@ if want faults; then
 	# a checked TCP stream and the balloon (the modules of the modules
 	# suite, or of make check-faults).
 	vk=${VM_KILLS:-9}
-	tap vm_kills $((600 + vk * 10)) env O="$O" KILLS="$vk" PVIO_VM_TIMEOUT=$((300 + vk * 10)) \
-		tests/vm/kills.sh
+	vs=${VM_STALLS:-3}
+	vsmax=${VM_STALL_MAX_MS:-2000}
+	vst=$((vs * (vsmax / 1000 + 5)))
+	tap vm_kills $((600 + vk * 10 + vst)) env O="$O" KILLS="$vk" STALLS="$vs" \
+		STALL_MIN_MS="${VM_STALL_MIN_MS:-200}" STALL_MAX_MS="$vsmax" \
+		PVIO_VM_TIMEOUT=$((300 + vk * 10 + vst)) tests/vm/kills.sh
 fi
 
 # ---- guests: real QEMU with the real modules ------------------------------

@@ -28,6 +28,15 @@
 #             as soon as it exists; it counts only if pviod's log never
 #             shows it taking the window over (its generation)
 #
+# Then STALLS (default 3) stalls: the worker SIGSTOPped with block
+# requests submitted to the host and the stream flowing (as for an io
+# kill), held for a log-uniform STALL_MIN_MS..STALL_MAX_MS (default
+# 200..2000), then SIGCONT; the same worker must serve the guest again
+# (no restart), its three devices running and a block request served
+# (time printed as p50, p99, max).  A guest may reset a device meanwhile
+# (its tx watchdog after 10 s, its block timeout after 30 s): counted from
+# pviod's log, not a failure.
+#
 # 60 s without landing the kill a moment asks for fails the campaign: a
 # backend that no longer has I/O in flight cannot pass by never being
 # killed.  After each planned kill: time until a new worker answers with
@@ -42,7 +51,8 @@
 # exactly (64 MiB, then 0), a clean kernel log.  The host: the stream
 # arrived whole, the image holds what the guest last wrote, pviod's
 # supervisor lived through it with no sanitizer report.
-# make check runs 9 kills (3 at each moment); make check-faults 201 (KILLS).
+# make check runs 9 kills (3 at each moment) and 3 stalls of 0.2-2 s; make
+# check-faults 201 kills and 20 stalls of 1-40 s.
 set -eu
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +64,9 @@ BUILD=${PVIO_VM_OUT:-$O/vm}
 KMOD=${KMOD:-$O/kmod-generic}
 PVIOD=${PVIOD:-$O/pviod-san}
 KILLS=${KILLS:-9}
+STALLS=${STALLS:-3}
+STALL_MIN_MS=${STALL_MIN_MS:-200}
+STALL_MAX_MS=${STALL_MAX_MS:-2000}
 TMP=$(mktemp -d /tmp/pvio-vmkl.XXXXXX)
 NS=pvkl-$$
 TAP=pvkl$$
@@ -68,6 +81,8 @@ RECV_PID=
 NS_MADE=
 CG_MADE=
 CAMPAIGN=no
+STALLED=no
+STALL_LOG0=0
 n=0
 rc=0
 
@@ -107,6 +122,11 @@ throttle() {
 }
 
 worker() { "$O/pvioctl" -s "$CTL" worker-pid vm 2>/dev/null || true; }
+# The last generation a worker published (took the window over with).
+generation() {
+	sed -n 's/.*vm: took over window, generation \([0-9]*\)$/\1/p' "$TMP/pviod.log" |
+		tail -n 1 | grep . || echo 0
+}
 now_ms() { date +%s%3N; }
 rand() { echo $((RANDOM % ($2 - $1 + 1) + $1)); }	# rand LO HI
 sleep_ms() { sleep "$(printf '0.%03d' "$1")"; }	# < 1000
@@ -291,6 +311,74 @@ campaign() {
 	[ "$ok" = "$KILLS" ]
 }
 
+# log_uniform LO HI: a length in ms between LO and HI, log-uniform
+log_uniform() {
+	awk -v a="$1" -v b="$2" -v r="$RANDOM" 'BEGIN { srand(r); printf "%d\n", exp(log(a) + rand() * (log(b) - log(a))) }'
+}
+
+STALL_BACK=		# ms from SIGCONT until the guest was served again
+STALL_HELD=		# ms each stall lasted
+STALL_INFLIGHT=		# block requests in flight at each stall
+
+# One stall: the worker stopped with block requests in flight and the
+# stream flowing, held $1 ms, continued; 0 once the same worker serves
+# the guest again.
+stall() {
+	local held=$1 t0 w r0 r1 inf req0 s t=
+	t0=$(now_ms)
+	while :; do
+		[ $(($(now_ms) - t0)) -lt 60000 ] || { echo "# host: no stall landed in 60 s"; return 1; }
+		w=$(worker)
+		if [ -z "$w" ] || [ "$w" = 0 ]; then miss "stall: no worker yet"; sleep 0.05; continue; fi
+		read -r -a s <<<"$(dev_states)"
+		req0=${s[3]:-0}
+		r0=$(tap_rx)
+		sleep_ms "$(rand 80 160)"
+		kill -STOP "$w" 2>/dev/null || { miss "stall: worker gone"; continue; }
+		r1=$(tap_rx)
+		inf=$(uring_inflight "$w")
+		[ "$inf" -gt 0 ] && [ "$r1" -gt "$r0" ] && break
+		kill -CONT "$w"
+		[ "$inf" -gt 0 ] || miss "stall: no block request in flight"
+		[ "$r1" -gt "$r0" ] || miss "stall: no frame from the guest in 0.1 s"
+	done
+	sleep "$(awk -v m="$held" 'BEGIN { printf "%.3f", m / 1000 }')"
+	kill -CONT "$w"
+	KILL_AT=$(now_ms)
+	while [ $(($(now_ms) - KILL_AT)) -lt 120000 ]; do
+		read -r -a s <<<"$(dev_states)"
+		if [ "${#s[@]}" = 4 ] && [ "${s[0]}" = running ] && [ "${s[1]}" = running ] &&
+			[ "${s[2]}" = running ] && [ "${s[3]}" -gt "$req0" ]; then
+			t=$(($(now_ms) - KILL_AT))
+			break
+		fi
+		sleep 0.02
+	done
+	if [ -z "$t" ]; then
+		echo "# host: stall of $held ms: the guest was not served again within 120 s"
+		dev_states | sed 's/^/# host: states /'
+		return 1
+	fi
+	if [ "$(worker)" != "$w" ]; then
+		echo "# host: stall of $held ms: worker $w was replaced by $(worker)"
+		return 1
+	fi
+	STALL_BACK+=" $t"
+	STALL_HELD+=" $held"
+	STALL_INFLIGHT+=" $inf"
+}
+
+stalls() {
+	local i
+	for i in $(seq "$STALLS"); do
+		"$O/pvioctl" -s "$CTL" balloon vm bal0 set $(((i % 2) * 96))M >/dev/null 2>&1 || true
+		sleep_ms "$(rand 100 900)"
+		stall "$(log_uniform "$STALL_MIN_MS" "$STALL_MAX_MS")" || return 1
+		[ $((i % 10)) = 0 ] && echo "# host: $i stalls planned and landed"
+	done
+	true
+}
+
 # p50/p99/max of a list of numbers
 pct() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
 	i50 = int((NR + 1) / 2); i99 = int(NR * 0.99 + 0.999); if (i99 < 1) i99 = 1
@@ -310,6 +398,10 @@ act() {
 		if campaign; then CAMPAIGN=yes; fi
 		CAMPAIGN_S=$((($(now_ms) - t0) / 1000))
 		echo "# host: campaign $CAMPAIGN: $KILLED SIGKILLs in ${CAMPAIGN_S} s"
+		STALL_LOG0=$(wc -l <"$TMP/pviod.log")
+		t0=$(now_ms)
+		if [ "$CAMPAIGN" = yes ] && stalls; then STALLED=yes; fi
+		echo "# host: stalls $STALLED: $(wc -w <<<"$STALL_HELD") in $((($(now_ms) - t0) / 1000)) s"
 		"$O/pvioctl" -s "$CTL" balloon vm bal0 set 0 >/dev/null 2>&1 || true
 		# The guest waits for this to end its load.
 		"$O/pvioctl" -s "$CTL" blk-resize vm disk0 260M | sed 's/^/# host: /' ;;
@@ -377,7 +469,7 @@ fi
 ip netns exec "$NS" ip addr add 10.77.11.1/24 dev "$TAP"
 VECS=$(sed -n 's/.*QEMU: vectors=\([0-9]*\).*/\1/p' "$TMP/pviod.log" | head -n 1)
 "$VM/vm.sh" run --initrd "$BUILD/kills.cpio" --script /tests/kills.sh \
-	--mem 768 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-$((600 + KILLS * 8))}" --log "$LOG" --ram-file "$RAM" \
+	--mem 768 --smp 2 --timeout "${PVIO_VM_TIMEOUT:-$((600 + KILLS * 8 + STALLS * (STALL_MAX_MS / 1000 + 5)))}" --log "$LOG" --ram-file "$RAM" \
 	--append "loglevel=3" \
 	--qemu-extra "-chardev socket,path=$SOCK,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=${VECS:-6}" &
 VM_PID=$!
@@ -397,6 +489,12 @@ for m in io reset takeover; do
 done
 host "the campaign landed $KILLS planned kills, each a SIGKILL with verified I/O of every class in flight ($((${LANDED[io]:-0} + ${LANDED[reset]:-0} + ${LANDED[takeover]:-0})), $KILLED SIGKILLs in all)" \
 	"[ '$CAMPAIGN' = yes ]"
+held_s=$(tr ' ' '\n' <<<"$STALL_HELD" | awk '{ s += $1 } END { printf "%.1f", s / 1000 }')
+echo "# stalls: $(wc -w <<<"$STALL_HELD") of $(pct "$STALL_HELD") (p50 / p99 / max), $held_s s in all; block requests in flight at each: $(pct "$STALL_INFLIGHT" | sed 's/ ms//g')"
+echo "# back after a stall (the same worker, three devices running, a block request served): $(pct "$STALL_BACK") (p50 / p99 / max)"
+echo "# devices the guest reset during the stalls: $(tail -n +$((STALL_LOG0 + 1)) "$TMP/pviod.log" | grep -c 'reset by guest' || true)"
+host "the campaign landed $STALLS stalls of ${STALL_MIN_MS}-${STALL_MAX_MS} ms, each a SIGSTOP with verified I/O of every class in flight, the same worker serving after each (got $(wc -w <<<"$STALL_HELD"))" \
+	"[ '$STALLED' = yes ] && [ $(wc -w <<<"$STALL_HELD") = $STALLS ]"
 rrc=0
 [ -n "$RECV_PID" ] && { wait "$RECV_PID" || rrc=$?; }
 RECV_PID=
