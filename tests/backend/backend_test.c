@@ -534,6 +534,27 @@ TEST(config_comments_and_blanks_are_skipped)
 	EXPECT_EQ(0, rc);
 }
 
+/* A pviod of one echo guest, g1, in @dir: its configuration, log, control and guest sockets. */
+struct one_echo {
+	char cfg[96], log[96], ctl[96], sock[96];
+};
+
+static int one_echo_setup(struct one_echo *e, const char *dir)
+{
+	FILE *f;
+
+	snprintf(e->cfg, sizeof(e->cfg), "%s/pviod.ini", dir);
+	snprintf(e->log, sizeof(e->log), "%s/pviod.log", dir);
+	snprintf(e->ctl, sizeof(e->ctl), "%s/control.sock", dir);
+	snprintf(e->sock, sizeof(e->sock), "%s/g1.sock", dir);
+	f = fopen(e->cfg, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "[pviod]\ncontrol = %s\n\n[guest g1]\nsocket = %s\n\n[device g1 e]\ntype = echo\n",
+		e->ctl, e->sock);
+	return fclose(f);
+}
+
 /* One datagram from @fd within @ms, its sender's PID in *@from; its length or -1. */
 static int notify_recv(int fd, char *buf, size_t len, int ms, pid_t *from)
 {
@@ -574,25 +595,16 @@ static int notify_recv(int fd, char *buf, size_t len, int ms, pid_t *from)
  */
 TEST(systemd_hears_ready_reload_and_stopping_from_the_supervisor)
 {
-	char dir[] = "/tmp/pvio-notify-XXXXXX", cfg[96], log[96], ctl[96], sock[96], path[96];
-	char msg[512], all[2048] = "", cmd[128];
+	char dir[] = "/tmp/pvio-notify-XXXXXX", path[96], msg[512], all[2048] = "", cmd[128];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, one = 1, n, status;
 	bool sock_there, ctl_there;
+	struct one_echo e;
 	pid_t pid, from;
-	FILE *f;
 
 	ASSERT_NE(NULL, mkdtemp(dir));
-	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
-	snprintf(log, sizeof(log), "%s/pviod.log", dir);
-	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
-	snprintf(sock, sizeof(sock), "%s/g1.sock", dir);
+	ASSERT_EQ(0, one_echo_setup(&e, dir));
 	snprintf(path, sizeof(path), "%s/notify.sock", dir);
-	f = fopen(cfg, "w");
-	ASSERT_NE(NULL, f);
-	fprintf(f, "[pviod]\ncontrol = %s\n\n[guest g1]\nsocket = %s\n\n[device g1 e]\ntype = echo\n",
-		ctl, sock);
-	fclose(f);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ASSERT_LE(0, fd);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -600,12 +612,12 @@ TEST(systemd_hears_ready_reload_and_stopping_from_the_supervisor)
 	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)));
 
 	setenv("NOTIFY_SOCKET", path, 1);
-	pid = pviod_start(cfg, log, ctl);
+	pid = pviod_start(e.cfg, e.log, e.ctl);
 	unsetenv("NOTIFY_SOCKET");
 	ASSERT_LT(0, pid);
 	n = notify_recv(fd, msg, sizeof(msg), 5000, &from);
-	sock_there = access(sock, F_OK) == 0;
-	ctl_there = access(ctl, F_OK) == 0;
+	sock_there = access(e.sock, F_OK) == 0;
+	ctl_there = access(e.ctl, F_OK) == 0;
 	fprintf(stderr, "# at start: expected READY=1 from %d with both sockets there, got '%s' from %d, guest socket %s, control socket %s\n",
 		(int)pid, n < 0 ? "(nothing)" : msg, (int)from, sock_there ? "yes" : "no",
 		ctl_there ? "yes" : "no");
@@ -637,8 +649,8 @@ TEST(systemd_hears_ready_reload_and_stopping_from_the_supervisor)
 	EXPECT_EQ(-1, n) {
 		fprintf(stderr, "# and then: expected nothing, got '%s' from %d\n", msg, (int)from);
 	}
-	EXPECT_FALSE(log_contains(log, "ERROR: AddressSanitizer") ||
-		     log_contains(log, "runtime error:"));
+	EXPECT_FALSE(log_contains(e.log, "ERROR: AddressSanitizer") ||
+		     log_contains(e.log, "runtime error:"));
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (!getenv("PVIO_KEEP"))
@@ -674,48 +686,39 @@ static int lines_starting(const char *path, const char *prefix, char *bad, size_
  */
 TEST(log_lines_carry_their_priority_on_the_journal_stream)
 {
-	char dir[] = "/tmp/pvio-journal-XXXXXX", cfg[96], log[96], ctl[96], sock[96], other[96];
-	char env[64], bad[1024], cmd[128], out[256];
+	char dir[] = "/tmp/pvio-journal-XXXXXX", other[96], env[64], bad[1024], cmd[128], out[256];
 	int n, wpid, all, info, err;
+	struct one_echo e;
 	struct stat st;
 	pid_t pid;
-	FILE *f;
 
 	ASSERT_NE(NULL, mkdtemp(dir));
-	snprintf(cfg, sizeof(cfg), "%s/pviod.ini", dir);
-	snprintf(log, sizeof(log), "%s/pviod.log", dir);
-	snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
-	snprintf(sock, sizeof(sock), "%s/g1.sock", dir);
+	ASSERT_EQ(0, one_echo_setup(&e, dir));
 	snprintf(other, sizeof(other), "%s/other.log", dir);
-	f = fopen(cfg, "w");
-	ASSERT_NE(NULL, f);
-	fprintf(f, "[pviod]\ncontrol = %s\n\n[guest g1]\nsocket = %s\n\n[device g1 e]\ntype = echo\n",
-		ctl, sock);
-	fclose(f);
-	ASSERT_EQ(0, sh(": >%s; : >%s", log, other));
+	ASSERT_EQ(0, sh(": >%s; : >%s", e.log, other));
 
 	/* stderr is the stream JOURNAL_STREAM names */
-	ASSERT_EQ(0, stat(log, &st));
+	ASSERT_EQ(0, stat(e.log, &st));
 	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", env, 1);
-	pid = pviod_start(cfg, log, ctl);
+	pid = pviod_start(e.cfg, e.log, e.ctl);
 	ASSERT_LT(0, pid);
-	wpid = guest_worker_pid(ctl, "g1");
+	wpid = guest_worker_pid(e.ctl, "g1");
 	ASSERT_LT(0, wpid);
 	snprintf(cmd, sizeof(cmd), "pviod[%d] info", wpid);
-	ASSERT_EQ(0, wait_path(log, 1000));
-	for (n = 0; n < 50 && !log_contains(log, cmd); n++)
+	ASSERT_EQ(0, wait_path(e.log, 1000));
+	for (n = 0; n < 50 && !log_contains(e.log, cmd); n++)
 		msleep(100);
-	ASSERT_EQ(0, pviod_stop(&pid, log));
-	all = log_count(log, "pviod[");
-	info = lines_starting(log, "<6>pviod[", bad, sizeof(bad));
-	n = lines_starting(log, "<", bad, sizeof(bad));
+	ASSERT_EQ(0, pviod_stop(&pid, e.log));
+	all = log_count(e.log, "pviod[");
+	info = lines_starting(e.log, "<6>pviod[", bad, sizeof(bad));
+	n = lines_starting(e.log, "<", bad, sizeof(bad));
 	fprintf(stderr, "# JOURNAL_STREAM=%s (stderr): expected every line to start with a priority, got %d of %d (%d at <6>); first without: '%s'\n",
 		env, n, all, info, bad);
 	EXPECT_TRUE(n > 0 && n == all && !*bad);
 	snprintf(cmd, sizeof(cmd), "<6>pviod[%d] info", wpid);
-	EXPECT_TRUE(log_contains(log, cmd)) {
+	EXPECT_TRUE(log_contains(e.log, cmd)) {
 		fprintf(stderr, "# expected a line of the worker's (%d) at <6>: none\n", wpid);
 	}
 
@@ -728,17 +731,17 @@ TEST(log_lines_carry_their_priority_on_the_journal_stream)
 	EXPECT_TRUE(err == 1 && !*bad);
 
 	/* another stream named: plain lines with a time stamp */
-	ASSERT_EQ(0, sh(": >%s", log));
+	ASSERT_EQ(0, sh(": >%s", e.log));
 	ASSERT_EQ(0, stat(other, &st));
 	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", env, 1);
-	pid = pviod_start(cfg, log, ctl);
+	pid = pviod_start(e.cfg, e.log, e.ctl);
 	unsetenv("JOURNAL_STREAM");
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, pviod_stop(&pid, log));
-	all = log_count(log, "pviod[");
-	n = lines_starting(log, "<", out, sizeof(out));
+	ASSERT_EQ(0, pviod_stop(&pid, e.log));
+	all = log_count(e.log, "pviod[");
+	n = lines_starting(e.log, "<", out, sizeof(out));
 	fprintf(stderr, "# JOURNAL_STREAM naming another file: expected no priorities, got %d of %d lines with one\n",
 		n, all);
 	EXPECT_TRUE(all > 0 && n == 0);
