@@ -94,14 +94,21 @@ static uint64_t margin(const struct pvbe_hpol_guest *x)
 /*
  * RAM the guest's kernel does not manage (its image, the page structs,
  * reserved ranges): in neither MemTotal nor the balloon, but guest memory
- * all the same, and backed.  Learnt from a balloon that did not move
- * since the last round, whose statistics (at most one interval old) then
- * saw it as it is; while a balloon moves, MemTotal and its size may come
- * from different moments.
+ * all the same, and backed.  Learnt only from a balloon at rest: at its
+ * target, and (after the first round) where it was the last round, so
+ * that the statistics (at most one interval old) saw it as it is.  While
+ * a balloon moves, its size and MemTotal come from different moments:
+ * the driver takes pages out of MemTotal as it allocates them but
+ * publishes its size only every PVBAL_SHOW_STEP and at the end, so an
+ * inflating balloon whose size stood still for a round once taught this
+ * ~400 MiB of a 512 MiB guest (tests/vm/memory.sh: the idle guest was
+ * then given all its RAM back).
  */
 static void learn_unmanaged(const struct pvbe_hpol_guest *x, struct pvbe_hpol_state *s)
 {
-	if (s->seen && x->actual == s->actual && x->total && x->actual + x->total <= x->ram)
+	if (x->actual != x->target || (s->seen && x->actual != s->actual))
+		return;
+	if (x->total && x->actual + x->total <= x->ram)
 		s->unmanaged = x->ram - x->actual - x->total;
 }
 

@@ -11,7 +11,7 @@
  *   used    = its MemTotal - its MemAvailable (what it cannot give back)
  *   unmanaged = its RAM less MemTotal less its balloon: what its kernel
  *             took at boot, guest memory in no statistic (learnt while
- *             the balloon stands still)
+ *             the balloon rests at its target)
  *   demand  = unmanaged + used + max(headroom, RAM / 16, the driver's
  *             floor: protocol.md 9.3) + what used grew by since the last
  *             round (a guest that grows fast gets a round ahead); under
