@@ -492,6 +492,17 @@ static int check(struct pvbe_cfg *cfg)
 			cfg_error(0, "guest %s: 'ram' needs 'ram_size'", g->name);
 			return -EINVAL;
 		}
+		/* Found here, not when the guest connects and its I/O hangs. */
+		if (g->ram_path[0] && !g->ram_layout[0]) {
+			struct pvbe_memtable mt;
+
+			if (pvbe_memtable_layout(&mt, g->machine, g->ram_size)) {
+				cfg_error(0, "guest %s: ram_size %llu is not a multiple of 2 MiB: pviod cannot lay out QEMU's '%s' RAM (give ram_layout for another layout)",
+					  g->name, (unsigned long long)g->ram_size,
+					  g->machine[0] ? g->machine : "pc");
+				return -EINVAL;
+			}
+		}
 		if (!g->ndev) {
 			cfg_error(0, "guest %s has no devices", g->name);
 			return -EINVAL;

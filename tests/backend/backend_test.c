@@ -489,6 +489,8 @@ TEST(config_errors_are_reported)
 		{ "[guest g]\nsocket=/tmp/x\n", "has no devices" },
 		{ "[guest g]\nram=/dev/shm/x\nsocket=/tmp/x\n[device g d]\ntype=echo\n",
 		  "needs 'ram_size'" },
+		{ "[guest g]\nram=/dev/shm/x\nram_size=524280K\nsocket=/tmp/x\n[device g d]\ntype=echo\n",
+		  "guest g: ram_size 536862720 is not a multiple of 2 MiB" },
 		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nqueues=99\n", "queues must be" },
 		{ "[pviod\n", "bad section header" },
 		{ "[guest g]\nsocket=/tmp/x\n[device g d]\ntype=echo\nfoo=1\n",
