@@ -125,12 +125,13 @@ migrate() {
 	mq=$VM_MIG_QUERY
 	SIDE=$to
 	MIGRATED=$((MIGRATED + 1))
-	printf '# MIGRATION %s %s->%s (%s): total_ms %s downtime_ms %s io_pause_ms %d (migrate-out %d ms), %s MiB moved in %s passes\n' \
+	printf '# MIGRATION %s %s->%s (%s): total_ms %s downtime_ms %s io_pause_ms %d (migrate-out %d ms), %s MiB moved in %s passes, destination still loading for %d ms\n' \
 		"$1" "$from" "$to" $how "$(sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p' <<<"$mq")" \
 		"$(sed -n 's/.*"downtime": *\([0-9]*\).*/\1/p' <<<"$mq")" \
 		$(((VM_MIG_T2 - VM_MIG_T0) / 1000000)) $(((VM_MIG_T1 - VM_MIG_T0) / 1000000)) \
 		"$(( $(sed -n 's/.*"transferred": *\([0-9]*\).*/\1/p' <<<"$mq" | head -n 1) >> 20 ))" \
-		"$(sed -n 's/.*"dirty-sync-count": *\([0-9]*\).*/\1/p' <<<"$mq")" | tee -a "$TMP/migrations"
+		"$(sed -n 's/.*"dirty-sync-count": *\([0-9]*\).*/\1/p' <<<"$mq")" \
+		"$VM_MIG_LOADING" | tee -a "$TMP/migrations"
 }
 
 stop_vms() {
@@ -260,9 +261,19 @@ tgt=$(sed -n 's/.*"target_bytes":\([0-9]*\).*/\1/p' <<<"$bal")
 act_b=$(sed -n 's/.*"actual_bytes":\([0-9]*\).*/\1/p' <<<"$bal")
 host "the balloon came back with the guest: 64 MiB (pviod $SIDE, as the guest asked: target ${tgt:-?}, actual ${act_b:-?})" \
 	"[ '${tgt:-0}' = $((64 << 20)) ] && [ '${act_b:-0}' = $((64 << 20)) ]"
+# The streams end with the guest's: a guest that died mid-stream (a
+# crash after a migration) leaves them waiting on a peer that is gone, so
+# they get 60 s, then are killed (rc 124), and the run goes on to say why.
+wait_bounded() {
+	local w=0
+	touch "$TMP/stop-send"
+	while kill -0 "$1" 2>/dev/null && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
+	kill -0 "$1" 2>/dev/null && { kill "$1"; wait "$1" 2>/dev/null; return 124; }
+	wait "$1"
+}
 rrc=0 xrc=0
-[ -n "$RECV_PID" ] && { wait "$RECV_PID" || rrc=$?; }
-[ -n "$XMIT_PID" ] && { wait "$XMIT_PID" || xrc=$?; }
+[ -n "$RECV_PID" ] && { wait_bounded "$RECV_PID" || rrc=$?; }
+[ -n "$XMIT_PID" ] && { wait_bounded "$XMIT_PID" || xrc=$?; }
 RECV_PID=
 XMIT_PID=
 sed 's/^/# host recv: /' "$TMP/recv.out" 2>/dev/null || true

@@ -19,18 +19,21 @@
 #       source QEMU is told to quit.
 #       Sets VM_MIG_T0 (ns, when the devices paused: before migrate-out;
 #       for plain, after the switchover wait), VM_MIG_T1 (after
-#       migrate-out), VM_MIG_T2 (after cont; empty for plain) and
-#       VM_MIG_QUERY (query-migrate's answer at the end).  On failure it
-#       prints why as a "# " line, cancels at the source's pviod if it had
-#       paused the devices, and returns 1.
+#       migrate-out), VM_MIG_T2 (after cont; empty for plain),
+#       VM_MIG_QUERY (query-migrate's answer at the end) and
+#       VM_MIG_LOADING (ms the destination QEMU was seen still loading
+#       after the source's "completed": migrate-finish waits for it, 30 s
+#       at most).  On failure it prints why as a "# " line, cancels at
+#       the source's pviod if it had paused the devices, and returns 1.
 VM_MIG_T0=
 VM_MIG_T1=
 VM_MIG_T2=
 VM_MIG_QUERY=
+VM_MIG_LOADING=
 
 vm_migrate() {
 	local how=$1 qfrom=$2 qto=$3 uri=$4 cfrom=${5:-} cto=${6:-} guest=${7:-}
-	local caps go status state out
+	local caps go status state out st t0
 	VM_MIG_T0='' VM_MIG_T1='' VM_MIG_T2='' VM_MIG_QUERY=''
 	# Every step waits on QEMU's MIGRATION events (qmp.pl --until).
 	caps='{"capability":"events","state":true}'
@@ -63,6 +66,21 @@ vm_migrate() {
 		return 1
 	fi
 	if [ "$how" != plain ]; then
+		# "completed" is the source's: it has sent everything, and the
+		# destination may still be loading the last pages, the window's
+		# among them, which would land over what the takeover writes
+		# (NEEDS_RESET, the rings' prod).  The destination is done once
+		# it leaves "inmigrate" (-S: for "paused").
+		t0=$(date +%s%N)
+		VM_MIG_LOADING=0
+		while st=$("$VM/qmp.pl" "$qto" '{"execute":"query-status"}') &&
+		      [[ $st == *'"status": "inmigrate"'* || $st == *'"status":"inmigrate"'* ]]; do
+			VM_MIG_LOADING=$((($(date +%s%N) - t0) / 1000000))
+			[ $VM_MIG_LOADING -lt 30000 ] || break
+			sleep 0.01
+		done
+		[[ $st == *paused* ]] ||
+			{ echo "# vm_migrate: the destination QEMU did not finish loading: $st"; return 1; }
 		out=$("$O/pvioctl" -s "$cto" migrate-finish "$guest" "$state" 2>&1) ||
 			{ echo "# vm_migrate: migrate-finish: $out"; return 1; }
 		"$VM/qmp.pl" "$qto" '{"execute":"cont"}' >/dev/null ||
