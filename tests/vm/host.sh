@@ -25,6 +25,15 @@
 #                          transfer stalls: pviod's queue status, the TAP's
 #                          counters, addresses and neighbours, the TCP
 #                          sockets in namespace NS (as comments); $O/pvioctl
+#   vm_wait_bounded PID SECONDS
+#                          once the guest has ended, wait for a host-side
+#                          helper (a pvnet_xfer stream's other end) at most
+#                          SECONDS; return its status, or kill it and
+#                          return 124.  A guest that died mid-stream leaves
+#                          its peer waiting for bytes that never come (no
+#                          RST: the TAP just goes quiet), and an unbounded
+#                          wait then hangs the test until tests/run.sh's
+#                          timeout, which names nothing
 #   host DESC CMD          one more TAP result, CMD evaluated on the host;
 #                          a failure sets rc=1
 #
@@ -68,6 +77,21 @@ vm_pviod_clean() {
 	fi
 	host "${tag}pviod exited on SIGTERM with status 0 (got ${st:-none: already stopped}) and logged no sanitizer report" \
 		"[ '${st:-0}' = 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' '$log'"
+}
+
+vm_wait_bounded() {
+	local pid=$1 limit=$(($2 * 10)) w=0
+	while kill -0 "$pid" 2>/dev/null && [ $w -lt $limit ]; do
+		sleep 0.1
+		w=$((w + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "# host: process $pid still ran $2 s after the guest ended: killed"
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid"
 }
 
 vm_follow() {

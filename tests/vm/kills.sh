@@ -496,7 +496,7 @@ echo "# devices the guest reset during the stalls: $(tail -n +$((STALL_LOG0 + 1)
 host "the campaign landed $STALLS stalls of ${STALL_MIN_MS}-${STALL_MAX_MS} ms, each a SIGSTOP with verified I/O of every class in flight, the same worker serving after each (got $(wc -w <<<"$STALL_HELD"))" \
 	"[ '$STALLED' = yes ] && [ $(wc -w <<<"$STALL_HELD") = $STALLS ]"
 rrc=0
-[ -n "$RECV_PID" ] && { wait "$RECV_PID" || rrc=$?; }
+[ -n "$RECV_PID" ] && { vm_wait_bounded "$RECV_PID" 60 || rrc=$?; }
 RECV_PID=
 sed 's/^/# host: /' "$TMP/recv.out" 2>/dev/null || true
 sent=$(sed -n 's/^# sent: pvnet_xfer: ok \([0-9]*\) bytes.*/\1/p' "$LOG" | tr -d '\r' | tail -n 1)

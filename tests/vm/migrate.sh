@@ -264,16 +264,10 @@ host "the balloon came back with the guest: 64 MiB (pviod $SIDE, as the guest as
 # The streams end with the guest's: a guest that died mid-stream (a
 # crash after a migration) leaves them waiting on a peer that is gone, so
 # they get 60 s, then are killed (rc 124), and the run goes on to say why.
-wait_bounded() {
-	local w=0
-	touch "$TMP/stop-send"
-	while kill -0 "$1" 2>/dev/null && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
-	kill -0 "$1" 2>/dev/null && { kill "$1"; wait "$1" 2>/dev/null; return 124; }
-	wait "$1"
-}
 rrc=0 xrc=0
-[ -n "$RECV_PID" ] && { wait_bounded "$RECV_PID" || rrc=$?; }
-[ -n "$XMIT_PID" ] && { wait_bounded "$XMIT_PID" || xrc=$?; }
+touch "$TMP/stop-send"
+[ -n "$RECV_PID" ] && { vm_wait_bounded "$RECV_PID" 60 || rrc=$?; }
+[ -n "$XMIT_PID" ] && { vm_wait_bounded "$XMIT_PID" 60 || xrc=$?; }
 RECV_PID=
 XMIT_PID=
 sed 's/^/# host recv: /' "$TMP/recv.out" 2>/dev/null || true

@@ -229,7 +229,7 @@ host "after each hand-over systemd's fd store held what pviod stored for the gue
 host "pviod logged 5 execs, 5 starts from the fd store and 10 adoptions ($(grep -c 'upgrade: exec' "$TMP/pviod.log"), $(grep -c 'fd store: [0-9]* fd(s) handed back' "$TMP/pviod.log") and $(grep -c 'vm: upgrade: peer [0-9]* adopted' "$TMP/pviod.log"))" \
 	"[ $(grep -c 'upgrade: exec' "$TMP/pviod.log") = 5 ] && [ $(grep -c 'fd store: [0-9]* fd(s) handed back' "$TMP/pviod.log") = 5 ] && [ $(grep -c 'vm: upgrade: peer [0-9]* adopted' "$TMP/pviod.log") = 10 ]"
 rrc=0
-[ -n "$RECV_PID" ] && { wait "$RECV_PID" || rrc=$?; }
+[ -n "$RECV_PID" ] && { vm_wait_bounded "$RECV_PID" 60 || rrc=$?; }
 RECV_PID=
 sed 's/^/# host: /' "$TMP/recv.out" 2>/dev/null || true
 sent=$(sed -n 's/^# sent: pvnet_xfer: ok \([0-9]*\) bytes.*/\1/p' "$LOG" | tr -d '\r' | tail -n 1)
