@@ -173,7 +173,7 @@ BACKEND_HDRS	:= tests/backend/test_util.h $(wildcard tests/backend/*_fixture.h)
 $(BACKEND_TESTS): $(O)/tests/%_test: tests/backend/%_test.c tests/backend/test_util.c $(BACKEND_HDRS) $(FRONT_SRCS) $(FRONT_HDRS) $(RING_HDRS) $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -lpthread
+	$(Q)$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -Iuserspace/libpvio-front -o $@ $< tests/backend/test_util.c $(FRONT_SRCS) -ljson-c -lpthread
 
 # A unit of pviod on its own: the host-wide memory policy, from its inputs.
 $(O)/tests/hostpolicy_test: tests/backend/hostpolicy_test.c backend/balloon/hostpolicy.c backend/balloon/hostpolicy.h $(HARNESS)

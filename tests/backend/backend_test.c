@@ -4,7 +4,8 @@
  * with data verification, two frontends at once, every kind of misbehaving
  * frontend (the device goes broken with a logged reason while the other
  * guest keeps its traffic flowing), worker crash and takeover, the control
- * socket, and configuration errors.
+ * socket (strings of any bytes through its JSON, both ways), and
+ * configuration errors.
  *
  * Runs the ASan/UBSan build of pviod (PVIOD env, default build/pviod-san).
  */
@@ -22,6 +23,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "pvio_front.h"
 #include "kselftest_harness.h"
@@ -748,6 +751,140 @@ TEST(log_lines_carry_their_priority_on_the_journal_stream)
 		n, all);
 	EXPECT_TRUE(all > 0 && n == 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!getenv("PVIO_KEEP"))
+		(void)system(cmd);
+}
+
+/* ---- the control socket's JSON: any string goes through it and back --- */
+
+/*
+ * A directory name with a quote, a backslash, a tab, two other control
+ * characters, a '/'-free UTF-8 letter: the control socket, the guest's
+ * socket and the configuration file all live in it.
+ */
+#define WEIRD	"q\"b\\s\tc\001d\037e\303\251"
+
+/* @text is RFC 8259 JSON text as far as raw bytes go: none below 0x20. */
+static int raw_control_byte(const char *text)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p; p++)
+		if (*p < 0x20 && !(*p == '\n' && !p[1]))
+			return (int)(p - (const unsigned char *)text);
+	return -1;
+}
+
+/* The string at @key of the first object of array @arr in @o ("" if none). */
+static const char *json_first(struct json_object *o, const char *arr, const char *key)
+{
+	struct json_object *a, *v;
+
+	if (!o || !json_object_object_get_ex(o, arr, &a) ||
+	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
+	    !json_object_object_get_ex(json_object_array_get_idx(a, 0), key, &v))
+		return "";
+	return json_object_get_string(v);
+}
+
+static const char *json_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* pvioctl -s @ctl --json list, its stdout in @buf (argv, no shell: @ctl is WEIRD). */
+static int pvioctl_json_list(const char *ctl, char *buf, size_t len)
+{
+	const char *bin = getenv("PVIOCTL") ? getenv("PVIOCTL") : "build/pvioctl";
+	size_t got = 0;
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		execl(bin, "pvioctl", "-s", ctl, "--json", "list", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (got < len - 1 && (n = read(p[0], buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(p[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(control_json_round_trips_quotes_backslashes_and_control_characters)
+{
+	char base[] = "/tmp/pvio-json-XXXXXX", dir[96], log[96], cmd[128], raw[8192];
+	char want_err[256];
+	struct json_object *o;
+	struct one_echo e;
+	FILE *f;
+	pid_t pid;
+	int at;
+
+	ASSERT_NE(NULL, mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/%s", base, WEIRD);
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	ASSERT_EQ(0, one_echo_setup(&e, dir));
+	snprintf(log, sizeof(log), "%s/pviod.log", base);
+	pid = pviod_start(e.cfg, log, e.ctl);
+	ASSERT_LT(0, pid);
+
+	/* pviod writes it: the guest's socket path, as configured */
+	ASSERT_EQ(0, control(e.ctl, "list", raw, sizeof(raw)));
+	at = raw_control_byte(raw);
+	o = json_tokener_parse(raw);
+	fprintf(stderr, "# list: %s# raw control byte at %d (expected none); socket '%s' (expected '%s')\n",
+		raw, at, json_first(o, "guests", "socket"), e.sock);
+	EXPECT_EQ(-1, at);
+	EXPECT_STREQ(e.sock, json_first(o, "guests", "socket"));
+	json_object_put(o);
+
+	/* pvioctl reads it and writes it again */
+	EXPECT_EQ(0, pvioctl_json_list(e.ctl, raw, sizeof(raw)));
+	at = raw_control_byte(raw);
+	o = json_tokener_parse(raw);
+	fprintf(stderr, "# pvioctl --json list: raw control byte at %d (expected none); socket '%s' (expected '%s')\n",
+		at, json_first(o, "guests", "socket"), e.sock);
+	EXPECT_EQ(-1, at);
+	EXPECT_STREQ(e.sock, json_first(o, "guests", "socket"));
+	json_object_put(o);
+
+	/* the configuration's path */
+	ASSERT_EQ(0, control(e.ctl, "reload", raw, sizeof(raw)));
+	o = json_tokener_parse(raw);
+	fprintf(stderr, "# reload: %s# reloaded '%s' (expected '%s')\n", raw,
+		json_str(o, "reloaded"), e.cfg);
+	EXPECT_EQ(-1, raw_control_byte(raw));
+	EXPECT_STREQ(e.cfg, json_str(o, "reloaded"));
+	json_object_put(o);
+
+	/* an error that quotes what the operator wrote, key and path */
+	f = fopen(e.cfg, "a");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "\n[guest g2]\nsocket = %s/g2.sock\nk\"\\\001y = 1\n", dir);
+	fclose(f);
+	snprintf(want_err, sizeof(want_err), "%s:12: guest g2: unknown key 'k\"\\\001y'", e.cfg);
+	ASSERT_EQ(0, control(e.ctl, "reload", raw, sizeof(raw)));
+	o = json_tokener_parse(raw);
+	fprintf(stderr, "# reload of a bad key: %s# error contains the key and path: %s\n", raw,
+		strstr(json_str(o, "error"), want_err) ? "yes" : "no (expected yes)");
+	EXPECT_EQ(-1, raw_control_byte(raw));
+	EXPECT_NE(NULL, strstr(json_str(o, "error"), want_err));
+	json_object_put(o);
+
+	EXPECT_EQ(0, pviod_stop(&pid, log));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	if (!getenv("PVIO_KEEP"))
 		(void)system(cmd);
 }
