@@ -3,10 +3,25 @@
 # driver under test, wait for its disk, run the fio jobs against it
 # (O_DIRECT, libaio) and print each fio JSON result between PVIO-JSON
 # markers for the host to parse.
+#
+# With bench.count=1 (the host's counting boot) each job is also bracketed
+# by writes to I/O port 0x80 (N before job N, 0x80 + N after it), which
+# the host finds in QEMU's trace of every MMIO and port access, and the
+# guest counts for each job its driver's notifications (a kprobe on the
+# function that rings the doorbell: vp_notify, pvio_ring_doorbell; both
+# are ioeventfd writes that QEMU's trace does not see) and the device's
+# interrupts (/proc/interrupts), printed as "PVIO-COUNT JOB NOTIFY IRQS".
 set -u
 DUR=10
 MOD=
-for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; esac; done
+COUNT=0
+for a in $(cat /proc/cmdline); do
+	case $a in
+	bench.dur=*) DUR=${a#bench.dur=} ;;
+	bench.mod=*) MOD=${a#bench.mod=} ;;
+	bench.count=*) COUNT=${a#bench.count=} ;;
+	esac
+done
 case $MOD in
 ahci) modprobe ahci && modprobe sd_mod; DEV=sda ;;
 virtio_blk) modprobe virtio_pci && modprobe virtio_blk; DEV=vda ;;
@@ -18,14 +33,50 @@ while [ ! -b /dev/$DEV ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
 [ -b /dev/$DEV ] || { echo "no /dev/$DEV appeared"; exit 1; }
 echo "# $MOD: /dev/$DEV, $(cat /sys/block/$DEV/size) sectors, $(ls /sys/block/$DEV/mq | wc -l) hw queue(s), nr_requests $(cat /sys/block/$DEV/queue/nr_requests)"
 echo none >/sys/block/$DEV/queue/scheduler 2>/dev/null
+T=/sys/kernel/debug/tracing
+case $MOD in
+virtio_blk) NOTIFY=vp_notify IRQ='virtio' ;;
+pvio_blk) NOTIFY=pvio_ring_doorbell IRQ='pvio' ;;
+*) NOTIFY='' IRQ='ahci' ;;
+esac
+if [ "$COUNT" = 1 ] && [ -n "$NOTIFY" ]; then
+	echo 0 >$T/tracing_on
+	echo "p:pvnotify $NOTIFY" >>$T/kprobe_events && echo 1 >$T/events/kprobes/pvnotify/enable ||
+		echo "# count: no kprobe on $NOTIFY"
+fi
+# The device's interrupts so far, all CPUs, all its vectors.
+irqs() {
+	grep -E "$IRQ" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
+}
+notifies() {
+	awk '$1 == "pvnotify" { print $2 } END { if (!NR) print 0 }' $T/kprobe_profile 2>/dev/null || echo 0
+}
+# One byte to port 0x80: QEMU's trace shows it as a write to 'ioport80'.
+port80() {
+	printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=128 count=1 2>/dev/null
+}
+# The counting boot counts every I/O fio does: no ramp time.
+RAMP=1
+[ "$COUNT" = 1 ] && RAMP=0
+job=0
 run() {
 	name=$1
 	shift
+	job=$((job + 1))
+	if [ "$COUNT" = 1 ]; then
+		n0=$(notifies)
+		i0=$(irqs)
+		port80 $job
+	fi
 	echo "PVIO-JSON-BEGIN $name"
 	fio --name="$name" --filename=/dev/$DEV --ioengine=libaio --direct=1 \
-		--time_based --runtime="$DUR" --ramp_time=1 --output-format=json "$@" | tr -d '\n'
+		--time_based --runtime="$DUR" --ramp_time=$RAMP --output-format=json "$@" | tr -d '\n'
 	echo
 	echo "PVIO-JSON-END $name"
+	if [ "$COUNT" = 1 ]; then
+		port80 $((128 + job))
+		echo "PVIO-COUNT $name $(($(notifies) - n0)) $(($(irqs) - i0))"
+	fi
 }
 run randread_4k_qd1 --rw=randread --bs=4k --iodepth=1
 run randread_4k_qd32 --rw=randread --bs=4k --iodepth=32
