@@ -29,8 +29,15 @@ for p in $(echo $PKGS); do
 	fi
 done
 
+# QEMU from bookworm-backports beside Debian's, for the migration test.
+qemu_bpo() {
+	"$(dirname "$0")/qemu-backports.sh" ||
+		echo "deps: no QEMU from bookworm-backports: tests/vm/migrate.sh will fail" >&2
+}
+
 if [ -z "$missing" ]; then
 	echo "deps: all packages present"
+	qemu_bpo
 	exit 0
 fi
 
@@ -52,4 +59,5 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing >/dev/null
+qemu_bpo
 echo "deps: done"
