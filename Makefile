@@ -69,7 +69,7 @@ BENCH_BINS	:= $(if $(DPDK_LIBS),$(O)/bench/ring_bench) $(O)/bench/blk_bench $(O)
 		   $(O)/bench/net_bench $(O)/bench/net_gen $(O)/bench/iso_bench
 BENCH_CFLAGS	:= $(BASE_CFLAGS) -O2 -g -Iuserspace/libpvio-front -Iuserspace/bench/common
 
-.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint lint-checkpatch lint-shell demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation bench-memory fuzz fuzz-build fuzz-targets check-faults clean
+.PHONY: install install-dkms deb all deps modules modules-rt modules-debug check-debug-kernel check lint lint-checkpatch lint-shell demo bench-ring bench-native-blk bench-native-net bench-notify bench-isolation bench-memory bench fuzz fuzz-build fuzz-targets check-faults clean
 
 all: $(O)/pviod $(O)/pviod-san $(O)/pviod-tsan $(O)/pvioctl $(O)/vm/transport_test $(O)/vm/pvnet_xfer $(O)/vm/pvbal_mem $(O)/libpvio-front.a $(TEST_BINS) $(BENCH_BINS)
 
@@ -322,6 +322,13 @@ bench-isolation: $(O)/bench/iso_bench $(O)/pviod
 bench-memory: deps
 	@$(MAKE) --no-print-directory all modules
 	O=$(O) PVIO_BENCH_NOBUILD=1 userspace/bench/vm-memory/run.sh
+
+# Every benchmark in turn, each with a report and a plot in BENCH_REPORT
+# (default $(O)/bench-report): BENCHES="ring notify ..." runs some of them.
+# Well over an hour on this 2-core machine (userspace/bench/all.sh).
+bench: deps
+	@$(MAKE) --no-print-directory all modules
+	O=$(O) PVIO_BENCH_NOBUILD=1 userspace/bench/all.sh
 
 # ---- kernel modules ----------------------------------------------------------
 #
