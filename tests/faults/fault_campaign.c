@@ -54,12 +54,13 @@ static double pct(uint64_t *v, unsigned int n, double p)
 	return v[(unsigned int)((n - 1) * p + 0.5)] / 1e6;
 }
 
-static int tap_n;
+static int tap_n, tap_failed;
 
 static void tap(bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
+	tap_failed += !ok;
 	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -665,6 +666,19 @@ int main(int argc, char **argv)
 	tap(k && pviod_stop(&pid, logpath) == 0,
 	    "pviod: supervisor alive through %u kills and %u stalls, no sanitizer report, %.0f s in all",
 	    kills * (unsigned int)NCLS, stalls * (unsigned int)NCLS, (now_ns() - t_start) / 1e9);
+	/* A failure shows what pviod said last about each guest. */
+	if (tap_failed) {
+		static const char *const guests[] = { "ge", "gb", "gn", "gm" };
+
+		for (size_t i = 0; i < sizeof(guests) / sizeof(guests[0]); i++) {
+			printf("# pviod's log (%s), the last 30 lines about guest %s:\n", logpath,
+			       guests[i]);
+			fflush(stdout);
+			snprintf(cmd, sizeof(cmd), "grep ' %s[:/]' %s | tail -n 30 | sed 's/^/# pviod: /'",
+				 guests[i], logpath);
+			(void)system(cmd);
+		}
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (!getenv("PVIO_KEEP"))
 		(void)system(cmd);
