@@ -4,10 +4,26 @@
 # benchmark's own network namespace), ping it and run sockperf ping-pong
 # against it; print each iperf3 result as JSON between PVIO-JSON markers,
 # and the others on PVIO-PING / PVIO-RR lines, for the host to parse.
+#
+# With bench.count=1 (the host's counting boot) each test is bracketed by
+# writes to I/O port 0x80 (N before test N, 0x80 + N after it), which the
+# host finds in QEMU's trace of every MMIO and port access, and the guest
+# prints per test "PVIO-COUNT TEST NOTIFY IRQS PACKETS BYTES": its
+# driver's doorbell calls (a kprobe on vp_notify or pvio_ring_doorbell:
+# ioeventfd writes, which QEMU's trace does not see), the NIC's interrupts
+# and the packets and bytes it sent and received.
 set -u
 DUR=${DUR:-10}
 PERF=
-for a in $(cat /proc/cmdline); do case $a in bench.dur=*) DUR=${a#bench.dur=} ;; bench.mod=*) MOD=${a#bench.mod=} ;; bench.perf=1) PERF=1 ;; esac; done
+COUNT=0
+for a in $(cat /proc/cmdline); do
+	case $a in
+	bench.dur=*) DUR=${a#bench.dur=} ;;
+	bench.mod=*) MOD=${a#bench.mod=} ;;
+	bench.perf=1) PERF=1 ;;
+	bench.count=*) COUNT=${a#bench.count=} ;;
+	esac
+done
 [ "$MOD" = virtio_net ] && modprobe virtio_pci   # no udev here to load it
 modprobe "$MOD" || { echo "modprobe $MOD failed"; exit 1; }
 w=0
@@ -29,9 +45,51 @@ until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1; do
 	[ $w -lt 30 ] || { echo "# $MOD: $IF: no answer from 10.77.0.1 after 30 pings"; exit 1; }
 done
 echo "# $MOD: $IF up after $w pings; driver $(basename "$(readlink /sys/class/net/$IF/device/driver)")"
+T=/sys/kernel/debug/tracing
+case $MOD in
+virtio_net) NOTIFY=vp_notify IRQ='virtio' ;;
+pvio_net) NOTIFY=pvio_ring_doorbell IRQ='pvio' ;;
+*) NOTIFY='' IRQ="$IF" ;;
+esac
+if [ "$COUNT" = 1 ] && [ -n "$NOTIFY" ]; then
+	echo 0 >$T/tracing_on
+	echo "p:pvnotify $NOTIFY" >>$T/kprobe_events && echo 1 >$T/events/kprobes/pvnotify/enable ||
+		echo "# count: no kprobe on $NOTIFY"
+fi
+irqs() {
+	grep -E "$IRQ" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
+}
+notifies() {
+	awk '$1 == "pvnotify" { print $2 } END { if (!NR) print 0 }' $T/kprobe_profile 2>/dev/null || echo 0
+}
+packets() {
+	echo $(($(cat /sys/class/net/$IF/statistics/rx_packets) + $(cat /sys/class/net/$IF/statistics/tx_packets)))
+}
+bytes() {
+	echo $(($(cat /sys/class/net/$IF/statistics/rx_bytes) + $(cat /sys/class/net/$IF/statistics/tx_bytes)))
+}
+port80() {
+	printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=128 count=1 2>/dev/null
+}
+job=0
+count_begin() {
+	[ "$COUNT" = 1 ] || return 0
+	job=$((job + 1))
+	n0=$(notifies)
+	i0=$(irqs)
+	p0=$(packets)
+	b0=$(bytes)
+	port80 $job
+}
+count_end() {
+	[ "$COUNT" = 1 ] || return 0
+	port80 $((128 + job))
+	echo "PVIO-COUNT $1 $(($(notifies) - n0)) $(($(irqs) - i0)) $(($(packets) - p0)) $(($(bytes) - b0))"
+}
 run() {
 	name=$1
 	shift
+	count_begin
 	echo "PVIO-JSON-BEGIN $name"
 	if [ -n "$PERF" ]; then
 		perf record -q -e cpu-clock -a -o "/tmp/perf.$name" -- iperf3 -c 10.77.0.1 -t "$DUR" -J "$@" | tr -d '\n'
@@ -40,6 +98,7 @@ run() {
 	fi
 	echo
 	echo "PVIO-JSON-END $name"
+	count_end "$name"
 	# Cumulative packet and notification counters after each test.
 	ethtool -S "$IF" 2>/dev/null | grep -E 'packets|kicks' | grep -vE ': 0$' | tr -s ' \t' ' ' |
 		tr '\n' ' ' | sed "s/^/# counters after $name:/"
@@ -54,8 +113,10 @@ run tcp_h2g -R
 run udp64_g2h -u -b 0 -l 18
 echo "PVIO-PING $(ping -q -c 200 -i 0.01 10.77.0.1 | tail -n 1)"
 # Request/response back to back: UDP 64 B ping-pong, round-trip percentiles.
+count_begin
 sockperf ping-pong -i 10.77.0.1 -p 11111 -m 64 -t "$DUR" --full-rtt --no-rdtsc 2>&1 |
 	grep -E 'percentile (50|99)\.000|avg-rtt|Summary' | sed 's/^/PVIO-RR /'
+count_end rr
 
 # Diagnostics: packets, notifications and interrupts behind the figures.
 ethtool -S "$IF" 2>/dev/null | grep -vE ': 0$' | sed 's/^/# ethtool: /'

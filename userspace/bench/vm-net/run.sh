@@ -13,6 +13,16 @@
 # so that the host's drift (it is shared and noisy) falls on all sides; the
 # table shows the median over the rounds.
 #
+# Then one counting boot per NIC, not timed (QEMU traces every MMIO and
+# port access, which slows the emulated NIC), the same tests for 5 s each:
+# per packet sent or received (per 64 KiB for TCP, whose packets are as
+# large as each NIC's offloads make them), the guest-to-host transitions that do not
+# depend on the accelerator -- MMIO and port accesses to the NIC (each a
+# VM exit to QEMU under KVM) plus doorbell writes (ioeventfd: an exit the
+# host kernel handles) -- and the NIC's interrupts; RATIO
+# exits_per_UNIT_TEST PEER/pvio_net and irqs_per_UNIT_TEST PEER/pvio_net
+# (UNIT pkt or 64k; > 1: pvio_net costs fewer).  COUNT=0 leaves them out.
+#
 # NICS="e1000 virtio-net pvio_net" picks the sides; PROFILE=1 runs each test
 # under perf record in the guest (cpu-clock, all vCPUs) and prints the top
 # kernel symbols per test into the guest's log (build/vm/bench-net-NAME.log).
@@ -32,6 +42,8 @@ VM=$REPO/tools/vm
 HERE=$REPO/userspace/bench/vm-net
 DUR=${1:-10}
 ROUNDS=${2:-3}
+COUNT=${COUNT:-1}
+CDUR=$((DUR < 5 ? DUR : 5))	# a counting boot's tests: per packet, not per second
 case $DUR$ROUNDS in *[!0-9]*) echo "usage: run.sh [DURATION_SECONDS [ROUNDS]]" >&2; exit 2 ;; esac
 NS=pvbench$$
 TMP=$(mktemp -d /tmp/pvio-vmnet.XXXXXX)
@@ -70,15 +82,26 @@ tap_up() {
 	nsx ip link set "$1" up
 }
 
-boot() { # boot NAME MODULE QEMU_NIC_ARGS (round $ROUND)
-	local name=$1 mod=$2 nic=$3 log=$TMP/$1.$ROUND.log
+boot() { # boot NAME MODULE QEMU_NIC_ARGS (round $ROUND; a counting boot: $COUNTING)
+	local name=$1 mod=$2 nic=$3 log=$TMP/$1.$ROUND.log append=''
+	if [ -n "${COUNTING:-}" ]; then
+		log=$TMP/count-$1.log
+		append=" bench.count=1 bench.dur=$CDUR"
+		nic+=" -trace memory_region_ops_read -trace memory_region_ops_write -D $TMP/trace-$1.log"
+	fi
 	nsx "$VM/vm.sh" run --initrd "$TMP/initrd.gz" --script /tests/bench.sh --mem $MEM --smp $SMP \
-		--timeout $((DUR * 4 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR${PROFILE:+ bench.perf=1}" \
+		--timeout $((DUR * 4 + 120)) --log "$log" --append "loglevel=4 bench.mod=$mod bench.dur=$DUR${PROFILE:+ bench.perf=1}$append" \
 		${RAMFILE:+--ram-file "$RAMFILE"} --qemu-extra "$nic" &
 	local vm=$!
 	tap_up "$TAPNAME"
 	wait "$vm" || { echo "# $name: guest failed, console log follows" >&2; tail -n 20 "$log" >&2; }
 	cp "$log" "$O/vm/bench-net-$name.log" 2>/dev/null || true
+	if [ -n "${COUNTING:-}" ]; then
+		# Only what the parser needs: the CPU, value and region of each access.
+		sed -n "s/^memory_region_ops_\(read\|write\) cpu \(-\?[0-9]*\) .* value \(0x[0-9a-f]*\) size [0-9]* name '\(.*\)'$/\1 \2 \3 \4/p" \
+			"$TMP/trace-$name.log" >"$TMP/mmio-$name.txt"
+		rm -f "$TMP/trace-$name.log"
+	fi
 }
 
 mkdir -p "$O/vm"
@@ -131,6 +154,12 @@ for ROUND in $(seq "$ROUNDS"); do
 		run_nic "$n"
 	done
 done
+if [ "$COUNT" = 1 ]; then
+	for n in "${ORDER[@]}"; do
+		echo "# counting: $n" >&2
+		COUNTING=1 run_nic "$n"
+	done
+fi
 if want pvio_net; then
 	# pviod's per-queue counters (drops) and the host side of the TAP.
 	"$O/pvioctl" -s "$TMP/control.sock" status bench net0 2>&1 | sed 's/^/# pviod: /'
@@ -199,4 +228,69 @@ for key, label, higher in rows:
             print(f"RATIO {key} pvio_net/{peer}: {ratio:.2f}")
         else:
             print(f"RATIO {key} pvio_net/{peer}: n/a (missing result)")
+
+# ---- the counting boots ---------------------------------------------------
+# A region is the NIC's when its name says so; port 0x80 ('ioport80')
+# brackets each test; an MSI is a write to 'apic-msi' by no CPU (-1).
+tests = ["tcp_g2h", "tcp_h2g", "udp64_g2h", "rr"]
+own = {"e1000": re.compile(r"^e1000"), "virtio-net": re.compile(r"^virtio-pci|^msix-"),
+       "pvio_net": re.compile(r"^ivshmem|^msix-")}
+counts = {}
+for n in nics:
+    path = os.path.join(tmp, f"mmio-{n}.txt")
+    if not os.path.exists(path):
+        continue
+    log = open(os.path.join(tmp, f"count-{n}.log"), errors="replace").read().replace("\r", "")
+    guest = {m.group(1): tuple(int(x) for x in m.group(2, 3, 4, 5))
+             for m in re.finditer(r"^PVIO-COUNT (\S+) (\d+) (\d+) (\d+) (\d+)$", log, re.M)}
+    test, per = None, {t: {"mmio": 0, "msi": 0, "regions": {}} for t in tests}
+    with open(path) as f:
+        for line in f:
+            op, cpu, val, name = line.rstrip("\n").split(" ", 3)
+            if name == "ioport80" and op == "write":
+                v = int(val, 16)
+                test = tests[v - 1] if 1 <= v <= len(tests) else None
+                continue
+            if test is None:
+                continue
+            if name == "apic-msi" and cpu == "-1":
+                per[test]["msi"] += 1
+            elif own[n].match(name):
+                per[test]["mmio"] += 1
+                per[test]["regions"][name] = per[test]["regions"].get(name, 0) + 1
+    for t in tests:
+        # TCP per 64 KiB: a packet is as large as each NIC's offloads make it.
+        if t not in guest:
+            continue
+        units = guest[t][3] / 65536 if t.startswith("tcp") else guest[t][2]
+        if units:
+            counts[n, t] = dict(per[t], notify=guest[t][0], irqs=guest[t][1], pkts=units)
+
+if counts:
+    print("\n# per packet (sent or received by the guest's NIC; TCP: per 64 KiB), counting boots (QEMU traced every MMIO")
+    print("# and port access; not timed): mmio = MMIO/port accesses to the NIC (a VM exit to QEMU each")
+    print("# under KVM); notify = doorbell writes counted in the guest (ioeventfd: an exit the host")
+    print("# kernel handles); exits = mmio + notify; irqs = the NIC's interrupts (MSIs seen by QEMU)")
+    print(f"{'test':<12}{'NIC':<12}{'units':>9}{'mmio/pkt':>10}{'notify/pkt':>11}{'exits/pkt':>10}{'irqs/pkt':>9}{'msi/pkt':>9}  regions (accesses)")
+    for t in tests:
+        for n in nics:
+            c = counts.get((n, t))
+            if not c:
+                continue
+            k = c["pkts"]
+            regs = ", ".join(f"{a} {b}" for a, b in sorted(c["regions"].items(), key=lambda kv: -kv[1]))
+            print(f"{t:<12}{n:<12}{k:>9.0f}{c['mmio'] / k:>10.3f}{c['notify'] / k:>11.3f}"
+                  f"{(c['mmio'] + c['notify']) / k:>10.3f}{c['irqs'] / k:>9.3f}{c['msi'] / k:>9.3f}  {regs}")
+    print()
+    for t in tests:
+        p = counts.get(("pvio_net", t))
+        for peer in ("virtio-net", "e1000"):
+            q = counts.get((peer, t))
+            if not p or not q:
+                continue
+            pe, qe = (p["mmio"] + p["notify"]) / p["pkts"], (q["mmio"] + q["notify"]) / q["pkts"]
+            pi, qi = p["irqs"] / p["pkts"], q["irqs"] / q["pkts"]
+            u = "64k" if t.startswith("tcp") else "pkt"
+            print(f"RATIO exits_per_{u}_{t} {peer}/pvio_net: " + (f"{qe / pe:.2f}" if pe else "n/a (pvio_net 0)"))
+            print(f"RATIO irqs_per_{u}_{t} {peer}/pvio_net: " + (f"{qi / pi:.2f}" if pi else "n/a (pvio_net 0)"))
 PY
