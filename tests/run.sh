@@ -21,10 +21,22 @@ FAIL=0
 SKIP=0
 FAILED_NAMES=()
 FAILED_LINES=()		# every "not ok" line, repeated at the end
+TIMES=()		# "SECONDS NAME" of every step and TAP program
 SUITES="lint modules packages ring backend fuzz faults vm vm-debug"
+
+# took NAME START: record how long NAME ran (the budget of make check is
+# 20 minutes on 2 cores; the summary shows where it went).
+took() {
+	TIMES+=("$((SECONDS - $2)) $1")
+}
 
 # summary: the last lines, and the exit status, of every run.
 summary() {
+	if [ "${#TIMES[@]}" -gt 0 ]; then
+		printf '%s\n' "${TIMES[@]}" | sort -rn >"$LOGS/times.txt"
+		echo "# $SECONDS s in all; the slowest (all in $LOGS/times.txt):"
+		head -n 8 "$LOGS/times.txt" | sed 's/^\([0-9]*\) \(.*\)$/#   \2 \1 s/'
+	fi
 	if [ $((PASS + FAIL + SKIP)) -eq 0 ]; then
 		echo "not ok - no test ran"
 		FAIL=1
@@ -67,7 +79,7 @@ want() {
 
 # step NAME CMD...: one test, passes when CMD exits 0.
 step() {
-	local name=$1 log
+	local name=$1 log t0=$SECONDS
 	shift
 	log=$LOGS/$name.log
 	if "$@" >"$log" 2>&1; then
@@ -80,6 +92,7 @@ step() {
 		FAILED_NAMES+=("$name")
 		FAILED_LINES+=("not ok - $name")
 	fi
+	took "$name" "$t0"
 }
 
 # skip NAME REASON
@@ -98,7 +111,7 @@ skip() {
 # are shown as they come; everything still goes to its log.
 PROGRESS_RE='^# ([^ ]+: [0-9]+/[0-9]+ (kills landed|stalls done)|host: [0-9]+ kills planned)'
 tap() {
-	local name=$1 tmo=$2 log rc p f s planned plans nums why=
+	local name=$1 tmo=$2 log rc p f s planned plans nums why='' t0=$SECONDS
 	shift 2
 	log=$LOGS/$name.log
 	if [ -n "${PVIO_PROGRESS:-}" ]; then
@@ -142,6 +155,7 @@ tap() {
 	PASS=$((PASS + p))
 	FAIL=$((FAIL + f))
 	SKIP=$((SKIP + s))
+	took "$name" "$t0"
 }
 
 # ---- static checks -------------------------------------------------------
