@@ -403,6 +403,11 @@ static int net_run_end(struct pvbe_queue *q, uint64_t *work)
 	return q->index % 2 ? 0 : pvbe_net_rx_run_end(q, work);
 }
 
+static bool net_sq_quiet(struct pvbe_queue *q)
+{
+	return q->index % 2 ? false : pvbe_net_rx_sq_quiet(q);
+}
+
 static void net_start(struct pvbe_dev *dev)
 {
 	struct pvbe_net_dev *nd = dev->priv;
@@ -489,6 +494,7 @@ const struct pvbe_dev_ops pvbe_net_ops = {
 	.request = net_request,
 	.held = net_held,
 	.run_end = net_run_end,
+	.sq_quiet = net_sq_quiet,
 	.start = net_start,
 	.stop = net_stop,
 	.control = pvbe_net_control,

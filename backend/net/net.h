@@ -128,6 +128,7 @@ uint32_t pvbe_net_tx_hdr_check(const struct pvbe_net_dev *nd, const struct pvio_
 /* net/rx.c: the receive path of one pair (queue 2n). */
 int64_t pvbe_net_rx_request(struct pvbe_queue *q, const struct pvbe_req *req);
 unsigned int pvbe_net_rx_held(struct pvbe_queue *q);
+bool pvbe_net_rx_sq_quiet(struct pvbe_queue *q);
 int pvbe_net_rx_run_end(struct pvbe_queue *q, uint64_t *work);
 void pvbe_net_watch(struct pvbe_net_pair *p, bool on);
 int pvbe_net_rx_stock(struct pvbe_queue *q, struct pvbe_net_rxbuf *fifo,

@@ -360,6 +360,21 @@ unsigned int pvbe_net_rx_held(struct pvbe_queue *q)
 }
 
 /*
+ * ops->sq_quiet for an rx queue: while the FIFO holds chains and no packet
+ * waits for more, the next packet runs the queue (the TAP watched, the
+ * echo's kick, the poll round), and that run takes the chains posted
+ * meanwhile; the guest's refills need no doorbell.  Without chains, or
+ * with a packet part-written, it must kick.
+ */
+bool pvbe_net_rx_sq_quiet(struct pvbe_queue *q)
+{
+	struct pvbe_net_dev *nd = q->dev->priv;
+	const struct pvbe_net_pair *p = &nd->pair[q->index / 2];
+
+	return p->fifo && p->count && !p->pend_len;
+}
+
+/*
  * ops->run_end for an rx queue: packets from the host side into the FIFO's
  * chains, until the TAP is empty (watched), the chains are used up (>0:
  * the loop takes more from the SQ), the link is down or the budget spent.
@@ -378,9 +393,13 @@ int pvbe_net_rx_run_end(struct pvbe_queue *q, uint64_t *work)
 	for (;;) {
 		if (p->pend_len && !rx_mrg_finish(p, q)) {
 			if (p->count < p->size) {
-				/* The guest kicks when it posts more chains. */
+				/*
+				 * The guest kicks when it posts more chains
+				 * (sq_quiet left the SQ unarmed); >0: posted
+				 * meanwhile, take them.
+				 */
 				pvbe_net_watch(p, false);
-				return 0;
+				return pvbe_queue_arm(q) != 0;
 			}
 			rx_mrg_drop(p, q);
 		}

@@ -177,6 +177,15 @@ struct pvbe_dev_ops {
 	int64_t (*request)(struct pvbe_queue *q, const struct pvbe_req *req);
 	unsigned int (*held)(struct pvbe_queue *q);
 	int (*run_end)(struct pvbe_queue *q, uint64_t *work);
+	/*
+	 * @sq_quiet: the SQ is empty, and the class needs no doorbell for
+	 * what the guest posts next because it runs the queue again itself
+	 * while it still holds requests (rx chains stocked: a packet from
+	 * the TAP runs it, and that run takes what was posted meanwhile).
+	 * The loop then leaves the SQ unarmed; @run_end arms it when the
+	 * class runs short.  vhost-net's rx notification suppression.
+	 */
+	bool (*sq_quiet)(struct pvbe_queue *q);
 	/* Or: the queue is served elsewhere (net = dpdk's poll thread); a
 	 * doorbell or tick for it calls this on the worker thread. */
 	void (*kick)(struct pvbe_queue *q);

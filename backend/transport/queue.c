@@ -353,6 +353,8 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 		if (r < 0)
 			return r;
 		if (r == 0) {
+			if (ops->sq_quiet && ops->sq_quiet(q))
+				return 0;	/* the class comes back by itself */
 			if (pvbe_queue_arm(q) == 0)
 				return 0;	/* the guest kicks when it posts */
 			continue;		/* published meanwhile */

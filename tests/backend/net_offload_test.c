@@ -383,6 +383,7 @@ TEST_F(net, mrg_rx_packet_waits_for_enough_buffers_and_bad_chains_stay_inval)
 	struct pvio_cpl c;
 	unsigned int k, nb = 0, need;
 	uint8_t small[100];
+	uint64_t kicks;
 	char json[65536];
 	size_t len;
 	ssize_t n;
@@ -403,8 +404,13 @@ TEST_F(net, mrg_rx_packet_waits_for_enough_buffers_and_bad_chains_stay_inval)
 	ASSERT_EQ((ssize_t)(10 + len), send(vs, vframe, 10 + len, 0));
 	/* 3 buffers cannot hold it: nothing completes, nothing is dropped. */
 	EXPECT_NE(0, reap_one(rx, &c, 400));
+	/* The packet waits for chains: the guest's next refill must kick. */
+	kicks = rx->kicks;
 	for (k = 3; k < need + 2; k++)
 		ASSERT_EQ(0, post_rx(self, rx, k, BUF_LEN));
+	if (rx->kicks == kicks)
+		fprintf(stderr, "# refills for a waiting packet: expected doorbells, got none\n");
+	EXPECT_LT(kicks, rx->kicks);
 	n = mrg_reap(self, rx, 0, BUF_LEN, true, pkt, sizeof(pkt), &nb);
 	fprintf(stderr, "# after posting more: expected %zu bytes in %u buffers, got %zd in %u\n",
 		HDR + len, need, n, nb);

@@ -138,6 +138,67 @@ TEST_F(net, rx_frame_lands_in_posted_buffer_with_header)
 	}
 }
 
+/*
+ * vhost-net's rx rule: while pviod holds posted chains, the guest's
+ * refills ring no doorbell (the next packet runs the queue, which takes
+ * them); once it has none left, a refill must kick, or the packets the
+ * TAP keeps would wait for the heartbeat.
+ */
+TEST_F(net, rx_refills_need_no_doorbell_until_the_chains_run_out)
+{
+	uint64_t kicks, first;
+	struct pvfront_queue *rx;
+	uint8_t frame[1514];
+	struct pvio_cpl c;
+	unsigned int i, id;
+	size_t len;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	/* The first packet shows pviod has taken every chain into its FIFO. */
+	len = make_frame(frame, self->config->mac, peer_mac, 0, 100);
+	ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	ASSERT_EQ(0, post_rx(self, rx, pvio_le16_to_cpu(c.id), BUF_LEN));
+	kicks = rx->kicks;
+	for (i = 1; i <= 32; i++) {
+		len = make_frame(frame, self->config->mac, peer_mac, i, 100);
+		ASSERT_EQ(0, host_send(self->pkt, frame, len));
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		id = pvio_le16_to_cpu(c.id);
+		ASSERT_LT(id, 8);
+		EXPECT_EQ(HDR + len, pvio_le32_to_cpu(c.len));
+		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
+		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+	}
+	if (rx->kicks != kicks)
+		fprintf(stderr, "# 32 refills with chains held: expected 0 doorbells, got %llu\n",
+			(unsigned long long)(rx->kicks - kicks));
+	EXPECT_EQ(kicks, rx->kicks);
+
+	/* Use every chain up; the TAP keeps the ninth packet. */
+	for (i = 0; i < 9; i++) {
+		len = make_frame(frame, self->config->mac, peer_mac, 100 + i, 100);
+		ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	}
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	EXPECT_NE(0, reap_one(rx, &c, 300));
+	/* Out of chains: the first refill kicks and the ninth lands at once. */
+	first = rx->kicks;
+	ASSERT_EQ(0, post_rx(self, rx, 0, BUF_LEN));
+	if (rx->kicks != first + 1)
+		fprintf(stderr, "# a refill with no chains held: expected 1 doorbell, got %llu\n",
+			(unsigned long long)(rx->kicks - first));
+	EXPECT_EQ(first + 1, rx->kicks);
+	ASSERT_EQ(0, reap_one(rx, &c, 500));
+	EXPECT_EQ(0, pvio_le16_to_cpu(c.id));
+	EXPECT_EQ(0, memcmp(self->bufs + HDR, frame, len));
+}
+
 TEST_F(net, packet_too_big_for_rx_buffer_is_dropped_and_buffer_reused)
 {
 	struct pvfront_queue *rx;
