@@ -17,7 +17,9 @@
 #
 # One guest boots per group (GROUP...: some of them; default all three),
 # each against a pviod of its own started with that group's configuration:
-# a guest cannot rejoin a restarted pviod.  The guest asks for each lie with
+# a guest cannot rejoin a restarted pviod.  Every file, socket, namespace
+# and TAP is this run's own, so make check runs the three groups at once
+# as three runs of this script.  The guest asks for each lie with
 # "PVIO-SYNC hostile DEVICE WORDS..." (the control request "hostile vm
 # DEVICE WORDS...", which only the test build knows) and for "off" when it
 # is done with it.  Output: the guests' TAP lines, renumbered into one plan
@@ -121,7 +123,7 @@ INI
 	for s in $(sed -n 's/^hostile = //p' "$TMP/pviod-$g.ini" | tr ',' ' '); do
 		[ "$s" = none ] || ARMED+=("$s")
 	done
-	"$VM/vm.sh" run --initrd "$BUILD/hostile.cpio.gz" --script /tests/hostile.sh \
+	"$VM/vm.sh" run --initrd "$TMP/hostile.cpio.gz" --script /tests/hostile.sh \
 		--mem "$mem" --smp 2 --timeout "${PVIO_VM_TIMEOUT:-240}" --log "$log" --ram-file "$ram" \
 		--append "loglevel=3 page_poison=1 slub_debug=FZP no_timer_check pvio_hostile.group=$g" \
 		--qemu-extra "-chardev socket,path=$TMP/guest.sock,id=pv0 -device ivshmem-doorbell,chardev=pv0,vectors=4" &
@@ -162,7 +164,7 @@ for f in "$KMOD/frontend/pvio.ko" "$KMOD/frontend/pvio_net.ko" "$KMOD/frontend/p
 done
 [ "$(id -u)" = 0 ] || { echo "ok 1 # SKIP hostile: needs root (network namespace, TAP)"; echo "1..1"; exit 0; }
 mkdir -p "$BUILD"
-"$VM/mkinitramfs.sh" "$BUILD/hostile.cpio.gz" \
+"$VM/mkinitramfs.sh" "$TMP/hostile.cpio.gz" \
 	--module "$KMOD/frontend/pvio.ko" --module "$KMOD/frontend/pvio_net.ko" \
 	--module "$KMOD/frontend/pvio_blk.ko" --module "$KMOD/frontend/pvio_balloon.ko" --bin "$O/vm/pvnet_xfer" \
 	--file "$HERE/guest/hostile.sh:/tests/hostile.sh" 2>/dev/null
@@ -199,7 +201,13 @@ hostile = cfg-limits" ;;
 	esac
 done
 
-# The production build has none of it: the key is unknown, the request too.
+# The production build has none of it: the key is unknown, the request too
+# (with the blk group: a blk device is what it is asked about).
+case " ${WANT[*]} " in *" blk "*) ;; *)
+	echo "# hostile: $((SECONDS - T0)) s for the groups ${WANT[*]}"
+	echo "1..$n"
+	exit $rc ;;
+esac
 truncate -s 1M "$TMP/prod.img"
 cat >"$TMP/prod.ini" <<INI
 [pviod]
