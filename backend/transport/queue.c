@@ -318,6 +318,20 @@ static bool over_budget(unsigned int done, uint64_t work)
 }
 
 /*
+ * The SQ is empty.  0: stop, the guest kicks when it posts (armed) or the
+ * class comes back by itself (ops->sq_quiet); 1: published meanwhile, or
+ * an impossible index that the next pop reports.
+ */
+static int sq_idle(struct pvbe_queue *q)
+{
+	const struct pvbe_dev_ops *ops = q->dev->ops;
+
+	if (ops->sq_quiet && ops->sq_quiet(q))
+		return 0;
+	return pvbe_queue_arm(q) != 0;
+}
+
+/*
  * Take requests while the budget and the CQ allow: until the SQ is empty
  * (armed), the CQ has no slot for one more (armed for the slots needed)
  * or the budget is spent.  0, or <0 when the device broke.
@@ -338,6 +352,16 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 			q->throttled = true;
 			return 0;
 		}
+		/*
+		 * Nothing posted: no CQ room to wait for.  A guest that keeps
+		 * a chain posted for every CQ slot (a full rx ring) would
+		 * otherwise be asked for a doorbell at every reap.
+		 */
+		if (q->running && pvio_ring_cons_avail(&q->sq, 1) == 0) {
+			if (!sq_idle(q))
+				return 0;
+			continue;
+		}
 		/* A CQ slot for this one and for every one the class holds. */
 		held = ops->held ? ops->held(q) : 0;
 		r = pvbe_queue_cq_room(q, held + 1);
@@ -353,11 +377,9 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			if (ops->sq_quiet && ops->sq_quiet(q))
-				return 0;	/* the class comes back by itself */
-			if (pvbe_queue_arm(q) == 0)
-				return 0;	/* the guest kicks when it posts */
-			continue;		/* published meanwhile */
+			if (!sq_idle(q))
+				return 0;
+			continue;
 		}
 		w = ops->request(q, &req);
 		if (w < 0)

@@ -199,6 +199,45 @@ TEST_F(net, rx_refills_need_no_doorbell_until_the_chains_run_out)
 	EXPECT_EQ(0, memcmp(self->bufs + HDR, frame, len));
 }
 
+/*
+ * A guest that keeps a chain posted for every CQ slot (pvio_net fills its
+ * rx ring) leaves pviod no CQ room for one more: that must not make pviod
+ * ask for a doorbell on every reap while nothing waits in the SQ.
+ */
+TEST_F(net, rx_ring_kept_full_reaps_and_refills_without_doorbells)
+{
+	unsigned int i, id, n = 2 * NBUF;	/* the CQ's 64 slots */
+	struct pvfront_queue *rx;
+	uint8_t frame[1514];
+	struct pvio_cpl c;
+	uint64_t kicks;
+	size_t len;
+
+	if (net_up(_metadata, self, 2, NULL, 0, 2))
+		return;
+	rx = &self->d->q[0];
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
+	len = make_frame(frame, self->config->mac, peer_mac, 0, 100);
+	ASSERT_EQ(0, host_send(self->pkt, frame, len));
+	ASSERT_EQ(0, reap_one(rx, &c, 2000));
+	ASSERT_EQ(0, post_rx(self, rx, pvio_le16_to_cpu(c.id), BUF_LEN));
+	kicks = rx->kicks;
+	for (i = 1; i <= 32; i++) {
+		len = make_frame(frame, self->config->mac, peer_mac, i, 100);
+		ASSERT_EQ(0, host_send(self->pkt, frame, len));
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		id = pvio_le16_to_cpu(c.id);
+		ASSERT_LT(id, n);
+		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
+		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+	}
+	if (rx->kicks != kicks)
+		fprintf(stderr, "# 32 packets with all %u chains posted: expected 0 doorbells (reaps and refills), got %llu\n",
+			n, (unsigned long long)(rx->kicks - kicks));
+	EXPECT_EQ(kicks, rx->kicks);
+}
+
 TEST_F(net, packet_too_big_for_rx_buffer_is_dropped_and_buffer_reused)
 {
 	struct pvfront_queue *rx;
