@@ -33,28 +33,14 @@ while [ ! -b /dev/$DEV ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
 [ -b /dev/$DEV ] || { echo "no /dev/$DEV appeared"; exit 1; }
 echo "# $MOD: /dev/$DEV, $(cat /sys/block/$DEV/size) sectors, $(ls /sys/block/$DEV/mq | wc -l) hw queue(s), nr_requests $(cat /sys/block/$DEV/queue/nr_requests)"
 echo none >/sys/block/$DEV/queue/scheduler 2>/dev/null
-T=/sys/kernel/debug/tracing
 case $MOD in
 virtio_blk) NOTIFY=vp_notify IRQ='virtio' ;;
 pvio_blk) NOTIFY=pvio_ring_doorbell IRQ='pvio' ;;
 *) NOTIFY='' IRQ='ahci' ;;
 esac
-if [ "$COUNT" = 1 ] && [ -n "$NOTIFY" ]; then
-	echo 0 >$T/tracing_on
-	echo "p:pvnotify $NOTIFY" >>$T/kprobe_events && echo 1 >$T/events/kprobes/pvnotify/enable ||
-		echo "# count: no kprobe on $NOTIFY"
-fi
-# The device's interrupts so far, all CPUs, all its vectors.
-irqs() {
-	grep -E "$IRQ" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
-}
-notifies() {
-	awk '$1 == "pvnotify" { print $2 } END { if (!NR) print 0 }' $T/kprobe_profile 2>/dev/null || echo 0
-}
-# One byte to port 0x80: QEMU's trace shows it as a write to 'ioport80'.
-port80() {
-	printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=128 count=1 2>/dev/null
-}
+# shellcheck source-path=SCRIPTDIR source=../common/guest-count.sh
+. /tests/count.sh
+count_setup
 # The counting boot counts every I/O fio does: no ramp time.
 RAMP=1
 [ "$COUNT" = 1 ] && RAMP=0

@@ -55,7 +55,8 @@ make -C "$REPO" --no-print-directory all modules >/dev/null
 PVIO_INITRD_RAW=1 "$VM/mkinitramfs.sh" "$TMP/initrd" --kmod ahci --kmod sd_mod \
 	--kmod virtio_blk --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_blk.ko" \
-	--bin /usr/bin/fio --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+	--bin /usr/bin/fio --file "$HERE/guest.sh:/tests/bench.sh" \
+	--file "$HERE/../common/guest-count.sh:/tests/count.sh" 2>/dev/null
 # Written, not sparse: every read touches real blocks, for all three.
 dd if=/dev/zero of="$IMG" bs=1M count=1024 oflag=direct status=none
 

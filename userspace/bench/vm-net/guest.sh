@@ -45,31 +45,19 @@ until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1; do
 	[ $w -lt 30 ] || { echo "# $MOD: $IF: no answer from 10.77.0.1 after 30 pings"; exit 1; }
 done
 echo "# $MOD: $IF up after $w pings; driver $(basename "$(readlink /sys/class/net/$IF/device/driver)")"
-T=/sys/kernel/debug/tracing
 case $MOD in
 virtio_net) NOTIFY=vp_notify IRQ='virtio' ;;
 pvio_net) NOTIFY=pvio_ring_doorbell IRQ='pvio' ;;
 *) NOTIFY='' IRQ="$IF" ;;
 esac
-if [ "$COUNT" = 1 ] && [ -n "$NOTIFY" ]; then
-	echo 0 >$T/tracing_on
-	echo "p:pvnotify $NOTIFY" >>$T/kprobe_events && echo 1 >$T/events/kprobes/pvnotify/enable ||
-		echo "# count: no kprobe on $NOTIFY"
-fi
-irqs() {
-	grep -E "$IRQ" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
-}
-notifies() {
-	awk '$1 == "pvnotify" { print $2 } END { if (!NR) print 0 }' $T/kprobe_profile 2>/dev/null || echo 0
-}
+# shellcheck source-path=SCRIPTDIR source=../common/guest-count.sh
+. /tests/count.sh
+count_setup
 packets() {
 	echo $(($(cat /sys/class/net/$IF/statistics/rx_packets) + $(cat /sys/class/net/$IF/statistics/tx_packets)))
 }
 bytes() {
 	echo $(($(cat /sys/class/net/$IF/statistics/rx_bytes) + $(cat /sys/class/net/$IF/statistics/tx_bytes)))
-}
-port80() {
-	printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=128 count=1 2>/dev/null
 }
 job=0
 count_begin() {

@@ -65,7 +65,8 @@ nsx() { ip netns exec "$NS" "$@"; }
 make -C "$REPO" --no-print-directory all modules >/dev/null
 "$VM/mkinitramfs.sh" "$TMP/initrd.gz" --kmod e1000 --kmod virtio_net --kmod virtio_pci \
 	--module "$O/kmod-generic/frontend/pvio.ko" --module "$O/kmod-generic/frontend/pvio_net.ko" \
-	--bin /usr/bin/iperf3 --bin /usr/bin/sockperf --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" 2>/dev/null
+	--bin /usr/bin/iperf3 --bin /usr/bin/sockperf --bin /usr/sbin/ethtool ${PROFILE:+--bin /usr/bin/perf} --file "$HERE/guest.sh:/tests/bench.sh" \
+	--file "$HERE/../common/guest-count.sh:/tests/count.sh" 2>/dev/null
 
 ip netns add "$NS"
 nsx ip link set lo up
