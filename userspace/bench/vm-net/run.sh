@@ -5,13 +5,13 @@
 # Measures TCP throughput guest->host and host->guest and UDP 64-byte packet
 # rate with iperf3, UDP 64-byte request/response round trips back to back
 # with sockperf ping-pong, and the ICMP round trip of an idle guest (ping
-# every 10 ms).  Prints a table of medians and RATIO lines.
+# every 10 ms).  Prints a table of medians (min-max) and RATIO lines.
 #
 #   run.sh [DURATION_SECONDS [ROUNDS]]      (defaults 10 and 3)
 #
 # Each round boots every NIC once, the order rotating from round to round,
 # so that the host's drift (it is shared and noisy) falls on all sides; the
-# table shows the median over the rounds.
+# table shows the median over the rounds and their min-max.
 #
 # Then one counting boot per NIC, not timed (QEMU traces every MMIO and
 # port access, which slows the emulated NIC), the same tests for 5 s each:
@@ -211,10 +211,15 @@ rows = [("tcp_g2h", "TCP guest->host Gbit/s", True), ("tcp_h2g", "TCP host->gues
         ("rr_p99_us", "UDP RR p99 us (lower better)", False),
         ("ping_us", "ping idle RTT us (lower bet.)", False)]
 print(f"# vm-net: TCG, {os.cpu_count()} host cores, guest 1 GiB / 2 vCPUs, {dur} s per test, "
-      f"median of {rounds} round(s)")
-print(f"{'metric':<30}" + "".join(f"{n:>12}" for n in nics))
+      f"median (min-max) of {rounds} round(s)")
+print(f"{'metric':<30}" + "".join(f"{n:>26}" for n in nics))
 for key, label, _ in rows:
-    print(f"{label:<30}" + "".join(f"{res[n].get(key, float('nan')):>12.2f}" for n in nics))
+    cells = ""
+    for n in nics:
+        vals = [r[key] for r in runs[n] if key in r]
+        cell = f"{res[n][key]:.2f} ({min(vals):.2f}-{max(vals):.2f})" if vals else "nan"
+        cells += f"{cell:>26}"
+    print(f"{label:<30}" + cells)
 for key, label, _ in rows:
     for n in nics:
         vals = [r[key] for r in runs[n] if key in r]
