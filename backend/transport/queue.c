@@ -318,20 +318,6 @@ static bool over_budget(unsigned int done, uint64_t work)
 }
 
 /*
- * The SQ is empty.  0: stop, the guest kicks when it posts (armed) or the
- * class comes back by itself (ops->sq_quiet); 1: published meanwhile, or
- * an impossible index that the next pop reports.
- */
-static int sq_idle(struct pvbe_queue *q)
-{
-	const struct pvbe_dev_ops *ops = q->dev->ops;
-
-	if (ops->sq_quiet && ops->sq_quiet(q))
-		return 0;
-	return pvbe_queue_arm(q) != 0;
-}
-
-/*
  * Take requests while the budget and the CQ allow: until the SQ is empty
  * (armed), the CQ has no slot for one more (armed for the slots needed)
  * or the budget is spent.  0, or <0 when the device broke.
@@ -353,12 +339,15 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 			return 0;
 		}
 		/*
-		 * Nothing posted: no CQ room to wait for.  A guest that keeps
-		 * a chain posted for every CQ slot (a full rx ring) would
-		 * otherwise be asked for a doorbell at every reap.
+		 * Nothing posted: no CQ room to wait for (a guest that keeps
+		 * a chain posted for every CQ slot, a full rx ring, would
+		 * otherwise be asked for a doorbell at every reap).  The class
+		 * may come back by itself; else arm: the guest kicks when it
+		 * posts, and what it published meanwhile (or an impossible
+		 * index, which the pop reports) goes round again.
 		 */
 		if (q->running && pvio_ring_cons_avail(&q->sq, 1) == 0) {
-			if (!sq_idle(q))
+			if ((ops->sq_quiet && ops->sq_quiet(q)) || pvbe_queue_arm(q) == 0)
 				return 0;
 			continue;
 		}
@@ -374,13 +363,8 @@ static int take(struct pvbe_queue *q, unsigned int *done, uint64_t *work)
 			continue;
 		}
 		r = pvbe_queue_pop(q, &req);
-		if (r < 0)
-			return r;
-		if (r == 0) {
-			if (!sq_idle(q))
-				return 0;
-			continue;
-		}
+		if (r <= 0)
+			return r;	/* 0 only if the check above was wrong */
 		w = ops->request(q, &req);
 		if (w < 0)
 			return -EPROTO;
