@@ -139,6 +139,31 @@ TEST_F(net, rx_frame_lands_in_posted_buffer_with_header)
 }
 
 /*
+ * Frames @first..@first+@count-1 from the host, each reaped from @rx
+ * intact and its buffer (one of the @nbuf posted) posted again.
+ */
+static void rx_and_refill(struct __test_metadata *_metadata, FIXTURE_DATA(net) *self,
+			  struct pvfront_queue *rx, unsigned int first, unsigned int count,
+			  unsigned int nbuf)
+{
+	uint8_t frame[1514];
+	struct pvio_cpl c;
+	unsigned int i, id;
+	size_t len;
+
+	for (i = first; i < first + count; i++) {
+		len = make_frame(frame, self->config->mac, peer_mac, i, 100);
+		ASSERT_EQ(0, host_send(self->pkt, frame, len));
+		ASSERT_EQ(0, reap_one(rx, &c, 2000));
+		id = pvio_le16_to_cpu(c.id);
+		ASSERT_LT(id, nbuf);
+		EXPECT_EQ(HDR + len, pvio_le32_to_cpu(c.len));
+		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
+		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
+	}
+}
+
+/*
  * vhost-net's rx rule: while pviod holds posted chains, the guest's
  * refills ring no doorbell (the next packet runs the queue, which takes
  * them); once it has none left, a refill must kick, or the packets the
@@ -150,7 +175,7 @@ TEST_F(net, rx_refills_need_no_doorbell_until_the_chains_run_out)
 	struct pvfront_queue *rx;
 	uint8_t frame[1514];
 	struct pvio_cpl c;
-	unsigned int i, id;
+	unsigned int i;
 	size_t len;
 
 	if (net_up(_metadata, self, 2, NULL, 0, 2))
@@ -159,21 +184,9 @@ TEST_F(net, rx_refills_need_no_doorbell_until_the_chains_run_out)
 	for (i = 0; i < 8; i++)
 		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
 	/* The first packet shows pviod has taken every chain into its FIFO. */
-	len = make_frame(frame, self->config->mac, peer_mac, 0, 100);
-	ASSERT_EQ(0, host_send(self->pkt, frame, len));
-	ASSERT_EQ(0, reap_one(rx, &c, 2000));
-	ASSERT_EQ(0, post_rx(self, rx, pvio_le16_to_cpu(c.id), BUF_LEN));
+	rx_and_refill(_metadata, self, rx, 0, 1, 8);
 	kicks = rx->kicks;
-	for (i = 1; i <= 32; i++) {
-		len = make_frame(frame, self->config->mac, peer_mac, i, 100);
-		ASSERT_EQ(0, host_send(self->pkt, frame, len));
-		ASSERT_EQ(0, reap_one(rx, &c, 2000));
-		id = pvio_le16_to_cpu(c.id);
-		ASSERT_LT(id, 8);
-		EXPECT_EQ(HDR + len, pvio_le32_to_cpu(c.len));
-		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
-		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
-	}
+	rx_and_refill(_metadata, self, rx, 1, 32, 8);
 	if (rx->kicks != kicks)
 		fprintf(stderr, "# 32 refills with chains held: expected 0 doorbells, got %llu\n",
 			(unsigned long long)(rx->kicks - kicks));
@@ -206,32 +219,18 @@ TEST_F(net, rx_refills_need_no_doorbell_until_the_chains_run_out)
  */
 TEST_F(net, rx_ring_kept_full_reaps_and_refills_without_doorbells)
 {
-	unsigned int i, id, n = 2 * NBUF;	/* the CQ's 64 slots */
+	unsigned int i, n = 2 * NBUF;	/* the CQ's 64 slots */
 	struct pvfront_queue *rx;
-	uint8_t frame[1514];
-	struct pvio_cpl c;
 	uint64_t kicks;
-	size_t len;
 
 	if (net_up(_metadata, self, 2, NULL, 0, 2))
 		return;
 	rx = &self->d->q[0];
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, post_rx(self, rx, i, BUF_LEN));
-	len = make_frame(frame, self->config->mac, peer_mac, 0, 100);
-	ASSERT_EQ(0, host_send(self->pkt, frame, len));
-	ASSERT_EQ(0, reap_one(rx, &c, 2000));
-	ASSERT_EQ(0, post_rx(self, rx, pvio_le16_to_cpu(c.id), BUF_LEN));
+	rx_and_refill(_metadata, self, rx, 0, 1, n);
 	kicks = rx->kicks;
-	for (i = 1; i <= 32; i++) {
-		len = make_frame(frame, self->config->mac, peer_mac, i, 100);
-		ASSERT_EQ(0, host_send(self->pkt, frame, len));
-		ASSERT_EQ(0, reap_one(rx, &c, 2000));
-		id = pvio_le16_to_cpu(c.id);
-		ASSERT_LT(id, n);
-		EXPECT_EQ(0, memcmp(self->bufs + (size_t)id * BUF_LEN + HDR, frame, len));
-		ASSERT_EQ(0, post_rx(self, rx, id, BUF_LEN));
-	}
+	rx_and_refill(_metadata, self, rx, 1, 32, n);
 	if (rx->kicks != kicks)
 		fprintf(stderr, "# 32 packets with all %u chains posted: expected 0 doorbells (reaps and refills), got %llu\n",
 			n, (unsigned long long)(rx->kicks - kicks));
